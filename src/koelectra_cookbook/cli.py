@@ -1,0 +1,119 @@
+"""Command-line handling shared by every script: arguments -> validated Config -> trainer -> run directory.
+
+Exit status: 0 on success (the last line printed is `run: <run directory>`), 2 on a user error (one
+`error: ...` line on stderr, no traceback). Anything else is a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .config import Config, build_config, load_yaml, parse_overrides
+from .data.tasks import TASKS, task_spec
+from .errors import UserError
+from .paths import CONFIG_DIR, SAMPLES_DIR
+
+
+def parse_args(description: str, argv: list[str] | None, resumable: bool) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--task", help=f"a built-in task ({', '.join(TASKS)}); reads config/<task>.yaml")
+    source.add_argument("--config", type=Path, help="a YAML config file (see config/custom-example.yaml)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set train.epochs=1 (repeatable; values are YAML)")
+    parser.add_argument("--output-dir", type=Path, default=Path("runs"), help="where run directories go")
+    parser.add_argument("--demo", action="store_true",
+                        help="offline: bundled sample data and a tiny random ELECTRA (under a minute on a CPU)")
+    if resumable:
+        parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run in its directory")
+    args = parser.parse_args(argv)
+    if not args.task and not args.config and not getattr(args, "resume", None):
+        parser.error("give --task NAME or --config PATH")
+    return args
+
+
+def resolve_config(args: argparse.Namespace) -> Config:
+    """Layer the config (task defaults <- YAML <- --demo <- --set), then fill the task-dependent defaults."""
+    if args.config is not None:
+        yaml_path = args.config
+        file_layer = load_yaml(yaml_path)
+        task = file_layer.get("task")
+        if not task:
+            raise UserError(f"{yaml_path}: needs a `task:` name (a built-in task or a name for your dataset)")
+    else:
+        task = args.task
+        yaml_path = CONFIG_DIR / f"{task}.yaml"
+        if task_spec(task) is None:
+            raise UserError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}, or describe your own "
+                            f"dataset in a YAML file and pass --config")
+        file_layer = load_yaml(yaml_path) if yaml_path.is_file() else {}
+    spec = task_spec(str(task))
+    layers = [("defaults", {"task": str(task), "data": dict(spec.data_defaults) if spec else {}}),
+              (str(yaml_path), file_layer)]
+    if args.demo:
+        layers.append(("--demo", demo_layer(str(task), file_layer)))
+    layers.append(("--set", parse_overrides(args.overrides)))
+    config = build_config(layers)
+
+    train = config.train
+    if not config.data.dir:
+        raise UserError(f"{yaml_path}: data.dir must name the folder holding your data files")
+    train.metrics = train.metrics or [spec.metric if spec else "accuracy"]
+    train.es_metric = train.es_metric or train.metrics[0]
+    if train.es_metric != "loss" and train.es_metric not in train.metrics:
+        raise UserError(f"config: train.es_metric {train.es_metric!r} must be 'loss' or one of train.metrics "
+                        f"{train.metrics}")
+    from .metrics import SINGLE_LABEL_METRICS
+
+    for name in train.metrics:
+        if name not in SINGLE_LABEL_METRICS:
+            raise UserError(f"config: train.metrics: unknown metric {name!r} (choose from "
+                            f"{', '.join(SINGLE_LABEL_METRICS)})")
+    return config
+
+
+def demo_layer(task: str, file_layer: dict) -> dict:
+    """--demo: the bundled samples and a tiny random ELECTRA built on the spot; nothing from the network."""
+    from .tiny_model import build_demo_model
+
+    samples = SAMPLES_DIR / task
+    data = {"download": False}
+    if samples.is_dir():
+        data["dir"] = str(samples)
+    elif not file_layer.get("data", {}).get("dir"):
+        raise UserError(f"--demo: no bundled samples for task {task!r} in {SAMPLES_DIR}")
+    return {
+        "model": {"name_or_path": str(build_demo_model())},
+        "data": data,
+        "train": {"epochs": 3, "batch_size": 16, "learning_rate": 5e-4, "log_every": 5},
+    }
+
+
+def main(trainer_class, description: str, argv: list[str] | None = None) -> int:
+    """Run one script: parse, configure, train, report. Returns the process exit status."""
+    _quiet_libraries()
+    resumable = hasattr(trainer_class, "resume_from")
+    args = parse_args(description, argv, resumable)
+    try:
+        config = resolve_config(args)
+        trainer = trainer_class(config, output_dir=args.output_dir)
+        run_dir = trainer.run()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"run: {run_dir}")
+    return 0
+
+
+def _quiet_libraries() -> None:
+    """Library chatter (load reports, retry notices) would bury our own messages; errors still surface."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import huggingface_hub
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    huggingface_hub.utils.logging.set_verbosity_error()

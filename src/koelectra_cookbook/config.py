@@ -1,0 +1,271 @@
+"""Typed configuration: YAML -> dataclasses (validated) -> the objects that use them.
+
+A config is built in layers, each overriding the one before:
+    dataclass defaults  <-  the task's data defaults (data/tasks.py)  <-  the YAML file  <-  --set key=value
+Every layer is checked against the dataclasses, so a typo anywhere is an error naming the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError
+
+
+@dataclass
+class ModelConfig:
+    """Which pretrained encoder to fine-tune, and how long its inputs may be."""
+
+    name_or_path: str = "monologg/koelectra-base-v3-discriminator"
+    max_seq_len: int = 128
+    # "sdpa" uses PyTorch's fused attention kernels; "eager" is the reference implementation.
+    attn_implementation: str = "sdpa"
+
+    def validate(self) -> None:
+        _require(self.max_seq_len >= 8, "model.max_seq_len", "must be at least 8", self.max_seq_len)
+        _require(self.attn_implementation in ("sdpa", "eager"), "model.attn_implementation",
+                 "must be sdpa or eager", self.attn_implementation)
+
+
+@dataclass
+class DataConfig:
+    """Where the data lives, how its files are laid out, and how much of it to use."""
+
+    dir: str = ""
+    download: bool = True
+    train_file: str = ""
+    eval_file: str = ""
+    format: str | None = None  # csv, tsv, json, jsonl; None = from the file extension
+    text_column: str = "text"
+    label_column: str = "label"
+    # The label values as they appear in the file, in label-id order. None = sorted values found in train.
+    labels: list[str] | None = None
+    # Human-readable names for `labels` (same order), written into the model config. None = the values.
+    label_names: list[str] | None = None
+    encoding: str = "utf-8"
+    dev_split: float = 0.1
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    cache_dir: str = "data/cache"
+
+    def validate(self) -> None:
+        _require(0 <= self.dev_split < 1, "data.dev_split", "must be in [0, 1)", self.dev_split)
+        for key in ("max_train_samples", "max_eval_samples"):
+            value = getattr(self, key)
+            _require(value is None or value >= 1, f"data.{key}", "must be at least 1 (or null for all)", value)
+        _require(self.format in (None, "csv", "tsv", "json", "jsonl"), "data.format",
+                 "must be csv, tsv, json, jsonl or null", self.format)
+        if self.labels is not None:
+            self.labels = [normalize_label(v) for v in self.labels]
+            _require(len(set(self.labels)) == len(self.labels) and len(self.labels) >= 2, "data.labels",
+                     "must list at least 2 distinct values", self.labels)
+        if self.label_names is not None:
+            _require(self.labels is not None and len(self.label_names) == len(self.labels), "data.label_names",
+                     "needs data.labels and must have one name per label", self.label_names)
+
+
+@dataclass
+class TrainConfig:
+    """The training recipe. Keys a level does not use are ignored by it (see each trainer's docstring)."""
+
+    epochs: int = 3
+    max_steps: int | None = None  # stop after this many optimizer steps, whatever `epochs` says
+    batch_size: int = 32
+    eval_batch_size: int | None = None  # None = 2 x batch_size (no gradients, so twice the rows fit)
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    seed: int = 42
+    metrics: list[str] | None = None  # None = the task's headline metric
+    log_every: int = 50  # optimizer steps between progress-bar loss updates
+    # Intermediate level and up.
+    eval_every: int | None = None  # optimizer steps between dev evaluations; None = once per epoch
+    evaluate_during_training: bool = True
+    es_metric: str | None = None  # None = the task's headline metric
+    es_patience: int | None = 3  # evaluations without improvement before stopping; None = never stop early
+    es_min_delta: float = 0.0
+    save_total_limit: int = 2
+    # Expert level.
+    warmup_ratio: float = 0.0
+    warmup_steps: int | None = None
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float | None = None
+    mixed_precision: str = "no"
+
+    def validate(self) -> None:
+        _require(self.epochs >= 1, "train.epochs", "must be at least 1", self.epochs)
+        _require(self.max_steps is None or self.max_steps >= 1, "train.max_steps", "must be at least 1 or null",
+                 self.max_steps)
+        _require(self.batch_size >= 1, "train.batch_size", "must be at least 1", self.batch_size)
+        _require(self.eval_batch_size is None or self.eval_batch_size >= 1, "train.eval_batch_size",
+                 "must be at least 1 or null", self.eval_batch_size)
+        _require(self.learning_rate > 0, "train.learning_rate", "must be greater than 0", self.learning_rate)
+        _require(self.weight_decay >= 0, "train.weight_decay", "must be at least 0", self.weight_decay)
+        _require(self.log_every >= 1, "train.log_every", "must be at least 1", self.log_every)
+        _require(self.eval_every is None or self.eval_every >= 1, "train.eval_every", "must be at least 1 or null",
+                 self.eval_every)
+        _require(self.es_patience is None or self.es_patience >= 1, "train.es_patience",
+                 "must be at least 1 or null", self.es_patience)
+        _require(self.es_min_delta >= 0, "train.es_min_delta", "must be at least 0", self.es_min_delta)
+        _require(self.save_total_limit >= 1, "train.save_total_limit", "must be at least 1", self.save_total_limit)
+        _require(0 <= self.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)", self.warmup_ratio)
+        _require(self.warmup_steps is None or self.warmup_steps >= 0, "train.warmup_steps",
+                 "must be at least 0 or null", self.warmup_steps)
+        _require(self.gradient_accumulation_steps >= 1, "train.gradient_accumulation_steps", "must be at least 1",
+                 self.gradient_accumulation_steps)
+        _require(self.max_grad_norm is None or self.max_grad_norm >= 0, "train.max_grad_norm",
+                 "must be at least 0 or null", self.max_grad_norm)
+        _require(self.mixed_precision in ("no", "fp16", "bf16"), "train.mixed_precision", "must be no, fp16 or bf16",
+                 self.mixed_precision)
+        if isinstance(self.metrics, str):
+            self.metrics = [self.metrics]
+
+
+@dataclass
+class Config:
+    """The whole run: which task, which model, which data, which recipe."""
+
+    task: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def normalize_label(value: Any) -> str:
+    """Labels are compared as text, so 1, "1" and "1.0" are the same label and "pos" stays "pos"."""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
+def _require(ok: bool, key: str, rule: str, value: Any) -> None:
+    if not ok:
+        raise UserError(f"config: {key} {rule} (got {value!r})")
+
+
+# --- building a Config from layers -------------------------------------------------------------------
+
+def build_config(layers: list[tuple[str, dict[str, Any]]]) -> Config:
+    """Merge (source name, nested dict) layers over the defaults, check every key and type, validate."""
+    merged: dict[str, Any] = {}
+    for source, layer in layers:
+        _merge_checked(merged, layer, Config, prefix="", source=source)
+    config = _to_dataclass(Config, merged)
+    for section in (config.model, config.data, config.train):
+        section.validate()
+    return config
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML config file; a missing file or a syntax error is a user error naming the file."""
+    if not path.is_file():
+        raise UserError(f"config file not found: {path}")
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid YAML: {_one_line(exc)}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise UserError(f"{path}: expected a mapping of sections (model:, data:, train:), got {type(loaded).__name__}")
+    return loaded
+
+
+def parse_overrides(assignments: list[str]) -> dict[str, Any]:
+    """Turn ["train.epochs=1", "data.labels=[a, b]"] into a nested dict; values are parsed as YAML."""
+    nested: dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, raw_value = assignment.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {assignment!r}: expected dotted.key=value, e.g. train.epochs=1")
+        try:
+            value = yaml.safe_load(raw_value) if raw_value.strip() else None
+        except yaml.YAMLError as exc:
+            raise UserError(f"--set {assignment!r}: value is not valid YAML: {_one_line(exc)}") from None
+        node = nested
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _merge_checked(target: dict, layer: dict, schema: type, prefix: str, source: str) -> None:
+    hints = typing.get_type_hints(schema)
+    for key, value in layer.items():
+        if key not in hints:
+            raise UserError(f"{source}: unknown key {prefix}{key}{_did_you_mean(str(key), hints, prefix)}")
+        if dataclasses.is_dataclass(hints[key]):
+            if not isinstance(value, dict):
+                raise UserError(f"{source}: {prefix}{key} must be a section of keys, got {value!r}")
+            _merge_checked(target.setdefault(key, {}), value, hints[key], f"{prefix}{key}.", source)
+        else:
+            target[key] = _coerce(value, hints[key], f"{prefix}{key}", source)
+
+
+def _to_dataclass(schema: type, values: dict) -> Any:
+    hints = typing.get_type_hints(schema)
+    kwargs = {}
+    for name, hint in hints.items():
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _to_dataclass(hint, values.get(name, {}))
+        elif name in values:
+            kwargs[name] = values[name]
+    return schema(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
+    """Check a value against the field's type; ints are accepted where floats are expected."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise UserError(f"{source}: {key} cannot be null")
+    is_scalar = isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    for option in options:
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option is float and is_scalar and not isinstance(value, str):
+            return float(value)
+        if option is str and is_scalar:
+            return str(value)
+        if typing.get_origin(option) is list:
+            items = [value] if is_scalar else value  # a single name works as well as a list
+            if isinstance(items, list) and all(isinstance(v, (str, int, float)) for v in items):
+                return [str(v) for v in items]
+    wanted = " or ".join(_type_name(o) for o in options)
+    raise UserError(f"{source}: {key} must be {wanted}, got {value!r}")
+
+
+def _type_name(hint: Any) -> str:
+    if hint is type(None):
+        return "null"
+    if typing.get_origin(hint) is list:
+        return "a list"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, str(hint))
+
+
+def _did_you_mean(key: str, valid: dict, prefix: str) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    if close:
+        return f" (did you mean {prefix}{close[0]}?)"
+    return f" (valid keys: {', '.join(prefix + name for name in valid)})"
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

@@ -1,0 +1,214 @@
+"""Rows read and validated -> labels mapped to ids -> train/dev/eval splits -> token ids, encoded once and cached.
+
+The evaluation file is only ever reported on. Choices during training (best checkpoint, early stopping) use
+the dev split held out from the training file, because NSMC and YNAT publish no labelled dev set beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..config import Config, normalize_label
+from ..errors import UserError
+from .download import ensure_file
+from .readers import detect_format, read_table
+from .tasks import task_spec
+
+
+@dataclass
+class Split:
+    """One set of examples: the texts, their label ids (in file order) and their token ids."""
+
+    name: str
+    texts: list[str]
+    labels: np.ndarray
+    token_ids: list[np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(ids) for ids in self.token_ids), dtype=np.int64, count=len(self.token_ids))
+
+    def subset(self, rows: np.ndarray, name: str | None = None) -> "Split":
+        return Split(name or self.name, [self.texts[i] for i in rows], self.labels[rows],
+                     [self.token_ids[i] for i in rows])
+
+
+@dataclass
+class TaskData:
+    """Everything the trainer needs from the data side."""
+
+    train: Split
+    dev: Split | None
+    eval: Split
+    label_names: list[str]
+    notes: list[str]  # what was dropped or cut, for the console and the run directory
+
+
+@dataclass
+class _RawFile:
+    path: Path
+    texts: list[str]
+    label_values: list[str]
+    lines: list[int]
+
+
+def load_task_data(config: Config, tokenizer) -> TaskData:
+    """Read, validate, split and encode the task's files as the config describes them."""
+    data = config.data
+    spec = task_spec(config.task)
+    data_dir = Path(data.dir)
+    notes: list[str] = []
+    raw_files = []
+    for file_name in (data.train_file, data.eval_file):
+        if not file_name:
+            raise UserError(f"config: data.train_file and data.eval_file must name files in data.dir ({data.dir})")
+        path = ensure_file(data_dir, file_name, spec, data.download)
+        raw_files.append(_read_labelled(path, data.format, data.text_column, data.label_column, data.encoding, notes))
+    train_raw, eval_raw = raw_files
+
+    label_values = data.labels or _infer_labels(train_raw.label_values)
+    label_names = data.label_names or label_values
+
+    # Choose rows first, then tokenize only the rows that will be used.
+    rng = np.random.default_rng(config.train.seed)
+    train_rows = np.arange(len(train_raw.texts))
+    if data.max_train_samples and data.max_train_samples < len(train_rows):
+        train_rows = np.sort(rng.permutation(len(train_rows))[: data.max_train_samples])
+        notes.append(f"train: using {len(train_rows)} rows (data.max_train_samples)")
+    dev_rows = train_rows[:0]
+    if data.dev_split > 0:
+        dev_size = max(1, round(len(train_rows) * data.dev_split))
+        if dev_size >= len(train_rows):
+            raise UserError(f"config: data.dev_split {data.dev_split} leaves no training rows out of "
+                            f"{len(train_rows)}")
+        order = rng.permutation(len(train_rows))
+        dev_rows, train_rows = np.sort(train_rows[order[:dev_size]]), np.sort(train_rows[order[dev_size:]])
+        notes.append(f"dev: {len(dev_rows)} rows held out from {train_raw.path.name} (data.dev_split={data.dev_split})")
+    eval_rows = np.arange(len(eval_raw.texts))
+    if data.max_eval_samples and data.max_eval_samples < len(eval_rows):
+        eval_rows = np.sort(rng.permutation(len(eval_rows))[: data.max_eval_samples])
+        notes.append(f"eval: using {len(eval_rows)} rows (data.max_eval_samples)")
+
+    train_labels, eval_labels = (_label_ids(raw, label_values) for raw in (train_raw, eval_raw))
+    train_all = _encode_split("train", train_raw, train_labels, np.concatenate([train_rows, dev_rows]), config,
+                              tokenizer)
+    train = train_all.subset(np.arange(len(train_rows)))
+    dev = train_all.subset(np.arange(len(train_rows), len(train_all)), "dev") if len(dev_rows) else None
+    evaluation = _encode_split("eval", eval_raw, eval_labels, eval_rows, config, tokenizer)
+    return TaskData(train, dev, evaluation, list(label_names), notes)
+
+
+def _read_labelled(path: Path, fmt: str | None, text_column: str, label_column: str, encoding: str,
+                   notes: list[str]) -> _RawFile:
+    table = read_table(path, detect_format(path, fmt), [text_column, label_column], encoding)
+    texts = table[text_column].str.strip()
+    empty = texts == ""
+    if empty.all():
+        raise UserError(f"{path}: every row has an empty {text_column!r}")
+    if empty.any():
+        notes.append(f"{path.name}: {int(empty.sum())} rows with empty text dropped (lines "
+                     f"{', '.join(map(str, table['line'][empty].head(5)))}{', ...' if empty.sum() > 5 else ''})")
+        table, texts = table[~empty], texts[~empty]
+    labels = [normalize_label(v) for v in table[label_column]]
+    lines = table["line"].tolist()
+    for value, line in zip(labels, lines):
+        if value == "":
+            raise UserError(f"{path}:{line}: empty label in column {label_column!r}")
+    return _RawFile(path, texts.tolist(), labels, lines)
+
+
+def _infer_labels(values: list[str]) -> list[str]:
+    found = sorted(set(values))
+    try:
+        found.sort(key=float)  # 2 before 10 when the labels are numbers
+    except ValueError:
+        pass
+    if len(found) < 2:
+        raise UserError(f"the training file has only one label value ({found}); a classifier needs at least two")
+    return found
+
+
+def _label_ids(raw: _RawFile, label_values: list[str]) -> np.ndarray:
+    """Label id of every row; a value outside the label set is an error naming its line."""
+    label_ids = {value: i for i, value in enumerate(label_values)}
+    ids = np.empty(len(raw.label_values), dtype=np.int64)
+    for row, (value, line) in enumerate(zip(raw.label_values, raw.lines)):
+        if value not in label_ids:
+            raise UserError(f"{raw.path}:{line}: label {value!r} is not in the label set {label_values} "
+                            f"(data.labels)")
+        ids[row] = label_ids[value]
+    return ids
+
+
+def _encode_split(name: str, raw: _RawFile, labels: np.ndarray, rows: np.ndarray, config: Config,
+                  tokenizer) -> Split:
+    texts = [raw.texts[i] for i in rows]
+    token_ids = encode_texts(texts, tokenizer, config.model.max_seq_len, Path(config.data.cache_dir))
+    return Split(name, texts, labels[rows], token_ids)
+
+
+# --- tokenization, once, cached on disk -------------------------------------------------------------
+
+def encode_texts(texts: list[str], tokenizer, max_seq_len: int, cache_dir: Path | None) -> list[np.ndarray]:
+    """Token ids of every text (with [CLS]/[SEP], truncated to max_seq_len), tokenized in batches by the fast
+    tokenizer. Cached under a key of the texts, the tokenizer and max_seq_len, so a second run reads them back."""
+    cache_file = None
+    if cache_dir is not None:
+        key = hashlib.sha256()
+        key.update(tokenizer_fingerprint(tokenizer).encode())
+        key.update(str(max_seq_len).encode())
+        for text in texts:
+            key.update(text.encode("utf-8", "surrogatepass") + b"\0")
+        cache_file = cache_dir / f"tokens-{key.hexdigest()[:24]}.npz"
+        cached = _load_cache(cache_file, len(texts))
+        if cached is not None:
+            return cached
+    pieces = []
+    chunk = 8192
+    for start in tqdm(range(0, len(texts), chunk), desc="tokenizing", unit="chunk", leave=False,
+                      disable=len(texts) <= chunk):
+        encoded = tokenizer(texts[start: start + chunk], truncation=True, max_length=max_seq_len,
+                            return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        pieces.extend(np.asarray(ids, dtype=np.int32) for ids in encoded)
+    if cache_file is not None:
+        _save_cache(cache_file, pieces)
+    return pieces
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A digest of everything that changes how the tokenizer splits text (vocabulary, normaliser, added tokens)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    description = backend.to_str() if backend is not None else f"{tokenizer.name_or_path}:{len(tokenizer)}"
+    return hashlib.sha256(description.encode()).hexdigest()
+
+
+def _load_cache(path: Path, expected_rows: int) -> list[np.ndarray] | None:
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as stored:
+            flat, offsets = stored["flat"], stored["offsets"]
+    except (OSError, ValueError, KeyError, EOFError):
+        print(f"warning: tokenized cache {path} is unreadable; tokenizing again", flush=True)
+        return None
+    if len(offsets) != expected_rows + 1 or offsets[-1] != len(flat):
+        print(f"warning: tokenized cache {path} does not match the data; tokenizing again", flush=True)
+        return None
+    return [flat[offsets[i]: offsets[i + 1]] for i in range(expected_rows)]
+
+
+def _save_cache(path: Path, pieces: list[np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    offsets = np.zeros(len(pieces) + 1, dtype=np.int64)
+    np.cumsum([len(p) for p in pieces], out=offsets[1:])
+    flat = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
+    partial = path.with_name(path.name + ".part.npz")
+    np.savez(partial, flat=flat, offsets=offsets)
+    partial.replace(path)  # a reader never sees a half-written cache

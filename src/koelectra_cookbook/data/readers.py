@@ -1,0 +1,163 @@
+"""Read CSV, TSV, JSON and JSONL files into a table of strings, or fail with `FILE:LINE: what is wrong`.
+
+Everything is read as text: label values are normalised later, so 1, "1" and "1.0" mean the same label.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import UserError
+
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".json": "json", ".jsonl": "jsonl"}
+
+
+def detect_format(path: Path, configured: str | None) -> str:
+    """The configured format, or the one the file extension implies."""
+    if configured:
+        return configured
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise UserError(f"{path}: cannot tell the format from the extension {path.suffix!r}; "
+                        f"set data.format to csv, tsv, json or jsonl") from None
+
+
+def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8") -> pd.DataFrame:
+    """Read `columns` of a data file as strings, with one `line` column giving each row's line in the file.
+
+    Missing values become "" so callers decide what an empty field means. Raises UserError naming the file
+    and, where one is to blame, the line.
+    """
+    if not path.is_file():
+        raise UserError(f"{path}: file not found")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise UserError(f"{path}: file is empty")
+    text = _decode(path, raw, encoding)
+    if fmt in ("csv", "tsv"):
+        table = _read_delimited(path, text, "," if fmt == "csv" else "\t")
+    else:
+        table = _read_json_records(path, text, fmt)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        found = [c for c in table.columns if c != "line"]
+        raise UserError(f"{path}:1: no column {missing[0]!r} (columns found: {', '.join(map(str, found))}); "
+                        f"set data.text_column / data.label_column to the right names")
+    return table[columns + ["line"]]
+
+
+def _decode(path: Path, raw: bytes, encoding: str) -> str:
+    try:
+        text = raw.decode(encoding)
+    except LookupError:
+        raise UserError(f"config: data.encoding {encoding!r} is not an encoding Python knows") from None
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        hint = ""
+        if encoding.replace("-", "").lower() in ("utf8", "utf8sig"):
+            try:
+                raw.decode("cp949")
+                hint = "; it decodes as CP949/EUC-KR: set data.encoding: cp949"
+            except UnicodeDecodeError:
+                pass
+        raise UserError(f"{path}:{line}: bytes that are not valid {encoding}{hint}") from None
+    return text.removeprefix("\ufeff")  # a BOM is not part of the first column's name
+
+
+_PANDAS_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _read_delimited(path: Path, text: str, sep: str) -> pd.DataFrame:
+    try:
+        # Default quoting: NSMC is written by pandas, which quotes fields holding a quote character.
+        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False,
+                            quoting=csv.QUOTE_MINIMAL, engine="c")
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{path}: file is empty") from None
+    except pd.errors.ParserError as exc:
+        match = _PANDAS_LINE.search(str(exc))
+        if match:
+            expected, line, saw = match.groups()
+            raise UserError(f"{path}:{line}: expected {expected} fields, found {saw}") from None
+        raise UserError(f"{path}: cannot parse as {'CSV' if sep == ',' else 'TSV'}: {' '.join(str(exc).split())}") \
+            from None
+    duplicated = [c for c in table.columns if re.fullmatch(r".+\.\d+", str(c)) and str(c).rsplit(".", 1)[0]
+                  in table.columns]
+    if duplicated:
+        raise UserError(f"{path}:1: column {duplicated[0].rsplit('.', 1)[0]!r} appears more than once")
+    table.columns = [str(c).strip() for c in table.columns]
+    # Physical line of each row: 1 for the header, then one per row (quoted newlines shift it; rare in practice).
+    table["line"] = range(2, len(table) + 2)
+    return table
+
+
+def _read_json_records(path: Path, text: str, fmt: str) -> pd.DataFrame:
+    if fmt == "jsonl":
+        records, lines = [], []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                records.append(_parse_json(path, line, number))
+                lines.append(number)
+    else:
+        records = _parse_json(path, text, 1)
+        if isinstance(records, dict) and isinstance(records.get("data"), list):
+            records = records["data"]  # {"data": [...]} is a common wrapper
+        if not isinstance(records, list):
+            raise UserError(f"{path}:1: expected a JSON array of objects, found a {type(records).__name__}")
+        lines = _json_item_lines(text, len(records))
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record, dict):
+            where = f"{path}:{lines[number - 1]}" if fmt == "jsonl" else f"{path}: item {number}"
+            raise UserError(f"{where}: expected a JSON object, found {json.dumps(record, ensure_ascii=False)[:60]}")
+    if not records:
+        raise UserError(f"{path}: no records")
+    table = pd.DataFrame.from_records(records)
+    table = table.map(_as_text)
+    table["line"] = lines
+    return table
+
+
+def _parse_json(path: Path, text: str, first_line: int):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}:{first_line + exc.lineno - 1}: broken JSON: {exc.msg}") from None
+
+
+def _json_item_lines(text: str, count: int) -> list[int]:
+    """Line where each object of the top-level array starts, found by scanning braces outside strings."""
+    lines, depth, line, in_string, escaped = [], 0, 1, False, False
+    for char in text:
+        if char == "\n":
+            line += 1
+        elif in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            if depth == 1 and char == "{":
+                lines.append(line)
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+    return (lines + [line] * count)[:count]
+
+
+def _as_text(value) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)

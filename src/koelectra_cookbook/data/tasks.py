@@ -1,0 +1,82 @@
+"""The task registry: what each built-in dataset looks like on disk and where it comes from.
+
+A task's `data_defaults` are the lowest config layer for its `data:` section, so config/nsmc.yaml only has to
+say what a user may want to change. Any other task name is a user's own dataset, described fully in YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file the project downloads itself, with the row count that proves it arrived whole."""
+
+    name: str
+    url: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A built-in task: its file layout (as config defaults), headline metric and download sources."""
+
+    name: str
+    description: str
+    metric: str
+    data_defaults: dict[str, Any]
+    remote_files: tuple[RemoteFile, ...] = field(default=())
+
+
+_GITHUB = "https://raw.githubusercontent.com"
+
+TASKS: dict[str, TaskSpec] = {
+    "nsmc": TaskSpec(
+        name="nsmc",
+        description="Naver movie review sentiment (binary)",
+        metric="accuracy",
+        data_defaults={
+            "dir": "data/nsmc",
+            "train_file": "ratings_train.txt",
+            "eval_file": "ratings_test.txt",
+            "format": "tsv",
+            "text_column": "document",
+            "label_column": "label",
+            "labels": ["0", "1"],
+            "label_names": ["negative", "positive"],
+        },
+        remote_files=(
+            RemoteFile("ratings_train.txt", f"{_GITHUB}/e9t/nsmc/master/ratings_train.txt", 150_000),
+            RemoteFile("ratings_test.txt", f"{_GITHUB}/e9t/nsmc/master/ratings_test.txt", 50_000),
+        ),
+    ),
+    "ynat": TaskSpec(
+        name="ynat",
+        description="KLUE-YNAT news headline topic (7 classes)",
+        metric="macro_f1",
+        data_defaults={
+            "dir": "data/ynat",
+            "train_file": "ynat-v1.1_train.json",
+            "eval_file": "ynat-v1.1_dev.json",
+            "format": "json",
+            "text_column": "title",
+            # The human topic label. `predefined_news_category` is the news section, a different target.
+            "label_column": "label",
+            # KLUE's label-id order.
+            "labels": ["IT과학", "경제", "사회", "생활문화", "세계", "스포츠", "정치"],
+        },
+        remote_files=(
+            RemoteFile("ynat-v1.1_train.json",
+                       f"{_GITHUB}/KLUE-benchmark/KLUE/main/klue_benchmark/ynat-v1.1/ynat-v1.1_train.json", 45_678),
+            RemoteFile("ynat-v1.1_dev.json",
+                       f"{_GITHUB}/KLUE-benchmark/KLUE/main/klue_benchmark/ynat-v1.1/ynat-v1.1_dev.json", 9_107),
+        ),
+    ),
+}
+
+
+def task_spec(name: str) -> TaskSpec | None:
+    """The built-in task of that name, or None for a user's own dataset."""
+    return TASKS.get(name)

@@ -1,0 +1,308 @@
+"""BeginnerTrainer: fine-tune, evaluate, predict. The training loop of the whole project lives here, once.
+
+`run()` is the recipe: set up, `fit()`, pick the final model, evaluate on the dev split and the evaluation
+file, write predictions and the model. `fit()` is a template method: every step of it is a small hook, and
+the intermediate and expert trainers change behaviour by overriding a hook or two, never the loop.
+
+Config keys used here: model.*, data.*, train.epochs, max_steps, batch_size, eval_batch_size, learning_rate,
+weight_decay, seed, metrics, log_every. The other train.* keys belong to the higher levels.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from ..config import Config
+from ..data.batching import LengthGroupedBatchSampler, PaddingCollator, SortedBatchSampler, SplitDataset
+from ..data.dataset import Split, load_task_data
+from ..losses import build_loss
+from ..metrics import single_label_metrics
+from ..model import load_model, load_tokenizer
+from ..runs import RunDirectory
+
+
+class BeginnerTrainer:
+    """Fine-tunes a classifier with AdamW at a constant learning rate, then evaluates and predicts."""
+
+    level = "beginner"
+
+    def __init__(self, config: Config, output_dir: str | Path = "runs"):
+        self.config = config
+        self.accelerator = self.create_accelerator()
+        set_seed(config.train.seed)
+        self.tokenizer = load_tokenizer(config.model.name_or_path)
+        with self.accelerator.main_process_first():  # the main process fills the token cache for the others
+            self.data = load_task_data(config, self.tokenizer)
+        self.label_names = self.data.label_names
+        self.model = load_model(config.model.name_or_path, self.label_names, config.model.attn_implementation)
+        self.loss_fn = self.create_loss()
+        self.optimizer = torch.optim.AdamW(self.parameter_groups(), lr=config.train.learning_rate)
+        self.train_sampler = LengthGroupedBatchSampler(self.data.train.lengths(), config.train.batch_size,
+                                                       config.train.seed)
+        train_loader = self.make_loader(self.data.train, self.train_sampler)
+        self.model, self.optimizer, self.train_loader = self.accelerator.prepare(
+            self.model, self.optimizer, train_loader)
+        self.total_steps = self.count_total_steps()
+        self.scheduler = self.create_scheduler()
+        self.run_dir = self.create_run_directory(output_dir)
+
+        self.epoch = 0  # epochs completed
+        self.global_step = 0  # optimizer steps taken
+        self.batch_in_epoch = 0  # batches of the current epoch already trained on
+        self.should_stop = False
+        self._loss_sum = torch.zeros((), device=self.accelerator.device)  # summed on device: no sync per step
+        self._loss_batches = 0
+        self.train_runtime_s = 0.0
+        self.train_samples = 0
+
+    # --- set-up hooks ------------------------------------------------------------------------------
+
+    def create_accelerator(self) -> Accelerator:
+        """Called first. Device placement (and, for the expert, mixed precision) come from here."""
+        return Accelerator()
+
+    def create_loss(self) -> torch.nn.Module:
+        """Called once during set-up: the loss between logits and labels."""
+        return build_loss("cross_entropy", num_labels=len(self.label_names), multi_label=False)
+
+    def parameter_groups(self) -> list[dict]:
+        """Called once during set-up: AdamW's parameter groups. Biases and LayerNorm weights get no decay."""
+        decay, no_decay = [], []
+        for name, parameter in self.model.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            (no_decay if parameter.ndim < 2 else decay).append(parameter)
+        return [{"params": decay, "weight_decay": self.config.train.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0}]
+
+    def create_scheduler(self):
+        """Called once, after the optimizer exists. The beginner keeps the learning rate constant."""
+        return None
+
+    def create_run_directory(self, output_dir: str | Path) -> RunDirectory:
+        """Called at the end of set-up: a new run directory, named by the main process and shared with all."""
+        path = [None]
+        if self.accelerator.is_main_process:
+            run = RunDirectory.create(Path(output_dir), self.config.task, self.level)
+            run.write_config(self.config.to_dict())
+            path = [str(run.path)]
+        path = broadcast_object_list(path) if self.accelerator.num_processes > 1 else path
+        return RunDirectory(Path(path[0]))
+
+    def make_loader(self, split: Split, batch_sampler) -> DataLoader:
+        collator = PaddingCollator(self.tokenizer.pad_token_id, label_dtype=torch.long)
+        return DataLoader(SplitDataset(split), batch_sampler=batch_sampler, collate_fn=collator)
+
+    def count_total_steps(self) -> int:
+        """Optimizer steps the whole run will take (train.max_steps caps it)."""
+        steps = len(self.train_loader) * self.config.train.epochs
+        return min(steps, self.config.train.max_steps or steps)
+
+    # --- the recipe --------------------------------------------------------------------------------
+
+    def run(self) -> Path:
+        """Train, choose the final model, evaluate, predict and save. Returns the run directory."""
+        self.print_summary()
+        self.fit()
+        self.load_final_model()
+        results = {}
+        if self.data.dev is not None:
+            results["dev"] = self.evaluate(self.data.dev)
+        results["eval"], probabilities = self.evaluate(self.data.eval, return_probabilities=True)
+        results.update(self.results_extras())
+        if self.accelerator.is_main_process:
+            self.write_predictions(self.data.eval, probabilities)
+            self.run_dir.write_results(results)
+            self.save_model(self.run_dir.model_dir)
+        self.print_results(results)
+        self.accelerator.wait_for_everyone()
+        self.accelerator.end_training()
+        return self.run_dir.path
+
+    def fit(self) -> None:
+        """The training loop. Each step is a hook; `should_stop` ends it early."""
+        self.on_fit_start()
+        progress = tqdm(total=self.total_steps, initial=self.global_step, desc="training", unit="step",
+                        disable=not self.accelerator.is_local_main_process, dynamic_ncols=True)
+        started = time.perf_counter()
+        while self.epoch < self.config.train.epochs and not self.should_stop:
+            self.on_epoch_start()
+            for batch in self.epoch_batches():
+                loss = self.training_step(batch)
+                self.backward(loss)
+                self.batch_in_epoch += 1
+                self.train_samples += len(batch["labels"])
+                if self.should_step():
+                    self.optimizer_step()
+                    self.global_step += 1
+                    progress.update(1)
+                    if self.global_step % self.config.train.log_every == 0:
+                        progress.set_postfix(loss=f"{self.recent_train_loss(reset=False):.4f}")
+                    if self.config.train.max_steps and self.global_step >= self.config.train.max_steps:
+                        self.should_stop = True
+                    self.on_step_end()
+                if self.should_stop:
+                    break
+            else:
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                self.on_epoch_end()
+        self.train_runtime_s += time.perf_counter() - started
+        progress.close()
+        self.on_fit_end()
+
+    # --- loop hooks --------------------------------------------------------------------------------
+
+    def on_fit_start(self) -> None:
+        """Called once before the first epoch."""
+
+    def on_epoch_start(self) -> None:
+        """Called at the start of every epoch, before its first batch."""
+        self.model.train()
+        self.train_sampler.set_epoch(self.epoch)
+
+    def epoch_batches(self):
+        """The batches of the current epoch still to train on."""
+        return self.train_loader
+
+    def training_step(self, batch: dict) -> torch.Tensor:
+        """Called for every batch: forward pass and loss (the mean over the batch)."""
+        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        loss = self.loss_fn(logits, batch["labels"])
+        self._loss_sum += loss.detach()
+        self._loss_batches += 1
+        return loss
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Called for every batch, after `training_step`: gradients of the loss."""
+        self.accelerator.backward(loss)
+
+    def should_step(self) -> bool:
+        """Called after every backward: whether to update the weights now. The beginner steps every batch."""
+        return True
+
+    def optimizer_step(self) -> None:
+        """Called when `should_step` says so: update the weights, advance the schedule, clear gradients."""
+        self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def on_step_end(self) -> None:
+        """Called after every optimizer step (global_step already counts it)."""
+
+    def on_epoch_end(self) -> None:
+        """Called after the last batch of every complete epoch (epoch already counts it)."""
+
+    def on_fit_end(self) -> None:
+        """Called once after training ends. The beginner evaluates on the dev split here, once."""
+        if self.data.dev is not None:
+            self.on_evaluate_end(self.evaluate(self.data.dev))
+
+    def on_evaluate_end(self, metrics: dict) -> None:
+        """Called after each evaluation on the dev split: writes its row to metrics.csv."""
+        row = {"epoch": self.epoch_progress(), "step": self.global_step, "train_loss": self.recent_train_loss(),
+               "learning_rate": self.optimizer.param_groups[0]["lr"], **metrics}
+        if self.accelerator.is_main_process:
+            self.run_dir.append_metrics(row)
+        tqdm.write(f"step {self.global_step} (epoch {row['epoch']:.2f}): "
+                   + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+
+    def load_final_model(self) -> None:
+        """Called after `fit`: the weights to evaluate and save. The beginner keeps the last ones."""
+
+    # --- evaluation and prediction -----------------------------------------------------------------
+
+    @torch.inference_mode()
+    def predict_logits(self, split: Split) -> np.ndarray:
+        """Logits for every row of `split`, in input order. Rows are batched by length; with several
+        processes each row is counted once (`gather_for_metrics` drops the padding duplicates)."""
+        self.model.eval()
+        batch_size = self.config.train.eval_batch_size or 2 * self.config.train.batch_size
+        sampler = SortedBatchSampler(split.lengths(), batch_size)
+        loader = self.accelerator.prepare(self.make_loader(split, sampler))
+        chunks = []
+        for batch in loader:
+            logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            chunks.append(self.accelerator.gather_for_metrics(logits.float()).cpu())
+        self.model.train()
+        logits = torch.cat(chunks).numpy()
+        restored = np.empty_like(logits)
+        restored[sampler.order] = logits
+        return restored
+
+    def evaluate(self, split: Split, return_probabilities: bool = False):
+        """Loss and metrics on `split` (the selected metrics plus `loss`)."""
+        logits = self.predict_logits(split)
+        loss = float(self.loss_fn(torch.from_numpy(logits), torch.from_numpy(split.labels)))
+        probabilities = torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
+        metrics = {"loss": loss, **single_label_metrics(split.labels, probabilities.argmax(-1),
+                                                         len(self.label_names), self.metric_names())}
+        return (metrics, probabilities) if return_probabilities else metrics
+
+    def metric_names(self) -> list[str]:
+        return list(self.config.train.metrics or ["accuracy"])
+
+    def write_predictions(self, split: Split, probabilities: np.ndarray) -> None:
+        predicted = probabilities.argmax(-1)
+        self.run_dir.write_predictions({
+            "text": split.texts,
+            "label": [self.label_names[i] for i in split.labels],
+            "prediction": [self.label_names[i] for i in predicted],
+            "score": [f"{p:.6f}" for p in probabilities[np.arange(len(predicted)), predicted]],
+        })
+
+    def save_model(self, directory: Path) -> None:
+        """Save model and tokenizer so `transformers.pipeline("text-classification", model=directory)` works."""
+        self.accelerator.unwrap_model(self.model).save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+
+    # --- reporting ---------------------------------------------------------------------------------
+
+    def recent_train_loss(self, reset: bool = True) -> float | None:
+        """Mean training loss since the last reset; reading it is the only host sync of the loop."""
+        if self._loss_batches == 0:
+            return None
+        value = float(self.accelerator.reduce(self._loss_sum, reduction="mean")) / self._loss_batches
+        if reset:
+            self._loss_sum.zero_()
+            self._loss_batches = 0
+        return value
+
+    def epoch_progress(self) -> float:
+        return self.epoch + self.batch_in_epoch / max(len(self.train_loader), 1)
+
+    def results_extras(self) -> dict:
+        return {
+            "train_samples_per_s": round(self.train_samples / self.train_runtime_s, 2) if self.train_runtime_s else None,
+            "train_runtime_s": round(self.train_runtime_s, 2),
+            "best_step": self.global_step,
+        }
+
+    def print_summary(self) -> None:
+        data = self.data
+        lines = [f"task {self.config.task}: {len(data.train)} train, "
+                 f"{len(data.dev) if data.dev is not None else 0} dev, {len(data.eval)} eval rows; "
+                 f"{len(self.label_names)} labels ({', '.join(self.label_names[:8])}"
+                 f"{', ...' if len(self.label_names) > 8 else ''})"]
+        lines += [f"  {note}" for note in data.notes]
+        parameters = sum(p.numel() for p in self.model.parameters())
+        lines.append(f"model {self.config.model.name_or_path}: {parameters / 1e6:.1f}M parameters on "
+                     f"{self.accelerator.device}; {self.total_steps} steps of batch {self.config.train.batch_size}")
+        lines.append(f"run directory {self.run_dir.path}")
+        self.accelerator.print("\n".join(lines))
+
+    def print_results(self, results: dict) -> None:
+        for split in ("dev", "eval"):
+            if split in results:
+                self.accelerator.print(f"{split}: " + "  ".join(f"{k} {v:.4f}" for k, v in results[split].items()))
+        self.accelerator.print(f"training: {results['train_runtime_s']} s, {results['train_samples_per_s']} samples/s")
