@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .config import Config, build_config, load_yaml, parse_overrides
 from .data.tasks import TASKS, task_spec
-from .errors import UserError
+from .errors import TrainingInterrupted, UserError
 from .paths import CONFIG_DIR, SAMPLES_DIR
 
 
@@ -30,7 +30,10 @@ def parse_args(description: str, argv: list[str] | None, resumable: bool) -> arg
     if resumable:
         parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run in its directory")
     args = parser.parse_args(argv)
-    if not args.task and not args.config and not getattr(args, "resume", None):
+    resume = getattr(args, "resume", None)
+    if resume is not None and (args.task or args.config or args.overrides or args.demo):
+        parser.error("--resume continues a run with its own config.yaml: give it alone")
+    if not args.task and not args.config and resume is None:
         parser.error("give --task NAME or --config PATH")
     return args
 
@@ -75,6 +78,14 @@ def resolve_config(args: argparse.Namespace) -> Config:
     return config
 
 
+def load_resume_config(run_dir: Path) -> Config:
+    """The resolved config a run directory was started with (--resume)."""
+    config_file = Path(run_dir) / "config.yaml"
+    if not config_file.is_file():
+        raise UserError(f"--resume {run_dir}: not a run directory (no config.yaml in it)")
+    return build_config([(str(config_file), load_yaml(config_file))])
+
+
 def demo_layer(task: str, file_layer: dict) -> dict:
     """--demo: the bundled samples and a tiny random ELECTRA built on the spot; nothing from the network."""
     from .tiny_model import build_demo_model
@@ -95,15 +106,20 @@ def demo_layer(task: str, file_layer: dict) -> dict:
 def main(trainer_class, description: str, argv: list[str] | None = None) -> int:
     """Run one script: parse, configure, train, report. Returns the process exit status."""
     _quiet_libraries()
-    resumable = hasattr(trainer_class, "resume_from")
+    resumable = getattr(trainer_class, "supports_resume", False)
     args = parse_args(description, argv, resumable)
     try:
-        config = resolve_config(args)
-        trainer = trainer_class(config, output_dir=args.output_dir)
+        if resumable and args.resume is not None:
+            trainer = trainer_class(load_resume_config(args.resume), resume_dir=args.resume)
+        else:
+            trainer = trainer_class(resolve_config(args), output_dir=args.output_dir)
         run_dir = trainer.run()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except TrainingInterrupted as stop:
+        print(f"{stop}\nresume with: python {Path(sys.argv[0]).name} --resume {stop.run_dir}", file=sys.stderr)
+        return 130
     print(f"run: {run_dir}")
     return 0
 

@@ -240,8 +240,11 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
             return value
         if option is int and isinstance(value, int) and not isinstance(value, bool):
             return value
-        if option is float and is_scalar and not isinstance(value, str):
-            return float(value)
+        if option is float and is_scalar:
+            try:
+                return float(value)  # YAML reads 5e-4 (no dot) as a string; accept it as the number it is
+            except ValueError:
+                pass
         if option is str and is_scalar:
             return str(value)
         if typing.get_origin(option) is list:

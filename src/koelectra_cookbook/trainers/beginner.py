@@ -10,7 +10,6 @@ weight_decay, seed, metrics, log_every. The other train.* keys belong to the hig
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -22,7 +21,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ..config import Config
-from ..data.batching import LengthGroupedBatchSampler, PaddingCollator, SortedBatchSampler, SplitDataset
+from ..data.batching import (LengthGroupedBatchSampler, PaddingCollator, SortedBatchSampler, SplitDataset,
+                             restore_order)
 from ..data.dataset import Split, load_task_data
 from ..losses import build_loss
 from ..metrics import single_label_metrics
@@ -133,7 +133,7 @@ class BeginnerTrainer:
         self.on_fit_start()
         progress = tqdm(total=self.total_steps, initial=self.global_step, desc="training", unit="step",
                         disable=not self.accelerator.is_local_main_process, dynamic_ncols=True)
-        started = time.perf_counter()
+        self._fit_started = time.perf_counter()
         while self.epoch < self.config.train.epochs and not self.should_stop:
             self.on_epoch_start()
             for batch in self.epoch_batches():
@@ -156,7 +156,7 @@ class BeginnerTrainer:
                 self.epoch += 1
                 self.batch_in_epoch = 0
                 self.on_epoch_end()
-        self.train_runtime_s += time.perf_counter() - started
+        self.train_runtime_s += self.elapsed_s()
         progress.close()
         self.on_fit_end()
 
@@ -235,10 +235,7 @@ class BeginnerTrainer:
             logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             chunks.append(self.accelerator.gather_for_metrics(logits.float()).cpu())
         self.model.train()
-        logits = torch.cat(chunks).numpy()
-        restored = np.empty_like(logits)
-        restored[sampler.order] = logits
-        return restored
+        return restore_order(torch.cat(chunks).numpy(), sampler.order)
 
     def evaluate(self, split: Split, return_probabilities: bool = False):
         """Loss and metrics on `split` (the selected metrics plus `loss`)."""
@@ -250,7 +247,8 @@ class BeginnerTrainer:
         return (metrics, probabilities) if return_probabilities else metrics
 
     def metric_names(self) -> list[str]:
-        return list(self.config.train.metrics or ["accuracy"])
+        """The metrics computed at each evaluation: the beginner reports the first (headline) one."""
+        return list(self.config.train.metrics[:1])
 
     def write_predictions(self, split: Split, probabilities: np.ndarray) -> None:
         predicted = probabilities.argmax(-1)
@@ -277,6 +275,10 @@ class BeginnerTrainer:
             self._loss_sum.zero_()
             self._loss_batches = 0
         return value
+
+    def elapsed_s(self) -> float:
+        """Seconds since this process entered `fit`."""
+        return time.perf_counter() - self._fit_started
 
     def epoch_progress(self) -> float:
         return self.epoch + self.batch_in_epoch / max(len(self.train_loader), 1)

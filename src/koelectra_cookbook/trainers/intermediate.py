@@ -1,0 +1,181 @@
+"""IntermediateTrainer: the beginner's loop, plus evaluation during training, several metrics, the best
+model kept, early stopping, checkpoints, resume and a clean stop on Ctrl-C.
+
+Hooks overridden: on_fit_start, epoch_batches, on_step_end, on_epoch_end, on_evaluate_end, on_fit_end,
+load_final_model, create_run_directory, metric_names, results_extras.
+Config keys added: train.metrics (all of them), eval_every, evaluate_during_training, es_metric,
+es_patience, es_min_delta, save_total_limit.
+"""
+
+from __future__ import annotations
+
+import csv
+import signal
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..callbacks import BestCheckpoint, EarlyStopping
+from ..checkpoints import CheckpointManager
+from ..config import Config
+from ..errors import TrainingInterrupted
+from ..runs import RunDirectory
+from .beginner import BeginnerTrainer
+
+
+class IntermediateTrainer(BeginnerTrainer):
+    """Evaluates on the dev split while training, keeps the best model, stops early, and can resume."""
+
+    level = "intermediate"
+    supports_resume = True
+
+    def __init__(self, config: Config, output_dir: str | Path = "runs", resume_dir: Path | None = None):
+        self.resume_dir = resume_dir
+        super().__init__(config, output_dir)
+        train = config.train
+        self.evaluating = train.evaluate_during_training and self.data.dev is not None
+        if train.evaluate_during_training and self.data.dev is None:
+            self.accelerator.print("note: no dev split (data.dev_split is 0), so no evaluation during training")
+        self.early_stopping = EarlyStopping(train.es_metric, train.es_patience, train.es_min_delta)
+        self.best = BestCheckpoint(train.es_metric, self.run_dir.checkpoints_dir)
+        self.checkpoints = CheckpointManager(self.run_dir.checkpoints_dir, train.save_total_limit)
+        for stateful in (self.early_stopping, self.best, self.scheduler):
+            if stateful is not None:
+                self.accelerator.register_for_checkpointing(stateful)
+        self.last_eval_step: int | None = None
+        self._skip_batches = 0
+        self._stop_signal: int | None = None
+
+    def create_run_directory(self, output_dir: str | Path) -> RunDirectory:
+        """A resumed run continues in its own directory; a new run gets a new one."""
+        if self.resume_dir is None:
+            return super().create_run_directory(output_dir)
+        return RunDirectory(self.resume_dir)
+
+    def metric_names(self) -> list[str]:
+        """Every metric in `train.metrics`."""
+        return list(self.config.train.metrics)
+
+    # --- loop hooks --------------------------------------------------------------------------------
+
+    def on_fit_start(self) -> None:
+        """Restore the newest checkpoint when resuming; catch Ctrl-C and SIGTERM to stop at a step boundary."""
+        super().on_fit_start()
+        if self.resume_dir is not None:
+            self.restore_latest_checkpoint()
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, self._request_stop)
+
+    def epoch_batches(self):
+        """After a resume, the batches of the interrupted epoch already trained on are skipped, not redrawn."""
+        if self._skip_batches:
+            skip, self._skip_batches = self._skip_batches, 0
+            return self.accelerator.skip_first_batches(self.train_loader, skip)
+        return super().epoch_batches()
+
+    def on_step_end(self) -> None:
+        """Evaluate every `train.eval_every` steps; honour a stop request with a checkpoint."""
+        super().on_step_end()
+        every = self.config.train.eval_every
+        if self.evaluating and every and self.global_step % every == 0:
+            self.evaluate_dev()
+        if self._stop_signal is not None:
+            self.save_checkpoint()
+            raise TrainingInterrupted(self.run_dir.path, self.global_step)
+
+    def on_epoch_end(self) -> None:
+        """Evaluate once per epoch when `train.eval_every` is null."""
+        super().on_epoch_end()
+        if self.evaluating and not self.config.train.eval_every:
+            self.evaluate_dev()
+
+    def evaluate_dev(self) -> None:
+        self.on_evaluate_end(self.evaluate(self.data.dev))
+
+    def on_evaluate_end(self, metrics: dict) -> None:
+        """After each dev evaluation: the metrics row, the best model, early stopping, then a checkpoint."""
+        super().on_evaluate_end(metrics)
+        self.last_eval_step = self.global_step
+        value = metrics[self.config.train.es_metric]
+        if not self.evaluating:
+            return  # the beginner's single evaluation after training: nothing left to choose or stop
+        self.best.update(value, self.global_step, self.accelerator.unwrap_model(self.model),
+                         write=self.accelerator.is_main_process)
+        self.early_stopping.update(value)
+        if self.early_stopping.should_stop:
+            tqdm.write(f"early stopping: no improvement of {self.early_stopping.metric} for "
+                       f"{self.early_stopping.patience} evaluations (best {self.early_stopping.best:.4f})")
+            self.should_stop = True
+        self.save_checkpoint()
+
+    def on_fit_end(self) -> None:
+        """Make sure the final weights were evaluated (max_steps can stop mid-epoch)."""
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if not self.evaluating:
+            super().on_fit_end()
+        elif self.last_eval_step != self.global_step:
+            self.evaluate_dev()
+
+    def load_final_model(self) -> None:
+        """Export the best model by `train.es_metric`, not the last weights."""
+        self.accelerator.wait_for_everyone()
+        if self.evaluating and self.best.restore_into(self.accelerator.unwrap_model(self.model)):
+            self.accelerator.print(f"best model: step {self.best.best_step} "
+                                   f"({self.best.metric} {self.best.best:.4f} on dev)")
+
+    def results_extras(self) -> dict:
+        extras = super().results_extras()
+        if self.evaluating and self.best.best_step is not None:
+            extras["best_step"] = self.best.best_step
+        return extras
+
+    # --- checkpoints -------------------------------------------------------------------------------
+
+    def save_checkpoint(self) -> Path:
+        """Everything needed to continue exactly: weights, optimizer, schedule, scaler, RNGs, loop position."""
+        state = {
+            "epoch": self.epoch, "global_step": self.global_step, "batch_in_epoch": self.batch_in_epoch,
+            "train_samples": self.train_samples, "train_runtime_s": self.train_runtime_s + self.elapsed_s(),
+            "loss_sum": float(self._loss_sum), "loss_batches": self._loss_batches,
+            "last_eval_step": self.last_eval_step,
+        }
+        return self.checkpoints.save(self.accelerator, self.global_step, state)
+
+    def restore_latest_checkpoint(self) -> None:
+        checkpoint = self.checkpoints.latest()
+        if checkpoint is None:
+            self.accelerator.print(f"no complete checkpoint in {self.run_dir.checkpoints_dir}: starting over")
+            if self.accelerator.is_main_process:
+                self.run_dir.metrics_file.unlink(missing_ok=True)
+            return
+        state = CheckpointManager.load(self.accelerator, checkpoint)
+        self.epoch, self.global_step = state["epoch"], state["global_step"]
+        self.batch_in_epoch = self._skip_batches = state["batch_in_epoch"]
+        self.train_samples, self.train_runtime_s = state["train_samples"], state["train_runtime_s"]
+        self._loss_sum = torch.tensor(state["loss_sum"], device=self.accelerator.device)
+        self._loss_batches = state["loss_batches"]
+        self.last_eval_step = state["last_eval_step"]
+        self.should_stop = self.early_stopping.should_stop
+        if self.accelerator.is_main_process:
+            _drop_metrics_after(self.run_dir.metrics_file, self.global_step)
+        self.accelerator.print(f"resumed from {checkpoint.name} (epoch {self.epoch}, step {self.global_step})")
+
+    def _request_stop(self, signum, frame) -> None:
+        if self._stop_signal is not None:  # a second Ctrl-C: the user really wants out now
+            raise KeyboardInterrupt
+        self._stop_signal = signum
+        tqdm.write("stopping after this step and saving a checkpoint (press Ctrl-C again to abort)")
+
+
+def _drop_metrics_after(metrics_file: Path, step: int) -> None:
+    """Rows written after the checkpoint will be written again by the resumed run."""
+    if not metrics_file.exists():
+        return
+    with open(metrics_file, newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    kept = [rows[0]] + [row for row in rows[1:] if int(row[1]) <= step]
+    with open(metrics_file, "w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(kept)
+

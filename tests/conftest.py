@@ -1,0 +1,32 @@
+"""Shared fixtures: a tiny ELECTRA built locally (no network), and paths to the real data when present."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
+from koelectra_cookbook.tiny_model import build_tiny_electra, train_vocab
+
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+SHARED_VOCAB = PROJECT_ROOT.parent / "shared" / "vocab" / "koelectra-v1-vocab.txt"
+
+# Nothing in the tests may reach the network.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A 2-layer, hidden-32 ELECTRA with a WordPiece vocabulary learnt from the bundled samples."""
+    vocab = train_vocab(sorted(p for p in SAMPLES_DIR.rglob("*") if p.is_file()), vocab_size=2000)
+    return build_tiny_electra(tmp_path_factory.mktemp("tiny-electra"), vocab, hidden_size=32, num_layers=2,
+                              num_heads=2)
+
+
+def requires_shared_data(*relative: str):
+    """Skip a test when ../shared/data (the real datasets) is not beside the checkout."""
+    missing = [r for r in relative if not (SHARED_DATA / r).exists()]
+    return pytest.mark.skipif(bool(missing), reason=f"real data not available: {missing}")
