@@ -6,8 +6,8 @@ Every test writes its own small file into tmp_path. Nothing touches the network.
 from __future__ import annotations
 
 import json
+import zipfile
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -449,7 +449,7 @@ def test_cache_key_depends_on_max_seq_len(tmp_path, tokenizer):
 @pytest.mark.parametrize("damage", [
     "garbage",
     pytest.param("truncated", marks=pytest.mark.xfail(
-        strict=True, raises=Exception,
+        strict=True, raises=zipfile.BadZipFile,
         reason="BUG: dataset._load_cache catches OSError/ValueError/KeyError/EOFError but a truncated .npz raises "
                "zipfile.BadZipFile ('File is not a zip file'), which escapes as a crash")),
     "empty",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -18,6 +19,24 @@ from typing import Any
 import yaml
 
 from .errors import UserError
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with only true/false as booleans (YAML 1.2), so `mixed_precision: no` and `labels: [yes, no]`
+    stay the strings they look like."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
+def parse_yaml(text: str):
+    """Parse YAML the way every config layer is parsed."""
+    return yaml.load(text, Loader=_Loader)
 
 
 @dataclass
@@ -174,7 +193,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = parse_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not valid YAML: {_one_line(exc)}") from None
     if loaded is None:
@@ -192,7 +211,7 @@ def parse_overrides(assignments: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UserError(f"--set {assignment!r}: expected dotted.key=value, e.g. train.epochs=1")
         try:
-            value = yaml.safe_load(raw_value) if raw_value.strip() else None
+            value = parse_yaml(raw_value) if raw_value.strip() else None
         except yaml.YAMLError as exc:
             raise UserError(f"--set {assignment!r}: value is not valid YAML: {_one_line(exc)}") from None
         node = nested

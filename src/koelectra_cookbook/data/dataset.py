@@ -195,7 +195,7 @@ def _load_cache(path: Path, expected_rows: int) -> list[np.ndarray] | None:
     try:
         with np.load(path) as stored:
             flat, offsets = stored["flat"], stored["offsets"]
-    except (OSError, ValueError, KeyError, EOFError):
+    except Exception:  # a damaged file can fail in many ways (zip, pickle, header): all mean "rebuild it"
         print(f"warning: tokenized cache {path} is unreadable; tokenizing again", flush=True)
         return None
     if len(offsets) != expected_rows + 1 or offsets[-1] != len(flat):

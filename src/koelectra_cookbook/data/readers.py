@@ -93,9 +93,16 @@ def _read_delimited(path: Path, text: str, sep: str) -> pd.DataFrame:
     if duplicated:
         raise UserError(f"{path}:1: column {duplicated[0].rsplit('.', 1)[0]!r} appears more than once")
     table.columns = [str(c).strip() for c in table.columns]
-    # Physical line of each row: 1 for the header, then one per row (quoted newlines shift it; rare in practice).
-    table["line"] = range(2, len(table) + 2)
+    table["line"] = _row_lines(text, len(table))
     return table
+
+
+def _row_lines(text: str, rows: int) -> list[int]:
+    """Physical line of each data row: pandas skips blank lines, so count only the non-blank ones."""
+    non_blank = [number for number, line in enumerate(text.splitlines(), start=1) if line.strip()][1:]
+    if len(non_blank) == rows:
+        return non_blank
+    return list(range(2, rows + 2))  # quoted fields span lines: fall back to one line per row
 
 
 def _read_json_records(path: Path, text: str, fmt: str) -> pd.DataFrame:
@@ -114,8 +121,7 @@ def _read_json_records(path: Path, text: str, fmt: str) -> pd.DataFrame:
         lines = _json_item_lines(text, len(records))
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict):
-            where = f"{path}:{lines[number - 1]}" if fmt == "jsonl" else f"{path}: item {number}"
-            raise UserError(f"{where}: expected a JSON object, found {json.dumps(record, ensure_ascii=False)[:60]}")
+            raise UserError(f"{path}:{lines[number - 1]}: expected a JSON object, found {json.dumps(record, ensure_ascii=False)[:60]}")
     if not records:
         raise UserError(f"{path}: no records")
     table = pd.DataFrame.from_records(records)
@@ -132,26 +138,31 @@ def _parse_json(path: Path, text: str, first_line: int):
 
 
 def _json_item_lines(text: str, count: int) -> list[int]:
-    """Line where each object of the top-level array starts, found by scanning braces outside strings."""
-    lines, depth, line, in_string, escaped = [], 0, 1, False, False
+    """Line where each item of the top-level array starts, found by scanning the text outside strings."""
+    lines, depth, line, in_string, escaped, expecting_item = [], 0, 1, False, False, False
     for char in text:
         if char == "\n":
             line += 1
-        elif in_string:
+        if in_string:
             if escaped:
                 escaped = False
             elif char == "\\":
                 escaped = True
             elif char == '"':
                 in_string = False
-        elif char == '"':
+            continue
+        if depth == 1 and expecting_item and not char.isspace() and char not in ",]":
+            lines.append(line)
+            expecting_item = False
+        if char == '"':
             in_string = True
         elif char in "[{":
-            if depth == 1 and char == "{":
-                lines.append(line)
             depth += 1
+            expecting_item = depth == 1
         elif char in "]}":
             depth -= 1
+        elif char == "," and depth == 1:
+            expecting_item = True
     return (lines + [line] * count)[:count]
 
 

@@ -100,7 +100,10 @@ class BeginnerTrainer:
 
     def make_loader(self, split: Split, batch_sampler) -> DataLoader:
         collator = PaddingCollator(self.tokenizer.pad_token_id, label_dtype=torch.long)
-        return DataLoader(SplitDataset(split), batch_sampler=batch_sampler, collate_fn=collator)
+        # Its own generator: creating a loader's iterator would otherwise draw from the global torch RNG, and a
+        # resumed run (which creates one more iterator) would then get different dropout masks.
+        return DataLoader(SplitDataset(split), batch_sampler=batch_sampler, collate_fn=collator,
+                          generator=torch.Generator().manual_seed(self.config.train.seed))
 
     def count_total_steps(self) -> int:
         """Optimizer steps the whole run will take (train.max_steps caps it)."""
@@ -168,6 +171,9 @@ class BeginnerTrainer:
     def on_epoch_start(self) -> None:
         """Called at the start of every epoch, before its first batch."""
         self.model.train()
+        # Accelerate's loader re-sets its sampler's epoch from its own counter on every pass; keep that counter
+        # equal to ours, so a resumed run (a fresh loader) replays the same epoch order.
+        self.train_loader.set_epoch(self.epoch)
         self.train_sampler.set_epoch(self.epoch)
 
     def epoch_batches(self):
