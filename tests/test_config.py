@@ -75,9 +75,6 @@ def test_exponent_without_dot_is_a_number():
     assert config.train.es_min_delta == pytest.approx(1e-3)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: `--set train.mixed_precision=no` (a documented value) fails with "
-                                       "'train.mixed_precision must be a string, got False': YAML 1.1 reads `no` as "
-                                       "false")
 def test_mixed_precision_no_unquoted():
     config = build_config([("--set", parse_overrides(["train.mixed_precision=no"]))])
     assert config.train.mixed_precision == "no"

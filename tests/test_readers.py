@@ -169,12 +169,10 @@ def test_json_array_item_that_is_not_an_object(tmp_path):
     path = write(tmp_path / "data.json", '[\n  {"text": "a", "label": 1},\n  ["b", 0]\n]\n')
     message = error_of(path, "json")
     assert message.startswith(str(path))
-    assert "item 2" in message or f"{path}:3:" in message
+    assert f"{path}:3:" in message
     assert "object" in message
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (contract): a JSON array item that is not an object is reported as "
-                                       "'FILE: item N', not 'FILE:LINE:' although its line is known")
 def test_json_array_item_that_is_not_an_object_names_its_line(tmp_path):
     path = write(tmp_path / "data.json", '[\n  {"text": "a", "label": 1},\n  ["b", 0]\n]\n')
     assert error_of(path, "json").startswith(f"{path}:3:")
@@ -304,8 +302,6 @@ def test_eval_label_unseen_in_train_names_eval_file_and_line(tmp_path, tokenizer
     assert "'neutral'" in message
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: readers._read_delimited numbers rows as header+1.. but pandas skips "
-                                       "blank lines, so every row after a blank line is reported on the wrong line")
 def test_line_numbers_survive_blank_lines(tmp_path, tokenizer):
     write_simple_files(tmp_path)
     write(tmp_path / "train.csv", "text,label\n좋아요,1\n\n싫어,0\n별로,2\n")
@@ -448,10 +444,7 @@ def test_cache_key_depends_on_max_seq_len(tmp_path, tokenizer):
 
 @pytest.mark.parametrize("damage", [
     "garbage",
-    pytest.param("truncated", marks=pytest.mark.xfail(
-        strict=True, raises=zipfile.BadZipFile,
-        reason="BUG: dataset._load_cache catches OSError/ValueError/KeyError/EOFError but a truncated .npz raises "
-               "zipfile.BadZipFile ('File is not a zip file'), which escapes as a crash")),
+    "truncated",
     "empty",
 ])
 def test_corrupted_cache_is_rebuilt_with_a_warning(tmp_path, tokenizer, capsys, damage):

@@ -1,0 +1,118 @@
+"""Faults: a run killed at any moment and resumed ends exactly as the same run left alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from koelectra_cookbook.checkpoints import CheckpointManager
+from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
+
+
+def command(tmp_path: Path, model: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--task", "nsmc",
+            "--output-dir", str(tmp_path / "runs"),
+            "--set", f"data.dir={SAMPLES_DIR / 'nsmc'}", "--set", f"data.cache_dir={tmp_path.parent / 'cache'}",
+            "--set", f"model.name_or_path={model}", "--set", "train.batch_size=16", "--set", "train.epochs=3",
+            "--set", "train.learning_rate=5e-4", "--set", "train.eval_every=5", "--set", "train.es_patience=null",
+            "--set", "train.save_total_limit=3", *extra]
+
+
+def run_dir_of(tmp_path: Path) -> Path:
+    return next((tmp_path / "runs" / "nsmc").iterdir())
+
+
+def outcome(run: Path) -> tuple[dict, str]:
+    results = json.loads((run / "results.json").read_text())
+    for timing in ("train_runtime_s", "train_samples_per_s"):
+        results.pop(timing)
+    return results, (run / "metrics.csv").read_text() + (run / "predictions.csv").read_text()
+
+
+def start_and_wait_for(cmd: list[str], checkpoint_glob: str, root: Path) -> subprocess.Popen:
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not list(root.glob(checkpoint_glob)):
+        assert process.poll() is None, process.communicate()
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    return process
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, tiny_model_dir):
+    root = tmp_path_factory.mktemp("uninterrupted")
+    subprocess.run(command(root, tiny_model_dir), check=True, capture_output=True)
+    return outcome(run_dir_of(root))
+
+
+@pytest.mark.parametrize("kill_after", ["step-00000005", "step-00000025"])
+def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path, tiny_model_dir, uninterrupted, kill_after):
+    process = start_and_wait_for(command(tmp_path, tiny_model_dir), f"runs/nsmc/*/checkpoints/{kill_after}",
+                                 tmp_path)
+    process.kill()
+    process.wait()
+    run = run_dir_of(tmp_path)
+    assert not (run / "results.json").exists()
+    resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--resume", str(run)],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from step-" in resumed.stdout
+    assert outcome(run) == uninterrupted
+
+
+def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, tiny_model_dir, uninterrupted):
+    process = start_and_wait_for(command(tmp_path, tiny_model_dir), "runs/nsmc/*/checkpoints/step-00000010",
+                                 tmp_path)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    run = run_dir_of(tmp_path)
+    assert f"--resume {run}" in stderr and "Traceback" not in stderr
+    resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--resume", str(run)],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert outcome(run) == uninterrupted
+
+
+def test_a_truncated_checkpoint_is_skipped_with_a_warning(tmp_path, capsys):
+    checkpoints = tmp_path / "checkpoints"
+    for step in (5, 10):
+        folder = checkpoints / f"step-{step:08d}"
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"x" * 100)
+        (folder / "manifest.json").write_text(json.dumps({"model.safetensors": 100}))
+    newest = checkpoints / "step-00000010" / "model.safetensors"
+    newest.write_bytes(newest.read_bytes()[:40])
+    (checkpoints / ".step-00000015.partial").mkdir()  # a write that never finished is not even a candidate
+    assert CheckpointManager(checkpoints, keep=3).latest() == checkpoints / "step-00000005"
+    assert "skipping checkpoint" in capsys.readouterr().out
+
+
+def test_resume_of_a_run_without_checkpoints_starts_over(tmp_path, tiny_model_dir):
+    process = start_and_wait_for(command(tmp_path, tiny_model_dir), "runs/nsmc/*/config.yaml", tmp_path)
+    process.kill()
+    process.wait()
+    run = run_dir_of(tmp_path)
+    for checkpoint in (run / "checkpoints").glob("*"):
+        import shutil
+        shutil.rmtree(checkpoint) if checkpoint.is_dir() else checkpoint.unlink()
+    resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--resume", str(run),],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "starting over" in resumed.stdout
+    assert (run / "results.json").is_file()
+
+
+def test_resume_of_something_that_is_not_a_run_directory_is_a_user_error(tmp_path):
+    result = subprocess.run([sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--resume", str(tmp_path)],
+                            capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"error: --resume {tmp_path}: not a run directory (no config.yaml in it)"]
