@@ -99,7 +99,8 @@ def demo_layer(task: str, file_layer: dict) -> dict:
     return {
         "model": {"name_or_path": str(build_demo_model())},
         "data": data,
-        "train": {"epochs": 3, "batch_size": 16, "learning_rate": 5e-4, "log_every": 5},
+        # A from-scratch model needs many passes over a few hundred rows and a high learning rate to learn.
+        "train": {"epochs": 20, "batch_size": 16, "learning_rate": 1e-3, "log_every": 10, "es_patience": 5},
     }
 
 

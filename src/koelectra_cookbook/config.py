@@ -47,8 +47,13 @@ class ModelConfig:
     max_seq_len: int = 128
     # "sdpa" uses PyTorch's fused attention kernels; "eager" is the reference implementation.
     attn_implementation: str = "sdpa"
+    # Expert level.
+    freeze_embeddings: bool = False
+    freeze_layers: int = 0  # freeze the N lowest encoder layers
+    add_tokens: list[str] | None = None  # new vocabulary entries; KoELECTRA's [unused*] slots are filled first
 
     def validate(self) -> None:
+        _require(self.freeze_layers >= 0, "model.freeze_layers", "must be at least 0", self.freeze_layers)
         _require(self.max_seq_len >= 8, "model.max_seq_len", "must be at least 8", self.max_seq_len)
         _require(self.attn_implementation in ("sdpa", "eager"), "model.attn_implementation",
                  "must be sdpa or eager", self.attn_implementation)
@@ -112,11 +117,17 @@ class TrainConfig:
     es_min_delta: float = 0.0
     save_total_limit: int = 2
     # Expert level.
+    lr_schedule: str = "linear"  # after the warmup: linear decay to 0, or constant
     warmup_ratio: float = 0.0
     warmup_steps: int | None = None
     gradient_accumulation_steps: int = 1
-    max_grad_norm: float | None = None
+    max_grad_norm: float | None = None  # 0 or null = no clipping
     mixed_precision: str = "no"
+    layerwise_lr_decay: float = 1.0  # each layer below the head gets this factor more (1.0 = off)
+    loss: str = "cross_entropy"  # cross_entropy, focal or dice (bce for multi-label)
+    focal_gamma: float = 2.0
+    label_smoothing: float = 0.0
+    class_weights: str | list[float] | None = None  # "balanced", one weight per label, or null
 
     def validate(self) -> None:
         _require(self.epochs >= 1, "train.epochs", "must be at least 1", self.epochs)
@@ -134,6 +145,8 @@ class TrainConfig:
                  "must be at least 1 or null", self.es_patience)
         _require(self.es_min_delta >= 0, "train.es_min_delta", "must be at least 0", self.es_min_delta)
         _require(self.save_total_limit >= 1, "train.save_total_limit", "must be at least 1", self.save_total_limit)
+        _require(self.lr_schedule in ("linear", "constant"), "train.lr_schedule", "must be linear or constant",
+                 self.lr_schedule)
         _require(0 <= self.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)", self.warmup_ratio)
         _require(self.warmup_steps is None or self.warmup_steps >= 0, "train.warmup_steps",
                  "must be at least 0 or null", self.warmup_steps)
@@ -143,8 +156,20 @@ class TrainConfig:
                  "must be at least 0 or null", self.max_grad_norm)
         _require(self.mixed_precision in ("no", "fp16", "bf16"), "train.mixed_precision", "must be no, fp16 or bf16",
                  self.mixed_precision)
-        if isinstance(self.metrics, str):
-            self.metrics = [self.metrics]
+        _require(0 < self.layerwise_lr_decay <= 1, "train.layerwise_lr_decay", "must be in (0, 1]",
+                 self.layerwise_lr_decay)
+        from .losses import LOSS_NAMES
+
+        _require(self.loss in LOSS_NAMES, "train.loss", f"must be one of {', '.join(LOSS_NAMES)}", self.loss)
+        _require(self.focal_gamma >= 0, "train.focal_gamma", "must be at least 0", self.focal_gamma)
+        _require(0 <= self.label_smoothing < 1, "train.label_smoothing", "must be in [0, 1)", self.label_smoothing)
+        _require(not isinstance(self.class_weights, str) or self.class_weights == "balanced", "train.class_weights",
+                 "must be balanced, a list of one weight per label, or null", self.class_weights)
+        _require(not isinstance(self.class_weights, list) or all(w > 0 for w in self.class_weights),
+                 "train.class_weights", "must all be greater than 0", self.class_weights)
+        if self.warmup_steps is not None and self.max_steps is not None:
+            _require(self.warmup_steps < self.max_steps, "train.warmup_steps", "must be shorter than train.max_steps",
+                     self.warmup_steps)
 
 
 @dataclass
@@ -266,10 +291,14 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
                 pass
         if option is str and is_scalar:
             return str(value)
-        if typing.get_origin(option) is list:
+        if typing.get_origin(option) is list and not (str in options and is_scalar):
             items = [value] if is_scalar else value  # a single name works as well as a list
+            item_type = typing.get_args(option)[0]
             if isinstance(items, list) and all(isinstance(v, (str, int, float)) for v in items):
-                return [str(v) for v in items]
+                try:
+                    return [item_type(v) for v in items]
+                except ValueError:
+                    pass
     wanted = " or ".join(_type_name(o) for o in options)
     raise UserError(f"{source}: {key} must be {wanted}, got {value!r}")
 
@@ -278,7 +307,7 @@ def _type_name(hint: Any) -> str:
     if hint is type(None):
         return "null"
     if typing.get_origin(hint) is list:
-        return "a list"
+        return f"a list of {_type_name(typing.get_args(hint)[0]).removeprefix('a ').removeprefix('an ')}s"
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, str(hint))
 
 

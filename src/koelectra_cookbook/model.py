@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import transformers
@@ -63,3 +64,54 @@ def _cannot_load(name_or_path: str, exc: Exception) -> str:
     reason = " ".join(str(exc).split())[:300]
     return (f"cannot load model {name_or_path!r} ({reason}); without network, set model.name_or_path to a local "
             f"directory holding the checkpoint (config.json, weights, tokenizer files)")
+
+
+def add_tokens(tokenizer, tokens: list[str]):
+    """Make each of `tokens` a single vocabulary entry. Returns (tokenizer, number of ids past the old vocabulary).
+
+    KoELECTRA's vocabulary reserves `[unused*]` entries: a new token takes one of those ids first, so its
+    embedding row already exists and the model keeps its shape; only when they run out are ids appended
+    (and the caller must resize the embeddings). The tokenizer is rebuilt from its tokenizer.json with the
+    changes, so saving it with the model keeps them.
+    """
+    import json
+    import tempfile
+
+    vocab = tokenizer.get_vocab()
+    new_tokens = [t for t in dict.fromkeys(tokens) if t not in vocab]
+    if not new_tokens:
+        return tokenizer, 0
+    unused = sorted((t for t in vocab if t.startswith("[unused") and t.endswith("]")), key=vocab.get)
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer.save_pretrained(folder)
+        spec_file = Path(folder) / "tokenizer.json"
+        spec = json.loads(spec_file.read_text(encoding="utf-8"))
+        model_vocab = spec["model"]["vocab"]
+        for token, slot in zip(new_tokens, unused):
+            model_vocab[token] = model_vocab.pop(slot)
+            # An added token is matched whole before the text is split into words, so "ㅋㅋㅋ" or "<작품명>"
+            # stays one piece.
+            spec["added_tokens"].append({"id": model_vocab[token], "content": token, "single_word": False,
+                                         "lstrip": False, "rstrip": False, "normalized": False, "special": False})
+        spec_file.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+        rebuilt = AutoTokenizer.from_pretrained(folder)
+    appended = rebuilt.add_tokens(new_tokens[len(unused):])
+    return rebuilt, appended
+
+
+def freeze(model, embeddings: bool, lowest_layers: int) -> int:
+    """Stop gradients to the embeddings and/or the `lowest_layers` lowest encoder layers. Returns how many
+    parameter tensors were frozen."""
+    frozen = 0
+    for name, parameter in model.named_parameters():
+        layer = layer_index(name)
+        if (embeddings and ".embeddings." in f".{name}") or (layer is not None and layer < lowest_layers):
+            parameter.requires_grad_(False)
+            frozen += 1
+    return frozen
+
+
+def layer_index(parameter_name: str) -> int | None:
+    """The encoder layer a parameter belongs to (`...encoder.layer.3.attention...` -> 3), or None."""
+    match = re.search(r"\.(?:layer|layers)\.(\d+)\.", f".{parameter_name}")
+    return int(match.group(1)) if match else None

@@ -39,11 +39,12 @@ class BeginnerTrainer:
         self.config = config
         self.accelerator = self.create_accelerator()
         set_seed(config.train.seed)
-        self.tokenizer = load_tokenizer(config.model.name_or_path)
+        self.tokenizer = self.prepare_tokenizer(load_tokenizer(config.model.name_or_path))
         with self.accelerator.main_process_first():  # the main process fills the token cache for the others
             self.data = load_task_data(config, self.tokenizer)
         self.label_names = self.data.label_names
-        self.model = load_model(config.model.name_or_path, self.label_names, config.model.attn_implementation)
+        self.model = self.prepare_model(
+            load_model(config.model.name_or_path, self.label_names, config.model.attn_implementation))
         self.loss_fn = self.create_loss()
         self.optimizer = torch.optim.AdamW(self.parameter_groups(), lr=config.train.learning_rate)
         self.train_sampler = LengthGroupedBatchSampler(self.data.train.lengths(), config.train.batch_size,
@@ -70,19 +71,29 @@ class BeginnerTrainer:
         """Called first. Device placement (and, for the expert, mixed precision) come from here."""
         return Accelerator()
 
+    def prepare_tokenizer(self, tokenizer):
+        """Called once, right after the tokenizer is loaded and before any text is tokenized."""
+        return tokenizer
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Called once, right after the model is loaded and before the optimizer sees its parameters."""
+        return model
+
     def create_loss(self) -> torch.nn.Module:
         """Called once during set-up: the loss between logits and labels."""
         return build_loss("cross_entropy", num_labels=len(self.label_names), multi_label=False)
 
     def parameter_groups(self) -> list[dict]:
-        """Called once during set-up: AdamW's parameter groups. Biases and LayerNorm weights get no decay."""
-        decay, no_decay = [], []
-        for name, parameter in self.model.named_parameters():
-            if not parameter.requires_grad:
-                continue
-            (no_decay if parameter.ndim < 2 else decay).append(parameter)
-        return [{"params": decay, "weight_decay": self.config.train.weight_decay},
-                {"params": no_decay, "weight_decay": 0.0}]
+        """Called once during set-up: AdamW's parameter groups, split by `weight_decay_for`."""
+        groups: dict[float, list] = {}
+        for parameter in self.model.parameters():
+            if parameter.requires_grad:
+                groups.setdefault(self.weight_decay_for(parameter), []).append(parameter)
+        return [{"params": params, "weight_decay": decay} for decay, params in groups.items()]
+
+    def weight_decay_for(self, parameter: torch.nn.Parameter) -> float:
+        """Biases and LayerNorm weights (the 1-dimensional tensors) are not decayed."""
+        return 0.0 if parameter.ndim < 2 else self.config.train.weight_decay
 
     def create_scheduler(self):
         """Called once, after the optimizer exists. The beginner keeps the learning rate constant."""
@@ -217,7 +228,7 @@ class BeginnerTrainer:
     def on_evaluate_end(self, metrics: dict) -> None:
         """Called after each evaluation on the dev split: writes its row to metrics.csv."""
         row = {"epoch": self.epoch_progress(), "step": self.global_step, "train_loss": self.recent_train_loss(),
-               "learning_rate": self.optimizer.param_groups[0]["lr"], **metrics}
+               "learning_rate": self.current_learning_rate(), **metrics}
         if self.accelerator.is_main_process:
             self.run_dir.append_metrics(row)
         tqdm.write(f"step {self.global_step} (epoch {row['epoch']:.2f}): "
@@ -281,6 +292,10 @@ class BeginnerTrainer:
             self._loss_sum.zero_()
             self._loss_batches = 0
         return value
+
+    def current_learning_rate(self) -> float:
+        """The head's learning rate (the highest, when layers get different ones)."""
+        return max(group["lr"] for group in self.optimizer.param_groups)
 
     def elapsed_s(self) -> float:
         """Seconds since this process entered `fit`."""

@@ -1,0 +1,154 @@
+"""ExpertTrainer: the intermediate trainer plus the techniques that make fine-tuning work well.
+
+Linear warmup then linear decay, gradient accumulation, gradient clipping, mixed precision, layer-wise
+learning-rate decay, frozen layers, added tokens, and a choice of loss.
+
+Hooks overridden: create_accelerator, prepare_tokenizer, prepare_model, create_loss, parameter_groups,
+count_total_steps, create_scheduler, backward, should_step, optimizer_step, results_extras.
+Config keys added: train.lr_schedule, warmup_ratio, warmup_steps, gradient_accumulation_steps, max_grad_norm,
+mixed_precision, layerwise_lr_decay, loss, focal_gamma, label_smoothing, class_weights;
+model.freeze_embeddings, freeze_layers, add_tokens.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from torch.optim.lr_scheduler import LambdaLR
+
+from ..errors import UserError
+from ..losses import build_loss
+from ..model import add_tokens, freeze, layer_index
+from .intermediate import IntermediateTrainer
+
+
+def warmup_then(schedule: str, warmup_steps: int, total_steps: int):
+    """Learning-rate factor at an optimizer step: 0 -> 1 over the warmup, then either 1 -> 0 at the last step
+    ("linear") or 1 throughout ("constant")."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / warmup_steps
+        if schedule == "constant":
+            return 1.0
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+    return factor
+
+
+def layer_depth(parameter_name: str, layers: int) -> int:
+    """0 for the embeddings, i + 1 for encoder layer i, layers + 1 for the head and anything above."""
+    if ".embeddings." in f".{parameter_name}":
+        return 0
+    index = layer_index(parameter_name)
+    return layers + 1 if index is None else index + 1
+
+
+class ExpertTrainer(IntermediateTrainer):
+    """Fine-tunes with a warmup/decay schedule, accumulation, clipping, mixed precision and the seed's extras."""
+
+    level = "expert"
+    skipped_steps = 0  # optimizer steps the fp16 grad scaler skipped after an overflow
+
+    def create_accelerator(self) -> Accelerator:
+        """Mixed precision (train.mixed_precision) is Accelerate's autocast and, for fp16, its grad scaler."""
+        precision = self.config.train.mixed_precision
+        if precision == "fp16" and not torch.cuda.is_available():
+            raise UserError("config: train.mixed_precision fp16 needs a CUDA GPU; use bf16 or no on this machine")
+        try:
+            return Accelerator(mixed_precision=precision)
+        except ValueError as exc:  # e.g. bf16 on hardware without it
+            raise UserError(f"config: train.mixed_precision {precision}: {exc}") from None
+
+    def prepare_tokenizer(self, tokenizer):
+        """Add model.add_tokens to the vocabulary before any text is tokenized."""
+        if self.config.model.add_tokens:
+            tokenizer, _ = add_tokens(tokenizer, self.config.model.add_tokens)
+        return tokenizer
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Grow the embeddings for appended tokens; freeze what model.freeze_* asks for."""
+        if len(self.tokenizer) > model.get_input_embeddings().num_embeddings:
+            model.resize_token_embeddings(len(self.tokenizer))
+        settings = self.config.model
+        if settings.freeze_embeddings or settings.freeze_layers:
+            if settings.freeze_layers > model.config.num_hidden_layers:
+                raise UserError(f"config: model.freeze_layers {settings.freeze_layers} is more than the model's "
+                                f"{model.config.num_hidden_layers} layers")
+            freeze(model, settings.freeze_embeddings, settings.freeze_layers)
+        return model
+
+    def create_loss(self) -> torch.nn.Module:
+        """train.loss with its options; class weights "balanced" are inverse label frequencies in train."""
+        train = self.config.train
+        weights = train.class_weights
+        if weights == "balanced":
+            counts = np.bincount(self.data.train.labels, minlength=len(self.label_names)).astype(np.float64)
+            weights = (counts.sum() / (len(counts) * np.maximum(counts, 1))).tolist()
+        try:
+            return build_loss(train.loss, num_labels=len(self.label_names), multi_label=False,
+                              focal_gamma=train.focal_gamma, label_smoothing=train.label_smoothing,
+                              class_weights=None if weights is None else torch.tensor(weights))
+        except ValueError as exc:
+            raise UserError(f"config: train.loss {train.loss!r}: {exc}") from None
+
+    def parameter_groups(self) -> list[dict]:
+        """With train.layerwise_lr_decay d < 1, the head keeps the learning rate, the top encoder layer gets
+        d times it, the one below d^2, ..., and the embeddings d^(layers + 1) (as in the ELECTRA paper)."""
+        decay_rate = self.config.train.layerwise_lr_decay
+        if decay_rate == 1.0:
+            return super().parameter_groups()
+        layers = self.model.config.num_hidden_layers
+        groups: dict[tuple[float, float], list] = {}
+        for name, parameter in self.model.named_parameters():
+            if not parameter.requires_grad:
+                continue
+            depth = layer_depth(name, layers)
+            learning_rate = self.config.train.learning_rate * decay_rate ** (layers + 1 - depth)
+            groups.setdefault((learning_rate, self.weight_decay_for(parameter)), []).append(parameter)
+        return [{"params": params, "lr": lr, "weight_decay": wd} for (lr, wd), params in groups.items()]
+
+    def count_total_steps(self) -> int:
+        """Optimizer steps: one per `gradient_accumulation_steps` batches, the last partial group included."""
+        per_epoch = math.ceil(len(self.train_loader) / self.config.train.gradient_accumulation_steps)
+        steps = per_epoch * self.config.train.epochs
+        return min(steps, self.config.train.max_steps or steps)
+
+    def create_scheduler(self):
+        """Linear warmup (train.warmup_steps, or warmup_ratio of all steps), then train.lr_schedule."""
+        train = self.config.train
+        warmup = train.warmup_steps if train.warmup_steps is not None else round(train.warmup_ratio * self.total_steps)
+        if warmup >= self.total_steps and warmup > 0:
+            raise UserError(f"config: warmup of {warmup} steps is not shorter than the {self.total_steps} training "
+                            f"steps; lower train.warmup_ratio / train.warmup_steps")
+        return LambdaLR(self.optimizer, warmup_then(train.lr_schedule, warmup, self.total_steps))
+
+    def accumulation_group_size(self) -> int:
+        """How many batches the current optimizer step averages over (the epoch's last group may be short)."""
+        every = self.config.train.gradient_accumulation_steps
+        start = (self.batch_in_epoch // every) * every
+        return min(every, len(self.train_loader) - start)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Scale each batch's loss so the accumulated gradient is the mean over the whole group."""
+        super().backward(loss / self.accumulation_group_size())
+
+    def should_step(self) -> bool:
+        """Step after every `gradient_accumulation_steps` batches, and after the epoch's last batch."""
+        every = self.config.train.gradient_accumulation_steps
+        return self.batch_in_epoch % every == 0 or self.batch_in_epoch == len(self.train_loader)
+
+    def optimizer_step(self) -> None:
+        """Clip the gradient norm (after unscaling, under fp16) before the update."""
+        if self.config.train.max_grad_norm:
+            self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.train.max_grad_norm)
+        super().optimizer_step()
+        if self.accelerator.optimizer_step_was_skipped:  # fp16 overflow: the scaler skipped this update
+            self.skipped_steps += 1
+
+    def results_extras(self) -> dict:
+        extras = super().results_extras()
+        if self.skipped_steps:
+            extras["fp16_skipped_steps"] = self.skipped_steps
+        return extras
