@@ -34,7 +34,8 @@ def test_improvement_must_exceed_min_delta():
     assert stopper.update(0.80)
     assert not stopper.update(0.81)  # +0.01 is not more than min_delta
     assert stopper.update(0.8101 + 0.01)
-    assert drive(EarlyStopping("accuracy", patience=2, min_delta=0.05), [0.5, 0.54, 0.58]) == 3
+    assert drive(EarlyStopping("accuracy", patience=2, min_delta=0.05), [0.5, 0.54, 0.53]) == 3
+    assert drive(EarlyStopping("accuracy", patience=2, min_delta=0.05), [0.5, 0.54, 0.56, 0.6, 0.6]) == 5
 
 
 def test_patience_none_never_stops_and_nan_never_improves():
