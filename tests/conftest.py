@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
+# Nothing in the tests may reach the network (set before transformers is imported: it reads them once).
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
-from koelectra_cookbook.tiny_model import build_tiny_electra, train_vocab
+import pytest  # noqa: E402
+
+from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR  # noqa: E402
+from koelectra_cookbook.tiny_model import build_tiny_electra, train_vocab  # noqa: E402
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 SHARED_VOCAB = PROJECT_ROOT.parent / "shared" / "vocab" / "koelectra-v1-vocab.txt"
-
-# Nothing in the tests may reach the network.
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="session")

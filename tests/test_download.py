@@ -1,0 +1,76 @@
+"""Downloads, exercised on local files (file:// URLs) and an unreachable address: nothing leaves the machine."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from koelectra_cookbook.data import download as download_module
+from koelectra_cookbook.data.download import ensure_file
+from koelectra_cookbook.data.tasks import TASKS, RemoteFile
+from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.paths import SAMPLES_DIR
+
+
+def nsmc_from(url_of) -> object:
+    spec = TASKS["nsmc"]
+    files = tuple(RemoteFile(f.name, url_of(f.name), rows) for f, rows in zip(spec.remote_files, (300, 100)))
+    return dataclasses.replace(spec, remote_files=files)
+
+
+def test_missing_file_is_downloaded_verified_and_then_reused(tmp_path, capsys):
+    spec = nsmc_from(lambda name: (SAMPLES_DIR / "nsmc" / name).as_uri())
+    path = ensure_file(tmp_path / "nsmc", "ratings_train.txt", spec, allow_download=True)
+    assert path.read_bytes() == (SAMPLES_DIR / "nsmc" / "ratings_train.txt").read_bytes()
+    assert "downloading" in capsys.readouterr().out
+    assert ensure_file(tmp_path / "nsmc", "ratings_train.txt", spec, allow_download=True) == path
+    assert "downloading" not in capsys.readouterr().out  # reused, not fetched again
+
+
+def test_a_download_with_the_wrong_row_count_is_rejected_and_leaves_nothing(tmp_path):
+    spec = nsmc_from(lambda name: (SAMPLES_DIR / "nsmc" / "ratings_test.txt").as_uri())  # 100 rows, not 300
+    with pytest.raises(UserError, match="expected 300 rows, got 100"):
+        ensure_file(tmp_path, "ratings_train.txt", spec, allow_download=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unreachable_source_says_what_to_put_where(tmp_path):
+    spec = nsmc_from(lambda name: f"http://127.0.0.1:9/{name}")  # the discard port: nothing listens
+    with pytest.raises(UserError) as error:
+        ensure_file(tmp_path / "nsmc", "ratings_train.txt", spec, allow_download=True)
+    message = str(error.value)
+    assert "cannot download http://127.0.0.1:9/ratings_train.txt" in message
+    assert f"put ratings_train.txt in {tmp_path / 'nsmc'}" in message
+    assert not (tmp_path / "nsmc" / "ratings_train.txt").exists()
+    assert not (tmp_path / "nsmc" / "ratings_train.txt.part").exists()
+
+
+def test_download_switched_off_names_the_source(tmp_path):
+    with pytest.raises(UserError, match="data.download is false; put ratings_test.txt from https://"):
+        ensure_file(tmp_path, "ratings_test.txt", TASKS["nsmc"], allow_download=False)
+
+
+def test_a_file_of_a_custom_task_that_is_missing_is_named(tmp_path):
+    with pytest.raises(UserError, match="train.csv: file not found"):
+        ensure_file(tmp_path, "train.csv", None, allow_download=True)
+
+
+def test_offline_cli_run_is_one_error_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    from koelectra_cookbook.cli import main
+    from koelectra_cookbook.trainers.beginner import BeginnerTrainer
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    status = main(BeginnerTrainer, "", ["--task", "nsmc", "--output-dir", str(tmp_path / "runs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert err[0].startswith("error: cannot load model 'monologg/koelectra-base-v3-discriminator'")
+    assert "set model.name_or_path to a local directory" in err[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_json_row_count(tmp_path):
+    (tmp_path / "a.json").write_text('[{"x": 1}, {"x": 2}]')
+    (tmp_path / "b.json").write_text("[{")
+    assert download_module.count_rows(tmp_path / "a.json") == 2
+    assert download_module.count_rows(tmp_path / "b.json") == -1
