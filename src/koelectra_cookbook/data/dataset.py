@@ -77,10 +77,23 @@ def load_task_data(config: Config, tokenizer) -> TaskData:
     label_names = data.label_names or label_values
 
     # Choose rows first, then tokenize only the rows that will be used.
-    rng = np.random.default_rng(config.train.seed)
-    train_rows = np.arange(len(train_raw.texts))
-    if data.max_train_samples and data.max_train_samples < len(train_rows):
-        train_rows = np.sort(rng.permutation(len(train_rows))[: data.max_train_samples])
+    train_rows, dev_rows, eval_rows = _choose_rows(len(train_raw.texts), len(eval_raw.texts), data,
+                                                   config.train.seed, notes)
+    train_labels, eval_labels = (_label_ids(raw, label_values) for raw in (train_raw, eval_raw))
+    train_all = _encode_split("train", train_raw, train_labels, np.concatenate([train_rows, dev_rows]), config,
+                              tokenizer)
+    train = train_all.subset(np.arange(len(train_rows)))
+    dev = train_all.subset(np.arange(len(train_rows), len(train_all)), "dev") if len(dev_rows) else None
+    evaluation = _encode_split("eval", eval_raw, eval_labels, eval_rows, config, tokenizer)
+    return TaskData(train, dev, evaluation, list(label_names), notes)
+
+
+def _choose_rows(train_count: int, eval_count: int, data, seed: int, notes: list[str]):
+    """Seeded row indices (each sorted, so file order is kept) for train, the held-out dev split, and eval."""
+    rng = np.random.default_rng(seed)
+    train_rows = np.arange(train_count)
+    if data.max_train_samples and data.max_train_samples < train_count:
+        train_rows = np.sort(rng.permutation(train_count)[: data.max_train_samples])
         notes.append(f"train: using {len(train_rows)} rows (data.max_train_samples)")
     dev_rows = train_rows[:0]
     if data.dev_split > 0:
@@ -90,19 +103,12 @@ def load_task_data(config: Config, tokenizer) -> TaskData:
                             f"{len(train_rows)}")
         order = rng.permutation(len(train_rows))
         dev_rows, train_rows = np.sort(train_rows[order[:dev_size]]), np.sort(train_rows[order[dev_size:]])
-        notes.append(f"dev: {len(dev_rows)} rows held out from {train_raw.path.name} (data.dev_split={data.dev_split})")
-    eval_rows = np.arange(len(eval_raw.texts))
-    if data.max_eval_samples and data.max_eval_samples < len(eval_rows):
-        eval_rows = np.sort(rng.permutation(len(eval_rows))[: data.max_eval_samples])
+        notes.append(f"dev: {len(dev_rows)} rows held out from {data.train_file} (data.dev_split={data.dev_split})")
+    eval_rows = np.arange(eval_count)
+    if data.max_eval_samples and data.max_eval_samples < eval_count:
+        eval_rows = np.sort(rng.permutation(eval_count)[: data.max_eval_samples])
         notes.append(f"eval: using {len(eval_rows)} rows (data.max_eval_samples)")
-
-    train_labels, eval_labels = (_label_ids(raw, label_values) for raw in (train_raw, eval_raw))
-    train_all = _encode_split("train", train_raw, train_labels, np.concatenate([train_rows, dev_rows]), config,
-                              tokenizer)
-    train = train_all.subset(np.arange(len(train_rows)))
-    dev = train_all.subset(np.arange(len(train_rows), len(train_all)), "dev") if len(dev_rows) else None
-    evaluation = _encode_split("eval", eval_raw, eval_labels, eval_rows, config, tokenizer)
-    return TaskData(train, dev, evaluation, list(label_names), notes)
+    return train_rows, dev_rows, eval_rows
 
 
 def _read_labelled(path: Path, fmt: str | None, text_column: str, label_column: str, encoding: str,

@@ -45,7 +45,7 @@ class BeginnerTrainer:
         self.label_names = self.data.label_names
         self.model = self.prepare_model(
             load_model(config.model.name_or_path, self.label_names, config.model.attn_implementation))
-        self.loss_fn = self.create_loss()
+        self.loss_fn = self.create_loss().to(self.accelerator.device)  # class weights live with the logits
         self.optimizer = torch.optim.AdamW(self.parameter_groups(), lr=config.train.learning_rate)
         self.train_sampler = LengthGroupedBatchSampler(self.data.train.lengths(), config.train.batch_size,
                                                        config.train.seed)
@@ -256,9 +256,9 @@ class BeginnerTrainer:
 
     def evaluate(self, split: Split, return_probabilities: bool = False):
         """Loss and metrics on `split` (the selected metrics plus `loss`)."""
-        logits = self.predict_logits(split)
-        loss = float(self.loss_fn(torch.from_numpy(logits), torch.from_numpy(split.labels)))
-        probabilities = torch.softmax(torch.from_numpy(logits), dim=-1).numpy()
+        logits = torch.from_numpy(self.predict_logits(split)).to(self.accelerator.device)
+        loss = float(self.loss_fn(logits, torch.from_numpy(split.labels).to(self.accelerator.device)))
+        probabilities = torch.softmax(logits, dim=-1).cpu().numpy()
         metrics = {"loss": loss, **single_label_metrics(split.labels, probabilities.argmax(-1),
                                                          len(self.label_names), self.metric_names())}
         return (metrics, probabilities) if return_probabilities else metrics
