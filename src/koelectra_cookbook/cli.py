@@ -69,13 +69,24 @@ def resolve_config(args: argparse.Namespace) -> Config:
     if train.es_metric != "loss" and train.es_metric not in train.metrics:
         raise UserError(f"config: train.es_metric {train.es_metric!r} must be 'loss' or one of train.metrics "
                         f"{train.metrics}")
-    from .metrics import SINGLE_LABEL_METRICS
+    from .metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 
+    valid = MULTI_LABEL_METRICS if config.data.multi_label else SINGLE_LABEL_METRICS
     for name in train.metrics:
-        if name not in SINGLE_LABEL_METRICS:
-            raise UserError(f"config: train.metrics: unknown metric {name!r} (choose from "
-                            f"{', '.join(SINGLE_LABEL_METRICS)})")
+        if name not in valid:
+            kind = "multi-label" if config.data.multi_label else "single-label"
+            raise UserError(f"config: train.metrics: {name!r} is not a {kind} metric (choose from {', '.join(valid)})")
     return config
+
+
+def check_script_fits(trainer_class, config: Config) -> None:
+    """Multi-label data goes to train_multi_label.py, single-label data to the other scripts."""
+    multi_label_trainer = getattr(trainer_class, "multi_label", False)
+    if config.data.multi_label and not multi_label_trainer:
+        raise UserError(f"task {config.task!r} is multi-label: run train_multi_label.py")
+    if multi_label_trainer and not config.data.multi_label:
+        raise UserError(f"task {config.task!r} is single-label: run train_expert.py (or set data.label_columns / "
+                        f"data.multi_label for multi-label data)")
 
 
 def load_resume_config(run_dir: Path) -> Config:
@@ -111,9 +122,13 @@ def main(trainer_class, description: str, argv: list[str] | None = None) -> int:
     args = parse_args(description, argv, resumable)
     try:
         if resumable and args.resume is not None:
-            trainer = trainer_class(load_resume_config(args.resume), resume_dir=args.resume)
+            config = load_resume_config(args.resume)
+            check_script_fits(trainer_class, config)
+            trainer = trainer_class(config, resume_dir=args.resume)
         else:
-            trainer = trainer_class(resolve_config(args), output_dir=args.output_dir)
+            config = resolve_config(args)
+            check_script_fits(trainer_class, config)
+            trainer = trainer_class(config, output_dir=args.output_dir)
         run_dir = trainer.run()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

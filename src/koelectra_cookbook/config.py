@@ -70,6 +70,10 @@ class DataConfig:
     format: str | None = None  # csv, tsv, json, jsonl; None = from the file extension
     text_column: str = "text"
     label_column: str = "label"
+    # Multi-label: one 0/1 column per label (label_columns), or label_column holding a list of names per row
+    # (a JSON list or "a|b") with multi_label: true.
+    label_columns: list[str] | None = None
+    multi_label: bool = False
     # The label values as they appear in the file, in label-id order. None = sorted values found in train.
     labels: list[str] | None = None
     # Human-readable names for `labels` (same order), written into the model config. None = the values.
@@ -87,6 +91,10 @@ class DataConfig:
             _require(value is None or value >= 1, f"data.{key}", "must be at least 1 (or null for all)", value)
         _require(self.format in (None, "csv", "tsv", "json", "jsonl"), "data.format",
                  "must be csv, tsv, json, jsonl or null", self.format)
+        if self.label_columns:
+            self.multi_label = True
+            _require(self.labels is None or self.labels == self.label_columns, "data.labels",
+                     "must be left out when data.label_columns names the labels", self.labels)
         if self.labels is not None:
             self.labels = [normalize_label(v) for v in self.labels]
             _require(len(set(self.labels)) == len(self.labels) and len(self.labels) >= 2, "data.labels",
@@ -124,10 +132,13 @@ class TrainConfig:
     max_grad_norm: float | None = None  # 0 or null = no clipping
     mixed_precision: str = "no"
     layerwise_lr_decay: float = 1.0  # each layer below the head gets this factor more (1.0 = off)
-    loss: str = "cross_entropy"  # cross_entropy, focal or dice (bce for multi-label)
+    loss: str | None = None  # cross_entropy (bce for multi-label) when null; focal; dice
     focal_gamma: float = 2.0
     label_smoothing: float = 0.0
     class_weights: str | list[float] | None = None  # "balanced", one weight per label, or null
+    # Multi-label.
+    pos_weight: str | list[float] | None = None  # bce's weight on positives: "balanced" (negatives/positives)
+    threshold: float | None = None  # one fixed decision threshold for all labels; null = tuned per label on dev
 
     def validate(self) -> None:
         _require(self.epochs >= 1, "train.epochs", "must be at least 1", self.epochs)
@@ -160,13 +171,17 @@ class TrainConfig:
                  self.layerwise_lr_decay)
         from .losses import LOSS_NAMES
 
-        _require(self.loss in LOSS_NAMES, "train.loss", f"must be one of {', '.join(LOSS_NAMES)}", self.loss)
+        _require(self.loss is None or self.loss in LOSS_NAMES, "train.loss", f"must be one of {', '.join(LOSS_NAMES)}", self.loss)
         _require(self.focal_gamma >= 0, "train.focal_gamma", "must be at least 0", self.focal_gamma)
         _require(0 <= self.label_smoothing < 1, "train.label_smoothing", "must be in [0, 1)", self.label_smoothing)
         _require(not isinstance(self.class_weights, str) or self.class_weights == "balanced", "train.class_weights",
                  "must be balanced, a list of one weight per label, or null", self.class_weights)
         _require(not isinstance(self.class_weights, list) or all(w > 0 for w in self.class_weights),
                  "train.class_weights", "must all be greater than 0", self.class_weights)
+        _require(not isinstance(self.pos_weight, str) or self.pos_weight == "balanced", "train.pos_weight",
+                 "must be balanced, a list of one weight per label, or null", self.pos_weight)
+        _require(self.threshold is None or 0 < self.threshold < 1, "train.threshold", "must be in (0, 1) or null",
+                 self.threshold)
         if self.warmup_steps is not None and self.max_steps is not None:
             _require(self.warmup_steps < self.max_steps, "train.warmup_steps", "must be shorter than train.max_steps",
                      self.warmup_steps)

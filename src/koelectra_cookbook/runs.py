@@ -70,15 +70,15 @@ class RunDirectory:
     def write_results(self, results: dict[str, Any]) -> None:
         _atomic_write(self.path / "results.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
-    def write_predictions(self, columns: dict[str, list]) -> None:
-        """Write predictions.csv from named columns of equal length, in input order."""
+    def write_csv(self, file_name: str, columns: dict[str, list]) -> None:
+        """Write a CSV file from named columns of equal length (predictions.csv, per_label.csv)."""
         names = list(columns)
-        partial = self.path / "predictions.csv.part"
+        partial = self.path / f"{file_name}.part"
         with open(partial, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(names)
             writer.writerows(zip(*(columns[name] for name in names)))
-        os.replace(partial, self.path / "predictions.csv")
+        os.replace(partial, self.path / file_name)
 
 
 def _format(value: Any) -> Any:

@@ -74,11 +74,11 @@ class SortedBatchSampler(Sampler[list[int]]):
 
 
 class PaddingCollator:
-    """Stacks rows into tensors padded to the longest row of the batch."""
+    """Stacks rows into tensors padded to the longest row of the batch. Labels keep their dtype: class ids
+    (int64) for single-label data, float multi-hot rows for multi-label data."""
 
-    def __init__(self, pad_token_id: int, label_dtype: torch.dtype = torch.long):
+    def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
-        self.label_dtype = label_dtype
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         longest = max(len(row["input_ids"]) for row in rows)
@@ -91,7 +91,7 @@ class PaddingCollator:
         return {
             "input_ids": torch.from_numpy(input_ids),
             "attention_mask": torch.from_numpy(attention_mask),
-            "labels": torch.as_tensor(labels, dtype=self.label_dtype),
+            "labels": torch.from_numpy(labels),
         }
 
 

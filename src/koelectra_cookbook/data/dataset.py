@@ -7,13 +7,14 @@ the dev split held out from the training file, because NSMC and YNAT publish no 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..config import Config, normalize_label
+from ..config import Config, DataConfig, normalize_label
 from ..errors import UserError
 from .download import ensure_file
 from .readers import detect_format, read_table
@@ -55,7 +56,7 @@ class TaskData:
 class _RawFile:
     path: Path
     texts: list[str]
-    label_values: list[str]
+    label_values: list  # a label per row, or a tuple of labels per row (multi-label)
     lines: list[int]
 
 
@@ -70,10 +71,10 @@ def load_task_data(config: Config, tokenizer) -> TaskData:
         if not file_name:
             raise UserError(f"config: data.train_file and data.eval_file must name files in data.dir ({data.dir})")
         path = ensure_file(data_dir, file_name, spec, data.download)
-        raw_files.append(_read_labelled(path, data.format, data.text_column, data.label_column, data.encoding, notes))
+        raw_files.append(_read_labelled(path, data, notes))
     train_raw, eval_raw = raw_files
 
-    label_values = data.labels or _infer_labels(train_raw.label_values)
+    label_values = data.labels or data.label_columns or _infer_labels(train_raw.label_values)
     label_names = data.label_names or label_values
 
     # Choose rows first, then tokenize only the rows that will be used.
@@ -88,7 +89,7 @@ def load_task_data(config: Config, tokenizer) -> TaskData:
     return TaskData(train, dev, evaluation, list(label_names), notes)
 
 
-def _choose_rows(train_count: int, eval_count: int, data, seed: int, notes: list[str]):
+def _choose_rows(train_count: int, eval_count: int, data: DataConfig, seed: int, notes: list[str]):
     """Seeded row indices (each sorted, so file order is kept) for train, the held-out dev split, and eval."""
     rng = np.random.default_rng(seed)
     train_rows = np.arange(train_count)
@@ -111,27 +112,58 @@ def _choose_rows(train_count: int, eval_count: int, data, seed: int, notes: list
     return train_rows, dev_rows, eval_rows
 
 
-def _read_labelled(path: Path, fmt: str | None, text_column: str, label_column: str, encoding: str,
-                   notes: list[str]) -> _RawFile:
-    table = read_table(path, detect_format(path, fmt), [text_column, label_column], encoding)
-    texts = table[text_column].str.strip()
+def _read_labelled(path: Path, data: DataConfig, notes: list[str]) -> _RawFile:
+    label_columns = data.label_columns or [data.label_column]
+    table = read_table(path, detect_format(path, data.format), [data.text_column, *label_columns], data.encoding)
+    texts = table[data.text_column].str.strip()
     empty = texts == ""
     if empty.all():
-        raise UserError(f"{path}: every row has an empty {text_column!r}")
+        raise UserError(f"{path}: every row has an empty {data.text_column!r}")
     if empty.any():
         notes.append(f"{path.name}: {int(empty.sum())} rows with empty text dropped (lines "
                      f"{', '.join(map(str, table['line'][empty].head(5)))}{', ...' if empty.sum() > 5 else ''})")
         table, texts = table[~empty], texts[~empty]
-    labels = [normalize_label(v) for v in table[label_column]]
     lines = table["line"].tolist()
-    for value, line in zip(labels, lines):
-        if value == "":
-            raise UserError(f"{path}:{line}: empty label in column {label_column!r}")
+    if data.label_columns:
+        labels = _labels_from_indicator_columns(path, table, data.label_columns, lines)
+    elif data.multi_label:
+        labels = [_parse_label_list(value) for value in table[data.label_column]]
+    else:
+        labels = [normalize_label(v) for v in table[data.label_column]]
+        for value, line in zip(labels, lines):
+            if value == "":
+                raise UserError(f"{path}:{line}: empty label in column {data.label_column!r}")
     return _RawFile(path, texts.tolist(), labels, lines)
 
 
-def _infer_labels(values: list[str]) -> list[str]:
-    found = sorted(set(values))
+def _labels_from_indicator_columns(path: Path, table, columns: list[str], lines: list[int]) -> list[tuple[str, ...]]:
+    """Multi-label rows from one 0/1 column per label: each row becomes the tuple of its labels set to 1."""
+    values = table[columns].map(normalize_label).to_numpy()
+    bad = ~np.isin(values, ["0", "1"])
+    if bad.any():
+        row, column = map(int, np.argwhere(bad)[0])
+        raise UserError(f"{path}:{lines[row]}: column {columns[column]!r} must be 0 or 1, found {values[row, column]!r}")
+    return [tuple(name for name, value in zip(columns, row) if value == "1") for row in values]
+
+
+def _parse_label_list(value: str) -> tuple[str, ...]:
+    """A multi-label cell: a JSON list (["a", "b"]) or names joined by "|" ("a|b"); empty means no label."""
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            items = json.loads(text)
+        except ValueError:
+            items = text.strip("[]").split(",")
+    else:
+        items = text.split("|")
+    return tuple(dict.fromkeys(normalize_label(item) for item in items if str(item).strip()))
+
+
+def _infer_labels(values: list) -> list[str]:
+    if values and isinstance(values[0], tuple):
+        found = sorted({name for names in values for name in names})
+    else:
+        found = sorted(set(values))
     try:
         found.sort(key=float)  # 2 before 10 when the labels are numbers
     except ValueError:
@@ -142,14 +174,21 @@ def _infer_labels(values: list[str]) -> list[str]:
 
 
 def _label_ids(raw: _RawFile, label_values: list[str]) -> np.ndarray:
-    """Label id of every row; a value outside the label set is an error naming its line."""
+    """Label id of every row (single-label), or a float multi-hot row per example (multi-label).
+    A value outside the label set is an error naming its line."""
     label_ids = {value: i for i, value in enumerate(label_values)}
-    ids = np.empty(len(raw.label_values), dtype=np.int64)
+    multi_label = bool(raw.label_values) and isinstance(raw.label_values[0], tuple)
+    ids = np.zeros((len(raw.label_values), len(label_values)), dtype=np.float32) if multi_label \
+        else np.empty(len(raw.label_values), dtype=np.int64)
     for row, (value, line) in enumerate(zip(raw.label_values, raw.lines)):
-        if value not in label_ids:
-            raise UserError(f"{raw.path}:{line}: label {value!r} is not in the label set {label_values} "
-                            f"(data.labels)")
-        ids[row] = label_ids[value]
+        for name in (value if multi_label else (value,)):
+            if name not in label_ids:
+                raise UserError(f"{raw.path}:{line}: label {name!r} is not in the label set {label_values} "
+                                f"(data.labels)")
+            if multi_label:
+                ids[row, label_ids[name]] = 1.0
+            else:
+                ids[row] = label_ids[name]
     return ids
 
 

@@ -74,6 +74,27 @@ TASKS: dict[str, TaskSpec] = {
                        f"{_GITHUB}/KLUE-benchmark/KLUE/main/klue_benchmark/ynat-v1.1/ynat-v1.1_dev.json", 9_107),
         ),
     ),
+    "unsmile": TaskSpec(
+        name="unsmile",
+        description="korean_unsmile_dataset hate speech categories (multi-label)",
+        metric="macro_f1",
+        data_defaults={
+            "dir": "data/unsmile",
+            "train_file": "unsmile_train_v1.0.tsv",
+            "eval_file": "unsmile_valid_v1.0.tsv",
+            "format": "tsv",
+            "text_column": "문장",
+            # The 10 categories. `개인지칭` (a person is targeted) is a tag, not a category: add it by naming it.
+            "label_columns": ["여성/가족", "남성", "성소수자", "인종/국적", "연령", "지역", "종교", "기타 혐오",
+                              "악플/욕설", "clean"],
+        },
+        remote_files=(
+            RemoteFile("unsmile_train_v1.0.tsv",
+                       f"{_GITHUB}/smilegate-ai/korean_unsmile_dataset/main/unsmile_train_v1.0.tsv", 15_005),
+            RemoteFile("unsmile_valid_v1.0.tsv",
+                       f"{_GITHUB}/smilegate-ai/korean_unsmile_dataset/main/unsmile_valid_v1.0.tsv", 3_737),
+        ),
+    ),
 }
 
 

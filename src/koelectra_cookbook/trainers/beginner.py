@@ -34,6 +34,7 @@ class BeginnerTrainer:
     """Fine-tunes a classifier with AdamW at a constant learning rate, then evaluates and predicts."""
 
     level = "beginner"
+    problem_type = "single_label_classification"
 
     def __init__(self, config: Config, output_dir: str | Path = "runs"):
         self.config = config
@@ -44,7 +45,8 @@ class BeginnerTrainer:
             self.data = load_task_data(config, self.tokenizer)
         self.label_names = self.data.label_names
         self.model = self.prepare_model(
-            load_model(config.model.name_or_path, self.label_names, config.model.attn_implementation))
+            load_model(config.model.name_or_path, self.label_names, config.model.attn_implementation,
+                       self.problem_type))
         self.loss_fn = self.create_loss().to(self.accelerator.device)  # class weights live with the logits
         self.optimizer = torch.optim.AdamW(self.parameter_groups(), lr=config.train.learning_rate)
         self.train_sampler = LengthGroupedBatchSampler(self.data.train.lengths(), config.train.batch_size,
@@ -110,7 +112,7 @@ class BeginnerTrainer:
         return RunDirectory(Path(path[0]))
 
     def make_loader(self, split: Split, batch_sampler) -> DataLoader:
-        collator = PaddingCollator(self.tokenizer.pad_token_id, label_dtype=torch.long)
+        collator = PaddingCollator(self.tokenizer.pad_token_id)
         # Its own generator: creating a loader's iterator would otherwise draw from the global torch RNG, and a
         # resumed run (which creates one more iterator) would then get different dropout masks.
         return DataLoader(SplitDataset(split), batch_sampler=batch_sampler, collate_fn=collator,
@@ -258,18 +260,27 @@ class BeginnerTrainer:
         """Loss and metrics on `split` (the selected metrics plus `loss`)."""
         logits = torch.from_numpy(self.predict_logits(split)).to(self.accelerator.device)
         loss = float(self.loss_fn(logits, torch.from_numpy(split.labels).to(self.accelerator.device)))
-        probabilities = torch.softmax(logits, dim=-1).cpu().numpy()
-        metrics = {"loss": loss, **single_label_metrics(split.labels, probabilities.argmax(-1),
-                                                         len(self.label_names), self.metric_names())}
+        probabilities = self.to_probabilities(logits).cpu().numpy()
+        metrics = {"loss": loss, **self.compute_metrics(split, probabilities)}
         return (metrics, probabilities) if return_probabilities else metrics
+
+    def to_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Called by `evaluate`: the model's scores as probabilities (softmax over the labels)."""
+        return torch.softmax(logits, dim=-1)
+
+    def compute_metrics(self, split: Split, probabilities: np.ndarray) -> dict:
+        """Called by `evaluate`: the metrics of `metric_names()` for these probabilities."""
+        return single_label_metrics(split.labels, probabilities.argmax(-1), len(self.label_names),
+                                    self.metric_names())
 
     def metric_names(self) -> list[str]:
         """The metrics computed at each evaluation: the beginner reports the first (headline) one."""
         return list(self.config.train.metrics[:1])
 
     def write_predictions(self, split: Split, probabilities: np.ndarray) -> None:
+        """Called once at the end, on the main process: predictions.csv for the evaluation file."""
         predicted = probabilities.argmax(-1)
-        self.run_dir.write_predictions({
+        self.run_dir.write_csv("predictions.csv", {
             "text": split.texts,
             "label": [self.label_names[i] for i in split.labels],
             "prediction": [self.label_names[i] for i in predicted],

@@ -87,11 +87,11 @@ class ExpertTrainer(IntermediateTrainer):
             counts = np.bincount(self.data.train.labels, minlength=len(self.label_names)).astype(np.float64)
             weights = (counts.sum() / (len(counts) * np.maximum(counts, 1))).tolist()
         try:
-            return build_loss(train.loss, num_labels=len(self.label_names), multi_label=False,
+            return build_loss(train.loss or "cross_entropy", num_labels=len(self.label_names), multi_label=False,
                               focal_gamma=train.focal_gamma, label_smoothing=train.label_smoothing,
                               class_weights=None if weights is None else torch.tensor(weights))
         except ValueError as exc:
-            raise UserError(f"config: train.loss {train.loss!r}: {exc}") from None
+            raise UserError(f"config: train.loss: {exc}") from None
 
     def parameter_groups(self) -> list[dict]:
         """With train.layerwise_lr_decay d < 1, the head keeps the learning rate, the top encoder layer gets

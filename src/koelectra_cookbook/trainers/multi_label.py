@@ -1,0 +1,87 @@
+"""MultiLabelTrainer: the expert trainer for texts that carry any number of labels (korean_unsmile_dataset).
+
+Multi-label differs in data (float multi-hot targets), head (one sigmoid per label), loss (BCE, focal or dice)
+and metrics (with a decision threshold per label) - not in the loop, which stays the beginner's.
+
+Hooks overridden: create_loss, to_probabilities, compute_metrics, write_predictions, save_model.
+Config keys added: train.pos_weight, train.threshold; data.label_columns or data.multi_label.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.dataset import Split
+from ..errors import UserError
+from ..losses import build_loss
+from ..metrics import multi_label_metrics, per_label_report, tune_thresholds
+from .expert import ExpertTrainer
+
+
+class MultiLabelTrainer(ExpertTrainer):
+    """Trains one sigmoid output per label; decision thresholds are tuned per label on the dev split."""
+
+    level = "multi-label"
+    problem_type = "multi_label_classification"
+    multi_label = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        fixed = self.config.train.threshold
+        # Until a dev evaluation tunes them (or when train.threshold fixes them): one value for every label.
+        self.thresholds = np.full(len(self.label_names), 0.5 if fixed is None else fixed)
+
+    def create_loss(self) -> torch.nn.Module:
+        """train.loss (bce by default), with pos_weight "balanced" = negatives / positives of each label."""
+        train = self.config.train
+        pos_weight = train.pos_weight
+        if pos_weight == "balanced":
+            positives = self.data.train.labels.sum(axis=0)
+            pos_weight = ((len(self.data.train) - positives) / np.maximum(positives, 1)).tolist()
+        try:
+            return build_loss(train.loss or "bce", num_labels=len(self.label_names), multi_label=True,
+                              focal_gamma=train.focal_gamma, label_smoothing=train.label_smoothing,
+                              pos_weight=None if pos_weight is None else torch.tensor(pos_weight))
+        except ValueError as exc:
+            raise UserError(f"config: train.loss: {exc}") from None
+
+    def to_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """One independent probability per label."""
+        return torch.sigmoid(logits)
+
+    def compute_metrics(self, split: Split, probabilities: np.ndarray) -> dict:
+        """Metrics at the decision thresholds. Evaluating the dev split tunes one threshold per label to
+        maximise that label's F1 (unless train.threshold fixes them); other splits use the latest ones."""
+        if split.name == "dev" and self.config.train.threshold is None:
+            self.thresholds = tune_thresholds(split.labels, probabilities)
+        return multi_label_metrics(split.labels, probabilities, self.thresholds, self.metric_names())
+
+    def write_predictions(self, split: Split, probabilities: np.ndarray) -> None:
+        """predictions.csv (gold and predicted names joined by "|", then one probability column per label)
+        and per_label.csv (precision, recall, F1 and support of each label on the evaluation file)."""
+        predicted = probabilities >= self.thresholds
+        names = np.array(self.label_names)
+        columns = {
+            "text": split.texts,
+            "labels": ["|".join(names[row.astype(bool)]) for row in split.labels],
+            "predicted": ["|".join(names[row]) for row in predicted],
+        }
+        for index, name in enumerate(self.label_names):
+            columns[name] = [f"{p:.6f}" for p in probabilities[:, index]]
+        self.run_dir.write_csv("predictions.csv", columns)
+        report = per_label_report(split.labels, predicted, self.label_names)
+        thresholds = dict(zip(self.label_names, self.thresholds))
+        self.run_dir.write_csv("per_label.csv", {
+            "label": [r["label"] for r in report],
+            "threshold": [f"{thresholds[r['label']]:.4f}" for r in report],
+            **{key: [f"{r[key]:.4f}" if isinstance(r[key], float) else r[key] for r in report]
+               for key in ("precision", "recall", "f1", "support")},
+        })
+
+    def save_model(self, directory: Path) -> None:
+        """The tuned thresholds travel with the model, in its config.json (`thresholds`, in label-id order)."""
+        self.accelerator.unwrap_model(self.model).config.thresholds = [round(float(t), 6) for t in self.thresholds]
+        super().save_model(directory)
