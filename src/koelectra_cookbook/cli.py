@@ -81,7 +81,7 @@ def resolve_config(args: argparse.Namespace) -> Config:
 
 def check_script_fits(trainer_class, config: Config) -> None:
     """Multi-label data goes to train_multi_label.py, single-label data to the other scripts."""
-    multi_label_trainer = getattr(trainer_class, "multi_label", False)
+    multi_label_trainer = trainer_class.multi_label
     if config.data.multi_label and not multi_label_trainer:
         raise UserError(f"task {config.task!r} is multi-label: run train_multi_label.py")
     if multi_label_trainer and not config.data.multi_label:

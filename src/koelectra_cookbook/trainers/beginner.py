@@ -35,6 +35,7 @@ class BeginnerTrainer:
 
     level = "beginner"
     problem_type = "single_label_classification"
+    multi_label = False
 
     def __init__(self, config: Config, output_dir: str | Path = "runs"):
         self.config = config

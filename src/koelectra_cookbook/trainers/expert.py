@@ -49,6 +49,7 @@ class ExpertTrainer(IntermediateTrainer):
     """Fine-tunes with a warmup/decay schedule, accumulation, clipping, mixed precision and the seed's extras."""
 
     level = "expert"
+    default_loss = "cross_entropy"
     skipped_steps = 0  # optimizer steps the fp16 grad scaler skipped after an overflow
 
     def create_accelerator(self) -> Accelerator:
@@ -80,18 +81,22 @@ class ExpertTrainer(IntermediateTrainer):
         return model
 
     def create_loss(self) -> torch.nn.Module:
-        """train.loss with its options; class weights "balanced" are inverse label frequencies in train."""
+        """train.loss (default_loss when null) with its options and `loss_weights()`."""
         train = self.config.train
-        weights = train.class_weights
+        try:
+            return build_loss(train.loss or self.default_loss, num_labels=len(self.label_names),
+                              multi_label=self.multi_label, focal_gamma=train.focal_gamma,
+                              label_smoothing=train.label_smoothing, **self.loss_weights())
+        except ValueError as exc:
+            raise UserError(f"config: train.loss: {exc}") from None
+
+    def loss_weights(self) -> dict:
+        """Called by `create_loss`: train.class_weights, where "balanced" means inverse label frequencies."""
+        weights = self.config.train.class_weights
         if weights == "balanced":
             counts = np.bincount(self.data.train.labels, minlength=len(self.label_names)).astype(np.float64)
             weights = (counts.sum() / (len(counts) * np.maximum(counts, 1))).tolist()
-        try:
-            return build_loss(train.loss or "cross_entropy", num_labels=len(self.label_names), multi_label=False,
-                              focal_gamma=train.focal_gamma, label_smoothing=train.label_smoothing,
-                              class_weights=None if weights is None else torch.tensor(weights))
-        except ValueError as exc:
-            raise UserError(f"config: train.loss: {exc}") from None
+        return {"class_weights": None if weights is None else torch.tensor(weights)}
 
     def parameter_groups(self) -> list[dict]:
         """With train.layerwise_lr_decay d < 1, the head keeps the learning rate, the top encoder layer gets

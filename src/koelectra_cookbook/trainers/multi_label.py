@@ -3,7 +3,7 @@
 Multi-label differs in data (float multi-hot targets), head (one sigmoid per label), loss (BCE, focal or dice)
 and metrics (with a decision threshold per label) - not in the loop, which stays the beginner's.
 
-Hooks overridden: create_loss, to_probabilities, compute_metrics, write_predictions, save_model.
+Hooks overridden: loss_weights, to_probabilities, compute_metrics, write_predictions, save_model.
 Config keys added: train.pos_weight, train.threshold; data.label_columns or data.multi_label.
 """
 
@@ -15,8 +15,6 @@ import numpy as np
 import torch
 
 from ..data.dataset import Split
-from ..errors import UserError
-from ..losses import build_loss
 from ..metrics import multi_label_metrics, per_label_report, tune_thresholds
 from .expert import ExpertTrainer
 
@@ -27,6 +25,7 @@ class MultiLabelTrainer(ExpertTrainer):
     level = "multi-label"
     problem_type = "multi_label_classification"
     multi_label = True
+    default_loss = "bce"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -34,19 +33,13 @@ class MultiLabelTrainer(ExpertTrainer):
         # Until a dev evaluation tunes them (or when train.threshold fixes them): one value for every label.
         self.thresholds = np.full(len(self.label_names), 0.5 if fixed is None else fixed)
 
-    def create_loss(self) -> torch.nn.Module:
-        """train.loss (bce by default), with pos_weight "balanced" = negatives / positives of each label."""
-        train = self.config.train
-        pos_weight = train.pos_weight
+    def loss_weights(self) -> dict:
+        """train.pos_weight for bce, where "balanced" means negatives / positives of each label in train."""
+        pos_weight = self.config.train.pos_weight
         if pos_weight == "balanced":
             positives = self.data.train.labels.sum(axis=0)
             pos_weight = ((len(self.data.train) - positives) / np.maximum(positives, 1)).tolist()
-        try:
-            return build_loss(train.loss or "bce", num_labels=len(self.label_names), multi_label=True,
-                              focal_gamma=train.focal_gamma, label_smoothing=train.label_smoothing,
-                              pos_weight=None if pos_weight is None else torch.tensor(pos_weight))
-        except ValueError as exc:
-            raise UserError(f"config: train.loss: {exc}") from None
+        return {"pos_weight": None if pos_weight is None else torch.tensor(pos_weight)}
 
     def to_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """One independent probability per label."""
