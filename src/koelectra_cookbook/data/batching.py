@@ -87,12 +87,10 @@ class PaddingCollator:
         for i, row in enumerate(rows):
             input_ids[i, : len(row["input_ids"])] = row["input_ids"]
             attention_mask[i, : len(row["input_ids"])] = 1
-        labels = np.stack([np.asarray(row["labels"]) for row in rows])
-        return {
-            "input_ids": torch.from_numpy(input_ids),
-            "attention_mask": torch.from_numpy(attention_mask),
-            "labels": torch.from_numpy(labels),
-        }
+        batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask)}
+        if "labels" in rows[0]:  # prediction on unlabelled text has none
+            batch["labels"] = torch.from_numpy(np.stack([np.asarray(row["labels"]) for row in rows]))
+        return batch
 
 
 def restore_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:

@@ -48,8 +48,7 @@ def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8"
     missing = [c for c in columns if c not in table.columns]
     if missing:
         found = [c for c in table.columns if c != "line"]
-        raise UserError(f"{path}:1: no column {missing[0]!r} (columns found: {', '.join(map(str, found))}); "
-                        f"set data.text_column / data.label_column to the right names")
+        raise UserError(f"{path}:1: no column {missing[0]!r} (columns found: {', '.join(map(str, found))})")
     return table[columns + ["line"]]
 
 

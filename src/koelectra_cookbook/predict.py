@@ -1,0 +1,145 @@
+"""Classify texts with a saved model: `python predict.py --model RUN_DIR/model --input FILE [--output OUT.csv]`.
+
+Input: a .txt file (one text a line; one output row per line, blank lines included), or a CSV/TSV/JSON(L)
+file with --text-column; standard input when --input is left out. Output: CSV in input order, to standard
+output when --output is left out. Rows are batched by length and put back in order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from .data.batching import PaddingCollator, SortedBatchSampler, restore_order
+from .data.dataset import encode_texts
+from .data.readers import FORMATS, detect_format, read_table
+from .errors import UserError
+from .model import load_tokenizer
+
+
+class Predictor:
+    """A saved model and its tokenizer, ready to turn texts into label probabilities."""
+
+    def __init__(self, model_dir: Path, batch_size: int = 64, max_seq_len: int | None = None):
+        from transformers import AutoModelForSequenceClassification
+
+        if not (Path(model_dir) / "config.json").is_file():
+            raise UserError(f"--model {model_dir}: not a saved model (no config.json); give RUN_DIR/model")
+        self.tokenizer = load_tokenizer(str(model_dir))
+        self.model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.model.to(self.device)
+        config = self.model.config
+        self.label_names = [config.id2label[i] for i in range(config.num_labels)]
+        self.multi_label = config.problem_type == "multi_label_classification"
+        self.thresholds = np.asarray(getattr(config, "thresholds", None) or [0.5] * config.num_labels)
+        self.batch_size = batch_size
+        self.max_seq_len = max_seq_len or min(self.tokenizer.model_max_length, 512)
+
+    @torch.inference_mode()
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """Probabilities of shape (len(texts), labels): softmax, or one sigmoid per label (multi-label)."""
+        token_ids = encode_texts(texts, self.tokenizer, self.max_seq_len, cache_dir=None)
+        sampler = SortedBatchSampler(np.array([len(ids) for ids in token_ids]), self.batch_size)
+        rows = [{"input_ids": ids} for ids in token_ids]
+        loader = DataLoader(rows, batch_sampler=sampler, collate_fn=PaddingCollator(self.tokenizer.pad_token_id))
+        chunks = []
+        for batch in loader:
+            logits = self.model(input_ids=batch["input_ids"].to(self.device),
+                                attention_mask=batch["attention_mask"].to(self.device)).logits.float()
+            chunks.append((torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, -1)).cpu())
+        return restore_order(torch.cat(chunks).numpy(), sampler.order)
+
+    def table(self, texts: list[str], top_k: int = 1) -> dict[str, list]:
+        """Output columns: text, prediction(s) and score(s); multi-label: predicted names and each probability.
+        Blank texts keep their row, with empty predictions."""
+        kept = [i for i, text in enumerate(texts) if text.strip()]
+        probabilities = np.zeros((len(texts), len(self.label_names)))
+        if kept:
+            probabilities[kept] = self.probabilities([texts[i] for i in kept])
+        blank = np.ones(len(texts), dtype=bool)
+        blank[kept] = False
+        columns: dict[str, list] = {"text": texts}
+        if self.multi_label:
+            chosen = probabilities >= self.thresholds
+            columns["predicted"] = ["" if blank[i] else "|".join(np.array(self.label_names)[row])
+                                    for i, row in enumerate(chosen)]
+            for index, name in enumerate(self.label_names):
+                columns[name] = ["" if blank[i] else f"{p:.6f}" for i, p in enumerate(probabilities[:, index])]
+            return columns
+        ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
+        for rank in range(min(top_k, len(self.label_names))):
+            suffix = "" if top_k == 1 else f"_{rank + 1}"
+            columns[f"prediction{suffix}"] = ["" if blank[i] else self.label_names[r[rank]]
+                                              for i, r in enumerate(ranked)]
+            columns[f"score{suffix}"] = ["" if blank[i] else f"{probabilities[i, r[rank]]:.6f}"
+                                         for i, r in enumerate(ranked)]
+        return columns
+
+
+def read_texts(input_path: Path | None, text_column: str | None, encoding: str) -> list[str]:
+    """Texts from a file (or standard input), in order."""
+    if input_path is None:
+        return sys.stdin.read().splitlines()
+    if not input_path.is_file():
+        raise UserError(f"--input {input_path}: file not found")
+    if input_path.suffix.lower() in (".txt", "") and text_column is None:
+        try:
+            return input_path.read_text(encoding=encoding).splitlines()
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{input_path}: bytes that are not valid {encoding} near byte {exc.start}") from None
+    if text_column is None:
+        raise UserError(f"--input {input_path}: give --text-column for a {input_path.suffix} file")
+    fmt = detect_format(input_path, FORMATS.get(input_path.suffix.lower()))
+    return read_table(input_path, fmt, [text_column], encoding)[text_column].tolist()
+
+
+def write_table(columns: dict[str, list], output: Path | None) -> None:
+    handle = io.StringIO()
+    writer = csv.writer(handle)
+    writer.writerow(list(columns))
+    writer.writerows(zip(*columns.values()))
+    if output is None:
+        sys.stdout.write(handle.getvalue())
+        return
+    partial = output.with_name(output.name + ".part")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(handle.getvalue(), encoding="utf-8")
+        partial.replace(output)
+    except OSError as exc:
+        raise UserError(f"--output {output}: cannot write ({exc.strerror})") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True, help="a saved model directory (RUN_DIR/model)")
+    parser.add_argument("--input", type=Path, help="a .txt, .csv, .tsv, .json or .jsonl file (default: stdin)")
+    parser.add_argument("--output", type=Path, help="where to write the CSV (default: stdout)")
+    parser.add_argument("--text-column", help="the text column of a CSV/TSV/JSON(L) input")
+    parser.add_argument("--top-k", type=int, default=1, help="single-label: the k most likely labels per text")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--encoding", default="utf-8")
+    args = parser.parse_args(argv)
+    from .cli import _quiet_libraries
+
+    _quiet_libraries()
+    try:
+        if args.top_k < 1 or args.batch_size < 1:
+            raise UserError("--top-k and --batch-size must be at least 1")
+        texts = read_texts(args.input, args.text_column, args.encoding)
+        predictor = Predictor(args.model, batch_size=args.batch_size)
+        write_table(predictor.table(texts, top_k=args.top_k), args.output)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.output is not None:
+        print(f"wrote {len(texts)} predictions to {args.output}", file=sys.stderr)
+    return 0
