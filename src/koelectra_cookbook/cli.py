@@ -136,7 +136,8 @@ def main(trainer_class, description: str, argv: list[str] | None = None) -> int:
     except TrainingInterrupted as stop:
         print(f"{stop}\nresume with: python {Path(sys.argv[0]).name} --resume {stop.run_dir}", file=sys.stderr)
         return 130
-    print(f"run: {run_dir}")
+    if trainer.accelerator.is_main_process:
+        print(f"run: {run_dir}")
     return 0
 
 

@@ -33,7 +33,9 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
     def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, group_batches: int = 64):
         self.lengths = np.asarray(lengths)
-        self.batch_size = batch_size
+        # Deliberately not called `batch_size`: Accelerate's distributed sharding then treats the batches as
+        # variable-sized, which they are (the one short batch can come anywhere in the shuffled order).
+        self.rows_per_batch = batch_size
         self.seed = seed
         self.group_size = batch_size * group_batches
         self.epoch = 0
@@ -43,7 +45,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         self.epoch = epoch
 
     def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+        return -(-len(self.lengths) // self.rows_per_batch)
 
     def __iter__(self):
         rng = np.random.default_rng((self.seed, self.epoch))
@@ -52,7 +54,7 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         for start in range(0, len(order), self.group_size):
             group = order[start: start + self.group_size]
             group = group[np.argsort(self.lengths[group], kind="stable")]
-            batches.extend(group[i: i + self.batch_size] for i in range(0, len(group), self.batch_size))
+            batches.extend(group[i: i + self.rows_per_batch] for i in range(0, len(group), self.rows_per_batch))
         for batch_index in rng.permutation(len(batches)):
             yield batches[batch_index].tolist()
 

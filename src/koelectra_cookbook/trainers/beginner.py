@@ -234,8 +234,8 @@ class BeginnerTrainer:
                "learning_rate": self.current_learning_rate(), **metrics}
         if self.accelerator.is_main_process:
             self.run_dir.append_metrics(row)
-        tqdm.write(f"step {self.global_step} (epoch {row['epoch']:.2f}): "
-                   + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        self.log(f"step {self.global_step} (epoch {row['epoch']:.2f}): "
+                 + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
     def load_final_model(self) -> None:
         """Called after `fit`: the weights to evaluate and save. The beginner keeps the last ones."""
@@ -295,6 +295,11 @@ class BeginnerTrainer:
 
     # --- reporting ---------------------------------------------------------------------------------
 
+    def log(self, message: str) -> None:
+        """A console line from the main process, printed above the progress bar."""
+        if self.accelerator.is_main_process:
+            tqdm.write(message)
+
     def recent_train_loss(self, reset: bool = True) -> float | None:
         """Mean training loss since the last reset; reading it is the only host sync of the loop."""
         if self._loss_batches == 0:
@@ -331,8 +336,14 @@ class BeginnerTrainer:
                  f"{', ...' if len(self.label_names) > 8 else ''})"]
         lines += [f"  {note}" for note in data.notes]
         parameters = sum(p.numel() for p in self.model.parameters())
+        train = self.config.train
+        processes = self.accelerator.num_processes
+        effective_batch = train.batch_size * train.gradient_accumulation_steps * processes
         lines.append(f"model {self.config.model.name_or_path}: {parameters / 1e6:.1f}M parameters on "
-                     f"{self.accelerator.device}; {self.total_steps} steps of batch {self.config.train.batch_size}")
+                     f"{self.accelerator.device}" + (f" x {processes} processes" if processes > 1 else ""))
+        lines.append(f"{self.total_steps} optimizer steps; effective batch {effective_batch} (batch {train.batch_size}"
+                     f" x accumulation {train.gradient_accumulation_steps} x {processes} processes), "
+                     f"learning rate {train.learning_rate:g}")
         lines.append(f"run directory {self.run_dir.path}")
         self.accelerator.print("\n".join(lines))
 

@@ -14,7 +14,6 @@ import signal
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from ..callbacks import BestCheckpoint, EarlyStopping
 from ..checkpoints import CheckpointManager
@@ -104,8 +103,8 @@ class IntermediateTrainer(BeginnerTrainer):
                          write=self.accelerator.is_main_process)
         self.early_stopping.update(value)
         if self.early_stopping.should_stop:
-            tqdm.write(f"early stopping: no improvement of {self.early_stopping.metric} for "
-                       f"{self.early_stopping.patience} evaluations (best {self.early_stopping.best:.4f})")
+            self.log(f"early stopping: no improvement of {self.early_stopping.metric} for "
+                     f"{self.early_stopping.patience} evaluations (best {self.early_stopping.best:.4f})")
             self.should_stop = True
         self.save_checkpoint()
 
@@ -166,7 +165,7 @@ class IntermediateTrainer(BeginnerTrainer):
         if self._stop_signal is not None:  # a second Ctrl-C: the user really wants out now
             raise KeyboardInterrupt
         self._stop_signal = signum
-        tqdm.write("stopping after this step and saving a checkpoint (press Ctrl-C again to abort)")
+        self.log("stopping after this step and saving a checkpoint (press Ctrl-C again to abort)")
 
 
 def _drop_metrics_after(metrics_file: Path, step: int) -> None:

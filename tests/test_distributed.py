@@ -1,0 +1,41 @@
+"""Several processes through torchrun / `accelerate launch`: the same script, no code change (2 CPU processes,
+gloo). One run directory, each evaluation row counted once, predictions in input order."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
+from koelectra_cookbook.predict import Predictor
+
+
+def test_two_processes_train_one_run_and_count_each_row_once(tmp_path, tiny_model_dir):
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+               str(PROJECT_ROOT / "train_expert.py"), "--task", "nsmc", "--output-dir", str(tmp_path / "runs"),
+               "--set", f"data.dir={SAMPLES_DIR / 'nsmc'}", "--set", f"data.cache_dir={tmp_path / 'cache'}",
+               "--set", f"model.name_or_path={tiny_model_dir}", "--set", "train.batch_size=16",
+               "--set", "train.epochs=2", "--set", "train.learning_rate=1e-3"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "x 2 processes" in result.stdout and "effective batch 32" in result.stdout
+    runs = list((tmp_path / "runs" / "nsmc").iterdir())
+    assert len(runs) == 1  # only the main process creates and writes
+    run = runs[0]
+    assert result.stdout.count(f"run: {run}") == 1
+
+    # 270 training rows in batches of 16 = 17 batches, shared by 2 processes: 9 steps an epoch.
+    with open(run / "metrics.csv", newline="") as handle:
+        assert [int(row["step"]) for row in csv.DictReader(handle)] == [9, 18]
+
+    with open(run / "predictions.csv", newline="", encoding="utf-8") as handle:
+        predictions = list(csv.DictReader(handle))
+    assert len(predictions) == 99  # the 100 sample reviews less the empty one, none duplicated
+    expected = Predictor(run / "model").table([row["text"] for row in predictions])
+    assert [row["prediction"] for row in predictions] == expected["prediction"]
+    accuracy = sum(row["prediction"] == row["label"] for row in predictions) / len(predictions)
+    assert json.loads((run / "results.json").read_text())["eval"]["accuracy"] == accuracy
