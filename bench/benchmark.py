@@ -44,6 +44,7 @@ DEFAULT_ROWS = {
 }
 METHODS = {
     "ours": "ours: ExpertTrainer (length-grouped, shuffled batches)",
+    "ours_fused": "ours + fused AdamW (bench-only subclass, not the shipped code)",
     "static": "static padding to 128, random batches (plain loop)",
     "hf_random": "HF Trainer, DataCollatorWithPadding, random batches",
     "hf_grouped": "HF Trainer, DataCollatorWithPadding, group_by_length",
@@ -289,8 +290,9 @@ def build_model(out_dir: Path, shape: str, vocab: str | None, seed: int) -> None
         shutil.rmtree(building, ignore_errors=True)
 
 
-def worker_ours(job: dict) -> dict:
-    """Our ExpertTrainer, constructed in-process exactly as train_expert.py does, trained with fit()."""
+def worker_ours(job: dict, fused_adamw: bool = False) -> dict:
+    """Our ExpertTrainer, constructed in-process exactly as train_expert.py does, trained with fit().
+    With `fused_adamw`, the only change is AdamW's fused implementation (a what-if for src/, measured here)."""
     import hashlib
     import numpy as np
     import torch
@@ -298,6 +300,7 @@ def worker_ours(job: dict) -> dict:
     from koelectra_cookbook.trainers.expert import ExpertTrainer
 
     records: list = []
+    last_losses: list = []
 
     class Measured(ExpertTrainer):
         """Adds timing and batch counting; the training itself is untouched."""
@@ -307,16 +310,28 @@ def worker_ours(job: dict) -> dict:
             loader.collate_fn = BatchLog(loader.collate_fn, records)
             return loader
 
+        def parameter_groups(self):
+            groups = super().parameter_groups()
+            if fused_adamw:  # a per-group option of torch's AdamW; everything else stays as it is
+                for group in groups:
+                    group["fused"] = True
+            return groups
+
         def on_fit_start(self):
             super().on_fit_start()
             synchronize(self.accelerator.device)
             records.clear()
             self.bench_t0, self.bench_cpu0 = time.perf_counter(), cpu_seconds()
 
+        def training_step(self, batch):
+            loss = super().training_step(batch)
+            if self.global_step >= job["steps"] - LOG_EVERY:
+                last_losses.append(loss.detach())
+            return loss
+
         def on_fit_end(self):
             synchronize(self.accelerator.device)
             self.bench_t1, self.bench_cpu1 = time.perf_counter(), cpu_seconds()
-            self.bench_loss = self.recent_train_loss(reset=False)
             super().on_fit_end()
 
     config = resolve_config(parse_args("benchmark", our_argv(job), True))
@@ -329,7 +344,7 @@ def worker_ours(job: dict) -> dict:
     evaluation = time_evaluation(lambda: trainer.predict_logits(trainer.data.eval), records, device)
     return {
         **train_result(trainer.bench_t1 - trainer.bench_t0, trainer.bench_cpu1 - trainer.bench_cpu0,
-                       trainer.global_step, train_batches, memory, trainer.bench_loss),
+                       trainer.global_step, train_batches, memory, mean_loss(last_losses)),
         **evaluation,
         "accuracy": accuracy(evaluation.pop("logits"), trainer.data.eval.labels),
         "device": str(device), "train_digest": digest,
@@ -367,8 +382,7 @@ def worker_static(job: dict) -> dict:
     loader = DataLoader(TensorDataset(*padded(train_ids), torch.from_numpy(train_labels)), batch_size=BATCH_SIZE,
                         shuffle=True, generator=torch.Generator().manual_seed(job["seed"]))
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=job["bf16"])
-    records, step = [], 0
-    loss_sum, loss_count = torch.zeros((), device=device), 0
+    records, step, last_losses = [], 0, []
     model.train()
     with MemoryWatch(device) as memory:
         synchronize(device)
@@ -387,8 +401,7 @@ def worker_static(job: dict) -> dict:
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
                 if step > job["steps"] - LOG_EVERY:
-                    loss_sum += loss.detach()
-                    loss_count += 1
+                    last_losses.append(loss.detach())
                 if step >= job["steps"]:
                     break
         synchronize(device)
@@ -412,7 +425,7 @@ def worker_static(job: dict) -> dict:
 
     evaluation = time_evaluation(predict, eval_records, device)
     return {
-        **train_result(t1 - t0, cpu1 - cpu0, step, records, memory, float(loss_sum) / max(loss_count, 1)),
+        **train_result(t1 - t0, cpu1 - cpu0, step, records, memory, mean_loss(last_losses)),
         **evaluation,
         "accuracy": accuracy(evaluation.pop("logits"), eval_labels),
         "device": str(device), "optimizer": describe_optimizer(optimizer),
@@ -454,7 +467,15 @@ def worker_hf(job: dict, strategy: str) -> dict:
             synchronize(device)
             self.t1, self.cpu1 = time.perf_counter(), cpu_seconds()
 
+    class LossKeeping(Trainer):
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            loss = super().training_step(model, inputs, num_items_in_batch)
+            if self.state.global_step >= job["steps"] - LOG_EVERY:
+                last_losses.append(loss.detach())
+            return loss
+
     records: list = []
+    last_losses: list = []
     tokenizer = AutoTokenizer.from_pretrained(job["model_dir"])
     set_seed(job["seed"])
     model = AutoModelForSequenceClassification.from_pretrained(job["model_dir"], num_labels=2,
@@ -469,13 +490,12 @@ def worker_hf(job: dict, strategy: str) -> dict:
         dataloader_num_workers=0, dataloader_pin_memory=device.type == "cuda",
     )
     clock = Clock()
-    trainer = Trainer(model=model, args=arguments, train_dataset=Rows(train_ids, train_labels),
+    trainer = LossKeeping(model=model, args=arguments, train_dataset=Rows(train_ids, train_labels),
                       data_collator=BatchLog(DataCollatorWithPadding(tokenizer), records),
                       processing_class=tokenizer, callbacks=[clock])
     with MemoryWatch(device) as memory:
         output = trainer.train()
     train_batches = records[: trainer.state.global_step]
-    losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     eval_rows = Rows(eval_ids, eval_labels)
     label_order: list = []
 
@@ -487,20 +507,34 @@ def worker_hf(job: dict, strategy: str) -> dict:
     evaluation = time_evaluation(predict, records, device)
     return {
         **train_result(clock.t1 - clock.t0, clock.cpu1 - clock.cpu0, trainer.state.global_step, train_batches,
-                       memory, losses[-1] if losses else None),
+                       memory, mean_loss(last_losses)),
         **evaluation,
         "accuracy": accuracy(evaluation.pop("logits"), label_order[0]),
         "device": str(trainer.args.device),
         "own_report": {"train_samples_per_s": output.metrics.get("train_samples_per_second")},
-        "optimizer": f"{arguments.optim} ({describe_optimizer(trainer.optimizer)})",
+        "optimizer": f"{getattr(arguments.optim, 'value', arguments.optim)}: {describe_optimizer(trainer.optimizer)}",
     }
+
+
+def mean_loss(losses: list) -> float | None:
+    """Mean training loss over the last LOG_EVERY steps (read once, after training: no sync in the loop)."""
+    if not losses:
+        return None
+    import torch
+    return float(torch.stack([loss.float() for loss in losses]).mean())
 
 
 def describe_optimizer(optimizer) -> str:
     inner = getattr(optimizer, "optimizer", optimizer)
-    defaults = inner.defaults
-    kind = "fused" if defaults.get("fused") else "foreach" if defaults.get("foreach") else "default impl"
-    return f"{type(inner).__name__} {kind}"
+    group = inner.param_groups[0]
+    if group.get("fused"):
+        kind = "fused"
+    elif group.get("foreach"):
+        kind = "foreach"
+    else:  # None: torch picks foreach only when every tensor is on a GPU, else the per-tensor loop
+        kind = "per-tensor loop" if all(p.device.type == "cpu" for g in inner.param_groups for p in g["params"]) \
+            else "default (foreach on GPU)"
+    return f"{type(inner).__name__}, {kind}"
 
 
 def train_result(seconds: float, cpu: float, steps: int, records: list, memory: MemoryWatch, loss) -> dict:
@@ -581,13 +615,15 @@ def worker_startup(job: dict) -> dict:
         "to_first_step_s": first_step - after_imports, "constructor_s": constructed - after_imports,
         "imports_s": since_process_start, "breakdown_s": spent,
         "train_rows": len(trainer.data.train), "dev_rows": len(trainer.data.dev) if trainer.data.dev else 0,
-        "eval_rows": len(trainer.data.eval), "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "eval_rows": len(trainer.data.eval),
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
 
 
 WORKERS = {
     "prepare": worker_prepare,
     "ours": worker_ours,
+    "ours_fused": lambda job: worker_ours(job, fused_adamw=True),
     "static": worker_static,
     "hf_random": lambda job: worker_hf(job, "random"),
     "hf_grouped": lambda job: worker_hf(job, "group_by_length"),
@@ -598,6 +634,8 @@ WORKERS = {
 def run_worker(name: str, job_file: Path, result_file: Path) -> None:
     job = json.loads(job_file.read_text())
     result = WORKERS[name](job)
+    import torch
+    result["torch_threads"] = torch.get_num_threads()
     result_file.write_text(json.dumps(result, indent=1, default=str))
 
 
@@ -616,6 +654,9 @@ def main(argv: list[str] | None = None) -> int:
     length.add_argument("--epochs", type=int, help="epochs over the training rows (default 1)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast in every method")
+    parser.add_argument("--threads", default="auto",
+                        help="CPU threads per worker (OMP_NUM_THREADS): a number, 'default' (torch's choice), or "
+                             "'auto' (default): torch's choice, but 1 when the load average shows other work")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--methods", default=",".join(METHODS),
                         help=f"comma-separated subset of {', '.join(METHODS)}")
@@ -638,6 +679,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     started = time.perf_counter()
     device_kind = resolve_device_kind(args.device)
+    threads = resolve_threads(args.threads)
     default_train, default_eval = DEFAULT_ROWS[(args.shape, device_kind)]
     train_rows, eval_rows = args.train_rows or default_train, args.eval_rows or default_eval
 
@@ -658,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
         "eval_file_rows": count_rows(data_dir / "ratings_test.txt"),
         "steps": steps, "epochs": math.ceil(steps / steps_per_epoch),
         "warmup": round(WARMUP_RATIO * steps),  # what our trainer computes from train.warmup_ratio
-        "work_dir": str(work_dir), "data_npz": str(work_dir / "data.npz"),
+        "work_dir": str(work_dir), "data_npz": str(work_dir / "data.npz"), "threads": threads,
     }
     job_file = work_dir / "job.json"
     job_file.write_text(json.dumps(job, indent=1))
@@ -707,6 +749,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def resolve_threads(requested: str) -> int | None:
+    """None leaves torch's default. On a CPU shared with other work, a process's OpenMP threads wait for each
+    other at every operation and small matrix products get several times slower (bench/README.md), so 'auto'
+    uses one thread when the 1-minute load average is 0.5 or more."""
+    if requested == "default":
+        return None
+    if requested == "auto":
+        return 1 if os.getloadavg()[0] >= 0.5 else None
+    return int(requested)
+
+
 def resolve_device_kind(requested: str) -> str:
     if requested != "auto":
         return requested
@@ -741,10 +794,13 @@ def find_data(requested: Path | None, train_rows: int, eval_rows: int) -> tuple[
 
 def spawn(worker: str, job_file: Path, work_dir: Path, device_kind: str, timeout_s: int = 1800) -> dict:
     """Run one worker in a fresh interpreter; its output goes to <work_dir>/<worker>.log."""
+    threads = json.loads(job_file.read_text()).get("threads")
     result_file = work_dir / f"{worker}.json"
     result_file.unlink(missing_ok=True)
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error",
                TQDM_DISABLE="1", PYTHONUNBUFFERED="1")
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     if device_kind == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""  # our trainer picks its device through Accelerate: hide the GPU
     log_name = worker if worker != "startup" else f"startup-{len(list(work_dir.glob('startup*.log'))) + 1}"
@@ -780,7 +836,6 @@ def machine_description(device_kind: str) -> str:
     except ImportError:
         pass
     import torch
-    parts.append(f"torch threads {torch.get_num_threads()}")
     if torch.cuda.is_available():
         parts.append(f"GPU {torch.cuda.get_device_name(0)}" + ("" if device_kind == "cuda" else " (not used)"))
     else:
@@ -794,6 +849,11 @@ def versions() -> str:
     import transformers
     return (f"Python {platform.python_version()}, torch {torch.__version__}, transformers {transformers.__version__}, "
             f"accelerate {accelerate.__version__}")
+
+
+def threads_used(results: dict) -> str:
+    counts = sorted({str(r.get("torch_threads")) for r in results.values()})
+    return "/".join(counts) or "?"
 
 
 def ratio(value: float | None, reference: float | None) -> str:
@@ -815,8 +875,9 @@ def render_markdown(args, job, prepared, results, startup, data_source, command,
         f"## {args.shape} shape, {device_kind}{' bf16' if args.bf16 else ''}: {when}",
         "",
         f"- command: `{command}` ({total_s:.0f} s in all)",
-        f"- machine: {machine_description(device_kind)}; load average {load_before[0]:.2f} before, "
-        f"{load_after[0]:.2f} after (other work shared the machine when it is above 0)",
+        f"- machine: {machine_description(device_kind)}; each method in its own process with "
+        f"{threads_used(results)} torch thread(s) (`--threads {args.threads}`); load average {load_before[0]:.2f} "
+        f"before, {load_after[0]:.2f} after (above 0 means other work shared the CPU)",
         f"- software: {versions()}",
         f"- data: {data_source}; {prepared['train_rows']:,} train rows (seeded subset of the train file), "
         f"{prepared['eval_rows']:,} evaluation rows (seeded subset of the test file), the same rows and token ids "
@@ -866,7 +927,8 @@ def render_markdown(args, job, prepared, results, startup, data_source, command,
             f"{ratio(result['eval_samples_per_s'], eval_hf_random)} |")
     lines += [
         "",
-        "| method | training s | CPU s in training | steps | last train loss | optimizer | samples/s as the method reports it |",
+        f"| method | training s | CPU s in training | steps | train loss, last {LOG_EVERY} steps | optimizer | "
+        "samples/s as the method reports it |",
         "|---|---:|---:|---:|---:|---|---:|",
     ]
     for method, result in results.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import re
 import types
 import typing
@@ -37,6 +38,10 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|Tr
 def parse_yaml(text: str):
     """Parse YAML the way every config layer is parsed."""
     return yaml.load(text, Loader=_Loader)
+
+
+# Experiment trackers Accelerate can log to, and the package each needs.
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 
 
 @dataclass
@@ -117,6 +122,7 @@ class TrainConfig:
     seed: int = 42
     metrics: list[str] | None = None  # None = the task's headline metric
     log_every: int = 50  # optimizer steps between progress-bar loss updates
+    report_to: list[str] | None = None  # experiment trackers: tensorboard, wandb, mlflow (installed separately)
     # Intermediate level and up.
     eval_every: int | None = None  # optimizer steps between dev evaluations; None = once per epoch
     evaluate_during_training: bool = True
@@ -149,6 +155,12 @@ class TrainConfig:
                  "must be at least 1 or null", self.eval_batch_size)
         _require(self.learning_rate > 0, "train.learning_rate", "must be greater than 0", self.learning_rate)
         _require(self.weight_decay >= 0, "train.weight_decay", "must be at least 0", self.weight_decay)
+        for tracker in self.report_to or []:
+            package = TRACKER_PACKAGES.get(tracker)
+            _require(package is not None, "train.report_to", f"must list trackers among {', '.join(TRACKER_PACKAGES)}",
+                     self.report_to)
+            if importlib.util.find_spec(package) is None:
+                raise UserError(f"config: train.report_to: {tracker} is not installed; pip install {package}")
         _require(self.log_every >= 1, "train.log_every", "must be at least 1", self.log_every)
         _require(self.eval_every is None or self.eval_every >= 1, "train.eval_every", "must be at least 1 or null",
                  self.eval_every)

@@ -10,13 +10,14 @@ weight_decay, seed, metrics, log_every. The other train.* keys belong to the hig
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import broadcast_object_list, set_seed
+from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -24,10 +25,24 @@ from ..config import Config
 from ..data.batching import (LengthGroupedBatchSampler, PaddingCollator, SortedBatchSampler, SplitDataset,
                              restore_order)
 from ..data.dataset import Split, load_task_data
+from ..errors import UserError
 from ..losses import build_loss
-from ..metrics import single_label_metrics
+from ..metrics import confusion_matrix, single_label_metrics
+from ..model_card import write_model_card
+from ..plots import NO_HANGUL_FONT_WARNING, hangul_font, plot_confusion_matrix, plot_learning_curves
 from ..model import load_model, load_tokenizer
 from ..runs import RunDirectory
+
+
+def flat_config(nested: dict, prefix: str = "") -> dict:
+    """{"train": {"epochs": 3}} -> {"train.epochs": 3}; lists and null as text, as trackers want scalars."""
+    flat = {}
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            flat.update(flat_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat
 
 
 class BeginnerTrainer:
@@ -71,8 +86,17 @@ class BeginnerTrainer:
     # --- set-up hooks ------------------------------------------------------------------------------
 
     def create_accelerator(self) -> Accelerator:
-        """Called first. Device placement (and, for the expert, mixed precision) come from here."""
-        return Accelerator()
+        """Called first. Device placement, distribution, trackers (and the expert's mixed precision) come from
+        the one Accelerator made here with `accelerator_options()`."""
+        try:
+            return Accelerator(**self.accelerator_options())
+        except ValueError as exc:  # e.g. bf16 on hardware without it
+            raise UserError(f"config: {exc}") from None
+
+    def accelerator_options(self) -> dict:
+        """Keyword arguments for the Accelerator: the experiment trackers of train.report_to. Their folder is
+        set to <run>/logs once the run directory exists (`on_fit_start`)."""
+        return {"log_with": self.config.train.report_to or None, "project_config": ProjectConfiguration(".")}
 
     def prepare_tokenizer(self, tokenizer):
         """Called once, right after the tokenizer is loaded and before any text is tokenized."""
@@ -138,8 +162,13 @@ class BeginnerTrainer:
         results.update(self.results_extras())
         if self.accelerator.is_main_process:
             self.write_predictions(self.data.eval, probabilities)
+            if hangul_font() is None and any(not name.isascii() for name in self.label_names):
+                print(NO_HANGUL_FONT_WARNING, file=sys.stderr)
+            self.write_plots(self.data.eval, probabilities)
             self.run_dir.write_results(results)
             self.save_model(self.run_dir.model_dir)
+            write_model_card(self.run_dir.model_dir, self.config, self.label_names, results, self.data,
+                             self.level)
         self.print_results(results)
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()
@@ -180,7 +209,11 @@ class BeginnerTrainer:
     # --- loop hooks --------------------------------------------------------------------------------
 
     def on_fit_start(self) -> None:
-        """Called once before the first epoch."""
+        """Called once before the first epoch: start the experiment trackers (train.report_to), logging into
+        the run directory."""
+        if self.config.train.report_to:
+            self.accelerator.project_configuration.logging_dir = str(self.run_dir.path / "logs")
+            self.accelerator.init_trackers(self.run_dir.path.name, config=flat_config(self.config.to_dict()))
 
     def on_epoch_start(self) -> None:
         """Called at the start of every epoch, before its first batch."""
@@ -234,6 +267,10 @@ class BeginnerTrainer:
                "learning_rate": self.current_learning_rate(), **metrics}
         if self.accelerator.is_main_process:
             self.run_dir.append_metrics(row)
+            plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir)
+        if self.config.train.report_to:
+            self.accelerator.log({f"dev/{k}" if k in metrics else k: v for k, v in row.items() if v is not None},
+                                 step=self.global_step)
         self.log(f"step {self.global_step} (epoch {row['epoch']:.2f}): "
                  + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
@@ -287,6 +324,13 @@ class BeginnerTrainer:
             "prediction": [self.label_names[i] for i in predicted],
             "score": [f"{p:.6f}" for p in probabilities[np.arange(len(predicted)), predicted]],
         })
+
+    def write_plots(self, split: Split, probabilities: np.ndarray) -> None:
+        """Called once at the end, on the main process: learning curves and the confusion matrix."""
+        plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir)
+        matrix = confusion_matrix(split.labels, probabilities.argmax(-1), len(self.label_names))
+        plot_confusion_matrix(matrix, self.label_names, self.run_dir.plots_dir,
+                              f"{self.config.task}: {split.name} ({len(split)} rows)")
 
     def save_model(self, directory: Path) -> None:
         """Save model and tokenizer so `transformers.pipeline("text-classification", model=directory)` works."""

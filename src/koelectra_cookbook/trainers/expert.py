@@ -3,7 +3,7 @@
 Linear warmup then linear decay, gradient accumulation, gradient clipping, mixed precision, layer-wise
 learning-rate decay, frozen layers, added tokens, and a choice of loss.
 
-Hooks overridden: create_accelerator, prepare_tokenizer, prepare_model, create_loss, parameter_groups,
+Hooks overridden: accelerator_options, prepare_tokenizer, prepare_model, create_loss, parameter_groups,
 count_total_steps, create_scheduler, backward, should_step, optimizer_step, results_extras.
 Config keys added: train.lr_schedule, warmup_ratio, warmup_steps, gradient_accumulation_steps, max_grad_norm,
 mixed_precision, layerwise_lr_decay, loss, focal_gamma, label_smoothing, class_weights;
@@ -16,7 +16,6 @@ import math
 
 import numpy as np
 import torch
-from accelerate import Accelerator
 from torch.optim.lr_scheduler import LambdaLR
 
 from ..errors import UserError
@@ -52,15 +51,12 @@ class ExpertTrainer(IntermediateTrainer):
     default_loss = "cross_entropy"
     skipped_steps = 0  # optimizer steps the fp16 grad scaler skipped after an overflow
 
-    def create_accelerator(self) -> Accelerator:
+    def accelerator_options(self) -> dict:
         """Mixed precision (train.mixed_precision) is Accelerate's autocast and, for fp16, its grad scaler."""
         precision = self.config.train.mixed_precision
         if precision == "fp16" and not torch.cuda.is_available():
             raise UserError("config: train.mixed_precision fp16 needs a CUDA GPU; use bf16 or no on this machine")
-        try:
-            return Accelerator(mixed_precision=precision)
-        except ValueError as exc:  # e.g. bf16 on hardware without it
-            raise UserError(f"config: train.mixed_precision {precision}: {exc}") from None
+        return {**super().accelerator_options(), "mixed_precision": precision}
 
     def prepare_tokenizer(self, tokenizer):
         """Add model.add_tokens to the vocabulary before any text is tokenized."""

@@ -3,7 +3,8 @@
 Multi-label differs in data (float multi-hot targets), head (one sigmoid per label), loss (BCE, focal or dice)
 and metrics (with a decision threshold per label) - not in the loop, which stays the beginner's.
 
-Hooks overridden: loss_weights, to_probabilities, compute_metrics, write_predictions, save_model.
+Hooks overridden: loss_weights, to_probabilities, compute_metrics, write_predictions, write_plots,
+save_model.
 Config keys added: train.pos_weight, train.threshold; data.label_columns or data.multi_label.
 """
 
@@ -16,6 +17,7 @@ import torch
 
 from ..data.dataset import Split
 from ..metrics import multi_label_metrics, per_label_report, tune_thresholds
+from ..plots import plot_learning_curves, plot_per_label_f1
 from .expert import ExpertTrainer
 
 
@@ -73,6 +75,11 @@ class MultiLabelTrainer(ExpertTrainer):
             **{key: [f"{r[key]:.4f}" if isinstance(r[key], float) else r[key] for r in report]
                for key in ("precision", "recall", "f1", "support")},
         })
+
+    def write_plots(self, split: Split, probabilities: np.ndarray) -> None:
+        """Learning curves and each label's F1 (a confusion matrix does not fit multi-label data)."""
+        plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir)
+        plot_per_label_f1(self.run_dir.path / "per_label.csv", self.run_dir.plots_dir)
 
     def save_model(self, directory: Path) -> None:
         """The tuned thresholds travel with the model, in its config.json (`thresholds`, in label-id order)."""

@@ -1,0 +1,57 @@
+"""Experiment tracking through Accelerate, plots and the model card of a run."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from helpers import run_cli
+from koelectra_cookbook.config import build_config
+from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.paths import SAMPLES_DIR
+from koelectra_cookbook.trainers.intermediate import IntermediateTrainer
+
+
+def ynat_run(tmp_path, model_dir, *extra):
+    status, run = run_cli(IntermediateTrainer, "--task", "ynat", "--output-dir", str(tmp_path / "runs"),
+                          "--set", f"data.dir={SAMPLES_DIR / 'ynat'}", "--set", f"data.cache_dir={tmp_path / 'c'}",
+                          "--set", f"model.name_or_path={model_dir}", "--set", "train.epochs=3",
+                          "--set", "train.learning_rate=1e-3", *extra)
+    assert status == 0
+    return run
+
+
+def test_tensorboard_gets_every_evaluation_row(tmp_path, tiny_model_dir):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = ynat_run(tmp_path, tiny_model_dir, "--set", "train.report_to=tensorboard")
+    events = EventAccumulator(str(next((run / "logs").rglob("events.out.tfevents.*")).parent))
+    events.Reload()
+    with open(run / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    logged = events.Scalars("dev/macro_f1")
+    assert [event.step for event in logged] == [int(row["step"]) for row in rows]
+    assert [event.value for event in logged] == pytest.approx([float(row["macro_f1"]) for row in rows], abs=1e-4)
+
+
+def test_a_tracker_that_is_not_installed_names_the_install_command(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real_find_spec(name, *a))
+    with pytest.raises(UserError, match="wandb is not installed; pip install wandb"):
+        build_config([("test", {"train": {"report_to": ["wandb"]}})])
+    with pytest.raises(UserError, match="train.report_to must list trackers among"):
+        build_config([("test", {"train": {"report_to": "tensorbord"}})])
+
+
+def test_plots_and_model_card_are_written(tmp_path, tiny_model_dir):
+    run = ynat_run(tmp_path, tiny_model_dir)
+    for name in ("learning_curves.png", "confusion_matrix.png"):
+        assert (run / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    card = (run / "model" / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("---\nlanguage:\n- ko\n")
+    assert "IT과학" in card and "| evaluation file (ynat-v1.1_dev.json) |" in card
+    assert "pipeline(\"text-classification\"" in card and "learning_rate: 0.001" in card
