@@ -122,6 +122,9 @@ class TrainConfig:
     seed: int = 42
     metrics: list[str] | None = None  # None = the task's headline metric
     log_every: int = 50  # optimizer steps between progress-bar loss updates
+    # A NaN or infinite training loss: "stop" (checked at each loss report, keeping the last good checkpoint)
+    # or "skip_batch" (checked every batch, at the cost of a host sync per batch; skipped batches are counted).
+    nan_policy: str = "stop"
     report_to: list[str] | None = None  # experiment trackers: tensorboard, wandb, mlflow (installed separately)
     # Intermediate level and up.
     eval_every: int | None = None  # optimizer steps between dev evaluations; None = once per epoch
@@ -161,6 +164,8 @@ class TrainConfig:
                      self.report_to)
             if importlib.util.find_spec(package) is None:
                 raise UserError(f"config: train.report_to: {tracker} is not installed; pip install {package}")
+        _require(self.nan_policy in ("stop", "skip_batch"), "train.nan_policy", "must be stop or skip_batch",
+                 self.nan_policy)
         _require(self.log_every >= 1, "train.log_every", "must be at least 1", self.log_every)
         _require(self.eval_every is None or self.eval_every >= 1, "train.eval_every", "must be at least 1 or null",
                  self.eval_every)

@@ -5,11 +5,13 @@ file, write predictions and the model. `fit()` is a template method: every step 
 the intermediate and expert trainers change behaviour by overriding a hook or two, never the loop.
 
 Config keys used here: model.*, data.*, train.epochs, max_steps, batch_size, eval_batch_size, learning_rate,
-weight_decay, seed, metrics, log_every. The other train.* keys belong to the higher levels.
+weight_decay, seed, metrics, log_every, nan_policy, report_to. The other train.* keys belong to the higher
+levels.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -82,6 +84,8 @@ class BeginnerTrainer:
         self._loss_batches = 0
         self.train_runtime_s = 0.0
         self.train_samples = 0
+        self.skipped_batches = 0  # non-finite losses skipped under train.nan_policy: skip_batch
+        self._last_loss_report = 0
 
     # --- set-up hooks ------------------------------------------------------------------------------
 
@@ -180,30 +184,32 @@ class BeginnerTrainer:
         progress = tqdm(total=self.total_steps, initial=self.global_step, desc="training", unit="step",
                         disable=not self.accelerator.is_local_main_process, dynamic_ncols=True)
         self._fit_started = time.perf_counter()
-        while self.epoch < self.config.train.epochs and not self.should_stop:
-            self.on_epoch_start()
-            for batch in self.epoch_batches():
-                loss = self.training_step(batch)
-                self.backward(loss)
-                self.batch_in_epoch += 1
-                self.train_samples += len(batch["labels"])
-                if self.should_step():
-                    self.optimizer_step()
-                    self.global_step += 1
-                    progress.update(1)
-                    if self.global_step % self.config.train.log_every == 0:
-                        progress.set_postfix(loss=f"{self.recent_train_loss(reset=False):.4f}")
-                    if self.config.train.max_steps and self.global_step >= self.config.train.max_steps:
-                        self.should_stop = True
-                    self.on_step_end()
-                if self.should_stop:
-                    break
-            else:
-                self.epoch += 1
-                self.batch_in_epoch = 0
-                self.on_epoch_end()
+        try:  # the bar is closed even on an error, so the error line starts a line of its own
+            while self.epoch < self.config.train.epochs and not self.should_stop:
+                self.on_epoch_start()
+                for batch in self.epoch_batches():
+                    loss = self.training_step(batch)
+                    self.backward(loss)
+                    self.batch_in_epoch += 1
+                    self.train_samples += len(batch["labels"])
+                    if self.should_step():
+                        self.optimizer_step()
+                        self.global_step += 1
+                        progress.update(1)
+                        if self.global_step % self.config.train.log_every == 0:
+                            progress.set_postfix(loss=f"{self.recent_train_loss(reset=False):.4f}")
+                        if self.config.train.max_steps and self.global_step >= self.config.train.max_steps:
+                            self.should_stop = True
+                        self.on_step_end()
+                    if self.should_stop:
+                        break
+                else:
+                    self.epoch += 1
+                    self.batch_in_epoch = 0
+                    self.on_epoch_end()
+        finally:
+            progress.close()
         self.train_runtime_s += self.elapsed_s()
-        progress.close()
         self.on_fit_end()
 
     # --- loop hooks --------------------------------------------------------------------------------
@@ -231,6 +237,9 @@ class BeginnerTrainer:
         """Called for every batch: forward pass and loss (the mean over the batch)."""
         logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = self.loss_fn(logits, batch["labels"])
+        if self.config.train.nan_policy == "skip_batch" and not torch.isfinite(loss):
+            self.skipped_batches += 1
+            return loss.new_zeros((), requires_grad=True)  # no gradient from this batch
         self._loss_sum += loss.detach()
         self._loss_batches += 1
         return loss
@@ -349,6 +358,11 @@ class BeginnerTrainer:
         if self._loss_batches == 0:
             return None
         value = float(self.accelerator.reduce(self._loss_sum, reduction="mean")) / self._loss_batches
+        if not math.isfinite(value):
+            raise UserError(f"the training loss became {value} by step {self.global_step} (after the last report at "
+                            f"step {self._last_loss_report}); nothing after that was saved. Lower train.learning_rate, "
+                            f"set train.max_grad_norm, or set train.nan_policy: skip_batch")
+        self._last_loss_report = self.global_step
         if reset:
             self._loss_sum.zero_()
             self._loss_batches = 0
@@ -370,6 +384,7 @@ class BeginnerTrainer:
             "train_samples_per_s": round(self.train_samples / self.train_runtime_s, 2) if self.train_runtime_s else None,
             "train_runtime_s": round(self.train_runtime_s, 2),
             "best_step": self.global_step,
+            **({"skipped_batches": self.skipped_batches} if self.skipped_batches else {}),
         }
 
     def print_summary(self) -> None:
