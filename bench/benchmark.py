@@ -909,6 +909,17 @@ def render_markdown(args, job, prepared, results, startup, data_source, command,
             f"{100 * result['train']['padding']:.1f}% | {memory} | {result['accuracy']:.4f} | "
             f"{ratio(result['train_samples_per_s'], reference_static)} | "
             f"{ratio(result['train_samples_per_s'], reference_hf)} |")
+    if "ours" in results:
+        ours = results["ours"]
+        summary = [f"ours vs static {ratio(ours['train_samples_per_s'], reference_static)}",
+                   f"ours vs HF group_by_length {ratio(ours['train_samples_per_s'], reference_hf)}"]
+        if "ours_fused" in results:
+            fused = results["ours_fused"]["train_samples_per_s"]
+            summary.append(f"with fused AdamW {ratio(fused, reference_static)} and {ratio(fused, reference_hf)}")
+        hf_predict = [ratio(ours["eval_samples_per_s"], results.get(name, {}).get("eval_samples_per_s"))
+                      for name in ("hf_grouped", "hf_random")]
+        summary.append(f"evaluation: ours vs HF predict {hf_predict[0]} (group_by_length), {hf_predict[1]} (random)")
+        lines += ["", "Ratios: " + "; ".join(summary) + ". Accuracies are one seed each."]
     eval_static = results.get("static", {}).get("eval_samples_per_s")
     eval_hf = results.get("hf_grouped", {}).get("eval_samples_per_s")
     eval_hf_random = results.get("hf_random", {}).get("eval_samples_per_s")
@@ -927,14 +938,16 @@ def render_markdown(args, job, prepared, results, startup, data_source, command,
             f"{ratio(result['eval_samples_per_s'], eval_hf_random)} |")
     lines += [
         "",
-        f"| method | training s | CPU s in training | steps | train loss, last {LOG_EVERY} steps | optimizer | "
-        "samples/s as the method reports it |",
-        "|---|---:|---:|---:|---:|---|---:|",
+        f"| method | training s | CPU s in training | samples per CPU s | steps | train loss, last {LOG_EVERY} steps | "
+        "optimizer | samples/s as the method reports it |",
+        "|---|---:|---:|---:|---:|---:|---|---:|",
     ]
     for method, result in results.items():
         own = (result.get("own_report") or {}).get("train_samples_per_s")
         loss = result.get("final_train_loss")
-        lines.append(f"| {method} | {result['train_time_s']:.1f} | {result['train_cpu_s']:.1f} | {result['steps']} | "
+        per_cpu = result["train"]["rows"] / result["train_cpu_s"] if result["train_cpu_s"] else 0
+        lines.append(f"| {method} | {result['train_time_s']:.1f} | {result['train_cpu_s']:.1f} | {per_cpu:,.1f} | "
+                     f"{result['steps']} | "
                      f"{'-' if loss is None else f'{loss:.4f}'} | {result['optimizer']} | "
                      f"{'-' if own is None else f'{own:,.1f}'} |")
     if startup:

@@ -68,10 +68,11 @@ def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path, tiny_model_
     assert outcome(run) == uninterrupted
 
 
-def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, tiny_model_dir, uninterrupted):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, tiny_model_dir, uninterrupted, stop_signal):
     process = start_and_wait_for(command(tmp_path, tiny_model_dir), "runs/nsmc/*/checkpoints/step-00000010",
                                  tmp_path)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop_signal)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     run = run_dir_of(tmp_path)

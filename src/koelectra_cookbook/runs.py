@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,18 @@ class RunDirectory:
             writer.writerow(names)
             writer.writerows(zip(*(columns[name] for name in names)))
         os.replace(partial, self.path / file_name)
+
+
+def check_free_space(output_dir: Path, needed_bytes: int) -> None:
+    """Refuse to start a run that cannot be saved: better now than after hours of training."""
+    existing = Path(output_dir).resolve()
+    while not existing.exists():
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if free < needed_bytes:
+        raise UserError(f"{output_dir}: {free / 2**20:.0f} MiB free, but this run needs about "
+                        f"{needed_bytes / 2**20:.0f} MiB for its model and checkpoints; free some space or choose "
+                        f"another --output-dir (or a lower train.save_total_limit)")
 
 
 def _format(value: Any) -> Any:

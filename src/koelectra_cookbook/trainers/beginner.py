@@ -12,6 +12,7 @@ levels.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from ..metrics import confusion_matrix, single_label_metrics
 from ..model_card import write_model_card
 from ..plots import NO_HANGUL_FONT_WARNING, hangul_font, plot_confusion_matrix, plot_learning_curves
 from ..model import load_model, load_tokenizer
-from ..runs import RunDirectory
+from ..runs import RunDirectory, check_free_space
 
 
 def flat_config(nested: dict, prefix: str = "") -> dict:
@@ -134,11 +135,16 @@ class BeginnerTrainer:
         """Called at the end of set-up: a new run directory, named by the main process and shared with all."""
         path = [None]
         if self.accelerator.is_main_process:
+            check_free_space(Path(output_dir), self.disk_space_needed())
             run = RunDirectory.create(Path(output_dir), self.config.task, self.level)
             run.write_config(self.config.to_dict())
             path = [str(run.path)]
         path = broadcast_object_list(path) if self.accelerator.num_processes > 1 else path
         return RunDirectory(Path(path[0]))
+
+    def disk_space_needed(self) -> int:
+        """Bytes the run will write at most: the beginner saves the model once."""
+        return sum(p.numel() * p.element_size() for p in self.model.parameters())
 
     def make_loader(self, split: Split, batch_sampler) -> DataLoader:
         collator = PaddingCollator(self.tokenizer.pad_token_id)
@@ -170,9 +176,11 @@ class BeginnerTrainer:
                 print(NO_HANGUL_FONT_WARNING, file=sys.stderr)
             self.write_plots(self.data.eval, probabilities)
             self.run_dir.write_results(results)
-            self.save_model(self.run_dir.model_dir)
-            write_model_card(self.run_dir.model_dir, self.config, self.label_names, results, self.data,
-                             self.level)
+            # Written next to its final place and renamed, so model/ is never half-written.
+            partial = self.run_dir.path / "model.partial"
+            self.save_model(partial)
+            write_model_card(partial, self.config, self.label_names, results, self.data, self.level)
+            os.replace(partial, self.run_dir.model_dir)
         self.print_results(results)
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()

@@ -52,6 +52,10 @@ class IntermediateTrainer(BeginnerTrainer):
             return super().create_run_directory(output_dir)
         return RunDirectory(self.resume_dir)
 
+    def disk_space_needed(self) -> int:
+        """The model, the best weights, and `save_total_limit` checkpoints of weights plus two optimizer moments."""
+        return super().disk_space_needed() * (2 + 3 * self.config.train.save_total_limit)
+
     def metric_names(self) -> list[str]:
         """Every metric in `train.metrics`."""
         return list(self.config.train.metrics)

@@ -1,0 +1,52 @@
+"""Storage and run-directory faults: nothing overwritten, nothing half-written, no run that cannot be saved."""
+
+from __future__ import annotations
+
+import shutil
+from collections import namedtuple
+
+import pytest
+
+from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.runs import RunDirectory, check_free_space
+
+
+def test_runs_started_in_the_same_second_get_distinct_directories(tmp_path, monkeypatch):
+    monkeypatch.setattr("time.strftime", lambda fmt: "20260101-120000")
+    paths = [RunDirectory.create(tmp_path, "nsmc", "expert").path for _ in range(3)]
+    assert [p.name for p in paths] == ["expert-20260101-120000", "expert-20260101-120000-2",
+                                       "expert-20260101-120000-3"]
+
+
+def test_a_run_directory_that_cannot_be_created_is_a_user_error(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(UserError, match="cannot create a run directory under"):
+        RunDirectory.create(tmp_path / "file", "nsmc", "beginner")
+
+
+def test_too_little_free_space_is_refused_before_training(tmp_path, monkeypatch):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10 * 2**20, 9 * 2**20, 2**20))
+    with pytest.raises(UserError, match=r"1 MiB free, but this run needs about 100 MiB"):
+        check_free_space(tmp_path / "runs" / "not-yet", 100 * 2**20)
+    check_free_space(tmp_path, 2**19)  # enough: no error
+
+
+def test_the_model_folder_appears_whole_or_not_at_all(tmp_path, monkeypatch, tiny_model_dir):
+    """A failure while saving leaves no model/ behind (it is written as model.partial, then renamed)."""
+    from helpers import run_cli
+    from koelectra_cookbook.paths import SAMPLES_DIR
+    from koelectra_cookbook.trainers.beginner import BeginnerTrainer
+
+    def fail_half_way(self, directory):
+        (directory / "config.json").parent.mkdir(parents=True, exist_ok=True)
+        (directory / "config.json").write_text("{}")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(BeginnerTrainer, "save_model", fail_half_way)
+    with pytest.raises(OSError):
+        run_cli(BeginnerTrainer, "--task", "nsmc", "--output-dir", str(tmp_path / "runs"),
+                "--set", f"data.dir={SAMPLES_DIR / 'nsmc'}", "--set", f"data.cache_dir={tmp_path / 'c'}",
+                "--set", f"model.name_or_path={tiny_model_dir}", "--set", "train.epochs=1")
+    run = next((tmp_path / "runs" / "nsmc").iterdir())
+    assert not (run / "model").exists() and (run / "model.partial" / "config.json").exists()
