@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, Phase, assume, event, given, settings
 from hypothesis import strategies as st
 
 from koelectra_cookbook.config import build_config, normalize_label
@@ -35,8 +35,12 @@ BOM = b"\xef\xbb\xbf"
 # Characters str.splitlines() breaks at besides \r and \n. To CSV and JSON they are ordinary characters.
 UNICODE_LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
-FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-FEW = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# database=None: nothing is written under .hypothesis/, so a run leaves the checkout as it found it.
+FAST = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+MEDIUM = settings(max_examples=30, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+# Known bugs: every generated example fails, so stop at the first one without shrinking (that takes ~20 s each).
+KNOWN_BUG = settings(max_examples=10, deadline=None, database=None, phases=[Phase.explicit, Phase.generate],
+                     suppress_health_check=[HealthCheck.too_slow])
 
 
 # --- writing files ---------------------------------------------------------------------------------------
@@ -113,11 +117,13 @@ def read_checked(path: Path, fmt: str, encoding: str = "utf-8"):
         table = read_table(path, fmt, COLUMNS, encoding)
     except UserError as exc:
         message = str(exc)
+        event(f"UserError: {' '.join(re.sub(r'[0-9]+', 'N', message.removeprefix(str(path))).split()[:4])[:48]}")
         assert message.startswith(f"{path}:"), f"UserError does not start with the path: {message!r}"
         named = re.match(re.escape(str(path)) + r":(\d+):", message)
         if named:
             assert 1 <= int(named.group(1)) <= bound, f"line out of range (file has {bound}): {message!r}"
         return None, message
+    event("read a table")
     assert list(table.columns) == [*COLUMNS, "line"], list(table.columns)
     for column in COLUMNS:
         assert all(isinstance(value, str) for value in table[column]), (column, table[column].tolist())
@@ -183,8 +189,9 @@ GOOD_STARTS = {"csv": b"text,label\n", "tsv": b"text\tlabel\n", "json": b'[{"tex
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(raw=st.binary(max_size=400) | structured_garbage, good_start=st.booleans())
+@settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=st.binary(max_size=400) | st.text(max_size=200).map(str.encode) | structured_garbage,
+       good_start=st.booleans())
 def test_random_bytes_read_or_user_error(fmt, raw, good_start):
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / f"data.{fmt}"
@@ -286,7 +293,7 @@ def inferred_label_order(values) -> list[str]:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(data=st.data(), newline=st.sampled_from(["\n", "\r\n"]), bom=st.booleans())
 def test_load_task_data_maps_mixed_type_labels(tokenizer, fmt, data, newline, bom):
     rows = data.draw(st.lists(st.tuples(text_for(fmt), st.sampled_from(LABELS)), min_size=2, max_size=10))
@@ -341,7 +348,7 @@ def first_bad_utf8_line(raw: bytes) -> int:
 @pytest.mark.parametrize("file_encoding, read_encoding", [("cp949", "cp949"), ("euc_kr", "euc-kr"),
                                                           ("euc_kr", "cp949")])
 @pytest.mark.parametrize("fmt", FORMATS)
-@FAST
+@MEDIUM
 @given(data=st.data(), newline=st.sampled_from(["\n", "\r\n"]))
 def test_korean_legacy_encodings(fmt, file_encoding, read_encoding, data, newline):
     hangul = ALL_HANGUL if file_encoding == "cp949" else EUC_KR_HANGUL
@@ -399,7 +406,7 @@ def test_ragged_rows(fmt, rows, newline):
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=5, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(piece=st.sampled_from(["a", "가", '"', ",", "\t", " x", "{}"]), ragged_after=st.booleans())
 def test_a_one_megabyte_field(fmt, piece, ragged_after):
     huge = piece * (1_000_000 // len(piece))
@@ -473,9 +480,11 @@ def as_text(value) -> str:
 
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
 @FAST
-@given(items=st.lists(st.one_of(record, record, non_object), max_size=8), data=st.data(),
-       newline=st.sampled_from(["\n", "\r\n"]))
+@given(items=st.lists(record, max_size=8), data=st.data(), newline=st.sampled_from(["\n", "\r\n"]))
 def test_json_items_non_objects_and_nested_values(fmt, items, data, newline):
+    if data.draw(st.integers(0, 2)) == 0:  # a third of the files hold one item that is not an object
+        items = [*items]
+        items.insert(data.draw(st.integers(0, len(items))), data.draw(non_object))
     gaps = data.draw(st.lists(st.integers(0, 2), min_size=len(items), max_size=len(items)))
     blank = data.draw(st.sampled_from(["", " ", "\t"]))
     parts, starts, line = (["[" + newline], [], 2) if fmt == "json" else ([], [], 1)
@@ -553,7 +562,7 @@ def test_label_outside_the_label_set_names_its_physical_line(tokenizer, fmt, row
 @pytest.mark.xfail(strict=True, reason="BUG: an extra field in the first data row makes pandas use the first "
                                        "column(s) as the index: the row is silently misread (text/label shifted)")
 @pytest.mark.parametrize("fmt", ["csv", "tsv"])
-@FEW
+@KNOWN_BUG
 @given(rows=st.lists(st.tuples(safe_text, st.sampled_from([0, 1])), min_size=1, max_size=5),
        extra=st.lists(safe_text, min_size=1, max_size=2))
 def test_extra_fields_in_the_first_row_are_an_error(fmt, rows, extra):
@@ -567,7 +576,7 @@ def test_extra_fields_in_the_first_row_are_an_error(fmt, rows, extra):
 @pytest.mark.xfail(strict=True, reason="BUG: header names equal after strip() (e.g. 'text' and ' text') are not "
                                        "caught as duplicates; read_table returns two 'text' columns")
 @pytest.mark.parametrize("fmt", ["csv", "tsv"])
-@FEW
+@KNOWN_BUG
 @given(name=st.sampled_from(COLUMNS), pad=st.sampled_from([" {}", "{} ", "  {}  "]), data=st.data())
 def test_duplicate_column_names_differing_by_spaces_are_an_error(fmt, name, pad, data):
     header = data.draw(st.permutations(COLUMNS + [pad.format(name)]))
@@ -578,7 +587,7 @@ def test_duplicate_column_names_differing_by_spaces_are_an_error(fmt, name, pad,
 
 @pytest.mark.xfail(strict=True, reason="BUG: with 'text' and ' text' in the header, load_task_data crashes "
                                        "(AttributeError: 'DataFrame' object has no attribute 'str')")
-@FEW
+@KNOWN_BUG
 @given(name=st.sampled_from(COLUMNS), pad=st.sampled_from([" {}", "{} "]))
 def test_duplicate_padded_column_through_load_task_data_is_a_user_error(tokenizer, name, pad):
     header = ["text", "label", pad.format(name)]
@@ -593,7 +602,7 @@ def test_duplicate_padded_column_through_load_task_data_is_a_user_error(tokenize
 
 @pytest.mark.xfail(strict=True, reason="BUG: deeply nested JSON raises RecursionError from json.loads, not UserError")
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
-@FEW
+@KNOWN_BUG
 @given(depth=st.integers(2_000, 100_000), opener=st.sampled_from(["[", '{"a": ', '[{"text": ']),
        closed=st.booleans())
 def test_deeply_nested_json_is_a_user_error(fmt, depth, opener, closed):
@@ -606,7 +615,7 @@ def test_deeply_nested_json_is_a_user_error(fmt, depth, opener, closed):
 @pytest.mark.xfail(strict=True, reason="BUG: a JSON integer over 4300 digits raises ValueError (int_max_str_digits) "
                                        "from json.loads, not UserError")
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
-@FEW
+@KNOWN_BUG
 @given(digits=st.integers(4_301, 20_000), where=st.sampled_from(["text", "label"]))
 def test_huge_json_integer_is_a_user_error_or_text(fmt, digits, where):
     number = "9" * digits
@@ -618,10 +627,11 @@ def test_huge_json_integer_is_a_user_error_or_text(fmt, digits, where):
 
 @pytest.mark.xfail(strict=True, reason="BUG: the JSONL reader splits lines with str.splitlines(), which also breaks "
                                        "at U+2028, U+0085, \\x0c ... inside JSON strings: valid files are rejected")
-@FEW
+@KNOWN_BUG
 @given(rows=st.lists(st.tuples(one_line_text, st.sampled_from([0, 1])), max_size=4), data=st.data())
 def test_jsonl_unicode_line_separators_inside_strings_round_trip(rows, data):
-    odd = data.draw(st.tuples(one_line_text, st.sampled_from(UNICODE_LINE_BREAKS), one_line_text))
+    # json.dumps escapes the C0 ones (\x0b, \x0c, \x1c-\x1e) but writes these three raw, as JSON allows.
+    odd = data.draw(st.tuples(one_line_text, st.sampled_from("\x85\u2028\u2029"), one_line_text))
     rows = [*rows, ("".join(odd), 1)]
     text, starts = render("jsonl", rows)  # json.dumps(ensure_ascii=False) leaves these characters raw
     with tempfile.TemporaryDirectory() as d:
@@ -632,7 +642,7 @@ def test_jsonl_unicode_line_separators_inside_strings_round_trip(rows, data):
 @pytest.mark.xfail(strict=True, reason="BUG: _row_lines counts lines with str.splitlines(), which also breaks at "
                                        "\\x0c, U+2028 ... inside a field: row line numbers shift")
 @pytest.mark.parametrize("fmt", ["csv", "tsv"])
-@FEW
+@KNOWN_BUG
 @given(rows=st.lists(st.tuples(safe_text, st.sampled_from([0, 1])), min_size=1, max_size=5),
        break_char=st.sampled_from(UNICODE_LINE_BREAKS), suffix=safe_text, data=st.data())
 def test_delimited_line_numbers_ignore_unicode_line_separators(fmt, rows, break_char, suffix, data):
@@ -646,7 +656,7 @@ def test_delimited_line_numbers_ignore_unicode_line_separators(fmt, rows, break_
 
 @pytest.mark.xfail(strict=True, reason="BUG: for {\"data\": [...]} files _json_item_lines scans depth 1 (the "
                                        "wrapper's keys), so item lines are wrong (first item reported on line 1)")
-@FEW
+@KNOWN_BUG
 @given(rows=st.lists(st.tuples(one_line_text, st.sampled_from([0, 1])), min_size=1, max_size=6))
 def test_json_data_wrapper_line_numbers(rows):
     text, starts = render("json", rows, layout="wrapper")
@@ -657,7 +667,7 @@ def test_json_data_wrapper_line_numbers(rows):
 
 @pytest.mark.xfail(strict=True, reason="BUG: a tab-only line in TSV is a row to pandas but blank to _row_lines; "
                                        "the count mismatch falls back to consecutive numbering, ignoring blank lines")
-@FEW
+@KNOWN_BUG
 @given(before=st.lists(st.tuples(safe_text, st.sampled_from([0, 1])), min_size=1, max_size=3),
        after=st.lists(st.tuples(safe_text, st.sampled_from([0, 1])), min_size=1, max_size=3))
 def test_tab_only_line_in_tsv_keeps_line_numbers(before, after):
@@ -674,7 +684,7 @@ def test_tab_only_line_in_tsv_keeps_line_numbers(before, after):
 
 @pytest.mark.xfail(strict=True, reason="BUG: DataFrame.from_records turns an int column with a missing/null value "
                                        "into float64: 7 reads as '7.0', 2**53+1 as '9007199254740992.0'")
-@FEW
+@KNOWN_BUG
 @given(number=st.integers(-10**6, 10**6) | st.integers(2**53, 2**60).map(lambda n: n | 1),
        where=st.sampled_from(COLUMNS), hole=st.sampled_from(["missing", "null"]))
 def test_json_numbers_beside_a_missing_value_read_as_written(number, where, hole):
@@ -691,7 +701,7 @@ def test_json_numbers_beside_a_missing_value_read_as_written(number, where, hole
 
 @pytest.mark.xfail(strict=True, reason="BUG: normalize_label goes through float(), so integer labels past 2**53 "
                                        "collapse: '9007199254740993' -> '9007199254740992'")
-@FEW
+@KNOWN_BUG
 @given(number=st.integers(2**53, 2**60).map(lambda n: n | 1))
 def test_normalize_label_keeps_big_integers(number):
     assert normalize_label(str(number)) == str(number)

@@ -82,6 +82,17 @@ class RunDirectory:
         os.replace(partial, self.path / file_name)
 
 
+def flat_config(nested: dict, prefix: str = "") -> dict:
+    """{"train": {"epochs": 3}} -> {"train.epochs": 3}; lists and null as text, as trackers want scalars."""
+    flat = {}
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            flat.update(flat_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+    return flat
+
+
 def check_free_space(output_dir: Path, needed_bytes: int) -> None:
     """Refuse to start a run that cannot be saved: better now than after hours of training."""
     existing = Path(output_dir).resolve()

@@ -34,18 +34,8 @@ from ..metrics import confusion_matrix, single_label_metrics
 from ..model_card import write_model_card
 from ..plots import NO_HANGUL_FONT_WARNING, hangul_font, plot_confusion_matrix, plot_learning_curves
 from ..model import load_model, load_tokenizer
-from ..runs import RunDirectory, check_free_space
-
-
-def flat_config(nested: dict, prefix: str = "") -> dict:
-    """{"train": {"epochs": 3}} -> {"train.epochs": 3}; lists and null as text, as trackers want scalars."""
-    flat = {}
-    for key, value in nested.items():
-        if isinstance(value, dict):
-            flat.update(flat_config(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
-    return flat
+from ..runs import RunDirectory, check_free_space, flat_config
+from .console import results_summary, run_summary
 
 
 class BeginnerTrainer:
@@ -162,7 +152,7 @@ class BeginnerTrainer:
 
     def run(self) -> Path:
         """Train, choose the final model, evaluate, predict and save. Returns the run directory."""
-        self.print_summary()
+        self.accelerator.print(run_summary(self))
         self.fit()
         self.load_final_model()
         results = {}
@@ -181,7 +171,7 @@ class BeginnerTrainer:
             self.save_model(partial)
             write_model_card(partial, self.config, self.label_names, results, self.data, self.level)
             os.replace(partial, self.run_dir.model_dir)
-        self.print_results(results)
+        self.accelerator.print(results_summary(results))
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()
         return self.run_dir.path
@@ -394,28 +384,3 @@ class BeginnerTrainer:
             "best_step": self.global_step,
             **({"skipped_batches": self.skipped_batches} if self.skipped_batches else {}),
         }
-
-    def print_summary(self) -> None:
-        data = self.data
-        lines = [f"task {self.config.task}: {len(data.train)} train, "
-                 f"{len(data.dev) if data.dev is not None else 0} dev, {len(data.eval)} eval rows; "
-                 f"{len(self.label_names)} labels ({', '.join(self.label_names[:8])}"
-                 f"{', ...' if len(self.label_names) > 8 else ''})"]
-        lines += [f"  {note}" for note in data.notes]
-        parameters = sum(p.numel() for p in self.model.parameters())
-        train = self.config.train
-        processes = self.accelerator.num_processes
-        effective_batch = train.batch_size * train.gradient_accumulation_steps * processes
-        lines.append(f"model {self.config.model.name_or_path}: {parameters / 1e6:.1f}M parameters on "
-                     f"{self.accelerator.device}" + (f" x {processes} processes" if processes > 1 else ""))
-        lines.append(f"{self.total_steps} optimizer steps; effective batch {effective_batch} (batch {train.batch_size}"
-                     f" x accumulation {train.gradient_accumulation_steps} x {processes} processes), "
-                     f"learning rate {train.learning_rate:g}")
-        lines.append(f"run directory {self.run_dir.path}")
-        self.accelerator.print("\n".join(lines))
-
-    def print_results(self, results: dict) -> None:
-        for split in ("dev", "eval"):
-            if split in results:
-                self.accelerator.print(f"{split}: " + "  ".join(f"{k} {v:.4f}" for k, v in results[split].items()))
-        self.accelerator.print(f"training: {results['train_runtime_s']} s, {results['train_samples_per_s']} samples/s")
