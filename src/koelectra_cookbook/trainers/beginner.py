@@ -57,7 +57,7 @@ class BeginnerTrainer:
             load_model(config.model.name_or_path, self.label_names, config.model.attn_implementation,
                        self.problem_type))
         self.loss_fn = self.create_loss().to(self.accelerator.device)  # class weights live with the logits
-        self.optimizer = torch.optim.AdamW(self.parameter_groups(), lr=config.train.learning_rate)
+        self.optimizer = self.create_optimizer()
         self.train_sampler = LengthGroupedBatchSampler(self.data.train.lengths(), config.train.batch_size,
                                                        config.train.seed)
         train_loader = self.make_loader(self.data.train, self.train_sampler)
@@ -116,6 +116,15 @@ class BeginnerTrainer:
     def weight_decay_for(self, parameter: torch.nn.Parameter) -> float:
         """Biases and LayerNorm weights (the 1-dimensional tensors) are not decayed."""
         return 0.0 if parameter.ndim < 2 else self.config.train.weight_decay
+
+    def create_optimizer(self) -> torch.optim.Optimizer:
+        """Called once during set-up: AdamW over `parameter_groups()`. The fused implementation updates all
+        tensors in one kernel (measured 1.37x faster training on a 2-core CPU, docs/benchmarks.md)."""
+        groups = self.parameter_groups()
+        try:
+            return torch.optim.AdamW(groups, lr=self.config.train.learning_rate, fused=True)
+        except (RuntimeError, ValueError):  # a device or dtype without the fused kernel
+            return torch.optim.AdamW(groups, lr=self.config.train.learning_rate)
 
     def create_scheduler(self):
         """Called once, after the optimizer exists. The beginner keeps the learning rate constant."""
