@@ -1,7 +1,7 @@
 """Training and evaluation throughput, side by side: our ExpertTrainer, a static-padding PyTorch loop, and the
 Hugging Face Trainer (random batches, and group_by_length), on the same rows, model shape and recipe.
 
-    python bench/benchmark.py --shape tiny                 # ~6 minutes on 2 CPU cores; appends to docs/benchmarks.md
+    python bench/benchmark.py --shape tiny                 # 6-8 minutes on 2 CPU cores; appends to docs/benchmarks.md
     python bench/benchmark.py --shape small --train-rows 3200 --eval-rows 2000
     python bench/benchmark.py --shape base --device cuda --bf16
 
@@ -44,7 +44,6 @@ DEFAULT_ROWS = {
 }
 METHODS = {
     "ours": "ours: ExpertTrainer (length-grouped, shuffled batches)",
-    "ours_fused": "ours + fused AdamW (bench-only subclass, not the shipped code)",
     "static": "static padding to 128, random batches (plain loop)",
     "hf_random": "HF Trainer, DataCollatorWithPadding, random batches",
     "hf_grouped": "HF Trainer, DataCollatorWithPadding, group_by_length",
@@ -290,9 +289,8 @@ def build_model(out_dir: Path, shape: str, vocab: str | None, seed: int) -> None
         shutil.rmtree(building, ignore_errors=True)
 
 
-def worker_ours(job: dict, fused_adamw: bool = False) -> dict:
-    """Our ExpertTrainer, constructed in-process exactly as train_expert.py does, trained with fit().
-    With `fused_adamw`, the only change is AdamW's fused implementation (a what-if for src/, measured here)."""
+def worker_ours(job: dict) -> dict:
+    """Our ExpertTrainer, constructed in-process exactly as train_expert.py does, trained with fit()."""
     import hashlib
     import numpy as np
     import torch
@@ -309,13 +307,6 @@ def worker_ours(job: dict, fused_adamw: bool = False) -> dict:
             loader = super().make_loader(split, batch_sampler)
             loader.collate_fn = BatchLog(loader.collate_fn, records)
             return loader
-
-        def parameter_groups(self):
-            groups = super().parameter_groups()
-            if fused_adamw:  # a per-group option of torch's AdamW; everything else stays as it is
-                for group in groups:
-                    group["fused"] = True
-            return groups
 
         def on_fit_start(self):
             super().on_fit_start()
@@ -623,7 +614,6 @@ def worker_startup(job: dict) -> dict:
 WORKERS = {
     "prepare": worker_prepare,
     "ours": worker_ours,
-    "ours_fused": lambda job: worker_ours(job, fused_adamw=True),
     "static": worker_static,
     "hf_random": lambda job: worker_hf(job, "random"),
     "hf_grouped": lambda job: worker_hf(job, "group_by_length"),
@@ -913,9 +903,6 @@ def render_markdown(args, job, prepared, results, startup, data_source, command,
         ours = results["ours"]
         summary = [f"ours vs static {ratio(ours['train_samples_per_s'], reference_static)}",
                    f"ours vs HF group_by_length {ratio(ours['train_samples_per_s'], reference_hf)}"]
-        if "ours_fused" in results:
-            fused = results["ours_fused"]["train_samples_per_s"]
-            summary.append(f"with fused AdamW {ratio(fused, reference_static)} and {ratio(fused, reference_hf)}")
         hf_predict = [ratio(ours["eval_samples_per_s"], results.get(name, {}).get("eval_samples_per_s"))
                       for name in ("hf_grouped", "hf_random")]
         summary.append(f"evaluation: ours vs HF predict {hf_predict[0]} (group_by_length), {hf_predict[1]} (random)")

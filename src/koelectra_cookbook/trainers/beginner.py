@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import ProjectConfiguration, broadcast_object_list, set_seed
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -76,6 +76,7 @@ class BeginnerTrainer:
         self.train_runtime_s = 0.0
         self.train_samples = 0
         self.skipped_batches = 0  # non-finite losses skipped under train.nan_policy: skip_batch
+        self._eval_loaders: dict[str, tuple] = {}
         self._last_loss_report = 0
 
     # --- set-up hooks ------------------------------------------------------------------------------
@@ -91,7 +92,8 @@ class BeginnerTrainer:
     def accelerator_options(self) -> dict:
         """Keyword arguments for the Accelerator: the experiment trackers of train.report_to. Their folder is
         set to <run>/logs once the run directory exists (`on_fit_start`)."""
-        return {"log_with": self.config.train.report_to or None, "project_config": ProjectConfiguration(".")}
+        return {"log_with": self.config.train.report_to or None, "project_config": ProjectConfiguration("."),
+                "dataloader_config": DataLoaderConfiguration(non_blocking=torch.cuda.is_available())}
 
     def prepare_tokenizer(self, tokenizer):
         """Called once, right after the tokenizer is loaded and before any text is tokenized."""
@@ -150,7 +152,8 @@ class BeginnerTrainer:
         # Its own generator: creating a loader's iterator would otherwise draw from the global torch RNG, and a
         # resumed run (which creates one more iterator) would then get different dropout masks.
         return DataLoader(SplitDataset(split), batch_sampler=batch_sampler, collate_fn=collator,
-                          generator=torch.Generator().manual_seed(self.config.train.seed))
+                          generator=torch.Generator().manual_seed(self.config.train.seed),
+                          pin_memory=torch.cuda.is_available())  # pinned pages copy to a GPU asynchronously
 
     def count_total_steps(self) -> int:
         """Optimizer steps the whole run will take (train.max_steps caps it)."""
@@ -300,15 +303,17 @@ class BeginnerTrainer:
         """Logits for every row of `split`, in input order. Rows are batched by length; with several
         processes each row is counted once (`gather_for_metrics` drops the padding duplicates)."""
         self.model.eval()
-        batch_size = self.config.train.eval_batch_size or 2 * self.config.train.batch_size
-        sampler = SortedBatchSampler(split.lengths(), batch_size)
-        loader = self.accelerator.prepare(self.make_loader(split, sampler))
+        if split.name not in self._eval_loaders:  # built once per split: Accelerate keeps every loader prepared
+            batch_size = self.config.train.eval_batch_size or 2 * self.config.train.batch_size
+            sampler = SortedBatchSampler(split.lengths(), batch_size)
+            self._eval_loaders[split.name] = (self.accelerator.prepare(self.make_loader(split, sampler)), sampler)
+        loader, sampler = self._eval_loaders[split.name]
         chunks = []
         for batch in loader:
             logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            chunks.append(self.accelerator.gather_for_metrics(logits.float()).cpu())
+            chunks.append(self.accelerator.gather_for_metrics(logits.float()))
         self.model.train()
-        return restore_order(torch.cat(chunks).numpy(), sampler.order)
+        return restore_order(torch.cat(chunks).cpu().numpy(), sampler.order)  # one device-to-host copy
 
     def evaluate(self, split: Split, return_probabilities: bool = False):
         """Loss and metrics on `split` (the selected metrics plus `loss`)."""
