@@ -3,7 +3,6 @@ added tokens."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

@@ -6,7 +6,6 @@ Every test writes its own small file into tmp_path. Nothing touches the network.
 from __future__ import annotations
 
 import json
-import zipfile
 
 import pandas as pd
 import pytest

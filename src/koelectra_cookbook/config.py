@@ -8,36 +8,15 @@ Every layer is checked against the dataclasses, so a typo anywhere is an error n
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import importlib.util
-import re
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .config_parsing import merge_checked, one_line, parse_yaml, to_dataclass
 from .errors import UserError
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML with only true/false as booleans (YAML 1.2), so `mixed_precision: no` and `labels: [yes, no]`
-    stay the strings they look like."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                              list("tTfF"))
-
-
-def parse_yaml(text: str):
-    """Parse YAML the way every config layer is parsed."""
-    return yaml.load(text, Loader=_Loader)
 
 
 # Experiment trackers Accelerate can log to, and the package each needs.
@@ -238,8 +217,8 @@ def build_config(layers: list[tuple[str, dict[str, Any]]]) -> Config:
     """Merge (source name, nested dict) layers over the defaults, check every key and type, validate."""
     merged: dict[str, Any] = {}
     for source, layer in layers:
-        _merge_checked(merged, layer, Config, prefix="", source=source)
-    config = _to_dataclass(Config, merged)
+        merge_checked(merged, layer, Config, prefix="", source=source)
+    config = to_dataclass(Config, merged)
     for section in (config.model, config.data, config.train):
         section.validate()
     return config
@@ -252,7 +231,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
     try:
         loaded = parse_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid YAML: {_one_line(exc)}") from None
+        raise UserError(f"{path}: not valid YAML: {one_line(exc)}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -270,85 +249,10 @@ def parse_overrides(assignments: list[str]) -> dict[str, Any]:
         try:
             value = parse_yaml(raw_value) if raw_value.strip() else None
         except yaml.YAMLError as exc:
-            raise UserError(f"--set {assignment!r}: value is not valid YAML: {_one_line(exc)}") from None
+            raise UserError(f"--set {assignment!r}: value is not valid YAML: {one_line(exc)}") from None
         node = nested
         *parents, leaf = key.strip().split(".")
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
     return nested
-
-
-def _merge_checked(target: dict, layer: dict, schema: type, prefix: str, source: str) -> None:
-    hints = typing.get_type_hints(schema)
-    for key, value in layer.items():
-        if key not in hints:
-            raise UserError(f"{source}: unknown key {prefix}{key}{_did_you_mean(str(key), hints, prefix)}")
-        if dataclasses.is_dataclass(hints[key]):
-            if not isinstance(value, dict):
-                raise UserError(f"{source}: {prefix}{key} must be a section of keys, got {value!r}")
-            _merge_checked(target.setdefault(key, {}), value, hints[key], f"{prefix}{key}.", source)
-        else:
-            target[key] = _coerce(value, hints[key], f"{prefix}{key}", source)
-
-
-def _to_dataclass(schema: type, values: dict) -> Any:
-    hints = typing.get_type_hints(schema)
-    kwargs = {}
-    for name, hint in hints.items():
-        if dataclasses.is_dataclass(hint):
-            kwargs[name] = _to_dataclass(hint, values.get(name, {}))
-        elif name in values:
-            kwargs[name] = values[name]
-    return schema(**kwargs)
-
-
-def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
-    """Check a value against the field's type; ints are accepted where floats are expected."""
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    if value is None:
-        if type(None) in options:
-            return None
-        raise UserError(f"{source}: {key} cannot be null")
-    is_scalar = isinstance(value, (str, int, float)) and not isinstance(value, bool)
-    for option in options:
-        if option is bool and isinstance(value, bool):
-            return value
-        if option is int and isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if option is float and is_scalar:
-            try:
-                return float(value)  # YAML reads 5e-4 (no dot) as a string; accept it as the number it is
-            except ValueError:
-                pass
-        if option is str and is_scalar:
-            return str(value)
-        if typing.get_origin(option) is list and not (str in options and is_scalar):
-            items = [value] if is_scalar else value  # a single name works as well as a list
-            item_type = typing.get_args(option)[0]
-            if isinstance(items, list) and all(isinstance(v, (str, int, float)) for v in items):
-                try:
-                    return [item_type(v) for v in items]
-                except ValueError:
-                    pass
-    wanted = " or ".join(_type_name(o) for o in options)
-    raise UserError(f"{source}: {key} must be {wanted}, got {value!r}")
-
-
-def _type_name(hint: Any) -> str:
-    if hint is type(None):
-        return "null"
-    if typing.get_origin(hint) is list:
-        return f"a list of {_type_name(typing.get_args(hint)[0]).removeprefix('a ').removeprefix('an ')}s"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, str(hint))
-
-
-def _did_you_mean(key: str, valid: dict, prefix: str) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
-    if close:
-        return f" (did you mean {prefix}{close[0]}?)"
-    return f" (valid keys: {', '.join(prefix + name for name in valid)})"
-
-
-def _one_line(exc: Exception) -> str:
-    return " ".join(str(exc).split())
