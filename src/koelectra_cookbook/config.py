@@ -200,10 +200,14 @@ def normalize_label(value: Any) -> str:
     """Labels are compared as text, so 1, "1" and "1.0" are the same label and "pos" stays "pos"."""
     text = str(value).strip()
     try:
-        number = float(text)
+        return str(int(text))  # exact, however large
     except ValueError:
+        pass
+    try:
+        number = float(text)
+    except (ValueError, OverflowError):
         return text
-    return str(int(number)) if number.is_integer() else text
+    return str(int(number)) if number.is_integer() and abs(number) < 2**53 else text
 
 
 def _require(ok: bool, key: str, rule: str, value: Any) -> None:

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import re
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -76,8 +77,12 @@ _PANDAS_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 def _read_delimited(path: Path, text: str, sep: str) -> pd.DataFrame:
     try:
         # Default quoting: NSMC is written by pandas, which quotes fields holding a quote character.
-        table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False,
-                            quoting=csv.QUOTE_MINIMAL, engine="c")
+        # index_col=False, and its warning about a row with too many fields made an error: otherwise pandas
+        # would take the first column as an index and silently shift the others.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False,
+                                quoting=csv.QUOTE_MINIMAL, engine="c", index_col=False)
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: file is empty") from None
     except pd.errors.ParserError as exc:
@@ -87,44 +92,63 @@ def _read_delimited(path: Path, text: str, sep: str) -> pd.DataFrame:
             raise UserError(f"{path}:{line}: expected {expected} fields, found {saw}") from None
         raise UserError(f"{path}: cannot parse as {'CSV' if sep == ',' else 'TSV'}: {' '.join(str(exc).split())}") \
             from None
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
+        _raise_on_long_row(path, text, sep)
     duplicated = [c for c in table.columns if re.fullmatch(r".+\.\d+", str(c)) and str(c).rsplit(".", 1)[0]
                   in table.columns]
     if duplicated:
         raise UserError(f"{path}:1: column {duplicated[0].rsplit('.', 1)[0]!r} appears more than once")
     table.columns = [str(c).strip() for c in table.columns]
-    table["line"] = _row_lines(text, len(table))
+    if len(set(table.columns)) < len(table.columns):
+        repeated = next(c for c in table.columns if list(table.columns).count(c) > 1)
+        raise UserError(f"{path}:1: column {repeated!r} appears more than once")
+    table["line"] = _row_lines(text, len(table), sep)
     return table
 
 
-def _row_lines(text: str, rows: int) -> list[int]:
-    """Physical line of each data row: pandas skips blank lines, so count only the non-blank ones."""
-    non_blank = [number for number, line in enumerate(text.splitlines(), start=1) if line.strip()][1:]
-    if len(non_blank) == rows:
-        return non_blank
+def _raise_on_long_row(path: Path, text: str, sep: str) -> None:
+    """pandas warned that a row has more fields than the header: find it and say where."""
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    expected = len(next(reader))
+    for row in reader:
+        if len(row) > expected:
+            raise UserError(f"{path}:{reader.line_num}: expected {expected} fields, found {len(row)}")
+    raise UserError(f"{path}: a row has more fields than the header")
+
+
+def _row_lines(text: str, rows: int, sep: str) -> list[int]:
+    """Physical line of each data row. pandas skips blank lines (whitespace without a separator), so count
+    only the others; lines end at "\n" alone, as they do for the CSV parser."""
+    lines = text.split("\n")
+    kept = [number for number, line in enumerate(lines, start=1) if line.strip() or sep in line][1:]
+    if len(kept) == rows:
+        return kept
     return list(range(2, rows + 2))  # quoted fields span lines: fall back to one line per row
 
 
 def _read_json_records(path: Path, text: str, fmt: str) -> pd.DataFrame:
     if fmt == "jsonl":
         records, lines = [], []
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may sit in a string
             if line.strip():
                 records.append(_parse_json(path, line, number))
                 lines.append(number)
     else:
         records = _parse_json(path, text, 1)
+        item_depth = 1
         if isinstance(records, dict) and isinstance(records.get("data"), list):
-            records = records["data"]  # {"data": [...]} is a common wrapper
+            records, item_depth = records["data"], 2  # {"data": [...]} is a common wrapper
         if not isinstance(records, list):
             raise UserError(f"{path}:1: expected a JSON array of objects, found a {type(records).__name__}")
-        lines = _json_item_lines(text, len(records))
+        lines = _json_item_lines(text, len(records), item_depth)
     for number, record in enumerate(records, start=1):
         if not isinstance(record, dict):
             raise UserError(f"{path}:{lines[number - 1]}: expected a JSON object, found {json.dumps(record, ensure_ascii=False)[:60]}")
     if not records:
         raise UserError(f"{path}: no records")
-    table = pd.DataFrame.from_records(records)
-    table = table.map(_as_text)
+    # Each value becomes text before pandas sees it, so a number beside a missing value stays "0", not "0.0".
+    table = pd.DataFrame.from_records([{key: _as_text(value) for key, value in record.items()} for record in records])
+    table = table.fillna("")
     table["line"] = lines
     return table
 
@@ -134,10 +158,13 @@ def _parse_json(path: Path, text: str, first_line: int):
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}:{first_line + exc.lineno - 1}: broken JSON: {exc.msg}") from None
+    except (RecursionError, ValueError) as exc:  # nesting too deep, a number too long to convert
+        raise UserError(f"{path}:{first_line}: unreadable JSON: {' '.join(str(exc).split())[:120]}") from None
 
 
-def _json_item_lines(text: str, count: int) -> list[int]:
-    """Line where each item of the top-level array starts, found by scanning the text outside strings."""
+def _json_item_lines(text: str, count: int, item_depth: int = 1) -> list[int]:
+    """Line where each item of the array of records starts (at `item_depth`: 1 for a top-level array, 2 inside
+    a {"data": [...]} wrapper), found by scanning the text outside strings."""
     lines, depth, line, in_string, escaped, expecting_item = [], 0, 1, False, False, False
     for char in text:
         if char == "\n":
@@ -150,17 +177,17 @@ def _json_item_lines(text: str, count: int) -> list[int]:
             elif char == '"':
                 in_string = False
             continue
-        if depth == 1 and expecting_item and not char.isspace() and char not in ",]":
+        if depth == item_depth and expecting_item and not char.isspace() and char not in ",]":
             lines.append(line)
             expecting_item = False
         if char == '"':
             in_string = True
         elif char in "[{":
             depth += 1
-            expecting_item = depth == 1
+            expecting_item = depth == item_depth and char == "["
         elif char in "]}":
             depth -= 1
-        elif char == "," and depth == 1:
+        elif char == "," and depth == item_depth:
             expecting_item = True
     return (lines + [line] * count)[:count]
 
