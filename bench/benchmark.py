@@ -293,7 +293,6 @@ def worker_ours(job: dict) -> dict:
     """Our ExpertTrainer, constructed in-process exactly as train_expert.py does, trained with fit()."""
     import hashlib
     import numpy as np
-    import torch
     from koelectra_cookbook.cli import parse_args, resolve_config
     from koelectra_cookbook.trainers.expert import ExpertTrainer
 
