@@ -425,7 +425,6 @@ def worker_static(job: dict) -> dict:
 def worker_hf(job: dict, strategy: str) -> dict:
     """transformers' Trainer as its documentation sets it up: DataCollatorWithPadding (pad to the longest row
     of each batch), train_sampling_strategy "random" or "group_by_length", trainer.predict for evaluation."""
-    import numpy as np
     import torch
     import transformers
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
