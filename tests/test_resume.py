@@ -117,3 +117,19 @@ def test_resume_of_something_that_is_not_a_run_directory_is_a_user_error(tmp_pat
                             capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: --resume {tmp_path}: not a run directory (no config.yaml in it)"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kill_after_s", [1.0, 2.5, 4.0, 5.5])
+def test_kill_point_sweep_resumes_to_the_uninterrupted_result(tmp_path, tiny_model_dir, uninterrupted, kill_after_s):
+    """SIGKILL at moments spread over the run (start-up, mid-epoch, during evaluations and checkpoint writes),
+    then resume: always the same end as the run left alone."""
+    process = start_and_wait_for(command(tmp_path, tiny_model_dir), "runs/nsmc/*/config.yaml", tmp_path)
+    time.sleep(kill_after_s)
+    process.kill()
+    process.wait()
+    run = run_dir_of(tmp_path)
+    resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--resume", str(run)],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert outcome(run) == uninterrupted
