@@ -133,3 +133,12 @@ def test_kill_point_sweep_resumes_to_the_uninterrupted_result(tmp_path, tiny_mod
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert outcome(run) == uninterrupted
+
+
+def test_resuming_a_finished_run_reports_the_same_results(tmp_path, tiny_model_dir, uninterrupted):
+    subprocess.run(command(tmp_path, tiny_model_dir), check=True, capture_output=True)
+    run = run_dir_of(tmp_path)
+    resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--resume", str(run)],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert outcome(run) == uninterrupted and (run / "model" / "config.json").is_file()

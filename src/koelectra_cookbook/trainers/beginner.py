@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -182,6 +183,8 @@ class BeginnerTrainer:
             partial = self.run_dir.path / "model.partial"
             self.save_model(partial)
             write_model_card(partial, self.config, self.label_names, results, self.data, self.level)
+            if self.run_dir.model_dir.exists():  # a resumed run that had already finished: replace its export
+                shutil.rmtree(self.run_dir.model_dir)
             os.replace(partial, self.run_dir.model_dir)
         self.accelerator.print(results_summary(results))
         self.accelerator.wait_for_everyone()
