@@ -50,3 +50,22 @@ def test_the_model_folder_appears_whole_or_not_at_all(tmp_path, monkeypatch, tin
                 "--set", f"model.name_or_path={tiny_model_dir}", "--set", "train.epochs=1")
     run = next((tmp_path / "runs" / "nsmc").iterdir())
     assert not (run / "model").exists() and (run / "model.partial" / "config.json").exists()
+
+
+def test_a_checkpoint_that_cannot_be_written_is_a_clear_error_and_leaves_the_previous_ones(tmp_path, monkeypatch):
+    from accelerate import Accelerator
+
+    from koelectra_cookbook.checkpoints import CheckpointManager
+
+    accelerator = Accelerator(cpu=True)
+    manager = CheckpointManager(tmp_path / "checkpoints", keep=2)
+    manager.save(accelerator, 5, {"global_step": 5})
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(accelerator, "save_state", disk_full)
+    with pytest.raises(UserError, match=r"cannot write checkpoint .*step-00000010 \(No space left on device\)"):
+        manager.save(accelerator, 10, {"global_step": 10})
+    assert manager.latest() == tmp_path / "checkpoints" / "step-00000005"
+    assert not (tmp_path / "checkpoints" / ".step-00000010.partial").exists()

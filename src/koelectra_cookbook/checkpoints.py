@@ -14,6 +14,8 @@ from pathlib import Path
 
 from accelerate import Accelerator
 
+from .errors import UserError
+
 MANIFEST = "manifest.json"
 TRAINER_STATE = "trainer_state.json"
 
@@ -34,16 +36,22 @@ class CheckpointManager:
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
         accelerator.wait_for_everyone()
-        accelerator.save_state(str(partial), safe_serialization=True)
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            (partial / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=1))
-            files = {str(p.relative_to(partial)): p.stat().st_size for p in sorted(partial.rglob("*")) if p.is_file()}
-            (partial / MANIFEST).write_text(json.dumps(files, indent=1))
-            _fsync_dir(partial)
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(partial, final)
-            self._prune()
+        try:
+            accelerator.save_state(str(partial), safe_serialization=True)
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                (partial / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=1))
+                files = {str(p.relative_to(partial)): p.stat().st_size
+                         for p in sorted(partial.rglob("*")) if p.is_file()}
+                (partial / MANIFEST).write_text(json.dumps(files, indent=1))
+                _fsync_dir(partial)
+                shutil.rmtree(final, ignore_errors=True)
+                os.replace(partial, final)
+                self._prune()
+        except OSError as exc:  # a full or vanished disk: say so; the previous checkpoint is untouched
+            shutil.rmtree(partial, ignore_errors=True)
+            raise UserError(f"cannot write checkpoint {final} ({exc.strerror or exc}); the previous checkpoints in "
+                            f"{self.directory} are intact: free some space, then --resume") from None
         accelerator.wait_for_everyone()
         return final
 
