@@ -14,6 +14,7 @@ from pathlib import Path
 from .config import Config, build_config, load_yaml, parse_overrides
 from .data.tasks import TASKS, task_spec
 from .errors import TrainingInterrupted, UserError
+from .metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 from .paths import CONFIG_DIR, SAMPLES_DIR
 
 
@@ -64,13 +65,12 @@ def resolve_config(args: argparse.Namespace) -> Config:
     train = config.train
     if not config.data.dir:
         raise UserError(f"{yaml_path}: data.dir must name the folder holding your data files")
-    train.metrics = train.metrics or [spec.metric if spec else "accuracy"]
+    default_metric = spec.metric if spec else ("macro_f1" if config.data.multi_label else "accuracy")
+    train.metrics = train.metrics or [default_metric]
     train.es_metric = train.es_metric or train.metrics[0]
     if train.es_metric != "loss" and train.es_metric not in train.metrics:
         raise UserError(f"config: train.es_metric {train.es_metric!r} must be 'loss' or one of train.metrics "
                         f"{train.metrics}")
-    from .metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
-
     valid = MULTI_LABEL_METRICS if config.data.multi_label else SINGLE_LABEL_METRICS
     for name in train.metrics:
         if name not in valid:
