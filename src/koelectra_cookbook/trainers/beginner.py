@@ -194,26 +194,14 @@ class BeginnerTrainer:
     def fit(self) -> None:
         """The training loop. Each step is a hook; `should_stop` ends it early."""
         self.on_fit_start()
-        progress = tqdm(total=self.total_steps, initial=self.global_step, desc="training", unit="step",
-                        disable=not self.accelerator.is_local_main_process, dynamic_ncols=True)
+        self.progress = tqdm(total=self.total_steps, initial=self.global_step, desc="training", unit="step",
+                             disable=not self.accelerator.is_local_main_process, dynamic_ncols=True)
         self._fit_started = time.perf_counter()
         try:  # the bar is closed even on an error, so the error line starts a line of its own
             while self.epoch < self.config.train.epochs and not self.should_stop:
                 self.on_epoch_start()
                 for batch in self.epoch_batches():
-                    loss = self.training_step(batch)
-                    self.backward(loss)
-                    self.batch_in_epoch += 1
-                    self.train_samples += len(batch["labels"])
-                    if self.should_step():
-                        self.optimizer_step()
-                        self.global_step += 1
-                        progress.update(1)
-                        if self.global_step % self.config.train.log_every == 0:
-                            progress.set_postfix(loss=f"{self.recent_train_loss(reset=False):.4f}")
-                        if self.config.train.max_steps and self.global_step >= self.config.train.max_steps:
-                            self.should_stop = True
-                        self.on_step_end()
+                    self.train_on_batch(batch)
                     if self.should_stop:
                         break
                 else:
@@ -221,9 +209,26 @@ class BeginnerTrainer:
                     self.batch_in_epoch = 0
                     self.on_epoch_end()
         finally:
-            progress.close()
+            self.progress.close()
         self.train_runtime_s += self.elapsed_s()
         self.on_fit_end()
+
+    def train_on_batch(self, batch: dict) -> None:
+        """One batch through the hooks: loss, gradients, and an optimizer step when `should_step` says so."""
+        loss = self.training_step(batch)
+        self.backward(loss)
+        self.batch_in_epoch += 1
+        self.train_samples += len(batch["labels"])
+        if not self.should_step():
+            return
+        self.optimizer_step()
+        self.global_step += 1
+        self.progress.update(1)
+        if self.global_step % self.config.train.log_every == 0:
+            self.progress.set_postfix(loss=f"{self.recent_train_loss(reset=False):.4f}")
+        if self.config.train.max_steps and self.global_step >= self.config.train.max_steps:
+            self.should_stop = True
+        self.on_step_end()
 
     # --- loop hooks --------------------------------------------------------------------------------
 
