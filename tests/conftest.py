@@ -11,8 +11,8 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import pytest  # noqa: E402
 
-from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR  # noqa: E402
-from koelectra_cookbook.tiny_model import build_tiny_electra, train_vocab  # noqa: E402
+from koelectra_cookbook.paths import PROJECT_ROOT  # noqa: E402
+from koelectra_cookbook.tiny_model import build_tiny_electra, sample_files, train_vocab  # noqa: E402
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 SHARED_VOCAB = PROJECT_ROOT.parent / "shared" / "vocab" / "koelectra-v1-vocab.txt"
@@ -21,7 +21,7 @@ SHARED_VOCAB = PROJECT_ROOT.parent / "shared" / "vocab" / "koelectra-v1-vocab.tx
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer, hidden-32 ELECTRA with a WordPiece vocabulary learnt from the bundled samples."""
-    vocab = train_vocab(sorted(p for p in SAMPLES_DIR.rglob("*") if p.is_file()), vocab_size=2000)
+    vocab = train_vocab(sample_files(), vocab_size=2000)
     return build_tiny_electra(tmp_path_factory.mktemp("tiny-electra"), vocab, hidden_size=32, num_layers=2,
                               num_heads=2)
 

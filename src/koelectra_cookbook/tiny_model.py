@@ -32,6 +32,13 @@ def train_vocab(text_files: list[Path], vocab_size: int = 3000) -> list[str]:
     return sorted(vocab, key=vocab.get)
 
 
+def sample_files() -> list[Path]:
+    """The bundled sample files, whose text a demo vocabulary is learnt from."""
+    from .paths import SAMPLES_DIR
+
+    return sorted(p for p in SAMPLES_DIR.rglob("*") if p.is_file())
+
+
 def build_tiny_electra(out_dir: Path, vocab: list[str] | Path, hidden_size: int = 64, num_layers: int = 2,
                        num_heads: int = 2, seed: int = 0) -> Path:
     """Write a tokenizer and a random ELECTRA discriminator of the given shape to `out_dir`."""
@@ -59,14 +66,14 @@ def build_tiny_electra(out_dir: Path, vocab: list[str] | Path, hidden_size: int 
 def build_demo_model() -> Path:
     """The --demo checkpoint: a vocabulary learnt from data/samples and a 2-layer, hidden-64 ELECTRA.
     Built once into data/cache/ and reused."""
-    from .paths import PROJECT_ROOT, SAMPLES_DIR
+    from .paths import PROJECT_ROOT
 
     target = PROJECT_ROOT / "data" / "cache" / "demo-electra"
     if (target / "config.json").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     building = Path(tempfile.mkdtemp(dir=target.parent, prefix=".demo-electra-"))
-    build_tiny_electra(building, train_vocab(sorted(p for p in SAMPLES_DIR.rglob("*") if p.is_file())))
+    build_tiny_electra(building, train_vocab(sample_files()))
     try:
         building.rename(target)  # atomic, so a half-built model is never picked up
     except OSError:  # another process finished first
@@ -83,9 +90,7 @@ def main() -> None:
     parser.add_argument("--heads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    from .paths import SAMPLES_DIR
-
-    vocab = args.vocab or train_vocab(sorted(p for p in SAMPLES_DIR.rglob("*") if p.is_file()))
+    vocab = args.vocab or train_vocab(sample_files())
     print(build_tiny_electra(args.out, vocab, args.hidden, args.layers, args.heads, args.seed))
 
 

@@ -160,6 +160,7 @@ class IntermediateTrainer(BeginnerTrainer):
         self._loss_sum = torch.tensor(state["loss_sum"], device=self.accelerator.device)
         self._loss_batches = state["loss_batches"]
         self.last_eval_step = state["last_eval_step"]
+        self._last_loss_report = self.global_step
         self.should_stop = self.early_stopping.should_stop
         if self.accelerator.is_main_process:
             _drop_metrics_after(self.run_dir.metrics_file, self.global_step)
