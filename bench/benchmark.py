@@ -47,10 +47,14 @@ METHODS = {
     "static": "static padding to 128, random batches (plain loop)",
     "hf_random": "HF Trainer, DataCollatorWithPadding, random batches",
     "hf_grouped": "HF Trainer, DataCollatorWithPadding, group_by_length",
+    "hf_grouped_no_cudnn_attention": "the same, with cuDNN attention switched off as ours does (GPU only)",
 }
+GPU_ONLY_METHODS = {"hf_grouped_no_cudnn_attention"}  # identical to hf_grouped on a CPU
 BATCH_SIZE = 32
 EVAL_BATCH_SIZE = 64  # our trainer's default (twice the training batch); used by every method
-LEARNING_RATE = 5e-4
+# Peak learning rate per shape: 5e-4 trains the 2-layer model from scratch; the 12-layer base shape stayed at
+# chance with it (50% after one epoch on an H100, docs/benchmarks.md), so it gets BERT's pre-training rate.
+LEARNING_RATES = {"tiny": 5e-4, "small": 5e-4, "base": 1e-4}
 WEIGHT_DECAY = 0.01
 WARMUP_RATIO = 0.1
 MAX_GRAD_NORM = 1.0
@@ -193,7 +197,7 @@ def our_argv(job: dict, full_data: bool = False) -> list[str]:
         "train.max_steps": job["steps"],
         "train.batch_size": BATCH_SIZE,
         "train.eval_batch_size": EVAL_BATCH_SIZE,
-        "train.learning_rate": LEARNING_RATE,
+        "train.learning_rate": job["learning_rate"],
         "train.weight_decay": WEIGHT_DECAY,
         "train.lr_schedule": "linear",
         "train.warmup_ratio": WARMUP_RATIO,
@@ -367,7 +371,7 @@ def worker_static(job: dict) -> dict:
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": WEIGHT_DECAY},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=LEARNING_RATE)
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=job["learning_rate"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, linear_warmup_decay(job["warmup"], job["steps"]))
     loader = DataLoader(TensorDataset(*padded(train_ids), torch.from_numpy(train_labels)), batch_size=BATCH_SIZE,
                         shuffle=True, generator=torch.Generator().manual_seed(job["seed"]))
@@ -422,10 +426,14 @@ def worker_static(job: dict) -> dict:
     }
 
 
-def worker_hf(job: dict, strategy: str) -> dict:
+def worker_hf(job: dict, strategy: str, cudnn_attention: bool = True) -> dict:
     """transformers' Trainer as its documentation sets it up: DataCollatorWithPadding (pad to the longest row
-    of each batch), train_sampling_strategy "random" or "group_by_length", trainer.predict for evaluation."""
+    of each batch), train_sampling_strategy "random" or "group_by_length", trainer.predict for evaluation.
+    cudnn_attention=False makes the one switch our trainer makes on a GPU (avoid_per_shape_attention_plans in
+    model.py), to show how much of our lead is that switch."""
     import torch
+    if not cudnn_attention:
+        torch.backends.cuda.enable_cudnn_sdp(False)
     import transformers
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
                               TrainerCallback, TrainingArguments, set_seed)
@@ -472,7 +480,7 @@ def worker_hf(job: dict, strategy: str) -> dict:
     arguments = TrainingArguments(
         output_dir=str(Path(job["work_dir"]) / f"hf-{strategy}"),
         max_steps=job["steps"], per_device_train_batch_size=BATCH_SIZE, per_device_eval_batch_size=EVAL_BATCH_SIZE,
-        learning_rate=LEARNING_RATE, weight_decay=WEIGHT_DECAY, lr_scheduler_type="linear",
+        learning_rate=job["learning_rate"], weight_decay=WEIGHT_DECAY, lr_scheduler_type="linear",
         warmup_steps=job["warmup"], max_grad_norm=MAX_GRAD_NORM, train_sampling_strategy=strategy,
         logging_steps=LOG_EVERY, save_strategy="no", eval_strategy="no", report_to="none", disable_tqdm=True,
         seed=job["seed"], data_seed=job["seed"], bf16=job["bf16"], use_cpu=device.type == "cpu",
@@ -615,6 +623,7 @@ WORKERS = {
     "static": worker_static,
     "hf_random": lambda job: worker_hf(job, "random"),
     "hf_grouped": lambda job: worker_hf(job, "group_by_length"),
+    "hf_grouped_no_cudnn_attention": lambda job: worker_hf(job, "group_by_length", cudnn_attention=False),
     "startup": worker_startup,
 }
 
@@ -624,6 +633,7 @@ def run_worker(name: str, job_file: Path, result_file: Path) -> None:
     result = WORKERS[name](job)
     import torch
     result["torch_threads"] = torch.get_num_threads()
+    result["cudnn_attention"] = torch.backends.cuda.cudnn_sdp_enabled() if torch.cuda.is_available() else None
     result_file.write_text(json.dumps(result, indent=1, default=str))
 
 
@@ -645,9 +655,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", default="auto",
                         help="CPU threads per worker (OMP_NUM_THREADS): a number, 'default' (torch's choice), or "
                              "'auto' (default): torch's choice, but 1 when the load average shows other work")
+    parser.add_argument("--learning-rate", type=float, help="peak learning rate for every method "
+                                                              "(default: 5e-4, 1e-4 for the base shape)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--methods", default=",".join(METHODS),
-                        help=f"comma-separated subset of {', '.join(METHODS)}")
+    parser.add_argument("--methods", help=f"comma-separated subset of {', '.join(METHODS)} (default: all; "
+                                           f"{', '.join(GPU_ONLY_METHODS)} only on a GPU)")
     parser.add_argument("--no-startup", action="store_true", help="skip the start-up measurement")
     parser.add_argument("--data-dir", type=Path, help="a folder with ratings_train.txt / ratings_test.txt "
                                                        "(default: ../shared/data/nsmc, else the samples repeated)")
@@ -661,12 +673,15 @@ def main(argv: list[str] | None = None) -> int:
         run_worker(args.worker, args.job, args.result)
         return 0
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    device_kind = resolve_device_kind(args.device)
+    if args.methods:
+        methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    else:
+        methods = [m for m in METHODS if device_kind == "cuda" or m not in GPU_ONLY_METHODS]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         parser.error(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     started = time.perf_counter()
-    device_kind = resolve_device_kind(args.device)
     threads = resolve_threads(args.threads)
     default_train, default_eval = DEFAULT_ROWS[(args.shape, device_kind)]
     train_rows, eval_rows = args.train_rows or default_train, args.eval_rows or default_eval
@@ -681,6 +696,7 @@ def main(argv: list[str] | None = None) -> int:
     steps = args.steps or steps_per_epoch * (args.epochs or 1)
     job = {
         "shape": args.shape, "seed": args.seed, "device": device_kind, "bf16": args.bf16,
+        "learning_rate": args.learning_rate or LEARNING_RATES[args.shape],
         "model_dir": str(OUT_DIR / "models" / f"{args.shape}-{vocab_tag}-seed{args.seed}"),
         "vocab": str(vocab) if vocab.is_file() else None,
         "data_dir": str(data_dir), "train_rows": train_rows, "eval_rows": eval_rows,
@@ -850,6 +866,9 @@ def ratio(value: float | None, reference: float | None) -> str:
     return f"{value / reference:.2f}x"
 
 
+ON_OFF = {True: "on", False: "off"}  # None: no GPU, the switch does not apply
+
+
 def mib(n: float) -> str:
     return f"{n / 2**20:,.0f}"
 
@@ -874,7 +893,7 @@ def render_markdown(args, job, prepared, results, startup, data_source, command,
         f"- model: randomly initialised ELECTRA discriminator, hidden {shape['hidden']}, {shape['layers']} layers, "
         f"{shape['heads']} heads, embedding {shape['embedding']}, intermediate {shape['intermediate']}, vocabulary "
         f"{prepared['vocab_size']:,}: {prepared['parameters'] / 1e6:.2f}M parameters",
-        f"- recipe (all methods): AdamW lr {LEARNING_RATE:g}, weight decay {WEIGHT_DECAY} (not on biases/LayerNorm), "
+        f"- recipe (all methods): AdamW lr {job['learning_rate']:g}, weight decay {WEIGHT_DECAY} (not on biases/LayerNorm), "
         f"linear warmup {job['warmup']} steps then linear decay, clipping {MAX_GRAD_NORM}, batch {BATCH_SIZE}, "
         f"{job['steps']} optimizer steps ({job['steps'] * BATCH_SIZE / max(prepared['train_rows'], 1):.2f} epochs), "
         f"seed {job['seed']}, evaluation batch {EVAL_BATCH_SIZE}",
@@ -904,6 +923,11 @@ def render_markdown(args, job, prepared, results, startup, data_source, command,
         hf_predict = [ratio(ours["eval_samples_per_s"], results.get(name, {}).get("eval_samples_per_s"))
                       for name in ("hf_grouped", "hf_random")]
         summary.append(f"evaluation: ours vs HF predict {hf_predict[0]} (group_by_length), {hf_predict[1]} (random)")
+        switched = results.get("hf_grouped_no_cudnn_attention")
+        if switched:
+            summary.append(f"against HF group_by_length with cuDNN attention off too: training "
+                           f"{ratio(ours['train_samples_per_s'], switched['train_samples_per_s'])}, evaluation "
+                           f"{ratio(ours['eval_samples_per_s'], switched['eval_samples_per_s'])}")
         lines += ["", "Ratios: " + "; ".join(summary) + ". Accuracies are one seed each."]
     eval_static = results.get("static", {}).get("eval_samples_per_s")
     eval_hf = results.get("hf_grouped", {}).get("eval_samples_per_s")
@@ -924,8 +948,8 @@ def render_markdown(args, job, prepared, results, startup, data_source, command,
     lines += [
         "",
         f"| method | training s | CPU s in training | samples per CPU s | steps | train loss, last {LOG_EVERY} steps | "
-        "optimizer | samples/s as the method reports it |",
-        "|---|---:|---:|---:|---:|---:|---|---:|",
+        "optimizer | cuDNN attention | samples/s as the method reports it |",
+        "|---|---:|---:|---:|---:|---:|---|---|---:|",
     ]
     for method, result in results.items():
         own = (result.get("own_report") or {}).get("train_samples_per_s")
@@ -934,7 +958,7 @@ def render_markdown(args, job, prepared, results, startup, data_source, command,
         lines.append(f"| {method} | {result['train_time_s']:.1f} | {result['train_cpu_s']:.1f} | {per_cpu:,.1f} | "
                      f"{result['steps']} | "
                      f"{'-' if loss is None else f'{loss:.4f}'} | {result['optimizer']} | "
-                     f"{'-' if own is None else f'{own:,.1f}'} |")
+                     f"{ON_OFF.get(result.get('cudnn_attention'), '-')} | {'-' if own is None else f'{own:,.1f}'} |")
     if startup:
         lines += [
             "",

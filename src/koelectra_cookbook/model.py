@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import torch
 import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -28,6 +29,7 @@ def load_model(name_or_path: str, label_names: list[str], attn_implementation: s
     in `transformers.pipeline`. A checkpoint that already has a head of another size gets a new one.
     """
     _check_local_path(name_or_path)
+    avoid_per_shape_attention_plans()
     label_names = [str(name) for name in label_names]
     kwargs = dict(
         num_labels=len(label_names),
@@ -52,6 +54,19 @@ def load_model(name_or_path: str, label_names: list[str], attn_implementation: s
         raise UserError(_cannot_load(name_or_path, exc)) from None
     finally:
         transformers.logging.set_verbosity(verbosity)
+
+
+def avoid_per_shape_attention_plans() -> None:
+    """Keep PyTorch's fused attention off its cuDNN backend on a GPU.
+
+    Our batches change length from one batch to the next (length-grouped training, length-sorted evaluation).
+    On Hopper and newer GPUs, torch 2.11 sends masked attention to cuDNN first, and cuDNN builds an execution
+    plan for every (batch, length) shape it has not seen yet: the first steps of a run took 2-3 s each on an
+    H100 (docs/benchmarks.md). The memory-efficient and flash kernels need no per-shape set-up. Nothing
+    changes on a CPU.
+    """
+    if torch.cuda.is_available():
+        torch.backends.cuda.enable_cudnn_sdp(False)
 
 
 def _check_local_path(name_or_path: str) -> None:

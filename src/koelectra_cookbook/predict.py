@@ -21,7 +21,7 @@ from .data.batching import PaddingCollator, SortedBatchSampler, restore_order
 from .data.dataset import encode_texts
 from .data.readers import FORMATS, detect_format, read_table
 from .errors import UserError
-from .model import load_tokenizer
+from .model import avoid_per_shape_attention_plans, load_tokenizer
 
 
 class Predictor:
@@ -33,6 +33,7 @@ class Predictor:
         if not (Path(model_dir) / "config.json").is_file():
             raise UserError(f"--model {model_dir}: not a saved model (no config.json); give RUN_DIR/model")
         self.tokenizer = load_tokenizer(str(model_dir))
+        avoid_per_shape_attention_plans()
         self.model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device)
