@@ -893,7 +893,8 @@ def render_markdown(args, job, prepared, results, startup, data_source, command,
         f"- model: randomly initialised ELECTRA discriminator, hidden {shape['hidden']}, {shape['layers']} layers, "
         f"{shape['heads']} heads, embedding {shape['embedding']}, intermediate {shape['intermediate']}, vocabulary "
         f"{prepared['vocab_size']:,}: {prepared['parameters'] / 1e6:.2f}M parameters",
-        f"- recipe (all methods): AdamW lr {job['learning_rate']:g}, weight decay {WEIGHT_DECAY} (not on biases/LayerNorm), "
+        f"- recipe (all methods): AdamW lr {job['learning_rate']:g}, weight decay {WEIGHT_DECAY} "
+        "(not on biases/LayerNorm), "
         f"linear warmup {job['warmup']} steps then linear decay, clipping {MAX_GRAD_NORM}, batch {BATCH_SIZE}, "
         f"{job['steps']} optimizer steps ({job['steps'] * BATCH_SIZE / max(prepared['train_rows'], 1):.2f} epochs), "
         f"seed {job['seed']}, evaluation batch {EVAL_BATCH_SIZE}",

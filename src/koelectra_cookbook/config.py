@@ -167,7 +167,8 @@ class TrainConfig:
                  self.layerwise_lr_decay)
         from .losses import LOSS_NAMES
 
-        _require(self.loss is None or self.loss in LOSS_NAMES, "train.loss", f"must be one of {', '.join(LOSS_NAMES)}", self.loss)
+        _require(self.loss is None or self.loss in LOSS_NAMES, "train.loss", f"must be one of {', '.join(LOSS_NAMES)}",
+                 self.loss)
         _require(self.focal_gamma >= 0, "train.focal_gamma", "must be at least 0", self.focal_gamma)
         _require(0 <= self.label_smoothing < 1, "train.label_smoothing", "must be in [0, 1)", self.label_smoothing)
         _require(not isinstance(self.class_weights, str) or self.class_weights == "balanced", "train.class_weights",
