@@ -135,6 +135,14 @@ def test_ragged_tsv_row_names_its_line(tmp_path):
     assert "expected 2 fields, found 3" in message
 
 
+def test_lone_carriage_return_ends_a_line_and_the_long_row_is_named(tmp_path):
+    # Found by the fuzz suite: pandas ends a line at a lone "\r", so "t\rext" became a one-column header.
+    path = write(tmp_path / "data.tsv", "t\rext\tlabel\n\t1\n")
+    message = error_of(path, "tsv")
+    assert message.startswith(f"{path}:2:")
+    assert "expected 1 fields, found 2" in message
+
+
 def test_broken_json_names_its_line(tmp_path):
     path = write(tmp_path / "data.json",
                  '[\n  {"text": "좋아요", "label": 1},\n  {"text": "싫어요", "label": 0,,}\n]\n')

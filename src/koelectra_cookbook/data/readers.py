@@ -108,11 +108,15 @@ def _read_delimited(path: Path, text: str, sep: str) -> pd.DataFrame:
 
 def _raise_on_long_row(path: Path, text: str, sep: str) -> None:
     """pandas warned that a row has more fields than the header: find it and say where."""
-    reader = csv.reader(io.StringIO(text), delimiter=sep)
-    expected = len(next(reader))
-    for row in reader:
-        if len(row) > expected:
-            raise UserError(f"{path}:{reader.line_num}: expected {expected} fields, found {len(row)}")
+    # newline="": a lone "\r" ends a line here as it does for pandas, instead of stopping the csv module.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    try:
+        expected = len(next(reader))
+        for row in reader:
+            if len(row) > expected:
+                raise UserError(f"{path}:{reader.line_num}: expected {expected} fields, found {len(row)}")
+    except csv.Error as exc:
+        raise UserError(f"{path}:{reader.line_num}: cannot parse: {exc}") from None
     raise UserError(f"{path}: a row has more fields than the header")
 
 
