@@ -2,7 +2,7 @@
 implementation, rows per training batch, torch.compile, evaluation batch size / token budget, bf16 autocast.
 
     python bench/benchmark.py --shape tiny --methods ours --no-startup   # once: builds the model and the rows
-    python bench/levers.py                                                 # newest bench/out run; ~3 minutes
+    python bench/levers.py                                                 # newest bench/out run; 1-2 minutes
     python bench/levers.py --compile                                       # adds torch.compile (slow to compile)
 
 Every variant runs in this one process on the same prepared rows and model, one after another, with a plain
@@ -46,7 +46,7 @@ def grouped_batches(ids: list, labels: np.ndarray, rows: int, count: int, pad_id
     chunks = [order[i: i + rows] for i in range(0, len(order) - rows + 1, rows)]
     np.random.default_rng(seed).shuffle(chunks)
     chunks = (chunks * -(-count // len(chunks)))[:count]  # big batches: fewer than `count` in the rows, reuse some
-    return [(*pad([ids[i] for i in chunk], pad_id), torch.from_numpy(labels[chunk])) for chunk in chunks[:count]]
+    return [(*pad([ids[i] for i in chunk], pad_id), torch.from_numpy(labels[chunk])) for chunk in chunks]
 
 
 def load_model(model_dir: Path, attention: str):
