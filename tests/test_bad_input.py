@@ -145,26 +145,18 @@ def test_set_wrong_type(tmp_path, capsys):
     assert_no_run_directory(out)
 
 
-def test_set_impossible_value(tmp_path, capsys):
+@pytest.mark.parametrize("overrides, expected", [
+    (["train.learning_rate=0"], "train.learning_rate"),
+    (["train.metrics=[accuracy, f2]", "train.es_metric=loss"], "'f2'"),
+    (["train.metrics=[accuracy]", "train.es_metric=macro_f1"], "train.es_metric"),
+], ids=["impossible value", "unknown metric", "es_metric not among metrics"])
+def test_config_value_errors_name_the_key(tmp_path, capsys, overrides, expected):
     out = tmp_path / "runs"
-    _, line = run_cli(["--task", "nsmc", "--set", "train.learning_rate=0"], capsys, out)
-    assert "train.learning_rate" in line
-    assert_no_run_directory(out)
-
-
-def test_unknown_metric(tmp_path, capsys):
-    out = tmp_path / "runs"
-    _, line = run_cli(["--task", "nsmc", "--set", "train.metrics=[accuracy, f2]", "--set", "train.es_metric=loss"],
-                      capsys, out)
-    assert "'f2'" in line
-    assert_no_run_directory(out)
-
-
-def test_es_metric_not_among_metrics(tmp_path, capsys):
-    out = tmp_path / "runs"
-    _, line = run_cli(["--task", "nsmc", "--set", "train.metrics=[accuracy]", "--set", "train.es_metric=macro_f1"],
-                      capsys, out)
-    assert "train.es_metric" in line
+    argv = ["--task", "nsmc"]
+    for override in overrides:
+        argv += ["--set", override]
+    _, line = run_cli(argv, capsys, out)
+    assert expected in line
     assert_no_run_directory(out)
 
 
