@@ -55,25 +55,31 @@ def test_state_dict_round_trip_continues_the_count():
     assert second.should_stop and second.best == 0.5
 
 
-def test_best_checkpoint_keeps_the_best_weights(tmp_path):
-    model = torch.nn.Linear(2, 1)
-    best = BestCheckpoint("loss", tmp_path)
-    for step, (value, fill) in enumerate([(0.9, 1.0), (0.5, 2.0), (0.7, 3.0)], start=1):
-        with torch.no_grad():
-            model.weight.fill_(fill)
-        best.update(value, step, model)
+def test_best_checkpoint_remembers_the_best_evaluation():
+    best = BestCheckpoint("loss")
+    assert [best.update(value, step) for step, value in enumerate([0.9, 0.5, 0.7, math.nan], start=1)] == \
+        [True, True, False, False]
     assert (best.best, best.best_step) == (0.5, 2)
-    assert best.restore_into(model) and model.weight.flatten().tolist() == [2.0, 2.0]
-    restored = BestCheckpoint("loss", tmp_path)
+    restored = BestCheckpoint("loss")
     restored.load_state_dict(best.state_dict())
     assert restored.state_dict() == {"best": 0.5, "best_step": 2}
-    assert not (tmp_path / "best-model.safetensors.part").exists()
 
 
-def test_best_checkpoint_on_a_process_that_does_not_write(tmp_path):
-    best = BestCheckpoint("accuracy", tmp_path)
-    assert best.update(0.7, 10, torch.nn.Linear(2, 1), write=False)
-    assert best.best_step == 10 and not best.path.exists()
+def test_pruning_spares_the_best_checkpoint_and_its_weights_are_exported(tmp_path):
+    from accelerate import Accelerator
+
+    from koelectra_cookbook.checkpoints import CheckpointManager
+
+    accelerator, model = Accelerator(cpu=True), torch.nn.Linear(2, 1)
+    optimizer = torch.optim.AdamW(model.parameters())
+    manager = CheckpointManager(tmp_path, keep=2)
+    for step, fill in ((1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)):
+        with torch.no_grad():
+            model.weight.fill_(fill)
+        manager.save(accelerator, step, model, optimizer, {}, keep_step=2)
+    assert [p.name for p in manager.candidates()] == ["step-00000004", "step-00000003", "step-00000002"]
+    manager.load_weights(2, model)
+    assert model.weight.flatten().tolist() == [2.0, 2.0]
 
 
 @pytest.mark.parametrize("metric,minimize", [("accuracy", False), ("macro_f1", False), ("loss", True)])

@@ -6,6 +6,7 @@ import shutil
 from collections import namedtuple
 
 import pytest
+import torch
 
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.runs import RunDirectory, check_free_space
@@ -57,15 +58,18 @@ def test_a_checkpoint_that_cannot_be_written_is_a_clear_error_and_leaves_the_pre
 
     from koelectra_cookbook.checkpoints import CheckpointManager
 
-    accelerator = Accelerator(cpu=True)
+    accelerator, model = Accelerator(cpu=True), torch.nn.Linear(2, 1)
+    optimizer = torch.optim.AdamW(model.parameters())
     manager = CheckpointManager(tmp_path / "checkpoints", keep=2)
-    manager.save(accelerator, 5, {"global_step": 5})
+    manager.save(accelerator, 5, model, optimizer, {"global_step": 5})
 
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(accelerator, "save_state", disk_full)
+    monkeypatch.setattr("koelectra_cookbook.checkpoints.save_file", disk_full)
     with pytest.raises(UserError, match=r"cannot write checkpoint .*step-00000010 \(No space left on device\)"):
-        manager.save(accelerator, 10, {"global_step": 10})
-    assert manager.latest() == tmp_path / "checkpoints" / "step-00000005"
+        manager.save(accelerator, 10, model, optimizer, {"global_step": 10})
+    monkeypatch.undo()
+    restored = manager.restore(accelerator, model, optimizer, lambda state, step: None)
+    assert restored == (tmp_path / "checkpoints" / "step-00000005", {"global_step": 5})
     assert not (tmp_path / "checkpoints" / ".step-00000010.partial").exists()

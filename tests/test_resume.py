@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from koelectra_cookbook.checkpoints import CheckpointManager
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
@@ -83,18 +84,30 @@ def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, tiny_
     assert outcome(run) == uninterrupted
 
 
+def small_training_state():
+    """A model, its optimizer (after one step, so it has moments) and an Accelerator on the CPU."""
+    from accelerate import Accelerator
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    model(torch.randn(3, 4)).sum().backward()
+    optimizer.step()
+    return Accelerator(cpu=True), model, optimizer
+
+
 def test_a_truncated_checkpoint_is_skipped_with_a_warning(tmp_path, capsys):
-    checkpoints = tmp_path / "checkpoints"
+    accelerator, model, optimizer = small_training_state()
+    manager = CheckpointManager(tmp_path / "checkpoints", keep=3)
     for step in (5, 10):
-        folder = checkpoints / f"step-{step:08d}"
-        folder.mkdir(parents=True)
-        (folder / "model.safetensors").write_bytes(b"x" * 100)
-        (folder / "manifest.json").write_text(json.dumps({"model.safetensors": 100}))
-    newest = checkpoints / "step-00000010" / "model.safetensors"
+        manager.save(accelerator, step, model, optimizer, {"step": step})
+    newest = tmp_path / "checkpoints" / "step-00000010" / "model.safetensors"
     newest.write_bytes(newest.read_bytes()[:40])
-    (checkpoints / ".step-00000015.partial").mkdir()  # a write that never finished is not even a candidate
-    assert CheckpointManager(checkpoints, keep=3).latest() == checkpoints / "step-00000005"
-    assert "skipping checkpoint" in capsys.readouterr().out
+    (tmp_path / "checkpoints" / ".step-00000015.partial").mkdir()  # a write that never finished: not a candidate
+    restored = manager.restore(accelerator, model, optimizer, lambda state, step: None)
+    assert restored == (tmp_path / "checkpoints" / "step-00000005", {"step": 5})
+    out = capsys.readouterr().out
+    assert "skipping checkpoint" in out and "step-00000010" in out and "truncated" in out
 
 
 def test_resume_of_a_run_without_checkpoints_starts_over(tmp_path, tiny_model_dir):

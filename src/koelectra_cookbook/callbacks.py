@@ -4,11 +4,6 @@ resumed run carries on exactly where it stopped."""
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
-
-import torch
-from safetensors.torch import load_file, save_file
 
 from .metrics import is_minimized
 
@@ -20,6 +15,8 @@ class EarlyStopping:
     name ends in "loss", higher otherwise). After `patience` evaluations in a row without improvement,
     `should_stop` becomes true. `patience=None` never stops.
     """
+
+    STATE_FIELDS = {"best": (float, type(None)), "evaluations_without_improvement": (int,)}
 
     def __init__(self, metric: str, patience: int | None, min_delta: float = 0.0):
         self.metric = metric
@@ -56,39 +53,28 @@ class EarlyStopping:
 
 
 class BestCheckpoint:
-    """Keeps the weights of the best evaluation so far on disk, to be exported at the end instead of the last.
+    """Remembers which evaluation was best so far, so its checkpoint is spared from pruning and its weights
+    are exported at the end instead of the last ones.
 
-    Any improvement counts here (min_delta is early stopping's business). The file is written under a
-    temporary name and renamed, so a crash mid-write leaves the previous best intact.
+    Any improvement counts here (min_delta is early stopping's business). The weights themselves are those of
+    the checkpoint saved right after that evaluation: nothing is written twice.
     """
 
-    def __init__(self, metric: str, directory: Path):
+    STATE_FIELDS = {"best": (float, type(None)), "best_step": (int, type(None))}
+
+    def __init__(self, metric: str):
         self.metric = metric
         self.minimize = is_minimized(metric)
-        self.path = Path(directory) / "best-model.safetensors"
         self.best: float | None = None
         self.best_step: int | None = None
 
-    def update(self, value: float, step: int, model: torch.nn.Module, write: bool = True) -> bool:
-        """Save `model`'s weights when `value` beats the best so far; returns True when it did.
-        Every process calls this so all agree on the best; only the one with `write` saves the file."""
+    def update(self, value: float, step: int) -> bool:
+        """Record one evaluation; returns True when `value` beats the best so far (the new best)."""
         if math.isnan(value):
             return False
         if self.best is not None and (value >= self.best if self.minimize else value <= self.best):
             return False
-        if write:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            partial = self.path.with_name(self.path.name + ".part")
-            save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, str(partial))
-            os.replace(partial, self.path)
         self.best, self.best_step = value, step
-        return True
-
-    def restore_into(self, model: torch.nn.Module) -> bool:
-        """Load the best weights into `model`; False when there are none (no evaluation happened)."""
-        if self.best_step is None or not self.path.is_file():
-            return False
-        model.load_state_dict(load_file(str(self.path)))
         return True
 
     def state_dict(self) -> dict:

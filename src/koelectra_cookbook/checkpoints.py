@@ -1,8 +1,15 @@
-"""Resumable checkpoints in <run>/checkpoints/step-XXXXXXXX/, written so that a half-written one is never used.
+"""Resumable checkpoints in <run>/checkpoints/step-XXXXXXXX/, in files that cannot run code when read.
 
-A checkpoint is written into a hidden temporary folder, completed with a manifest of its files and their
-sizes, and only then renamed into place. On resume, the newest folder whose manifest matches its files wins;
-a damaged one is reported and skipped.
+    model.safetensors                     the weights
+    optimizer.safetensors, optimizer.json the optimizer's moments, and its groups and settings
+    rng-<process>.safetensors, .json      each process's random number generators
+    trainer_state.json                    the trainer's own state (loop position, schedule, early stopping...)
+    manifest.json                         every other file's size and SHA-256
+
+Nothing is pickled, so resuming a run folder that came from someone else runs none of their code. A checkpoint
+is written into a hidden folder and renamed into place once complete. On resume, the newest checkpoint whose
+files match the manifest and fit the model and optimizer is restored; a damaged one is reported and the one
+before it tried.
 """
 
 from __future__ import annotations
@@ -10,44 +17,56 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from accelerate import Accelerator
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 
 from .errors import UserError
+from .safe_state import (DamagedState, check_model_tensors, model_tensors, optimizer_files, optimizer_state,
+                         restore_rng, rng_files, sha256_of)
 
 MANIFEST = "manifest.json"
 TRAINER_STATE = "trainer_state.json"
 
 
 class CheckpointManager:
-    """Saves and finds the run's checkpoints, keeping the newest `keep`."""
+    """Saves and finds the run's checkpoints, keeping the newest `keep` (and the best one, when told)."""
 
     def __init__(self, directory: Path, keep: int):
         self.directory = Path(directory)
         self.keep = keep
 
-    def save(self, accelerator: Accelerator, step: int, trainer_state: dict) -> Path:
-        """Save model, optimizer, scaler, registered objects and RNG states, plus `trainer_state`.
-        Every process must call this (each saves its own RNG state)."""
+    def save(self, accelerator: Accelerator, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             trainer_state: dict, keep_step: int | None = None) -> Path:
+        """Write everything needed to continue from `step`. Every process must call this (each saves its
+        own generator states); `keep_step` names a checkpoint that pruning must spare (the best one)."""
         final = self.directory / f"step-{step:08d}"
         partial = self.directory / f".step-{step:08d}.partial"
         if accelerator.is_main_process:
             shutil.rmtree(partial, ignore_errors=True)
-            partial.mkdir(parents=True)
-        accelerator.wait_for_everyone()
         try:
-            accelerator.save_state(str(partial), safe_serialization=True)
+            if accelerator.is_main_process:
+                partial.mkdir(parents=True)
+            accelerator.wait_for_everyone()
+            rng_json, rng_tensors = rng_files()
+            _write_pair(partial / f"rng-{accelerator.process_index}", rng_json, rng_tensors)
+            if accelerator.is_main_process:
+                save_file(model_tensors(accelerator.unwrap_model(model)), str(partial / "model.safetensors"))
+                _write_pair(partial / "optimizer", *optimizer_files(optimizer))
+                (partial / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=1), encoding="utf-8")
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
-                (partial / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=1))
-                files = {str(p.relative_to(partial)): p.stat().st_size
-                         for p in sorted(partial.rglob("*")) if p.is_file()}
-                (partial / MANIFEST).write_text(json.dumps(files, indent=1))
-                _fsync_dir(partial)
+                files = {p.name: {"bytes": p.stat().st_size, "sha256": sha256_of(p)}
+                         for p in sorted(partial.iterdir()) if p.is_file()}
+                (partial / MANIFEST).write_text(json.dumps(files, indent=1), encoding="utf-8")
+                _fsync_folder(partial)
                 shutil.rmtree(final, ignore_errors=True)
                 os.replace(partial, final)
-                self._prune()
+                self._prune(keep_step)
         except OSError as exc:  # a full or vanished disk: say so; the previous checkpoint is untouched
             shutil.rmtree(partial, ignore_errors=True)
             raise UserError(f"cannot write checkpoint {final} ({exc.strerror or exc}); the previous checkpoints in "
@@ -55,44 +74,109 @@ class CheckpointManager:
         accelerator.wait_for_everyone()
         return final
 
-    def latest(self) -> Path | None:
-        """The newest complete checkpoint, or None. Damaged ones are reported and passed over."""
-        for candidate in sorted(self.directory.glob("step-*"), reverse=True):
-            problem = _problem_with(candidate)
-            if problem is None:
-                return candidate
-            print(f"warning: skipping checkpoint {candidate}: {problem}", flush=True)
+    def restore(self, accelerator: Accelerator, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                check_trainer_state: Callable[[dict, int], None]) -> tuple[Path, dict] | None:
+        """Restore the newest checkpoint that is whole and fits; returns (its folder, the trainer state), or
+        None when there is none. `check_trainer_state(state, step)` raises DamagedState for a state the
+        trainer cannot continue from. Damaged checkpoints are reported and passed over."""
+        if self.directory.exists() and not self.directory.is_dir():
+            raise UserError(f"{self.directory} is a file, not a folder of checkpoints")
+        for candidate in self.candidates():
+            try:
+                contents = self._read(candidate, accelerator.process_index, model, optimizer)
+                check_trainer_state(contents["trainer_state"], int(candidate.name.removeprefix("step-")))
+            except DamagedState as problem:
+                accelerator.print(f"warning: skipping checkpoint {candidate}: {problem}")
+                continue
+            model_to_fill = accelerator.unwrap_model(model)
+            model_to_fill.load_state_dict(contents["model"])
+            optimizer.load_state_dict(contents["optimizer"])
+            if contents["rng"] is not None:
+                restore_rng(*contents["rng"], where=f"{candidate}/rng")
+            return candidate, contents["trainer_state"]
         return None
 
-    @staticmethod
-    def load(accelerator: Accelerator, checkpoint: Path) -> dict:
-        """Restore everything `save` stored; returns the trainer state."""
-        accelerator.load_state(str(checkpoint))
-        return json.loads((checkpoint / TRAINER_STATE).read_text())
+    def candidates(self) -> list[Path]:
+        """Checkpoint folders, newest first (hidden, unfinished ones are not candidates)."""
+        if not self.directory.is_dir():
+            return []
+        return sorted((p for p in self.directory.glob("step-*") if p.is_dir()), reverse=True)
 
-    def _prune(self) -> None:
-        for old in sorted(self.directory.glob("step-*"))[: -self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+    def load_weights(self, step: int, model: torch.nn.Module) -> None:
+        """Load the weights of checkpoint `step` into `model` (the best model, at the end of a run)."""
+        checkpoint = self.directory / f"step-{step:08d}"
+        try:
+            _verify(checkpoint)
+            tensors = check_model_tensors(_load_tensors(checkpoint / "model.safetensors"), model, str(checkpoint))
+        except DamagedState as problem:
+            raise UserError(f"the best checkpoint {checkpoint} is damaged ({problem}); its weights cannot be "
+                            f"exported") from None
+        model.load_state_dict(tensors)
+
+    def _read(self, checkpoint: Path, process_index: int, model, optimizer) -> dict:
+        """Everything a checkpoint holds, checked against the live model and optimizer; nothing applied yet."""
+        _verify(checkpoint)
+        model_state = check_model_tensors(_load_tensors(checkpoint / "model.safetensors"),
+                                          model if not hasattr(model, "module") else model.module, str(checkpoint))
+        optimizer_json, optimizer_tensors = _read_pair(checkpoint / "optimizer")
+        rng = None
+        if (checkpoint / f"rng-{process_index}.json").is_file():  # absent when resumed with more processes
+            rng = _read_pair(checkpoint / f"rng-{process_index}")
+        trainer_state = _read_json(checkpoint / TRAINER_STATE)
+        if not isinstance(trainer_state, dict):
+            raise DamagedState(f"{TRAINER_STATE} is not a mapping")
+        return {"model": model_state, "rng": rng, "trainer_state": trainer_state,
+                "optimizer": optimizer_state(optimizer_json, optimizer_tensors, optimizer, "optimizer.json")}
+
+    def _prune(self, keep_step: int | None) -> None:
+        spare = f"step-{keep_step:08d}" if keep_step is not None else None
+        for old in self.candidates()[self.keep:]:
+            if old.name != spare:
+                shutil.rmtree(old, ignore_errors=True)
 
 
-def _problem_with(checkpoint: Path) -> str | None:
-    manifest = checkpoint / MANIFEST
-    try:
-        files = json.loads(manifest.read_text())
-    except (OSError, ValueError):
-        return "no readable manifest (the write did not finish)"
-    for name, size in files.items():
+def _verify(checkpoint: Path) -> None:
+    """DamagedState unless every file the manifest lists is there with its size and SHA-256."""
+    files = _read_json(checkpoint / MANIFEST)
+    if not isinstance(files, dict) or not files:
+        raise DamagedState("the manifest lists no files")
+    for name, expected in files.items():
         path = checkpoint / name
+        if Path(name).name != name or not isinstance(expected, dict):
+            raise DamagedState(f"the manifest entry {name!r} is not a file of this checkpoint")
         if not path.is_file():
-            return f"{name} is missing"
-        if path.stat().st_size != size:
-            return f"{name} has {path.stat().st_size} bytes, expected {size} (truncated?)"
-    return None
+            raise DamagedState(f"{name} is missing")
+        if path.stat().st_size != expected.get("bytes"):
+            raise DamagedState(f"{name} has {path.stat().st_size} bytes, expected {expected.get('bytes')} (truncated?)")
+        if sha256_of(path) != expected.get("sha256"):
+            raise DamagedState(f"{name} does not match its checksum (damaged on disk or edited)")
 
 
-def _fsync_dir(directory: Path) -> None:
+def _write_pair(stem: Path, stored_json, tensors: dict[str, torch.Tensor]) -> None:
+    save_file(tensors, str(stem.with_suffix(".safetensors")))
+    stem.with_suffix(".json").write_text(json.dumps(stored_json), encoding="utf-8")
+
+
+def _read_pair(stem: Path):
+    return _read_json(stem.with_suffix(".json")), _load_tensors(stem.with_suffix(".safetensors"))
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (OSError, SafetensorError, ValueError) as exc:
+        raise DamagedState(f"{path.name} is not a readable safetensors file ({exc})") from None
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise DamagedState(f"{path.name} is missing or not valid JSON ({type(exc).__name__})") from None
+
+
+def _fsync_folder(folder: Path) -> None:
     """Flush the files' contents to disk before the rename makes the checkpoint visible."""
-    for path in directory.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
+    for path in folder.iterdir():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())

@@ -7,18 +7,52 @@ from pathlib import Path
 
 import torch
 import transformers
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from .errors import UserError
+
+
+# Weight files transformers can read. Only safetensors are loaded: the others are pickles (or formats we do not
+# read), and unpickling a file from elsewhere can run any code in it.
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
 
 
 def load_tokenizer(name_or_path: str):
     """The checkpoint's fast tokenizer; an unreachable or unknown checkpoint is a user error."""
     _check_local_path(name_or_path)
     try:
-        return AutoTokenizer.from_pretrained(name_or_path)
-    except (OSError, ValueError) as exc:
+        return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
+    except (OSError, ValueError, TypeError) as exc:
         raise UserError(_cannot_load(name_or_path, exc)) from None
+
+
+def check_model_limits(name_or_path: str, tokenizer, max_seq_len: int | None = None) -> int:
+    """Refuse a tokenizer that does not fit the model's embeddings (a folder without its tokenizer files loads a
+    tokenizer of a handful of special tokens, and trains to chance), and a max_seq_len beyond the model's
+    position table. Returns the longest input the model takes."""
+    try:
+        config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
+    except (OSError, ValueError, TypeError) as exc:
+        raise UserError(_cannot_load(name_or_path, exc)) from None
+    rows = getattr(config, "vocab_size", None)
+    if isinstance(rows, int) and not rows // 2 <= len(tokenizer) <= rows:
+        raise UserError(f"model {name_or_path}: its tokenizer has {len(tokenizer)} tokens but the model's embeddings "
+                        f"have {rows} rows; the tokenizer files (tokenizer.json or vocab.txt) are missing or belong "
+                        f"to another model")
+    positions = getattr(config, "max_position_embeddings", None) or 512
+    declared = getattr(tokenizer, "model_max_length", None)
+    longest = declared if isinstance(declared, int) and 0 < declared < positions else positions
+    if max_seq_len is not None and max_seq_len > longest:
+        raise UserError(f"config: model.max_seq_len {max_seq_len} is more than model {name_or_path} takes "
+                        f"({longest} tokens); set it to {longest} or less")
+    return longest
+
+
+def tokenizer_bytes(tokenizer) -> int:
+    """About how many bytes save_pretrained writes for the tokenizer (its tokenizer.json plus a vocabulary)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return 2 * len(backend.to_str().encode()) if backend is not None else 2 * 2**20
 
 
 def load_model(name_or_path: str, label_names: list[str], attn_implementation: str = "sdpa",
@@ -29,6 +63,7 @@ def load_model(name_or_path: str, label_names: list[str], attn_implementation: s
     in `transformers.pipeline`. A checkpoint that already has a head of another size gets a new one.
     """
     _check_local_path(name_or_path)
+    check_safe_weights(name_or_path)
     avoid_per_shape_attention_plans()
     label_names = [str(name) for name in label_names]
     kwargs = dict(
@@ -37,6 +72,8 @@ def load_model(name_or_path: str, label_names: list[str], attn_implementation: s
         label2id={name: i for i, name in enumerate(label_names)},
         problem_type=problem_type,
         ignore_mismatched_sizes=True,
+        use_safetensors=True,
+        trust_remote_code=False,
     )
     # The "newly initialised head" warning is expected when fine-tuning; keep the console for what matters.
     verbosity = transformers.logging.get_verbosity()
@@ -50,10 +87,24 @@ def load_model(name_or_path: str, label_names: list[str], attn_implementation: s
                 raise
             # Not every architecture has fused attention; fall back to the reference implementation.
             return AutoModelForSequenceClassification.from_pretrained(name_or_path, **kwargs)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:
         raise UserError(_cannot_load(name_or_path, exc)) from None
     finally:
         transformers.logging.set_verbosity(verbosity)
+
+
+def check_safe_weights(name_or_path: str | Path) -> None:
+    """A local checkpoint folder must hold its weights as safetensors; pickled weights are refused, never read.
+    (A Hub id is loaded with use_safetensors=True, which refuses pickles the same way.)"""
+    folder = Path(name_or_path).expanduser()
+    if not folder.is_dir() or any((folder / name).is_file() for name in SAFE_WEIGHTS):
+        return
+    pickled = next((name for name in PICKLED_WEIGHTS if (folder / name).is_file()), None)
+    if pickled is not None:
+        raise UserError(f"model {folder}: its weights are in {pickled}, a pickle, which can run code when loaded; "
+                        f"only safetensors weights are read. Convert them where you trust the file: "
+                        f"from_pretrained() then save_pretrained() writes model.safetensors")
+    raise UserError(f"model {folder}: no weights (model.safetensors) in it")
 
 
 def avoid_per_shape_attention_plans() -> None:

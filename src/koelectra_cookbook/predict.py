@@ -21,28 +21,26 @@ from .data.batching import PaddingCollator, SortedBatchSampler, restore_order
 from .data.dataset import encode_texts
 from .data.readers import FORMATS, detect_format, read_table
 from .errors import UserError
-from .model import avoid_per_shape_attention_plans, load_tokenizer
+from .model import avoid_per_shape_attention_plans, check_model_limits, check_safe_weights, load_tokenizer
 
 
 class Predictor:
     """A saved model and its tokenizer, ready to turn texts into label probabilities."""
 
     def __init__(self, model_dir: Path, batch_size: int = 64, max_seq_len: int | None = None):
-        from transformers import AutoModelForSequenceClassification
-
-        if not (Path(model_dir) / "config.json").is_file():
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").is_file():
             raise UserError(f"--model {model_dir}: not a saved model (no config.json); give RUN_DIR/model")
+        check_safe_weights(model_dir)
         self.tokenizer = load_tokenizer(str(model_dir))
+        self.max_seq_len = check_model_limits(str(model_dir), self.tokenizer, max_seq_len)
         avoid_per_shape_attention_plans()
-        self.model = AutoModelForSequenceClassification.from_pretrained(str(model_dir)).eval()
+        self.model = load_classifier(model_dir).eval()
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.model.to(self.device)
-        config = self.model.config
-        self.label_names = [config.id2label[i] for i in range(config.num_labels)]
-        self.multi_label = config.problem_type == "multi_label_classification"
-        self.thresholds = np.asarray(getattr(config, "thresholds", None) or [0.5] * config.num_labels)
+        self.label_names, self.thresholds = label_settings(model_dir, self.model.config)
+        self.multi_label = self.model.config.problem_type == "multi_label_classification"
         self.batch_size = batch_size
-        self.max_seq_len = max_seq_len or min(self.tokenizer.model_max_length, 512)
 
     @torch.inference_mode()
     def probabilities(self, texts: list[str]) -> np.ndarray:
@@ -83,6 +81,41 @@ class Predictor:
             columns[f"score{suffix}"] = ["" if blank[i] else f"{probabilities[i, r[rank]]:.6f}"
                                          for i, r in enumerate(ranked)]
         return columns
+
+
+def load_classifier(model_dir: Path):
+    """The fine-tuned classifier saved in `model_dir`. A checkpoint whose classification head was never trained
+    (a pretrained encoder) would predict noise, so it is refused."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        model, loading = AutoModelForSequenceClassification.from_pretrained(
+            str(model_dir), use_safetensors=True, trust_remote_code=False, output_loading_info=True)
+    except (OSError, ValueError, TypeError, RuntimeError) as exc:
+        raise UserError(f"--model {model_dir}: cannot load it ({' '.join(str(exc).split())[:200]})") from None
+    untrained = sorted(loading.get("missing_keys", [])) + sorted(k[0] if isinstance(k, tuple) else k
+                                                                for k in loading.get("mismatched_keys", []))
+    if untrained:
+        raise UserError(f"--model {model_dir}: not a fine-tuned classifier ({untrained[0]} is not in its weights, so "
+                        f"its classification head was never trained); give the model/ folder of a training run "
+                        f"(RUN_DIR/model)")
+    return model
+
+
+def label_settings(model_dir: Path, config) -> tuple[list[str], np.ndarray]:
+    """The label names (id order) and decision thresholds of config.json, checked."""
+    try:
+        names = [str(config.id2label[i]) for i in range(config.num_labels)]
+    except (KeyError, TypeError):
+        raise UserError(f"{model_dir / 'config.json'}: id2label must name labels 0 to {config.num_labels - 1}") \
+            from None
+    thresholds = getattr(config, "thresholds", None)
+    thresholds = [0.5] * len(names) if thresholds is None else thresholds
+    if not isinstance(thresholds, list) or len(thresholds) != len(names) or not all(
+            isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1 for t in thresholds):
+        raise UserError(f"{model_dir / 'config.json'}: thresholds must be one number in [0, 1] per label "
+                        f"({len(names)})")
+    return names, np.asarray(thresholds, dtype=np.float64)
 
 
 def read_texts(input_path: Path | None, text_column: str | None, encoding: str) -> list[str]:

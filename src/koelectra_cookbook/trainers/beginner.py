@@ -34,7 +34,7 @@ from ..losses import build_loss
 from ..metrics import confusion_matrix, single_label_metrics
 from ..model_card import write_model_card
 from ..plots import NO_HANGUL_FONT_WARNING, hangul_font, plot_confusion_matrix, plot_learning_curves
-from ..model import load_model, load_tokenizer
+from ..model import check_model_limits, load_model, load_tokenizer, tokenizer_bytes
 from ..runs import RunDirectory, check_free_space, flat_config
 from .console import results_summary, run_summary
 
@@ -50,7 +50,9 @@ class BeginnerTrainer:
         self.config = config
         self.accelerator = self.create_accelerator()
         set_seed(config.train.seed)
-        self.tokenizer = self.prepare_tokenizer(load_tokenizer(config.model.name_or_path))
+        tokenizer = load_tokenizer(config.model.name_or_path)
+        check_model_limits(config.model.name_or_path, tokenizer, config.model.max_seq_len)
+        self.tokenizer = self.prepare_tokenizer(tokenizer)
         with self.accelerator.main_process_first():  # the main process fills the token cache for the others
             self.data = load_task_data(config, self.tokenizer)
         self.label_names = self.data.label_names
@@ -77,6 +79,7 @@ class BeginnerTrainer:
         self.train_runtime_s = 0.0
         self.train_samples = 0
         self.skipped_batches = 0  # non-finite losses skipped under train.nan_policy: skip_batch
+        self.fp16_skipped_steps = 0  # updates the fp16 grad scaler skipped after an overflow (expert level)
         self._eval_loaders: dict[str, tuple] = {}
         self._last_loss_report = 0
 
@@ -145,7 +148,10 @@ class BeginnerTrainer:
         return RunDirectory(Path(path[0]))
 
     def disk_space_needed(self) -> int:
-        """Bytes the run will write at most: the beginner saves the model once."""
+        """Bytes the run will write at most: the beginner saves the model and its tokenizer once."""
+        return self.model_bytes() + tokenizer_bytes(self.tokenizer)
+
+    def model_bytes(self) -> int:
         return sum(p.numel() * p.element_size() for p in self.model.parameters())
 
     def make_loader(self, split: Split, batch_sampler) -> DataLoader:
@@ -276,6 +282,8 @@ class BeginnerTrainer:
         if self.scheduler is not None:
             self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
+        if self.accelerator.optimizer_step_was_skipped:  # fp16 overflow: the grad scaler skipped this update
+            self.fp16_skipped_steps += 1
 
     def on_step_end(self) -> None:
         """Called after every optimizer step (global_step already counts it)."""
@@ -405,4 +413,5 @@ class BeginnerTrainer:
             "train_runtime_s": round(self.train_runtime_s, 2),
             "best_step": self.global_step,
             **({"skipped_batches": self.skipped_batches} if self.skipped_batches else {}),
+            **({"fp16_skipped_steps": self.fp16_skipped_steps} if self.fp16_skipped_steps else {}),
         }

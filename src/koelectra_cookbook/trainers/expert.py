@@ -4,7 +4,7 @@ Linear warmup then linear decay, gradient accumulation, gradient clipping, mixed
 learning-rate decay, frozen layers, added tokens, and a choice of loss.
 
 Hooks overridden: accelerator_options, prepare_tokenizer, prepare_model, create_loss (with loss_weights),
-parameter_groups, count_total_steps, create_scheduler, backward, should_step, optimizer_step, results_extras.
+parameter_groups, count_total_steps, create_scheduler, backward, should_step, optimizer_step.
 Config keys added: train.lr_schedule, warmup_ratio, warmup_steps, gradient_accumulation_steps, max_grad_norm,
 mixed_precision, layerwise_lr_decay, loss, focal_gamma, label_smoothing, class_weights;
 model.freeze_embeddings, freeze_layers, add_tokens.
@@ -49,7 +49,6 @@ class ExpertTrainer(IntermediateTrainer):
 
     level = "expert"
     default_loss = "cross_entropy"
-    skipped_steps = 0  # optimizer steps the fp16 grad scaler skipped after an overflow
 
     def accelerator_options(self) -> dict:
         """Mixed precision (train.mixed_precision) is Accelerate's autocast and, for fp16, its grad scaler."""
@@ -145,11 +144,3 @@ class ExpertTrainer(IntermediateTrainer):
         if self.config.train.max_grad_norm:
             self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.train.max_grad_norm)
         super().optimizer_step()
-        if self.accelerator.optimizer_step_was_skipped:  # fp16 overflow: the scaler skipped this update
-            self.skipped_steps += 1
-
-    def results_extras(self) -> dict:
-        extras = super().results_extras()
-        if self.skipped_steps:
-            extras["fp16_skipped_steps"] = self.skipped_steps
-        return extras

@@ -18,8 +18,9 @@ import torch
 from ..callbacks import BestCheckpoint, EarlyStopping
 from ..checkpoints import CheckpointManager
 from ..config import Config
-from ..errors import TrainingInterrupted
+from ..errors import TrainingInterrupted, UserError
 from ..runs import RunDirectory
+from ..safe_state import DamagedState, check_fields, check_like
 from .beginner import BeginnerTrainer
 
 
@@ -37,11 +38,8 @@ class IntermediateTrainer(BeginnerTrainer):
         if train.evaluate_during_training and self.data.dev is None:
             self.accelerator.print("note: no dev split (data.dev_split is 0), so no evaluation during training")
         self.early_stopping = EarlyStopping(train.es_metric, train.es_patience, train.es_min_delta)
-        self.best = BestCheckpoint(train.es_metric, self.run_dir.checkpoints_dir)
+        self.best = BestCheckpoint(train.es_metric)
         self.checkpoints = CheckpointManager(self.run_dir.checkpoints_dir, train.save_total_limit)
-        for stateful in (self.early_stopping, self.best, self.scheduler):
-            if stateful is not None:
-                self.accelerator.register_for_checkpointing(stateful)
         self.last_eval_step: int | None = None
         self._skip_batches = 0
         self._stop_signal: int | None = None
@@ -53,8 +51,9 @@ class IntermediateTrainer(BeginnerTrainer):
         return RunDirectory(self.resume_dir)
 
     def disk_space_needed(self) -> int:
-        """The model, the best weights, and `save_total_limit` checkpoints of weights plus two optimizer moments."""
-        return super().disk_space_needed() * (2 + 3 * self.config.train.save_total_limit)
+        """The model, plus `save_total_limit` checkpoints and the best one, each holding the weights and the
+        optimizer's two moments."""
+        return super().disk_space_needed() + self.model_bytes() * 3 * (self.config.train.save_total_limit + 1)
 
     def metric_names(self) -> list[str]:
         """Every metric in `train.metrics`."""
@@ -103,8 +102,7 @@ class IntermediateTrainer(BeginnerTrainer):
         value = metrics[self.config.train.es_metric]
         if not self.evaluating:
             return  # the beginner's single evaluation after training: nothing left to choose or stop
-        self.best.update(value, self.global_step, self.accelerator.unwrap_model(self.model),
-                         write=self.accelerator.is_main_process)
+        self.best.update(value, self.global_step)
         self.early_stopping.update(value)
         if self.early_stopping.should_stop:
             self.log(f"early stopping: no improvement of {self.early_stopping.metric} for "
@@ -122,11 +120,18 @@ class IntermediateTrainer(BeginnerTrainer):
             self.evaluate_dev()
 
     def load_final_model(self) -> None:
-        """Export the best model by `train.es_metric`, not the last weights."""
+        """Export the best model by `train.es_metric`, not the last weights (its checkpoint was spared)."""
         self.accelerator.wait_for_everyone()
-        if self.evaluating and self.best.restore_into(self.accelerator.unwrap_model(self.model)):
-            self.accelerator.print(f"best model: step {self.best.best_step} "
-                                   f"({self.best.metric} {self.best.best:.4f} on dev)")
+        if not self.evaluating or self.best.best_step is None or self.best.best_step == self.global_step:
+            return
+        try:
+            self.checkpoints.load_weights(self.best.best_step, self.accelerator.unwrap_model(self.model))
+        except UserError as problem:  # the run is not lost: its last weights are exported instead, and said so
+            self.accelerator.print(f"warning: {problem}; exporting the last weights (step {self.global_step})")
+            self.best.best_step = self.global_step
+            return
+        self.accelerator.print(f"best model: step {self.best.best_step} "
+                               f"({self.best.metric} {self.best.best:.4f} on dev)")
 
     def results_extras(self) -> dict:
         extras = super().results_extras()
@@ -136,30 +141,63 @@ class IntermediateTrainer(BeginnerTrainer):
 
     # --- checkpoints -------------------------------------------------------------------------------
 
+    LOOP_FIELDS = {"epoch": (int,), "global_step": (int,), "batch_in_epoch": (int,), "train_samples": (int,),
+                   "train_runtime_s": (float,), "loss_sum": (float,), "loss_batches": (int,),
+                   "last_eval_step": (int, type(None)), "skipped_batches": (int,), "fp16_skipped_steps": (int,)}
+
     def save_checkpoint(self) -> Path:
-        """Everything needed to continue exactly: weights, optimizer, schedule, scaler, RNGs, loop position."""
-        state = {
-            "epoch": self.epoch, "global_step": self.global_step, "batch_in_epoch": self.batch_in_epoch,
-            "train_samples": self.train_samples, "train_runtime_s": self.train_runtime_s + self.elapsed_s(),
-            "loss_sum": float(self._loss_sum), "loss_batches": self._loss_batches,
-            "last_eval_step": self.last_eval_step,
-        }
-        return self.checkpoints.save(self.accelerator, self.global_step, state)
+        """Everything needed to continue exactly: weights, optimizer, RNGs (checkpoints.py) and this state."""
+        loop = {"epoch": self.epoch, "global_step": self.global_step, "batch_in_epoch": self.batch_in_epoch,
+                "train_samples": self.train_samples, "train_runtime_s": self.train_runtime_s + self.elapsed_s(),
+                "loss_sum": float(self._loss_sum), "loss_batches": self._loss_batches,
+                "last_eval_step": self.last_eval_step, "skipped_batches": self.skipped_batches,
+                "fp16_skipped_steps": self.fp16_skipped_steps}
+        state = {"loop": loop, "early_stopping": self.early_stopping.state_dict(), "best": self.best.state_dict(),
+                 "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+                 "scaler": self.accelerator.scaler.state_dict() if self.accelerator.scaler is not None else None}
+        return self.checkpoints.save(self.accelerator, self.global_step, self.model, self.optimizer, state,
+                                     keep_step=self.best.best_step)
+
+    def check_checkpoint_state(self, state: dict, step: int) -> None:
+        """Raise DamagedState unless `state` (trainer_state.json of checkpoint `step`) is one this run can
+        continue from. Called before anything is restored, so a bad file costs nothing but a warning."""
+        check_fields(state, {"loop": (dict,), "early_stopping": (dict,), "best": (dict,),
+                             "scheduler": (dict, type(None)), "scaler": (dict, type(None))}, "trainer_state")
+        loop = check_fields(state["loop"], self.LOOP_FIELDS, "trainer_state.loop")
+        if loop["global_step"] != step or min(v for v in loop.values() if v is not None) < 0 \
+                or loop["epoch"] > self.config.train.epochs or loop["batch_in_epoch"] > len(self.train_loader):
+            raise DamagedState(f"trainer_state.loop does not fit this run: {loop}")
+        check_fields(state["early_stopping"], EarlyStopping.STATE_FIELDS, "trainer_state.early_stopping")
+        check_fields(state["best"], BestCheckpoint.STATE_FIELDS, "trainer_state.best")
+        for name, live in (("scheduler", self.scheduler), ("scaler", self.accelerator.scaler)):
+            if (state[name] is None) != (live is None):
+                raise DamagedState(f"trainer_state.{name} does not fit this run")
+            if live is not None:
+                state[name] = check_like(state[name], live.state_dict(), f"trainer_state.{name}")
 
     def restore_latest_checkpoint(self) -> None:
-        checkpoint = self.checkpoints.latest()
-        if checkpoint is None:
+        restored = self.checkpoints.restore(self.accelerator, self.accelerator.unwrap_model(self.model),
+                                            self.optimizer, self.check_checkpoint_state)
+        if restored is None:
             self.accelerator.print(f"no complete checkpoint in {self.run_dir.checkpoints_dir}: starting over")
             if self.accelerator.is_main_process:
                 self.run_dir.metrics_file.unlink(missing_ok=True)
             return
-        state = CheckpointManager.load(self.accelerator, checkpoint)
-        self.epoch, self.global_step = state["epoch"], state["global_step"]
-        self.batch_in_epoch = self._skip_batches = state["batch_in_epoch"]
-        self.train_samples, self.train_runtime_s = state["train_samples"], state["train_runtime_s"]
-        self._loss_sum = torch.tensor(state["loss_sum"], device=self.accelerator.device)
-        self._loss_batches = state["loss_batches"]
-        self.last_eval_step = state["last_eval_step"]
+        checkpoint, state = restored
+        loop = state["loop"]
+        self.epoch, self.global_step = loop["epoch"], loop["global_step"]
+        self.batch_in_epoch = self._skip_batches = loop["batch_in_epoch"]
+        self.train_samples, self.train_runtime_s = loop["train_samples"], loop["train_runtime_s"]
+        self._loss_sum = torch.tensor(loop["loss_sum"], device=self.accelerator.device)
+        self._loss_batches = loop["loss_batches"]
+        self.last_eval_step = loop["last_eval_step"]
+        self.skipped_batches, self.fp16_skipped_steps = loop["skipped_batches"], loop["fp16_skipped_steps"]
+        self.early_stopping.load_state_dict(state["early_stopping"])
+        self.best.load_state_dict(state["best"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.accelerator.scaler is not None:
+            self.accelerator.scaler.load_state_dict(state["scaler"])
         self._last_loss_report = self.global_step
         self.should_stop = self.early_stopping.should_stop
         if self.accelerator.is_main_process:

@@ -1,0 +1,200 @@
+"""Training state as safetensors and JSON, read back with every value checked before it is used.
+
+A checkpoint may come from someone else (a zip file, a shared disk), so reading one must never run code:
+nothing here is unpickled. Tensors (weights, optimizer moments, random generator states) go to safetensors
+files; everything else (numbers, lists, flags) to JSON. What is read back is compared with what the live
+object expects (keys, types, shapes) and a mismatch raises `DamagedState`, so the caller can fall back to an
+older checkpoint instead of crashing halfway through a restore.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class DamagedState(Exception):
+    """A stored state that cannot be restored: missing, unreadable, or not shaped like the object it is for."""
+
+
+# --- checking values read from JSON ---------------------------------------------------------------------
+
+def check_like(value: Any, reference: Any, where: str) -> Any:
+    """`value` if it has the structure of `reference` (same keys, list lengths and value types), else
+    DamagedState. Lists come back as tuples where the reference holds a tuple (JSON has no tuples)."""
+    if isinstance(reference, dict):
+        if not isinstance(value, dict) or set(value) != set(reference):
+            raise DamagedState(f"{where}: expected the keys {sorted(reference)}, found {_describe(value)}")
+        return {key: check_like(value[key], reference[key], f"{where}.{key}") for key in reference}
+    if isinstance(reference, (list, tuple)):
+        if not isinstance(value, list) or len(value) != len(reference):
+            raise DamagedState(f"{where}: expected a list of {len(reference)}, found {_describe(value)}")
+        items = [check_like(v, r, f"{where}[{i}]") for i, (v, r) in enumerate(zip(value, reference))]
+        return tuple(items) if isinstance(reference, tuple) else items
+    if not _same_kind(value, reference):
+        raise DamagedState(f"{where}: expected {type(reference).__name__}, found {_describe(value)}")
+    return value
+
+
+def check_fields(state: Any, schema: dict[str, tuple[type, ...]], where: str) -> dict:
+    """`state` if it is a dict with exactly the keys of `schema`, each value of one of its types (type(None)
+    allows null; an int is accepted where a float is expected), else DamagedState."""
+    if not isinstance(state, dict) or set(state) != set(schema):
+        raise DamagedState(f"{where}: expected the keys {sorted(schema)}, found {_describe(state)}")
+    for key, kinds in schema.items():
+        if not any(_is(state[key], kind) for kind in kinds):
+            raise DamagedState(f"{where}.{key}: expected {' or '.join(k.__name__ for k in kinds)}, "
+                               f"found {_describe(state[key])}")
+    return state
+
+
+def _is(value: Any, kind: type) -> bool:
+    if kind is type(None):
+        return value is None
+    if isinstance(value, bool) and kind is not bool:
+        return False  # JSON true is not the number 1 here
+    return isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
+
+
+def _same_kind(value: Any, reference: Any) -> bool:
+    if reference is None:
+        return value is None
+    if isinstance(reference, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(reference, bool)
+    if isinstance(reference, float):
+        return isinstance(value, (int, float))
+    return type(value) is type(reference)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return f"the keys {sorted(map(str, value))[:12]}"
+    return f"{type(value).__name__} {str(value)[:40]!r}"
+
+
+# --- model weights ---------------------------------------------------------------------------------------
+
+def model_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The model's state as separate CPU tensors (safetensors refuses tensors that share memory)."""
+    tensors, seen = {}, set()
+    for name, tensor in model.state_dict().items():
+        tensor = tensor.detach().cpu().contiguous()
+        pointer = tensor.untyped_storage().data_ptr()
+        tensors[name] = tensor.clone() if pointer in seen else tensor
+        seen.add(pointer)
+    return tensors
+
+
+def check_model_tensors(loaded: dict[str, torch.Tensor], model: torch.nn.Module, where: str) -> dict:
+    """`loaded` if it has exactly the model's tensor names, shapes and dtypes, else DamagedState."""
+    expected = model.state_dict()
+    if set(loaded) != set(expected):
+        missing, unexpected = sorted(set(expected) - set(loaded)), sorted(set(loaded) - set(expected))
+        raise DamagedState(f"{where}: tensor names differ from the model's (missing {missing[:3]}, "
+                           f"unexpected {unexpected[:3]})")
+    for name, tensor in loaded.items():
+        if tensor.shape != expected[name].shape or tensor.dtype != expected[name].dtype:
+            raise DamagedState(f"{where}: {name} is {tuple(tensor.shape)} {tensor.dtype}, the model's is "
+                               f"{tuple(expected[name].shape)} {expected[name].dtype}")
+    return loaded
+
+
+# --- optimizer -------------------------------------------------------------------------------------------
+
+def optimizer_files(optimizer: torch.optim.Optimizer) -> tuple[dict, dict[str, torch.Tensor]]:
+    """The optimizer's state split into JSON (param groups, numbers) and tensors (moments, step counts)."""
+    state_dict = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    state = {}
+    for index, entry in state_dict["state"].items():
+        state[str(index)] = {}
+        for name, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"{index}.{name}"] = value.detach().cpu().contiguous()
+                state[str(index)][name] = {"tensor": f"{index}.{name}"}
+            else:
+                state[str(index)][name] = value
+    return {"state": state, "param_groups": state_dict["param_groups"]}, tensors
+
+
+def optimizer_state(stored: Any, tensors: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
+                    where: str) -> dict:
+    """A state dict for `optimizer.load_state_dict`, rebuilt from `optimizer_files` output and checked
+    against the live optimizer: the same groups and settings, moments shaped like their parameters."""
+    reference = optimizer.state_dict()
+    if not isinstance(stored, dict) or set(stored) != {"state", "param_groups"}:
+        raise DamagedState(f"{where}: expected the keys ['param_groups', 'state'], found {_describe(stored)}")
+    groups = check_like(stored["param_groups"], reference["param_groups"], f"{where}.param_groups")
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    if not isinstance(stored["state"], dict):
+        raise DamagedState(f"{where}.state: expected a mapping, found {_describe(stored['state'])}")
+    state: dict[int, dict] = {}
+    for key, entry in stored["state"].items():
+        if not key.isdigit() or int(key) >= len(parameters) or not isinstance(entry, dict):
+            raise DamagedState(f"{where}.state: unexpected entry {key!r}")
+        shape = parameters[int(key)].shape
+        state[int(key)] = {}
+        for name, value in entry.items():
+            if isinstance(value, dict):  # {"tensor": name}
+                tensor = tensors.get(value.get("tensor"))
+                if tensor is None or (tensor.dim() > 0 and tensor.shape != shape) or not tensor.is_floating_point():
+                    raise DamagedState(f"{where}: {key}.{name} is missing or not shaped like its parameter {tuple(shape)}")
+                state[int(key)][name] = tensor
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                state[int(key)][name] = value
+            else:
+                raise DamagedState(f"{where}: {key}.{name} holds {_describe(value)}")
+    return {"state": state, "param_groups": groups}
+
+
+# --- random number generators ----------------------------------------------------------------------------
+
+def rng_files() -> tuple[dict, dict[str, torch.Tensor]]:
+    """This process's generator states: torch (CPU and every CUDA device) as tensors, numpy and Python as JSON."""
+    tensors = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        tensors.update({f"cuda.{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
+    name, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+    version, python_state, gauss_next = random.getstate()
+    return {"numpy": [name, keys.tolist(), position, has_gauss, cached_gaussian],
+            "python": [version, list(python_state), gauss_next]}, tensors
+
+
+def restore_rng(stored: Any, tensors: dict[str, torch.Tensor], where: str) -> None:
+    """Set every generator from `rng_files` output; everything is checked before anything is set."""
+    reference_json, reference_tensors = rng_files()
+    if set(tensors) != set(reference_tensors):
+        raise DamagedState(f"{where}: generator states {sorted(tensors)}, expected {sorted(reference_tensors)}")
+    for name, tensor in tensors.items():
+        if tensor.dtype != torch.uint8 or tensor.shape != reference_tensors[name].shape:
+            raise DamagedState(f"{where}: {name} is not a generator state")
+    try:
+        name, keys, position, has_gauss, cached_gaussian = stored["numpy"]
+        version, python_state, gauss_next = stored["python"]
+        numpy_state = (name, np.array(keys, dtype=np.uint32), position, has_gauss, cached_gaussian)
+        python_full_state = (version, tuple(python_state), gauss_next)
+        if name != "MT19937" or len(keys) != 624 or not all(type(k) is int and 0 <= k < 2**32 for k in keys):
+            raise ValueError("numpy's state is not an MT19937 state")
+        np.random.RandomState().set_state(numpy_state)  # checks the state without touching the global one
+        random.Random().setstate(python_full_state)
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        raise DamagedState(f"{where}: {exc}") from None
+    np.random.set_state(numpy_state)
+    random.setstate(python_full_state)
+    torch.set_rng_state(tensors["torch"])
+    for name, tensor in tensors.items():
+        if name.startswith("cuda."):
+            torch.cuda.set_rng_state(tensor, int(name.split(".")[1]))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
