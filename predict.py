@@ -7,7 +7,7 @@
 
 import sys
 
-from koelectra_cookbook.predict import main
+from koelectra_cookbook import entry
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry.predict())  # koelectra_cookbook/predict.py

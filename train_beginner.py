@@ -7,8 +7,7 @@
 
 import sys
 
-from koelectra_cookbook.cli import main
-from koelectra_cookbook.trainers.beginner import BeginnerTrainer
+from koelectra_cookbook import entry
 
 if __name__ == "__main__":
-    sys.exit(main(BeginnerTrainer, __doc__))
+    sys.exit(entry.train("beginner", __doc__))  # trainers/beginner.py

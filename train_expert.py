@@ -9,8 +9,7 @@ intermediate level (evaluation during training, best model, early stopping, resu
 
 import sys
 
-from koelectra_cookbook.cli import main
-from koelectra_cookbook.trainers.expert import ExpertTrainer
+from koelectra_cookbook import entry
 
 if __name__ == "__main__":
-    sys.exit(main(ExpertTrainer, __doc__))
+    sys.exit(entry.train("expert", __doc__))  # trainers/expert.py

@@ -7,8 +7,7 @@
 
 import sys
 
-from koelectra_cookbook.cli import main
-from koelectra_cookbook.trainers.intermediate import IntermediateTrainer
+from koelectra_cookbook import entry
 
 if __name__ == "__main__":
-    sys.exit(main(IntermediateTrainer, __doc__))
+    sys.exit(entry.train("intermediate", __doc__))  # trainers/intermediate.py

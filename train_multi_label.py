@@ -8,8 +8,7 @@ sigmoid outputs, BCE (or focal/dice) loss, and a decision threshold per label tu
 
 import sys
 
-from koelectra_cookbook.cli import main
-from koelectra_cookbook.trainers.multi_label import MultiLabelTrainer
+from koelectra_cookbook import entry
 
 if __name__ == "__main__":
-    sys.exit(main(MultiLabelTrainer, __doc__))
+    sys.exit(entry.train("multi-label", __doc__))  # trainers/multi_label.py

@@ -33,24 +33,30 @@ def test_too_little_free_space_is_refused_before_training(tmp_path, monkeypatch)
     check_free_space(tmp_path, 2**19)  # enough: no error
 
 
-def test_the_model_folder_appears_whole_or_not_at_all(tmp_path, monkeypatch, tiny_model_dir):
-    """A failure while saving leaves no model/ behind (it is written as model.partial, then renamed)."""
+def test_a_full_disk_while_saving_the_model_is_one_error_and_leaves_no_partial_folder(tmp_path, monkeypatch,
+                                                                                        tiny_model_dir, capsys):
+    """model/ appears whole or not at all: a failure while saving it is one error line, and the half-written
+    folder is removed; an intermediate run keeps its checkpoints and says how to resume."""
     from helpers import run_cli
     from koelectra_cookbook.paths import SAMPLES_DIR
     from koelectra_cookbook.trainers.beginner import BeginnerTrainer
+    from koelectra_cookbook.trainers.intermediate import IntermediateTrainer
 
     def fail_half_way(self, directory):
-        (directory / "config.json").parent.mkdir(parents=True, exist_ok=True)
         (directory / "config.json").write_text("{}")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(BeginnerTrainer, "save_model", fail_half_way)
-    with pytest.raises(OSError):
-        run_cli(BeginnerTrainer, "--task", "nsmc", "--output-dir", str(tmp_path / "runs"),
-                "--set", f"data.dir={SAMPLES_DIR / 'nsmc'}", "--set", f"data.cache_dir={tmp_path / 'c'}",
-                "--set", f"model.name_or_path={tiny_model_dir}", "--set", "train.epochs=1")
-    run = next((tmp_path / "runs" / "nsmc").iterdir())
-    assert not (run / "model").exists() and (run / "model.partial" / "config.json").exists()
+    for trainer, then in ((BeginnerTrainer, "run it again"), (IntermediateTrainer, "--resume")):
+        status, run = run_cli(trainer, "--task", "nsmc", "--output-dir", str(tmp_path / trainer.level),
+                              "--set", f"data.dir={SAMPLES_DIR / 'nsmc'}", "--set", f"data.cache_dir={tmp_path / 'c'}",
+                              "--set", f"model.name_or_path={tiny_model_dir}", "--set", "train.epochs=1")
+        err = capsys.readouterr().err.strip().splitlines()
+        assert status == 2 and err[-1].startswith("error: cannot write the outputs of run") and then in err[-1]
+        assert "No space left on device" in err[-1]
+        assert sorted(p.name for p in run.iterdir() if "model" in p.name) == []
+        assert not (run / "results.json").exists()
+    assert list((run / "checkpoints").glob("step-*"))
 
 
 def test_a_checkpoint_that_cannot_be_written_is_a_clear_error_and_leaves_the_previous_ones(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,7 @@ from .errors import UserError
 from .safe_state import (DamagedState, check_model_tensors, model_tensors, optimizer_files, optimizer_state,
                          restore_rng, rng_files, sha256_of)
 
+STEP_FOLDER = re.compile(r"step-\d{8}")
 MANIFEST = "manifest.json"
 TRAINER_STATE = "trainer_state.json"
 
@@ -100,7 +102,8 @@ class CheckpointManager:
         """Checkpoint folders, newest first (hidden, unfinished ones are not candidates)."""
         if not self.directory.is_dir():
             return []
-        return sorted((p for p in self.directory.glob("step-*") if p.is_dir()), reverse=True)
+        return sorted((p for p in self.directory.glob("step-*") if STEP_FOLDER.fullmatch(p.name) and p.is_dir()),
+                      reverse=True)
 
     def load_weights(self, step: int, model: torch.nn.Module) -> None:
         """Load the weights of checkpoint `step` into `model` (the best model, at the end of a run)."""

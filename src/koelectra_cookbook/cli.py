@@ -1,25 +1,41 @@
 """Command-line handling shared by every script: arguments -> validated Config -> trainer -> run directory.
 
 Exit status: 0 on success (the last line printed is `run: <run directory>`), 2 on a user error (one
-`error: ...` line on stderr, no traceback). Anything else is a bug.
+`error: ...` line on stderr, no traceback), 130 after Ctrl-C or SIGTERM (with the resume command when the run
+has a checkpoint). Anything else is a bug.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 from pathlib import Path
 
 from .config import Config, build_config, load_yaml, parse_overrides
+from .config_parsing import flat_differences
 from .data.tasks import TASKS, task_spec
 from .errors import TrainingInterrupted, UserError
 from .metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 from .paths import CONFIG_DIR, SAMPLES_DIR
+from .runs import RunDirectory
+
+# The script that continues each level's runs.
+RESUME_SCRIPTS = {"intermediate": "train_intermediate.py", "expert": "train_expert.py",
+                  "multi-label": "train_multi_label.py"}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a mistake is one `error:` line (exit 2) like every other user error, not a usage block."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see {self.prog} --help)")
 
 
 def parse_args(description: str, argv: list[str] | None, resumable: bool) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
+    parser = ArgumentParser(description=description)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--task", help=f"a built-in task ({', '.join(TASKS)}); reads config/<task>.yaml")
     source.add_argument("--config", type=Path, help="a YAML config file (see config/custom-example.yaml)")
@@ -89,12 +105,25 @@ def check_script_fits(trainer_class, config: Config) -> None:
                         f"data.multi_label for multi-label data)")
 
 
-def load_resume_config(run_dir: Path) -> Config:
-    """The resolved config a run directory was started with (--resume)."""
+def load_resume_config(run_dir: Path, level: str) -> Config:
+    """The config of the run to continue (--resume), after checking that the folder is a run of this level whose
+    config.yaml is still the one it was started with."""
     config_file = Path(run_dir) / "config.yaml"
     if not config_file.is_file():
         raise UserError(f"--resume {run_dir}: not a run directory (no config.yaml in it)")
-    return build_config([(str(config_file), load_yaml(config_file))])
+    identity = RunDirectory(run_dir).identity()
+    if identity["level"] != level:
+        script = RESUME_SCRIPTS.get(identity["level"])
+        how = f"resume it with {script}" if script else "that level keeps no checkpoints"
+        raise UserError(f"--resume {run_dir}: a {identity['level']} run, and this script continues {level} runs "
+                        f"({how}, or start a new run)")
+    config = build_config([(str(config_file), load_yaml(config_file))])
+    edits = flat_differences(identity["config"], config.to_dict())
+    if edits:
+        shown = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in list(edits.items())[:4])
+        raise UserError(f"{config_file} was edited after the run started ({shown}{'; ...' if len(edits) > 4 else ''})"
+                        f"; a run resumes with the config it started with: undo the edit, or start a new run")
+    return config
 
 
 def demo_layer(task: str, file_layer: dict) -> dict:
@@ -119,26 +148,65 @@ def main(trainer_class, description: str, argv: list[str] | None = None) -> int:
     """Run one script: parse, configure, train, report. Returns the process exit status."""
     _quiet_libraries()
     resumable = getattr(trainer_class, "supports_resume", False)
-    args = parse_args(description, argv, resumable)
+    trainer = None
     try:
-        if resumable and args.resume is not None:
-            config = load_resume_config(args.resume)
-            check_script_fits(trainer_class, config)
-            trainer = trainer_class(config, resume_dir=args.resume)
-        else:
-            config = resolve_config(args)
-            check_script_fits(trainer_class, config)
-            trainer = trainer_class(config, output_dir=args.output_dir)
-        run_dir = trainer.run()
+        with sigterm_as_keyboard_interrupt():
+            args = parse_args(description, argv, resumable)
+            if resumable and args.resume is not None:
+                config = load_resume_config(args.resume, trainer_class.level)
+                check_script_fits(trainer_class, config)
+                trainer = trainer_class(config, resume_dir=args.resume)
+            else:
+                config = resolve_config(args)
+                check_script_fits(trainer_class, config)
+                trainer = trainer_class(config, output_dir=args.output_dir)
+            run_dir = trainer.run()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except TrainingInterrupted as stop:
         print(f"{stop}\nresume with: python {Path(sys.argv[0]).name} --resume {stop.run_dir}", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:
+        print(interrupted_message(trainer), file=sys.stderr)
+        return 130
+    finally:
+        if getattr(trainer, "run_dir", None) is not None:
+            trainer.run_dir.unlock()
     if trainer.accelerator.is_main_process:
         print(f"run: {run_dir}")
     return 0
+
+
+def interrupted_message(trainer) -> str:
+    """What to say after Ctrl-C or SIGTERM outside the training loop (set-up, final evaluation, saving)."""
+    run = getattr(trainer, "run_dir", None)
+    if run is None:
+        return "interrupted before the run started; nothing was written"
+    if getattr(trainer, "supports_resume", False):
+        return f"interrupted; resume with: python {Path(sys.argv[0]).name} --resume {run.path}"
+    return f"interrupted; {run.path} is incomplete (the {trainer.level} level keeps no checkpoints to resume from)"
+
+
+@contextlib.contextmanager
+def sigterm_as_keyboard_interrupt():
+    """SIGTERM (a scheduler, `kill`) ends the run like Ctrl-C: cleanly, with a message, exit status 130.
+    The intermediate level replaces both with a stop at the next step boundary while it trains; whatever a
+    trainer installs, the handlers from before are back afterwards."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = {stop: signal.getsignal(stop) for stop in (signal.SIGINT, signal.SIGTERM)}
+        signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread (e.g. run from a notebook's worker): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for stop, handler in previous.items():
+            signal.signal(stop, handler)
 
 
 def _quiet_libraries() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,8 @@ import yaml
 from .config_parsing import merge_checked, one_line, parse_yaml, to_dataclass
 from .errors import UserError
 
+
+TASK_NAME = re.compile(r"[\w.-]{1,100}")
 
 # Experiment trackers Accelerate can log to, and the package each needs.
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
@@ -137,6 +141,7 @@ class TrainConfig:
                  "must be at least 1 or null", self.eval_batch_size)
         _require(self.learning_rate > 0, "train.learning_rate", "must be greater than 0", self.learning_rate)
         _require(self.weight_decay >= 0, "train.weight_decay", "must be at least 0", self.weight_decay)
+        _require(0 <= self.seed < 2**32, "train.seed", "must be in 0..4294967295 (numpy's seed range)", self.seed)
         for tracker in self.report_to or []:
             package = TRACKER_PACKAGES.get(tracker)
             _require(package is not None, "train.report_to", f"must list trackers among {', '.join(TRACKER_PACKAGES)}",
@@ -177,6 +182,8 @@ class TrainConfig:
                  "train.class_weights", "must all be greater than 0", self.class_weights)
         _require(not isinstance(self.pos_weight, str) or self.pos_weight == "balanced", "train.pos_weight",
                  "must be balanced, a list of one weight per label, or null", self.pos_weight)
+        _require(not isinstance(self.pos_weight, list) or all(w > 0 for w in self.pos_weight),
+                 "train.pos_weight", "must all be greater than 0", self.pos_weight)
         _require(self.threshold is None or 0 < self.threshold < 1, "train.threshold", "must be in (0, 1) or null",
                  self.threshold)
         if self.warmup_steps is not None and self.max_steps is not None:
@@ -198,8 +205,9 @@ class Config:
 
 
 def normalize_label(value: Any) -> str:
-    """Labels are compared as text, so 1, "1" and "1.0" are the same label and "pos" stays "pos"."""
-    text = str(value).strip()
+    """Labels are compared as text, so 1, "1" and "1.0" are the same label and "pos" stays "pos" (and "긍정" is the
+    same label whether its Hangul is composed or not: NFC)."""
+    text = unicodedata.normalize("NFC", str(value).strip())
     try:
         return str(int(text))  # exact, however large
     except ValueError:
@@ -224,9 +232,17 @@ def build_config(layers: list[tuple[str, dict[str, Any]]]) -> Config:
     for source, layer in layers:
         merge_checked(merged, layer, Config, prefix="", source=source)
     config = to_dataclass(Config, merged)
+    if config.task:
+        check_task_name(config.task)
     for section in (config.model, config.data, config.train):
         section.validate()
     return config
+
+
+def check_task_name(task: str) -> None:
+    """A task names the folder its runs go to (<output-dir>/<task>/), so it must be a name, never a path."""
+    _require(bool(TASK_NAME.fullmatch(task)) and task not in (".", ".."), "task",
+             "must be a name of letters, digits, '_', '-' and '.' (it names the folder of its runs)", task)
 
 
 def load_yaml(path: Path) -> dict[str, Any]:
@@ -257,7 +273,10 @@ def parse_overrides(assignments: list[str]) -> dict[str, Any]:
             raise UserError(f"--set {assignment!r}: value is not valid YAML: {one_line(exc)}") from None
         node = nested
         *parents, leaf = key.strip().split(".")
-        for part in parents:
+        for depth, part in enumerate(parents):
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):  # e.g. --set train=1 --set train.epochs=1
+                section = ".".join(parents[: depth + 1])
+                raise UserError(f"--set {assignment!r}: {section} was given a value, but it is a section of keys")
         node[leaf] = value
     return nested

@@ -59,6 +59,9 @@ def to_dataclass(schema: type, values: dict) -> Any:
 
 def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
     """Check a value against the field's type; ints are accepted where floats are expected."""
+    for text in (value if isinstance(value, list) else [value]):
+        if isinstance(text, str) and not _encodable(text):  # YAML's "\ud800" escape makes a lone surrogate
+            raise UserError(f"{source}: {key} holds {text!r}, which is not valid Unicode text")
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None:
         if type(None) in options:
@@ -89,6 +92,14 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
     raise UserError(f"{source}: {key} must be {wanted}, got {value!r}")
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _type_name(hint: Any) -> str:
     if hint is type(None):
         return "null"
@@ -102,6 +113,18 @@ def _did_you_mean(key: str, valid: dict, prefix: str) -> str:
     if close:
         return f" (did you mean {prefix}{close[0]}?)"
     return f" (valid keys: {', '.join(prefix + name for name in valid)})"
+
+
+def flat_differences(old: dict, new: dict, prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """{"train.batch_size": (16, 32)} for every dotted key whose value differs between two nested dicts."""
+    differences = {}
+    for key in list(old) + [k for k in new if k not in old]:
+        before, after = old.get(key), new.get(key)
+        if isinstance(before, dict) and isinstance(after, dict):
+            differences.update(flat_differences(before, after, f"{prefix}{key}."))
+        elif before != after:
+            differences[f"{prefix}{key}"] = (before, after)
+    return differences
 
 
 def one_line(exc: Exception) -> str:

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 import transformers
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
@@ -80,17 +81,27 @@ def load_model(name_or_path: str, label_names: list[str], attn_implementation: s
     transformers.logging.set_verbosity_error()
     try:
         try:
-            return AutoModelForSequenceClassification.from_pretrained(
-                name_or_path, attn_implementation=attn_implementation, **kwargs)
+            model, loading = AutoModelForSequenceClassification.from_pretrained(
+                name_or_path, attn_implementation=attn_implementation, output_loading_info=True, **kwargs)
         except ValueError as exc:
             if "attn_implementation" not in str(exc) and "SDPA" not in str(exc).upper():
                 raise
             # Not every architecture has fused attention; fall back to the reference implementation.
-            return AutoModelForSequenceClassification.from_pretrained(name_or_path, **kwargs)
-    except (OSError, ValueError, TypeError) as exc:
+            model, loading = AutoModelForSequenceClassification.from_pretrained(
+                name_or_path, output_loading_info=True, **kwargs)
+    except (OSError, ValueError, TypeError, RuntimeError, SafetensorError) as exc:
         raise UserError(_cannot_load(name_or_path, exc)) from None
     finally:
         transformers.logging.set_verbosity(verbosity)
+    # A new head is expected; an encoder weight that is missing or of another shape would be silently
+    # re-initialised (a config.json that does not fit its weights), and the run would train from noise.
+    untrained = [key if isinstance(key, str) else key[0]
+                 for key in [*loading.get("missing_keys", []), *loading.get("mismatched_keys", [])]]
+    encoder = [key for key in untrained if key.startswith(f"{model.base_model_prefix}.")]
+    if encoder:
+        raise UserError(f"model {name_or_path}: its weights do not fit its config.json ({encoder[0]} is missing or "
+                        f"of another shape); the checkpoint is damaged or its files belong to different models")
+    return model
 
 
 def check_safe_weights(name_or_path: str | Path) -> None:

@@ -12,9 +12,9 @@ from .data.tasks import task_spec
 
 
 def write_model_card(model_dir: Path, config: Config, label_names: list[str], results: dict, data: TaskData,
-                     level: str) -> Path:
+                     level: str, final_dir: Path | None = None) -> Path:
     """Write README.md into `model_dir`: task, data, labels, metrics (with the set each was measured on),
-    and the config that trained it."""
+    and the config that trained it. `final_dir` is where the folder will live (the usage example names it)."""
     spec = task_spec(config.task)
     multi_label = config.data.multi_label
     lines = [
@@ -58,7 +58,7 @@ def write_model_card(model_dir: Path, config: Config, label_names: list[str], re
         "",
         "```python",
         "from transformers import pipeline",
-        f"classify = pipeline(\"text-classification\", model=\"{model_dir}\""
+        f"classify = pipeline(\"text-classification\", model=\"{final_dir or model_dir}\""
         + (", function_to_apply=\"sigmoid\", top_k=None)" if multi_label else ")"),
         "print(classify(\"정말 재밌는 영화였어요\"))",
         "```",

@@ -8,20 +8,26 @@ output when --output is left out. Rows are batched by length and put back in ord
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import io
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from torch.utils.data import DataLoader
 
 from .data.batching import PaddingCollator, SortedBatchSampler, restore_order
 from .data.dataset import encode_texts
-from .data.readers import FORMATS, detect_format, read_table
+from .data.readers import FORMATS, decode, detect_format, read_table
 from .errors import UserError
-from .model import avoid_per_shape_attention_plans, check_model_limits, check_safe_weights, load_tokenizer
+from .model import (PICKLED_WEIGHTS, SAFE_WEIGHTS, avoid_per_shape_attention_plans, check_model_limits,
+                    check_safe_weights, load_tokenizer)
+from .runs import IDENTITY_FILE
 
 
 class Predictor:
@@ -91,7 +97,7 @@ def load_classifier(model_dir: Path):
     try:
         model, loading = AutoModelForSequenceClassification.from_pretrained(
             str(model_dir), use_safetensors=True, trust_remote_code=False, output_loading_info=True)
-    except (OSError, ValueError, TypeError, RuntimeError) as exc:
+    except (OSError, ValueError, TypeError, RuntimeError, SafetensorError) as exc:
         raise UserError(f"--model {model_dir}: cannot load it ({' '.join(str(exc).split())[:200]})") from None
     untrained = sorted(loading.get("missing_keys", [])) + sorted(k[0] if isinstance(k, tuple) else k
                                                                 for k in loading.get("mismatched_keys", []))
@@ -121,18 +127,36 @@ def label_settings(model_dir: Path, config) -> tuple[list[str], np.ndarray]:
 def read_texts(input_path: Path | None, text_column: str | None, encoding: str) -> list[str]:
     """Texts from a file (or standard input), in order."""
     if input_path is None:
-        return sys.stdin.read().splitlines()
+        stdin = getattr(sys.stdin, "buffer", None)
+        if stdin is None:  # replaced by a text stream (a notebook, a test)
+            return sys.stdin.read().splitlines()
+        return decode("<stdin>", stdin.read(), encoding, "--encoding").splitlines()
     if not input_path.is_file():
         raise UserError(f"--input {input_path}: file not found")
     if input_path.suffix.lower() in (".txt", "") and text_column is None:
-        try:
-            return input_path.read_text(encoding=encoding).splitlines()
-        except UnicodeDecodeError as exc:
-            raise UserError(f"{input_path}: bytes that are not valid {encoding} near byte {exc.start}") from None
+        return decode(input_path, input_path.read_bytes(), encoding, "--encoding").splitlines()
     if text_column is None:
         raise UserError(f"--input {input_path}: give --text-column for a {input_path.suffix} file")
     fmt = detect_format(input_path, FORMATS.get(input_path.suffix.lower()))
-    return read_table(input_path, fmt, [text_column], encoding)[text_column].tolist()
+    return read_table(input_path, fmt, [text_column], encoding, "--encoding")[text_column].tolist()
+
+
+def check_output(output: Path | None, input_path: Path | None, model_dir: Path) -> None:
+    """Refuse an --output that would overwrite the input, land in a model folder, or replace a file of a run."""
+    if output is None:
+        return
+    target = output.resolve()
+    if input_path is not None and target == input_path.resolve():
+        raise UserError(f"--output {output} is the --input file; write the predictions to another file")
+    if target.is_dir():
+        raise UserError(f"--output {output} is a folder; give a file name")
+    for folder in [target.parent, *target.parent.parents]:
+        if folder == model_dir.resolve() or ((folder / "config.json").is_file() and any(
+                (folder / name).is_file() for name in SAFE_WEIGHTS + PICKLED_WEIGHTS)):
+            raise UserError(f"--output {output} is inside the model folder {folder}; write the predictions elsewhere")
+        if target.exists() and (folder / IDENTITY_FILE).is_file():
+            raise UserError(f"--output {output} would replace a file of the run {folder}; write the predictions "
+                            f"elsewhere")
 
 
 def write_table(columns: dict[str, list], output: Path | None) -> None:
@@ -143,17 +167,23 @@ def write_table(columns: dict[str, list], output: Path | None) -> None:
     if output is None:
         sys.stdout.write(handle.getvalue())
         return
-    partial = output.with_name(output.name + ".part")
+    partial = None
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text(handle.getvalue(), encoding="utf-8")
-        partial.replace(output)
+        descriptor, partial = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as out:
+            out.write(handle.getvalue())
+        os.replace(partial, output)
     except OSError as exc:
-        raise UserError(f"--output {output}: cannot write ({exc.strerror})") from None
+        if partial is not None:
+            Path(partial).unlink(missing_ok=True)
+        raise UserError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from .cli import ArgumentParser, _quiet_libraries, sigterm_as_keyboard_interrupt
+
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="a saved model directory (RUN_DIR/model)")
     parser.add_argument("--input", type=Path, help="a .txt, .csv, .tsv, .json or .jsonl file (default: stdin)")
     parser.add_argument("--output", type=Path, help="where to write the CSV (default: stdout)")
@@ -161,19 +191,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=1, help="single-label: the k most likely labels per text")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--encoding", default="utf-8")
-    args = parser.parse_args(argv)
-    from .cli import _quiet_libraries
-
     _quiet_libraries()
     try:
-        if args.top_k < 1 or args.batch_size < 1:
-            raise UserError("--top-k and --batch-size must be at least 1")
-        texts = read_texts(args.input, args.text_column, args.encoding)
-        predictor = Predictor(args.model, batch_size=args.batch_size)
-        write_table(predictor.table(texts, top_k=args.top_k), args.output)
+        with sigterm_as_keyboard_interrupt():
+            args = parser.parse_args(argv)
+            if args.top_k < 1 or args.batch_size < 1:
+                raise UserError("--top-k and --batch-size must be at least 1")
+            try:
+                codecs.lookup(args.encoding)
+            except LookupError:
+                raise UserError(f"--encoding {args.encoding!r} is not an encoding Python knows") from None
+            check_output(args.output, args.input, args.model)
+            texts = read_texts(args.input, args.text_column, args.encoding)
+            predictor = Predictor(args.model, batch_size=args.batch_size)
+            write_table(predictor.table(texts, top_k=args.top_k), args.output)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing was written", file=sys.stderr)
+        return 130
     if args.output is not None:
         print(f"wrote {len(texts)} predictions to {args.output}", file=sys.stderr)
     return 0

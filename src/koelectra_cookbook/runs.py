@@ -1,12 +1,18 @@
 """The run directory: everything a run leaves behind, in one place that is never overwritten.
 
     <output-dir>/<task>/<level>-<YYYYmmdd-HHMMSS>/
-        config.yaml  metrics.csv  results.json  predictions.csv  model/  checkpoints/  plots/
+        config.yaml  run.json  metrics.csv  results.json  predictions.csv  model/  checkpoints/  plots/
+
+run.json is the run's identity, written once when the run starts: its level, its task and the config it was
+started with, so `--resume` can refuse a run of another level and a config.yaml edited since. While a process
+works in a run directory it holds a lock on its `.lock` file, so a second process cannot resume it at the same
+time; the operating system releases the lock when the process ends, however it ends.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -16,9 +22,11 @@ from typing import Any
 
 import yaml
 
+from .atomic import atomic_write
 from .errors import UserError
 
 METRICS_FIRST_COLUMNS = ["epoch", "step", "train_loss", "learning_rate", "loss"]
+IDENTITY_FILE = "run.json"
 
 
 class RunDirectory:
@@ -30,10 +38,11 @@ class RunDirectory:
         self.checkpoints_dir = self.path / "checkpoints"
         self.plots_dir = self.path / "plots"
         self.metrics_file = self.path / "metrics.csv"
+        self._lock = None
 
     @classmethod
     def create(cls, output_dir: Path, task: str, level: str) -> "RunDirectory":
-        """Make a new, empty run directory; a second run started in the same second gets a `-2` suffix."""
+        """Make a new, empty run directory (locked); a second run started in the same second gets `-2`."""
         parent = Path(output_dir) / task
         stamp = time.strftime("%Y%m%d-%H%M%S")
         try:
@@ -42,44 +51,96 @@ class RunDirectory:
                 path = parent / (f"{level}-{stamp}" if attempt == 1 else f"{level}-{stamp}-{attempt}")
                 try:
                     path.mkdir()  # atomic: fails if another run took the name first
-                    return cls(path)
                 except FileExistsError:
                     continue
+                run = cls(path)
+                run.lock()
+                return run
         except OSError as exc:
             raise UserError(f"cannot create a run directory under {parent}: {exc.strerror}") from None
         raise UserError(f"cannot find a free run directory name under {parent}")
 
-    def write_config(self, config_dict: dict[str, Any]) -> None:
-        """Write the resolved config: every key, defaults included, as the run used it."""
-        text = yaml.safe_dump(config_dict, sort_keys=False, allow_unicode=True)
-        _atomic_write(self.path / "config.yaml", text)
+    def write_config(self, config_dict: dict[str, Any], level: str) -> None:
+        """Write the resolved config (every key, defaults included, as the run used it) and the run's identity."""
+        identity = {"level": level, "task": config_dict["task"], "config": config_dict}
+        try:
+            atomic_write(self.path / IDENTITY_FILE, json.dumps(identity, indent=1, ensure_ascii=False) + "\n")
+            atomic_write(self.path / "config.yaml", yaml.safe_dump(config_dict, sort_keys=False, allow_unicode=True))
+        except OSError as exc:
+            raise UserError(f"cannot write the config of run {self.path} ({exc.strerror})") from None
+
+    def identity(self) -> dict[str, Any]:
+        """run.json: the level, task and config the run was started with (checked: it may be damaged)."""
+        where = self.path / IDENTITY_FILE
+        try:
+            identity = json.loads(where.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UserError(f"--resume {self.path}: no {IDENTITY_FILE} in it (not a run directory, or one written by "
+                            f"an older version, which cannot be resumed safely); start a new run") from None
+        except (OSError, ValueError, RecursionError) as exc:
+            raise UserError(f"{where}: unreadable ({type(exc).__name__})") from None
+        if not (isinstance(identity, dict) and isinstance(identity.get("level"), str)
+                and isinstance(identity.get("task"), str) and isinstance(identity.get("config"), dict)):
+            raise UserError(f"{where}: damaged (expected level, task and config)")
+        return identity
+
+    def lock(self) -> None:
+        """Hold this run's lock until the process ends (or `unlock`); another holder is a user error."""
+        try:
+            import fcntl
+        except ImportError:  # Windows: runs are not locked there
+            return
+        try:
+            handle = open(self.path / ".lock", "a+", encoding="utf-8")
+        except OSError as exc:
+            raise UserError(f"cannot lock run {self.path}: {self.path / '.lock'}: {exc.strerror}") from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise UserError(f"{self.path} is in use by another process (pid {holder}); let it finish or stop it, "
+                            f"then try again") from None
+        except OSError:  # a file system without locks (some network shares): go on unlocked
+            handle.close()
+            return
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the lock
+            self._lock = None
 
     def append_metrics(self, row: dict[str, Any]) -> None:
         """Add one evaluation's row to metrics.csv; the header comes from the first row."""
-        new_file = not self.metrics_file.exists()
-        with open(self.metrics_file, "a", newline="", encoding="utf-8") as handle:
-            if new_file:
-                columns = METRICS_FIRST_COLUMNS + [k for k in row if k not in METRICS_FIRST_COLUMNS]
-            else:
-                with open(self.metrics_file, encoding="utf-8") as existing:
+        try:
+            new_file = not self.metrics_file.exists() or self.metrics_file.stat().st_size == 0
+            columns = METRICS_FIRST_COLUMNS + [k for k in row if k not in METRICS_FIRST_COLUMNS]
+            if not new_file:
+                with open(self.metrics_file, newline="", encoding="utf-8") as existing:
                     columns = next(csv.reader(existing))
-            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-            if new_file:
-                writer.writeheader()
-            writer.writerow({k: _format(row.get(k)) for k in columns})
+            with open(self.metrics_file, "w" if new_file else "a", newline="", encoding="utf-8") as handle:
+                writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+                if new_file:
+                    writer.writeheader()
+                writer.writerow({k: _format(row.get(k)) for k in columns})
+        except OSError as exc:
+            raise UserError(f"cannot write {self.metrics_file} ({exc.strerror or exc})") from None
 
     def write_results(self, results: dict[str, Any]) -> None:
-        _atomic_write(self.path / "results.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        atomic_write(self.path / "results.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")
 
     def write_csv(self, file_name: str, columns: dict[str, list]) -> None:
         """Write a CSV file from named columns of equal length (predictions.csv, per_label.csv)."""
-        names = list(columns)
-        partial = self.path / f"{file_name}.part"
-        with open(partial, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(names)
-            writer.writerows(zip(*(columns[name] for name in names)))
-        os.replace(partial, self.path / file_name)
+        text = io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(list(columns))
+        writer.writerows(zip(*columns.values()))
+        atomic_write(self.path / file_name, text.getvalue())
 
 
 def flat_config(nested: dict, prefix: str = "") -> dict:
@@ -109,9 +170,3 @@ def _format(value: Any) -> Any:
     if isinstance(value, float):
         return f"{value:.6g}"
     return "" if value is None else value
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".part")
-    partial.write_text(text, encoding="utf-8")
-    os.replace(partial, path)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +67,7 @@ def load_task_data(config: Config, tokenizer) -> TaskData:
     data = config.data
     spec = task_spec(config.task)
     data_dir = Path(data.dir)
+    check_cache_dir(Path(data.cache_dir))
     notes: list[str] = []
     raw_files = []
     for file_name in (data.train_file, data.eval_file):
@@ -74,7 +77,7 @@ def load_task_data(config: Config, tokenizer) -> TaskData:
         raw_files.append(_read_labelled(path, data, notes))
     train_raw, eval_raw = raw_files
 
-    label_values = data.labels or data.label_columns or _infer_labels(train_raw.label_values)
+    label_values = data.labels or data.label_columns or _infer_labels(train_raw.label_values, train_raw.path)
     label_names = data.label_names or label_values
 
     # Choose rows first, then tokenize only the rows that will be used.
@@ -159,7 +162,7 @@ def _parse_label_list(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(normalize_label(item) for item in items if str(item).strip()))
 
 
-def _infer_labels(values: list) -> list[str]:
+def _infer_labels(values: list, path: Path) -> list[str]:
     if values and isinstance(values[0], tuple):
         found = sorted({name for names in values for name in names})
     else:
@@ -169,7 +172,8 @@ def _infer_labels(values: list) -> list[str]:
     except ValueError:
         pass
     if len(found) < 2:
-        raise UserError(f"the training file has only one label value ({found}); a classifier needs at least two")
+        raise UserError(f"{path}: the training file has {'only one label value ' + repr(found[0]) if found else 'no labels'}"
+                        f"; a classifier needs at least two")
     return found
 
 
@@ -201,9 +205,25 @@ def _encode_split(name: str, raw: _RawFile, labels: np.ndarray, rows: np.ndarray
 
 # --- tokenization, once, cached on disk -------------------------------------------------------------
 
+def check_cache_dir(cache_dir: Path) -> None:
+    """The token cache folder must be a folder we can write to: better said now than after tokenizing."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cache_dir):
+            pass
+    except OSError as exc:
+        raise UserError(f"data.cache_dir {str(cache_dir)!r}: cannot write the token cache there "
+                        f"({exc.strerror or exc}); choose another folder") from None
+
+
 def encode_texts(texts: list[str], tokenizer, max_seq_len: int, cache_dir: Path | None) -> list[np.ndarray]:
     """Token ids of every text (with [CLS]/[SEP], truncated to max_seq_len), tokenized in batches by the fast
-    tokenizer. Cached under a key of the texts, the tokenizer and max_seq_len, so a second run reads them back."""
+    tokenizer. Cached under a key of the texts, the tokenizer and max_seq_len, so a second run reads them back.
+
+    Texts are NFC-normalised first: Hangul typed or stored in decomposed form (NFD, as macOS file names and
+    some web forms give it) would otherwise tokenize to [UNK], in training and prediction alike."""
+    texts = [text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+             for text in texts]
     cache_file = None
     if cache_dir is not None:
         key = hashlib.sha256()
@@ -238,9 +258,9 @@ def _load_cache(path: Path, expected_rows: int) -> list[np.ndarray] | None:
     if not path.is_file():
         return None
     try:
-        with np.load(path) as stored:
+        with np.load(path, allow_pickle=False) as stored:
             flat, offsets = stored["flat"], stored["offsets"]
-    except Exception:  # a damaged file can fail in many ways (zip, pickle, header): all mean "rebuild it"
+    except Exception:  # a damaged file can fail in many ways (zip, header, a pickled array): all mean "rebuild it"
         print(f"warning: tokenized cache {path} is unreadable; tokenizing again", flush=True)
         return None
     if len(offsets) != expected_rows + 1 or offsets[-1] != len(flat):
@@ -255,5 +275,9 @@ def _save_cache(path: Path, pieces: list[np.ndarray]) -> None:
     np.cumsum([len(p) for p in pieces], out=offsets[1:])
     flat = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
     partial = path.with_name(path.name + ".part.npz")
-    np.savez(partial, flat=flat, offsets=offsets)
-    partial.replace(path)  # a reader never sees a half-written cache
+    try:
+        np.savez(partial, flat=flat, offsets=offsets)
+        partial.replace(path)  # a reader never sees a half-written cache
+    except OSError as exc:  # a full disk: the run goes on, it only tokenizes again next time
+        partial.unlink(missing_ok=True)
+        print(f"warning: cannot write the token cache {path} ({exc.strerror or exc}); going on without it", flush=True)

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import re
+import unicodedata
 import warnings
 from pathlib import Path
 
@@ -30,22 +31,26 @@ def detect_format(path: Path, configured: str | None) -> str:
                         f"set data.format to csv, tsv, json or jsonl") from None
 
 
-def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8") -> pd.DataFrame:
+def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8",
+               encoding_option: str = "data.encoding") -> pd.DataFrame:
     """Read `columns` of a data file as strings, with one `line` column giving each row's line in the file.
 
     Missing values become "" so callers decide what an empty field means. Raises UserError naming the file
-    and, where one is to blame, the line.
+    and, where one is to blame, the line. Column names are compared in NFC, however the file or the config
+    composes their Hangul. `encoding_option` is what the user sets to change the encoding (for messages).
     """
     if not path.is_file():
         raise UserError(f"{path}: file not found")
     raw = path.read_bytes()
     if not raw.strip():
         raise UserError(f"{path}: file is empty")
-    text = _decode(path, raw, encoding)
+    text = decode(path, raw, encoding, encoding_option)
     if fmt in ("csv", "tsv"):
         table = _read_delimited(path, text, "," if fmt == "csv" else "\t")
     else:
         table = _read_json_records(path, text, fmt)
+    table.columns = [unicodedata.normalize("NFC", str(c)) for c in table.columns]
+    columns = [unicodedata.normalize("NFC", c) for c in columns]
     missing = [c for c in columns if c not in table.columns]
     if missing:
         found = [c for c in table.columns if c != "line"]
@@ -53,18 +58,22 @@ def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8"
     return table[columns + ["line"]]
 
 
-def _decode(path: Path, raw: bytes, encoding: str) -> str:
+def decode(path: Path | str, raw: bytes, encoding: str, encoding_option: str = "data.encoding") -> str:
+    """The text of a file's bytes; bytes that do not decode are an error naming the line, with a hint when the
+    file is CP949 (what older Korean Windows software writes)."""
+    setting = f"set {encoding_option}: cp949" if encoding_option.startswith("data.") else f"pass {encoding_option} cp949"
     try:
         text = raw.decode(encoding)
     except LookupError:
-        raise UserError(f"config: data.encoding {encoding!r} is not an encoding Python knows") from None
+        prefix = "config: " if encoding_option.startswith("data.") else ""
+        raise UserError(f"{prefix}{encoding_option} {encoding!r} is not an encoding Python knows") from None
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         hint = ""
-        if encoding.replace("-", "").lower() in ("utf8", "utf8sig"):
+        if encoding.replace("-", "").replace("_", "").lower() in ("utf8", "utf8sig"):
             try:
                 raw.decode("cp949")
-                hint = "; it decodes as CP949/EUC-KR: set data.encoding: cp949"
+                hint = f"; it decodes as CP949/EUC-KR: {setting}"
             except UnicodeDecodeError:
                 pass
         raise UserError(f"{path}:{line}: bytes that are not valid {encoding}{hint}") from None
@@ -151,10 +160,27 @@ def _read_json_records(path: Path, text: str, fmt: str) -> pd.DataFrame:
     if not records:
         raise UserError(f"{path}: no records")
     # Each value becomes text before pandas sees it, so a number beside a missing value stays "0", not "0.0".
-    table = pd.DataFrame.from_records([{key: _as_text(value) for key, value in record.items()} for record in records])
+    rows = [{key: _as_text(value) for key, value in record.items()} for record in records]
+    if _SURROGATE_ESCAPE.search(text):  # only a \ud800-\udfff escape can put a lone surrogate in parsed JSON
+        _refuse_lone_surrogates(path, rows, lines)
+    table = pd.DataFrame.from_records(rows)
     table = table.fillna("")
     table["line"] = lines
     return table
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _refuse_lone_surrogates(path: Path, rows: list[dict], lines: list[int]) -> None:
+    for row, line in zip(rows, lines):
+        for key, value in row.items():
+            for text in (key, value):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise UserError(f"{path}:{line}: {key!r} holds an unpaired surrogate escape (\\ud800-\\udfff), "
+                                    f"which is not text") from None
 
 
 def _parse_json(path: Path, text: str, first_line: int):

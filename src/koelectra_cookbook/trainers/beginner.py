@@ -12,8 +12,6 @@ levels.
 from __future__ import annotations
 
 import math
-import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, broa
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_folder
 from ..config import Config
 from ..data.batching import (LengthGroupedBatchSampler, PaddingCollator, SortedBatchSampler, SplitDataset,
                              restore_order)
@@ -43,6 +42,7 @@ class BeginnerTrainer:
     """Fine-tunes a classifier with AdamW at a constant learning rate, then evaluates and predicts."""
 
     level = "beginner"
+    supports_resume = False  # the intermediate level adds checkpoints and --resume
     problem_type = "single_label_classification"
     multi_label = False
 
@@ -142,7 +142,7 @@ class BeginnerTrainer:
         if self.accelerator.is_main_process:
             check_free_space(Path(output_dir), self.disk_space_needed())
             run = RunDirectory.create(Path(output_dir), self.config.task, self.level)
-            run.write_config(self.config.to_dict())
+            run.write_config(self.config.to_dict(), self.level)
             path = [str(run.path)]
         path = broadcast_object_list(path) if self.accelerator.num_processes > 1 else path
         return RunDirectory(Path(path[0]))
@@ -180,22 +180,31 @@ class BeginnerTrainer:
         results["eval"], probabilities = self.evaluate(self.data.eval, return_probabilities=True)
         results.update(self.results_extras())
         if self.accelerator.is_main_process:
+            self.write_outputs(results, probabilities)
+        self.accelerator.print(results_summary(results))
+        self.accelerator.wait_for_everyone()
+        self.accelerator.end_training()
+        return self.run_dir.path
+
+    def write_outputs(self, results: dict, probabilities: np.ndarray) -> None:
+        """model/ first (whole or not at all), then predictions and plots, and results.json last: its presence
+        means the run finished. A full disk is one clear error; a resumable run keeps its checkpoints."""
+        try:
+            with atomic_folder(self.run_dir.model_dir) as partial:
+                self.save_model(partial)
+                write_model_card(partial, self.config, self.label_names, results, self.data, self.level,
+                                 final_dir=self.run_dir.model_dir)
             self.write_predictions(self.data.eval, probabilities)
             if hangul_font() is None and any(not name.isascii() for name in self.label_names):
                 print(NO_HANGUL_FONT_WARNING, file=sys.stderr)
             self.write_plots(self.data.eval, probabilities)
             self.run_dir.write_results(results)
-            # Written next to its final place and renamed, so model/ is never half-written.
-            partial = self.run_dir.path / "model.partial"
-            self.save_model(partial)
-            write_model_card(partial, self.config, self.label_names, results, self.data, self.level)
-            if self.run_dir.model_dir.exists():  # a resumed run that had already finished: replace its export
-                shutil.rmtree(self.run_dir.model_dir)
-            os.replace(partial, self.run_dir.model_dir)
-        self.accelerator.print(results_summary(results))
-        self.accelerator.wait_for_everyone()
-        self.accelerator.end_training()
-        return self.run_dir.path
+        except OSError as exc:
+            then = (f"its checkpoints are kept: free some space, then --resume {self.run_dir.path}"
+                    if self.supports_resume else "the beginner level keeps no checkpoints: free some space and "
+                                                 "run it again")
+            raise UserError(f"cannot write the outputs of run {self.run_dir.path} ({exc.strerror or exc}); {then}") \
+                from None
 
     def fit(self) -> None:
         """The training loop. Each step is a hook; `should_stop` ends it early."""
@@ -232,7 +241,7 @@ class BeginnerTrainer:
         self.progress.update(1)
         if self.global_step % self.config.train.log_every == 0:
             self.progress.set_postfix(loss=f"{self.recent_train_loss(reset=False):.4f}")
-        if self.config.train.max_steps and self.global_step >= self.config.train.max_steps:
+        if self.max_steps_reached():
             self.should_stop = True
         self.on_step_end()
 
@@ -399,6 +408,9 @@ class BeginnerTrainer:
     def current_learning_rate(self) -> float:
         """The head's learning rate (the highest, when layers get different ones)."""
         return max(group["lr"] for group in self.optimizer.param_groups)
+
+    def max_steps_reached(self) -> bool:
+        return bool(self.config.train.max_steps) and self.global_step >= self.config.train.max_steps
 
     def elapsed_s(self) -> float:
         """Seconds since this process entered `fit`."""

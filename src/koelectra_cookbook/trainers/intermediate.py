@@ -10,11 +10,13 @@ es_patience, es_min_delta, save_total_limit.
 from __future__ import annotations
 
 import csv
+import io
 import signal
 from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_write
 from ..callbacks import BestCheckpoint, EarlyStopping
 from ..checkpoints import CheckpointManager
 from ..config import Config
@@ -45,10 +47,14 @@ class IntermediateTrainer(BeginnerTrainer):
         self._stop_signal: int | None = None
 
     def create_run_directory(self, output_dir: str | Path) -> RunDirectory:
-        """A resumed run continues in its own directory; a new run gets a new one."""
+        """A resumed run continues in its own directory (locked, so no other process resumes it meanwhile);
+        a new run gets a new one."""
         if self.resume_dir is None:
             return super().create_run_directory(output_dir)
-        return RunDirectory(self.resume_dir)
+        run = RunDirectory(self.resume_dir)
+        if self.accelerator.is_main_process:
+            run.lock()
+        return run
 
     def disk_space_needed(self) -> int:
         """The model, plus `save_total_limit` checkpoints and the best one, each holding the weights and the
@@ -66,8 +72,7 @@ class IntermediateTrainer(BeginnerTrainer):
         super().on_fit_start()
         if self.resume_dir is not None:
             self.restore_latest_checkpoint()
-        for stop_signal in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(stop_signal, self._request_stop)
+        self._outer_handlers = {stop: signal.signal(stop, self._request_stop) for stop in (signal.SIGINT, signal.SIGTERM)}
 
     def epoch_batches(self):
         """After a resume, the batches of the interrupted epoch already trained on are skipped, not redrawn."""
@@ -112,8 +117,8 @@ class IntermediateTrainer(BeginnerTrainer):
 
     def on_fit_end(self) -> None:
         """Make sure the final weights were evaluated (max_steps can stop mid-epoch)."""
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for stop, handler in self._outer_handlers.items():  # after training, Ctrl-C interrupts at once again
+            signal.signal(stop, handler)
         if not self.evaluating:
             super().on_fit_end()
         elif self.last_eval_step != self.global_step:
@@ -199,7 +204,7 @@ class IntermediateTrainer(BeginnerTrainer):
         if self.accelerator.scaler is not None:
             self.accelerator.scaler.load_state_dict(state["scaler"])
         self._last_loss_report = self.global_step
-        self.should_stop = self.early_stopping.should_stop
+        self.should_stop = self.early_stopping.should_stop or self.max_steps_reached()
         if self.accelerator.is_main_process:
             _drop_metrics_after(self.run_dir.metrics_file, self.global_step)
         self.accelerator.print(f"resumed from {checkpoint.name} (epoch {self.epoch}, step {self.global_step})")
@@ -212,12 +217,20 @@ class IntermediateTrainer(BeginnerTrainer):
 
 
 def _drop_metrics_after(metrics_file: Path, step: int) -> None:
-    """Rows written after the checkpoint will be written again by the resumed run."""
+    """Rows written after the checkpoint will be written again by the resumed run; so will a row that a kill
+    cut short."""
     if not metrics_file.exists():
         return
-    with open(metrics_file, newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    kept = [rows[0]] + [row for row in rows[1:] if int(row[1]) <= step]
-    with open(metrics_file, "w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(kept)
-
+    try:
+        with open(metrics_file, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"{metrics_file}: unreadable ({exc}); move it away to resume without it") from None
+    if not rows or rows[0][:2] != ["epoch", "step"]:
+        raise UserError(f"{metrics_file}: damaged (its first line is not the header); move it away to resume "
+                        f"without it")
+    header = rows[0]
+    kept = [header] + [row for row in rows[1:] if len(row) == len(header) and row[1].isdigit() and int(row[1]) <= step]
+    text = io.StringIO()
+    csv.writer(text).writerows(kept)
+    atomic_write(metrics_file, text.getvalue())

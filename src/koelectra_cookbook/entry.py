@@ -1,0 +1,47 @@
+"""What the scripts call. The heavy libraries (torch, transformers) are imported in here, after Ctrl-C and
+SIGTERM are handled, so stopping a script at any moment, even while torch loads, ends with exit status 130
+and a one-line message instead of a traceback."""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+
+TRAINERS = {
+    "beginner": "koelectra_cookbook.trainers.beginner:BeginnerTrainer",
+    "intermediate": "koelectra_cookbook.trainers.intermediate:IntermediateTrainer",
+    "expert": "koelectra_cookbook.trainers.expert:ExpertTrainer",
+    "multi-label": "koelectra_cookbook.trainers.multi_label:MultiLabelTrainer",
+}
+
+
+def train(level: str, description: str) -> int:
+    """train_<level>.py: run the trainer of `level` on the command-line arguments."""
+    return _interruptible(lambda: _cli().main(_load(TRAINERS[level]), description))
+
+
+def predict() -> int:
+    """predict.py: classify texts with a saved model."""
+    return _interruptible(lambda: _load("koelectra_cookbook.predict:main")())
+
+
+def _interruptible(run) -> int:
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        return run()
+    except KeyboardInterrupt:  # only while the libraries load: the scripts handle it themselves afterwards
+        print("interrupted before the run started; nothing was written", file=sys.stderr)
+        return 130
+
+
+def _cli():
+    return importlib.import_module("koelectra_cookbook.cli")
+
+
+def _load(target: str):
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)

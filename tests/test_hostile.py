@@ -1,0 +1,608 @@
+"""Hostile and careless inputs, one table row each. Every row ends as the contract says (README "Reliability"):
+exit status 2 and one `error:` line saying what and where, no traceback, nothing outside --output-dir, nothing
+of another run or model changed, and no code from a run folder executed. Adding a case is adding a row.
+
+The tables are grouped by what goes wrong: the command line and the config, the data, the model folder, a
+run folder given to --resume, and predict.py. Cases that must end well instead (a damaged checkpoint is
+skipped, a stale lock is taken over) and the signal cases follow the tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from koelectra_cookbook import predict
+from koelectra_cookbook.cli import main
+from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
+from koelectra_cookbook.trainers.beginner import BeginnerTrainer
+from koelectra_cookbook.trainers.expert import ExpertTrainer
+from koelectra_cookbook.trainers.intermediate import IntermediateTrainer
+from koelectra_cookbook.trainers.multi_label import MultiLabelTrainer
+
+SCRIPTS = {"beginner": BeginnerTrainer, "intermediate": IntermediateTrainer, "expert": ExpertTrainer,
+           "multi-label": MultiLabelTrainer}
+
+
+# --- the world each case starts from ----------------------------------------------------------------------
+
+def small_run_args(out: Path, cache: Path, model: Path, *extra: str) -> list[str]:
+    return ["--task", "nsmc", "--output-dir", str(out), "--set", f"data.dir={SAMPLES_DIR / 'nsmc'}",
+            "--set", f"data.cache_dir={cache}", "--set", f"model.name_or_path={model}",
+            "--set", "train.batch_size=32", "--set", "train.max_steps=6", "--set", "train.eval_every=2",
+            "--set", "train.learning_rate=1e-3", *extra]
+
+
+@pytest.fixture(scope="module")
+def finished_runs(tmp_path_factory, tiny_model_dir) -> dict[str, Path]:
+    """A finished run of the beginner and of the intermediate level (3 evaluations, checkpoints at 2, 4, 6)."""
+    root = tmp_path_factory.mktemp("hostile-runs")
+    runs = {}
+    for level in ("beginner", "intermediate"):
+        assert main(SCRIPTS[level], "test", small_run_args(root / level, root / "cache", tiny_model_dir)) == 0
+        runs[level] = next((root / level / "nsmc").iterdir())
+    return runs
+
+
+class Context:
+    """What a case may use and change: its own temp folder, copies of the finished runs, a tiny model."""
+
+    def __init__(self, tmp: Path, model: Path, runs: dict[str, Path]):
+        self.tmp, self.model, self._runs = tmp, model, runs
+        self.out, self.cache = tmp / "out", tmp / "cache"
+        self.protected: dict[Path, str] = {}
+
+    def args(self, *extra: str) -> list[str]:
+        """A small nsmc run into this case's output folder, plus `extra`."""
+        return small_run_args(self.out, self.cache, self.model, *extra)
+
+    def run(self, level: str = "intermediate") -> Path:
+        """A copy of a finished run of `level`; it must come through the case unchanged."""
+        copy = self.tmp / "runs" / "nsmc" / self._runs[level].name
+        if not copy.exists():
+            shutil.copytree(self._runs[level], copy)
+            self.protect(copy)
+        return copy
+
+    def model_copy(self, without: tuple[str, ...] = (), files: dict[str, bytes] | None = None,
+                   config: dict | None = None) -> Path:
+        """A copy of the finished intermediate run's model folder, less the files named in `without`, plus
+        `files`, with `config` merged into its config.json."""
+        copy = self.tmp / "model"
+        shutil.copytree(self._runs["intermediate"] / "model", copy, dirs_exist_ok=True)
+        for name in without:
+            (copy / name).unlink()
+        for name, content in (files or {}).items():
+            (copy / name).write_bytes(content)
+        if config:
+            edit_json(copy / "config.json", lambda stored: stored.update(config))
+        return copy
+
+    def predict(self, *extra: str, model: Path | None = None, text: str | bytes = "좋다\n") -> list[str]:
+        """predict.py with the finished run's model (or `model`) on a one-line in.txt, plus `extra`."""
+        return ["--model", str(model or self.run() / "model"), "--input", str(self.write("in.txt", text)), *extra]
+
+    def write(self, name: str, content: str | bytes) -> Path:
+        path = self.tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+        return path
+
+    def yaml(self, content: dict, name: str = "my.yaml") -> Path:
+        return self.write(name, yaml.safe_dump(content, allow_unicode=True))
+
+    def custom(self, train: str | bytes, evaluation: str | bytes = "text,label\n좋다,1\n싫다,0\n",
+               suffix: str = "csv", **data) -> list[str]:
+        """--config for a user dataset made of these two files."""
+        self.write(f"data/train.{suffix}", train)
+        self.write(f"data/eval.{suffix}", evaluation)
+        config = {"task": "mine", "model": {"name_or_path": str(self.model)},
+                  "data": {"dir": str(self.tmp / "data"), "train_file": f"train.{suffix}",
+                           "eval_file": f"eval.{suffix}", "cache_dir": str(self.cache), "dev_split": 0, **data},
+                  "train": {"epochs": 1, "batch_size": 4}}
+        return ["--config", str(self.yaml(config)), "--output-dir", str(self.out)]
+
+    def protect(self, folder: Path) -> None:
+        self.protected[folder] = tree_digest(folder)
+
+    def check_nothing_lost(self) -> None:
+        for folder, digest in self.protected.items():
+            assert tree_digest(folder) == digest, f"{folder} was changed"
+
+
+def tree_digest(folder: Path) -> str:
+    """A digest of every file under `folder` but the lock file (which a refused process may create)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != ".lock"):
+        digest.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def context(tmp_path, tiny_model_dir, finished_runs) -> Context:
+    return Context(tmp_path, tiny_model_dir, finished_runs)
+
+
+def run_script(script: str, argv: list[str], capsys) -> tuple[int, str, str]:
+    capsys.readouterr()
+    status = predict.main(argv) if script == "predict" else main(SCRIPTS[script], "test", argv)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def rewrite_manifest(checkpoint: Path) -> None:
+    """What an attacker does after planting a file: make the manifest agree with the folder."""
+    files = {p.name: {"bytes": p.stat().st_size, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+             for p in sorted(checkpoint.iterdir()) if p.is_file() and p.name != "manifest.json"}
+    (checkpoint / "manifest.json").write_text(json.dumps(files))
+
+
+def edit_json(path: Path, change) -> None:
+    content = json.loads(path.read_text(encoding="utf-8"))
+    change(content)
+    path.write_text(json.dumps(content, ensure_ascii=False), encoding="utf-8")
+
+
+def newest_checkpoint(run: Path) -> Path:
+    return sorted((run / "checkpoints").glob("step-*"))[-1]
+
+
+# --- the tables ---------------------------------------------------------------------------------------------
+# Each row: (name, script, argv built from a Context, a fragment the one error line must contain).
+
+def edited_config(c: Context) -> list[str]:
+    run = c.run()
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace("batch_size: 32", "batch_size: 16"))
+    c.protect(run)
+    return ["--resume", str(run)]
+
+
+COMMAND_LINE_AND_CONFIG = [
+    ("task is an absolute path", "beginner", lambda c: c.args("--set", f"task={c.tmp}/elsewhere"), "task must be a name"),
+    ("task climbs out of --output-dir", "beginner", lambda c: c.args("--set", "task=../../x"), "task must be a name"),
+    ("task is '..'", "beginner", lambda c: c.args("--set", "task=.."), "task must be a name"),
+    ("task is '.'", "beginner", lambda c: c.args("--set", "task=."), "task must be a name"),
+    ("task with a slash in a YAML file", "beginner",
+     lambda c: ["--config", str(c.yaml({"task": "a/b", "data": {"dir": "x"}})), "--output-dir", str(c.out)],
+     "task must be a name"),
+    ("a section given a value, then a key of it", "beginner",
+     lambda c: c.args("--set", "train=1", "--set", "train.epochs=1"), "train was given a value"),
+    ("negative seed", "beginner", lambda c: c.args("--set", "train.seed=-1"), "train.seed"),
+    ("seed beyond numpy's range", "beginner", lambda c: c.args("--set", f"train.seed={2**32}"), "train.seed"),
+    ("max_seq_len beyond the position table", "beginner", lambda c: c.args("--set", "model.max_seq_len=4096"),
+     "model.max_seq_len 4096 is more than"),
+    ("negative pos_weight", "multi-label",
+     lambda c: ["--task", "unsmile", "--demo", "--output-dir", str(c.out), "--set", "train.pos_weight=[1,1,1,1,1,1,1,1,1,-1]"],
+     "train.pos_weight must all be greater than 0"),
+    ("pos_weight of the wrong length", "multi-label",
+     lambda c: ["--task", "unsmile", "--demo", "--output-dir", str(c.out), "--set", "train.pos_weight=[1,2]"],
+     "pos_weight"),
+    ("class_weights of the wrong length", "expert", lambda c: c.args("--set", "train.class_weights=[1,2,3]"),
+     "class_weights"),
+    ("a lone surrogate in a YAML value", "beginner",
+     lambda c: ["--config", str(c.write("s.yaml", 'task: mine\ndata:\n  dir: "x\\ud800"\n')), "--output-dir", str(c.out)],
+     "not valid Unicode text"),
+    ("an unknown argument", "beginner", lambda c: c.args("--epochs", "3"), "unrecognized arguments: --epochs"),
+    ("--task and --config together", "beginner", lambda c: ["--task", "nsmc", "--config", "x.yaml"],
+     "not allowed with argument"),
+    ("--set without its value", "beginner", lambda c: ["--task", "nsmc", "--set"], "expected one argument"),
+    ("--resume with other arguments", "intermediate", lambda c: ["--resume", "x", "--demo"], "give it alone"),
+    ("--output-dir is a file", "beginner", lambda c: small_run_args(c.write("f", "x"), c.cache, c.model),
+     "cannot create a run directory"),
+    ("data.cache_dir is a file", "beginner", lambda c: c.args("--set", f"data.cache_dir={c.write('f', 'x')}"),
+     "data.cache_dir"),
+    ("data.cache_dir is read-only", "beginner", lambda c: c.args("--set", "data.cache_dir=/sys"), "data.cache_dir '/sys'"),
+]
+
+DATA = [
+    ("a training file with one label only", "beginner", lambda c: c.custom("text,label\n좋다,1\n좋아,1\n"),
+     "train.csv: the training file has only one label value '1'"),
+    ("an unpaired surrogate escape in JSON", "beginner",
+     lambda c: c.custom('[{"text": "좋다", "label": 1},\n {"text": "\\ud800", "label": 0}]',
+                        '[{"text": "a", "label": 1}, {"text": "b", "label": 0}]', suffix="json"),
+     "train.json:2: 'text' holds an unpaired surrogate"),
+    ("an unpaired surrogate escape in JSONL", "beginner",
+     lambda c: c.custom('{"text": "좋다", "label": 1}\n{"text": "\\udfff", "label": 0}\n',
+                        '{"text": "a", "label": 1}\n{"text": "b", "label": 0}\n', suffix="jsonl"),
+     "train.jsonl:2: 'text' holds an unpaired surrogate"),
+    ("a training file that is a folder", "beginner",
+     lambda c: [*c.custom("text,label\n좋다,1\n싫다,0\n"), "--set", "data.train_file=."], "file not found"),
+    ("CP949 bytes without data.encoding", "beginner",
+     lambda c: c.custom("text,label\n좋다,1\n싫다,0\n".encode("cp949")), "set data.encoding: cp949"),
+    ("an encoding Python does not know", "beginner",
+     lambda c: c.custom("text,label\n좋다,1\n싫다,0\n", encoding="klingon"), "config: data.encoding 'klingon'"),
+]
+
+PICKLED_ONLY = {"without": ("model.safetensors",), "files": {"pytorch_model.bin": b"x"}}
+NO_TOKENIZER = {"without": ("tokenizer.json", "tokenizer_config.json")}
+
+
+def train_with(c: Context, **model_changes) -> list[str]:
+    return c.args("--set", f"model.name_or_path={c.model_copy(**model_changes)}")
+
+
+MODEL_FOLDER = [
+    ("only pickled weights", "beginner", lambda c: train_with(c, **PICKLED_ONLY), "pytorch_model.bin, a pickle"),
+    ("no tokenizer files", "beginner", lambda c: train_with(c, **NO_TOKENIZER), "its tokenizer has"),
+    ("a config.json that does not fit the weights", "beginner",
+     lambda c: train_with(c, config={"hidden_size": 48, "intermediate_size": 96}), "weights do not fit its config.json"),
+    ("weights that are not safetensors", "beginner",
+     lambda c: train_with(c, files={"model.safetensors": b"\x80\x04not safetensors"}), "cannot load model"),
+    ("config.json that is not JSON", "beginner", lambda c: train_with(c, files={"config.json": b"{oops"}),
+     "cannot load model"),
+]
+
+DIRECTORY = object()  # `damaged` makes a folder instead of a file
+
+
+def damaged(c: Context, relative: str, content, level: str = "intermediate") -> list[str]:
+    """--resume of a copy of a finished run whose `relative` file is replaced (None: removed)."""
+    run = c.run(level)
+    target = run / relative
+    if target.is_dir():
+        shutil.rmtree(target)
+    target.unlink(missing_ok=True)
+    if content is DIRECTORY:
+        target.mkdir()
+    elif content is not None:
+        target.write_bytes(content.encode() if isinstance(content, str) else content)
+    c.protect(run)
+    return ["--resume", str(run)]
+
+
+RUN_FOLDER = [
+    ("a finished beginner run given to the expert", "expert",
+     lambda c: ["--resume", str(c.run("beginner"))], "a beginner run, and this script continues expert runs"),
+    ("an intermediate run given to the expert", "expert",
+     lambda c: ["--resume", str(c.run())], "resume it with train_intermediate.py"),
+    ("an intermediate run given to the multi-label script", "multi-label",
+     lambda c: ["--resume", str(c.run())], "this script continues multi-label runs"),
+    ("config.yaml edited since the run started", "intermediate", edited_config,
+     "was edited after the run started (train.batch_size: 32 -> 16)"),
+    ("config.yaml that is not YAML", "intermediate", lambda c: damaged(c, "config.yaml", "train: [oops"), "not valid YAML"),
+    ("run.json missing", "intermediate", lambda c: damaged(c, "run.json", None), "no run.json in it"),
+    ("run.json that is not JSON", "intermediate", lambda c: damaged(c, "run.json", "{"), "run.json: unreadable"),
+    ("run.json without a level", "intermediate", lambda c: damaged(c, "run.json", '{"task": "nsmc"}'), "run.json: damaged"),
+    ("a folder that is not a run", "intermediate", lambda c: ["--resume", str(c.tmp)], "not a run directory"),
+    ("a file instead of a folder", "intermediate", lambda c: ["--resume", str(c.write("f", "x"))], "not a run directory"),
+    ("a folder that does not exist", "intermediate", lambda c: ["--resume", str(c.tmp / "nope")], "not a run directory"),
+    ("checkpoints is a file", "intermediate", lambda c: damaged(c, "checkpoints", "x"), "is a file, not a folder"),
+    ("metrics.csv without its header", "intermediate", lambda c: damaged(c, "metrics.csv", "1,2,3\n"),
+     "metrics.csv: damaged"),
+    ("the lock file is a folder", "intermediate", lambda c: damaged(c, ".lock", DIRECTORY), "cannot lock run"),
+]
+
+PREDICT = [
+    ("--output is the --input file", "predict", lambda c: c.predict("--output", str(c.tmp / "in.txt")),
+     "is the --input file"),
+    ("--output inside the model folder", "predict",
+     lambda c: c.predict("--output", str(c.run() / "model" / "out.csv")), "inside the model folder"),
+    ("--output replaces a file of a run", "predict", lambda c: c.predict("--output", str(c.run() / "results.json")),
+     "would replace a file of the run"),
+    ("--output is a folder", "predict", lambda c: c.predict("--output", str(c.tmp)), "is a folder"),
+    ("an encoding Python does not know", "predict", lambda c: c.predict("--encoding", "klingon"),
+     "error: --encoding 'klingon' is not an encoding"),
+    ("undecodable input names the line and CP949", "predict",
+     lambda c: c.predict(text="좋다\n싫다\n".encode("cp949")),
+     "in.txt:1: bytes that are not valid utf-8; it decodes as CP949/EUC-KR: pass --encoding cp949"),
+    ("a pretrained checkpoint that was never fine-tuned", "predict", lambda c: c.predict(model=c.model),
+     "not a fine-tuned classifier"),
+    ("only pickled weights", "predict", lambda c: c.predict(model=c.model_copy(**PICKLED_ONLY)), "a pickle"),
+    ("a model folder without tokenizer files", "predict", lambda c: c.predict(model=c.model_copy(**NO_TOKENIZER)),
+     "its tokenizer has"),
+    ("thresholds of the wrong length", "predict",
+     lambda c: c.predict(model=c.model_copy(config={"thresholds": [0.5]})), "thresholds must be"),
+    ("a threshold that is not a number", "predict",
+     lambda c: c.predict(model=c.model_copy(config={"thresholds": ["x", 0.5]})), "thresholds must be"),
+    ("id2label that skips an id", "predict",
+     lambda c: c.predict(model=c.model_copy(config={"id2label": {"0": "a", "5": "b"}})), "id2label"),
+    ("truncated weights", "predict",
+     lambda c: c.predict(model=c.model_copy(files={"model.safetensors": b"\x10" * 500})), "cannot load"),
+    ("--input is a folder", "predict", lambda c: ["--model", str(c.run() / "model"), "--input", str(c.tmp)],
+     "file not found"),
+    ("a missing --model", "predict", lambda c: ["--input", "x.txt"], "the following arguments are required: --model"),
+    ("--top-k that is not a number", "predict", lambda c: ["--model", "m", "--top-k", "two"], "invalid int value"),
+]
+
+TABLE = COMMAND_LINE_AND_CONFIG + DATA + MODEL_FOLDER + RUN_FOLDER + PREDICT
+
+
+@pytest.mark.parametrize("name, script, argv, expected", TABLE, ids=[row[0] for row in TABLE])
+def test_hostile_input_is_one_error_line_and_changes_nothing(name, script, argv, expected, context, capsys):
+    status, out, err = run_script(script, argv(context), capsys)
+    assert "Traceback" not in out + err
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("error: "), (status, out, err)
+    assert expected in lines[0]
+    context.check_nothing_lost()
+    assert not (context.tmp / "elsewhere").exists() and not (context.tmp.parent / "x").exists()
+
+
+# --- a run folder from someone else runs none of their code -----------------------------------------------
+
+class Payload:
+    """Unpickling this creates the marker file: proof that code from the file ran."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("planted", ["custom_checkpoint_0.pkl", "random_states_0.pkl", "model.safetensors",
+                                     "optimizer.safetensors", "rng-0.safetensors", "optimizer.json"])
+def test_a_pickle_planted_in_a_checkpoint_is_never_loaded(planted, context, capsys):
+    run = context.run()
+    marker = context.tmp / "pwned"
+    for checkpoint in (run / "checkpoints").glob("step-*"):
+        torch.save(Payload(marker), checkpoint / planted)
+        rewrite_manifest(checkpoint)
+    status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
+    assert not marker.exists(), "code from the run folder ran"
+    assert status == 0 and "Traceback" not in out + err
+    if planted.endswith(".pkl"):
+        assert "resumed from step-00000006" in out  # files the format does not read are simply never opened
+    else:
+        assert "skipping checkpoint" in out and "starting over" in out
+
+
+def test_resume_and_predict_never_unpickle_anything(context, capsys, monkeypatch):
+    import pickle
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("something was unpickled")
+
+    run = context.run()
+    for name in ("load", "loads", "Unpickler"):
+        monkeypatch.setattr(pickle, name, refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
+    assert status == 0 and "resumed from step-00000006" in out, err
+    status, out, err = run_script("predict", ["--model", str(run / "model"), "--input",
+                                              str(context.write("in.txt", "좋다\n"))], capsys)
+    assert status == 0, err
+
+
+def test_remote_code_named_by_a_model_folder_is_never_run(context, capsys):
+    """config.json and tokenizer_config.json can name Python files to import (auto_map); they are not."""
+    model = context.model_copy()
+    marker = context.tmp / "pwned"
+    (model / "evil.py").write_text(f"open({str(marker)!r}, 'w')\n")
+    edit_json(model / "config.json", lambda j: j.update(auto_map={
+        "AutoConfig": "evil.Config", "AutoModelForSequenceClassification": "evil.Model"}))
+    edit_json(model / "tokenizer_config.json", lambda j: j.update(auto_map={"AutoTokenizer": ["evil.Tok", None]}))
+    status, out, err = run_script("predict", ["--model", str(model), "--input", str(context.write("in.txt", "좋다\n"))],
+                                  capsys)
+    assert not marker.exists() and "Traceback" not in out + err
+    assert status in (0, 2)
+
+
+# --- damage that is survived: skipped, taken over, or warned about ---------------------------------------
+
+def flip_a_byte(path: Path) -> None:
+    content = bytearray(path.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    path.write_bytes(bytes(content))
+
+
+def edit_newest(relative: str, change):
+    """A damage: the newest checkpoint's JSON file `relative` changed, its manifest made to agree."""
+    def damage(run: Path) -> None:
+        checkpoint = newest_checkpoint(run)
+        edit_json(checkpoint / relative, change)
+        rewrite_manifest(checkpoint)
+    return damage
+
+
+def replace_newest(relative: str, content: str):
+    def damage(run: Path) -> None:
+        (newest_checkpoint(run) / relative).write_text(content)
+    return damage
+
+
+RECOVERABLE = [
+    ("a weight file corrupted at the same size", lambda run: flip_a_byte(newest_checkpoint(run) / "model.safetensors"),
+     "does not match its checksum"),
+    ("trainer_state.json without its loop", edit_newest("trainer_state.json", lambda state: state.pop("loop")),
+     "trainer_state: expected the keys"),
+    ("a trainer state of another step",
+     edit_newest("trainer_state.json", lambda state: state["loop"].update(global_step=99)), "does not fit this run"),
+    ("a loop counter of the wrong type",
+     edit_newest("trainer_state.json", lambda state: state["loop"].update(epoch="2")), "trainer_state.loop.epoch"),
+    ("optimizer groups that do not fit the model",
+     edit_newest("optimizer.json", lambda state: state["param_groups"].append(state["param_groups"][0])),
+     "optimizer.json.param_groups"),
+    ("a schedule state with a foreign key",
+     edit_newest("trainer_state.json", lambda state: state["early_stopping"].update(extra=1)),
+     "trainer_state.early_stopping"),
+    ("a manifest naming a file outside the checkpoint",
+     replace_newest("manifest.json", '{"../../config.yaml": {"bytes": 1}}'), "is not a file of this checkpoint"),
+    ("a manifest that is not JSON", replace_newest("manifest.json", "{"), "manifest.json is missing or not valid JSON"),
+]
+
+
+@pytest.mark.parametrize("name, damage, warning", RECOVERABLE, ids=[row[0] for row in RECOVERABLE])
+def test_a_damaged_checkpoint_is_skipped_for_the_one_before(name, damage, warning, context, capsys):
+    run = context.run()
+    (run / "results.json").unlink()
+    damage(run)
+    status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
+    assert status == 0 and "Traceback" not in out + err, err
+    assert f"skipping checkpoint {newest_checkpoint(run)}" in out and warning in out
+    assert "resumed from step-00000004" in out and (run / "results.json").is_file()
+
+
+def test_a_checkpoint_folder_with_a_foreign_name_is_ignored(context, capsys):
+    run = context.run()
+    (run / "checkpoints" / "step-latest").mkdir()
+    status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
+    assert status == 0 and "resumed from step-00000006" in out, err
+
+
+def test_a_metrics_row_cut_by_a_kill_is_dropped_on_resume(context, capsys):
+    run = context.run()
+    with open(run / "metrics.csv", "a", encoding="utf-8") as handle:
+        handle.write("3.1,8,0.69")  # what a kill in the middle of writing the next row leaves
+    status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
+    assert status == 0, err
+    steps = [line.split(",")[1] for line in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == ["2", "4", "6"]
+
+
+def test_a_missing_best_checkpoint_exports_the_last_weights_with_a_warning(context, capsys):
+    run = context.run()
+    best = json.loads((run / "results.json").read_text())["best_step"]
+    if best == 6:
+        pytest.skip("the best evaluation was the last one in this run")
+    shutil.rmtree(run / "checkpoints" / f"step-{best:08d}")
+    status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
+    assert status == 0 and "exporting the last weights (step 6)" in out, err
+    assert json.loads((run / "results.json").read_text())["best_step"] == 6
+
+
+# --- two processes, one run --------------------------------------------------------------------------------
+
+def hold_lock(run: Path) -> subprocess.Popen:
+    """Another process working in `run`: it holds the lock until killed."""
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"handle = open({str(run / '.lock')!r}, 'a+'); fcntl.flock(handle, fcntl.LOCK_EX)\n"
+        "handle.truncate(0); handle.write(str(os.getpid())); handle.flush(); print('locked', flush=True)\n"
+        "time.sleep(600)\n")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_run_in_use_is_refused_and_a_dead_holders_lock_is_taken_over(context, capsys):
+    run = context.run()
+    holder = hold_lock(run)
+    try:
+        status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
+        assert status == 2 and err.strip() == (f"error: {run} is in use by another process (pid {holder.pid}); "
+                                               f"let it finish or stop it, then try again")
+        context.check_nothing_lost()
+    finally:
+        holder.kill()  # dies without unlocking: the lock is stale now
+        holder.wait()
+    status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
+    assert status == 0 and "resumed from step-00000006" in out, err
+
+
+# --- Ctrl-C and SIGTERM outside the training loop ----------------------------------------------------------
+
+def raise_signal(stop: int):
+    def handler(*args, **kwargs):
+        os.kill(os.getpid(), stop)
+        time.sleep(1)  # the signal arrives here
+        raise AssertionError("the signal did not interrupt")
+    return handler
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("phase, patched", [
+    ("tokenizing", "koelectra_cookbook.data.dataset.encode_texts"),
+    ("final evaluation", "koelectra_cookbook.trainers.beginner.BeginnerTrainer.evaluate"),
+    ("saving the model", "koelectra_cookbook.trainers.beginner.BeginnerTrainer.save_model"),
+])
+def test_a_stop_signal_outside_training_exits_130_with_what_to_do(phase, patched, stop, context, capsys,
+                                                                   monkeypatch):
+    original_evaluate = IntermediateTrainer.evaluate
+
+    def evaluate_then_stop(self, split, *args, **kwargs):
+        if self.global_step >= 6 and split.name == "eval":  # the final evaluation, after training
+            raise_signal(stop)()
+        return original_evaluate(self, split, *args, **kwargs)
+
+    monkeypatch.setattr(patched, evaluate_then_stop if phase == "final evaluation" else raise_signal(stop))
+    status, out, err = run_script("intermediate", context.args(), capsys)
+    assert status == 130 and "Traceback" not in out + err and "KeyboardInterrupt" not in err
+    if phase == "tokenizing":
+        assert err.strip() == "interrupted before the run started; nothing was written"
+        assert not context.out.exists()
+    else:
+        run = next((context.out / "nsmc").iterdir())
+        assert err.strip().splitlines()[-1] == (f"interrupted; resume with: python {Path(sys.argv[0]).name} "
+                                                f"--resume {run}")
+        assert not (run / "model").exists() and not [p for p in run.iterdir() if "partial" in p.name]
+        monkeypatch.undo()
+        status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
+        assert status == 0 and (run / "model" / "model.safetensors").is_file(), err
+
+
+@pytest.mark.parametrize("script, moment", [("train_beginner.py", "while training"),
+                                            ("train_intermediate.py", "while loading the libraries"),
+                                            ("predict.py", "while loading the libraries")])
+def test_sigterm_to_a_real_process_exits_130_without_a_traceback(script, moment, context):
+    argv = context.args("--set", "train.max_steps=null", "--set", "train.epochs=500")
+    if script == "predict.py":
+        argv = context.predict()
+    process = subprocess.Popen([sys.executable, str(PROJECT_ROOT / script), *argv], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    if moment == "while training":
+        assert process.stdout.readline().startswith("task nsmc:")  # set-up is over, training begins
+    else:
+        time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    if moment == "while training":
+        run = next((context.out / "nsmc").iterdir())
+        assert err.strip().splitlines()[-1] == (f"interrupted; {run} is incomplete (the beginner level keeps no "
+                                                f"checkpoints to resume from)")
+    else:
+        assert err.strip() == "interrupted before the run started; nothing was written"
+
+
+# --- silent wrong answers -----------------------------------------------------------------------------------
+
+def test_decomposed_hangul_is_read_as_the_same_text_in_training_and_prediction(context, capsys):
+    """Hangul in NFD (macOS file names, some web forms) tokenizes like NFC instead of to [UNK], and an NFD
+    label is the same label."""
+    import unicodedata
+
+    from koelectra_cookbook.data.dataset import encode_texts
+    from koelectra_cookbook.model import load_tokenizer
+
+    texts = ["정말 재밌는 영화였다", "돈 아깝다 최악"]
+    decomposed = [unicodedata.normalize("NFD", text) for text in texts]
+    tokenizer = load_tokenizer(str(context.model))
+    assert [ids.tolist() for ids in encode_texts(decomposed, tokenizer, 32, None)] == \
+        [ids.tolist() for ids in encode_texts(texts, tokenizer, 32, None)]
+    assert tokenizer.unk_token_id not in encode_texts(decomposed, tokenizer, 32, None)[0]
+
+    model = str(context.run() / "model")
+    outputs = [run_script("predict", ["--model", model, "--input", str(context.write(f"{form}.txt", "\n".join(lines)))],
+                          capsys)[1] for form, lines in (("nfc", texts), ("nfd", decomposed))]
+    assert [row.split(",")[1:] for row in outputs[0].splitlines()] == \
+        [row.split(",")[1:] for row in outputs[1].splitlines()]
+
+    argv = context.custom(unicodedata.normalize("NFD", "text,label\n좋다,긍정\n싫다,부정\n좋아,긍정\n"),
+                          "text,label\n좋다,긍정\n싫다,부정\n", labels=["부정", "긍정"])
+    assert run_script("beginner", argv, capsys)[0] == 0
+
+
+def test_the_free_space_check_counts_the_tokenizer_files(context, capsys, monkeypatch):
+    """A disk with room for the weights alone cannot hold the saved model folder: refused before training."""
+    from collections import namedtuple
+
+    from transformers import AutoModelForSequenceClassification
+
+    weights = sum(p.numel() * p.element_size()
+                  for p in AutoModelForSequenceClassification.from_pretrained(str(context.model)).parameters())
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(2 * weights, weights, weights + 1000))
+    status, out, err = run_script("beginner", context.args(), capsys)
+    assert status == 2 and "MiB free, but this run needs about" in err and not context.out.exists()
