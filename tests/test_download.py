@@ -47,7 +47,7 @@ def test_an_unreachable_source_says_what_to_put_where(tmp_path):
 
 
 def test_download_switched_off_names_the_source(tmp_path):
-    with pytest.raises(UserError, match="data.download is false; put ratings_test.txt from https://"):
+    with pytest.raises(UserError, match=r"data.download is false, or the run is resumed\); put ratings_test.txt from https://"):
         ensure_file(tmp_path, "ratings_test.txt", TASKS["nsmc"], allow_download=False)
 
 

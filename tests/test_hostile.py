@@ -204,6 +204,51 @@ COMMAND_LINE_AND_CONFIG = [
     ("data.cache_dir is a file", "beginner", lambda c: c.args("--set", f"data.cache_dir={c.write('f', 'x')}"),
      "data.cache_dir"),
     ("data.cache_dir is read-only", "beginner", lambda c: c.args("--set", "data.cache_dir=/sys"), "data.cache_dir '/sys'"),
+    ("an integer of 5,000 digits", "beginner", lambda c: c.args("--set", "train.epochs=" + "9" * 5000),
+     "unreadable value"),
+    ("a value nested 1,000 deep", "beginner", lambda c: c.args("--set", "data.labels=" + "[" * 1000 + "]" * 1000),
+     "unreadable value"),
+    ("anchors that expand to a billion items", "beginner", lambda c: ["--config", str(c.write("laughs.yaml", LAUGHS)),
+                                                                      "--output-dir", str(c.out)], "must be an integer"),
+    ("--demo with a task name too long for a file name", "beginner",
+     lambda c: ["--config", str(c.yaml({"task": "a" * 300})), "--demo", "--output-dir", str(c.out)], "task must be a name"),
+    ("--demo with a data section that is not a section", "beginner",
+     lambda c: ["--config", str(c.yaml({"task": "mine", "data": 5})), "--demo", "--output-dir", str(c.out)],
+     "no bundled samples for task 'mine'"),
+    ("the task set to nothing", "beginner", lambda c: c.args("--set", "task=''"), "task must be a name"),
+    ("a folder name over 255 bytes", "beginner", lambda c: c.args("--set", f"data.dir={c.tmp / ('a' * 300)}"),
+     "File name too long"),
+    ("a NUL in a path", "beginner", lambda c: c.args("--set", 'data.cache_dir="c\\0x"'), "control character"),
+    ("a NEL, which config.yaml would not keep", "beginner",
+     lambda c: c.args("--set", 'data.label_names=["neg\\x85ative", positive]'), "control character"),
+    ("an infinite learning rate", "beginner", lambda c: c.args("--set", "train.learning_rate=.inf"), "not a finite number"),
+    ("an infinite learning rate as text", "beginner", lambda c: c.args("--set", "train.learning_rate=inf"),
+     "not a finite number"),
+    ("the text column as the label column", "beginner", lambda c: c.args("--set", "data.text_column=label"),
+     "data.text_column must differ from the label column"),
+    ("the text column among the label columns", "multi-label",
+     lambda c: ["--task", "unsmile", "--demo", "--output-dir", str(c.out), "--set", "data.label_columns=[문장, 남성]"],
+     "data.text_column must differ"),
+    ("two labels with one name", "beginner", lambda c: c.args("--set", "data.label_names=[a, a]"),
+     "data.label_names must be distinct"),
+    ("one label column twice", "multi-label",
+     lambda c: ["--task", "unsmile", "--demo", "--output-dir", str(c.out), "--set", "data.label_columns=[남성, 남성]"],
+     "data.label_columns must be distinct"),
+    ("a multi-label label called predicted", "multi-label",
+     lambda c: c.custom("text,predicted,b\n좋다,1,0\n싫다,0,1\n", "text,predicted,b\n좋다,1,0\n",
+                        label_columns=["predicted", "b"]), "may not be called 'predicted'"),
+    ("an added token of a zero-width space", "expert", lambda c: c.args("--set", 'model.add_tokens=["\u200b"]'),
+     "model.add_tokens must be visible text"),
+    ("class weights for multi-label data", "multi-label",
+     lambda c: ["--task", "unsmile", "--demo", "--output-dir", str(c.out), "--set", "train.class_weights=[1, 2]"],
+     "train.class_weights is for single-label data"),
+    ("pos_weight for single-label data", "expert", lambda c: c.args("--set", "train.pos_weight=[1, 2, 3]"),
+     "are for multi-label data"),
+    ("--resume with --output-dir", "intermediate", lambda c: ["--resume", str(c.run()), "--output-dir", str(c.out)],
+     "give it alone"),
+    ("an empty --output-dir", "beginner", lambda c: ["--task", "nsmc", "--demo", "--output-dir", ""],
+     "--output-dir must name a folder"),
+    ("--config is a folder", "beginner", lambda c: ["--config", str(c.tmp)], "is not a regular file"),
 ]
 
 DATA = [
@@ -212,18 +257,65 @@ DATA = [
     ("an unpaired surrogate escape in JSON", "beginner",
      lambda c: c.custom('[{"text": "좋다", "label": 1},\n {"text": "\\ud800", "label": 0}]',
                         '[{"text": "a", "label": 1}, {"text": "b", "label": 0}]', suffix="json"),
-     "train.json:2: 'text' holds an unpaired surrogate"),
+     "train.json:2: '\\ud800' holds an unpaired surrogate"),
     ("an unpaired surrogate escape in JSONL", "beginner",
      lambda c: c.custom('{"text": "좋다", "label": 1}\n{"text": "\\udfff", "label": 0}\n',
                         '{"text": "a", "label": 1}\n{"text": "b", "label": 0}\n', suffix="jsonl"),
-     "train.jsonl:2: 'text' holds an unpaired surrogate"),
+     "train.jsonl:2: '\\udfff' holds an unpaired surrogate"),
     ("a training file that is a folder", "beginner",
-     lambda c: [*c.custom("text,label\n좋다,1\n싫다,0\n"), "--set", "data.train_file=."], "file not found"),
+     lambda c: [*c.custom("text,label\n좋다,1\n싫다,0\n"), "--set", "data.train_file=."], "not a regular file"),
     ("CP949 bytes without data.encoding", "beginner",
      lambda c: c.custom("text,label\n좋다,1\n싫다,0\n".encode("cp949")), "set data.encoding: cp949"),
     ("an encoding Python does not know", "beginner",
      lambda c: c.custom("text,label\n좋다,1\n싫다,0\n", encoding="klingon"), "config: data.encoding 'klingon'"),
+    ("a header with a line break in a name", "beginner", lambda c: c.custom('"te\nxt",label\n좋다,1\n싫다,0\n'),
+     "no column 'text' (columns found: 'te\\nxt', 'label')"),
+    ("a bad label after a field spanning lines", "beginner",
+     lambda c: c.custom('text,label\n"첫 줄\n둘째 줄\n셋째 줄",1\n좋다,0\n나쁜 라벨,7\n', labels=["0", "1"]),
+     "train.csv:6: label '7'"),
+    ("a quote that is never closed", "beginner", lambda c: c.custom('text,label\n좋다,1\n"닫히지 않은,0\n싫다,1\n'),
+     "train.csv:3: a quoted field is never closed"),
+    ("text after a closing quote", "beginner", lambda c: c.custom('text\tlabel\n"좋다"고 했다\t1\n싫다\t0\n', suffix="tsv"),
+     "train.tsv:2: malformed quoting"),
+    ("a number as the text in JSON", "beginner",
+     lambda c: c.custom('[{"text": 1e5, "label": 1}, {"text": "b", "label": 0}]',
+                        '[{"text": "a", "label": 1}, {"text": "b", "label": 0}]', suffix="json"),
+     "train.json:1: the text must be a string"),
+    ("an infinite label in JSON", "beginner",
+     lambda c: c.custom('{"text": "a", "label": 1e999}\n{"text": "b", "label": 0}\n',
+                        '{"text": "a", "label": 1}\n', suffix="jsonl"), "train.jsonl:1: a number that is not finite"),
+    ("an object as a label in JSON", "beginner",
+     lambda c: c.custom('{"text": "a", "label": {"x": 1}}\n{"text": "b", "label": 0}\n',
+                        '{"text": "a", "label": 1}\n', suffix="jsonl"), "train.jsonl:1: expected a label"),
+    ("a key twice in one JSON object", "beginner",
+     lambda c: c.custom('{"text": "a", "label": 1}\n{"text": "b", "label": 1, "label": 0}\n',
+                        '{"text": "a", "label": 1}\n', suffix="jsonl"), "train.jsonl:2: key 'label' appears more than once"),
+    ("a nested list of label names", "multi-label",
+     lambda c: [*c.custom('{"text": "a", "tags": [["x"]]}\n{"text": "b", "tags": ["y"]}\n',
+                          '{"text": "a", "tags": ["x"]}\n', suffix="jsonl", label_column="tags", multi_label=True)],
+     "train.jsonl:1: a list of label names must hold names"),
+    ("a list of label names that is broken JSON", "multi-label",
+     lambda c: [*c.custom('text,tags\n좋다,"[""x"", ""y"""\n싫다,y\n', 'text,tags\n좋다,x\n', label_column="tags",
+                          multi_label=True)], "train.csv:2: '[\"x\", \"y\"' is not a JSON list of label names"),
+    ("a pipe for a training file", "beginner", lambda c: fifo_data(c), "train.csv: not a regular file"),
 ]
+
+
+def fifo_data(c: Context) -> list[str]:
+    argv = c.custom("text,label\n좋다,1\n싫다,0\n")
+    (c.tmp / "data" / "train.csv").unlink()
+    os.mkfifo(c.tmp / "data" / "train.csv")  # reading it would wait for a writer forever
+    return argv
+
+
+def laughs(levels: int) -> str:
+    """A YAML file of a few hundred bytes whose anchors would expand to 9**levels items."""
+    anchors = [f"&a0 [{', '.join(['lol'] * 9)}]"]
+    anchors += [f"&a{level} [{', '.join([f'*a{level - 1}'] * 9)}]" for level in range(1, levels + 1)]
+    return "task: nsmc\ntrain:\n  epochs: [" + ", ".join(anchors) + "]\n"
+
+
+LAUGHS = laughs(9)
 
 PICKLED_ONLY = {"without": ("model.safetensors",), "files": {"pytorch_model.bin": b"x"}}
 NO_TOKENIZER = {"without": ("tokenizer.json", "tokenizer_config.json")}
@@ -242,7 +334,30 @@ MODEL_FOLDER = [
      lambda c: train_with(c, files={"model.safetensors": b"\x80\x04not safetensors"}), "cannot load model"),
     ("config.json that is not JSON", "beginner", lambda c: train_with(c, files={"config.json": b"{oops"}),
      "cannot load model"),
+    ("an index naming a pickled shard", "beginner", lambda c: train_with(c, **sharded("pytorch_model-1-of-1.bin")),
+     "which is not a safetensors file in the model's folder"),
+    ("an index naming a shard outside the folder", "beginner", lambda c: train_with(c, **sharded("../w.safetensors")),
+     "which is not a safetensors file in the model's folder"),
+    ("an index naming a pipe", "beginner", lambda c: c.args("--set", f"model.name_or_path={piped_shard(c)}"),
+     "which is not a regular file"),
+    ("a tokenizer.json that is JSON but not a tokenizer", "beginner",
+     lambda c: train_with(c, files={"tokenizer.json": b'{"a": 1}'}), "cannot load model"),
+    ("a quantized checkpoint", "beginner",
+     lambda c: train_with(c, config={"quantization_config": {"quant_method": "bitsandbytes", "load_in_8bit": True}}),
+     "a quantized checkpoint"),
 ]
+
+
+def sharded(shard: str) -> dict:
+    """A model folder whose weights are listed in an index that names `shard`."""
+    index = {"metadata": {}, "weight_map": {"electra.embeddings.word_embeddings.weight": shard}}
+    return {"without": ("model.safetensors",), "files": {"model.safetensors.index.json": json.dumps(index).encode()}}
+
+
+def piped_shard(c: Context) -> Path:
+    model = c.model_copy(**sharded("shard.safetensors"))
+    os.mkfifo(model / "shard.safetensors")  # opening it would wait for a writer forever
+    return model
 
 DIRECTORY = object()  # `damaged` makes a folder instead of a file
 
@@ -282,7 +397,45 @@ RUN_FOLDER = [
     ("metrics.csv without its header", "intermediate", lambda c: damaged(c, "metrics.csv", "1,2,3\n"),
      "metrics.csv: damaged"),
     ("the lock file is a folder", "intermediate", lambda c: damaged(c, ".lock", DIRECTORY), "cannot lock run"),
+    ("the lock file links to another file", "intermediate", lambda c: linked(c, ".lock", c.write("victim.txt", "keep")),
+     "is a symbolic link"),
+    ("plots/ links to a folder elsewhere", "intermediate", lambda c: linked(c, "plots", c.tmp), "is a symbolic link"),
+    ("checkpoints/ links to another run's", "intermediate",
+     lambda c: linked(c, "checkpoints", c.run("beginner").parent / "other"), "is a symbolic link"),
+    ("run.json links to a device that never ends", "intermediate", lambda c: linked(c, "run.json", Path("/dev/zero")),
+     "is a symbolic link"),
+    ("run.json is a pipe", "intermediate", lambda c: piped(c, "run.json"), "is not a regular file"),
+    ("metrics.csv is a pipe", "intermediate", lambda c: piped(c, "metrics.csv"), "is not a regular file"),
+    ("every checkpoint damaged", "intermediate", lambda c: every_checkpoint_flipped(c), "none of the 3 checkpoints"),
 ]
+
+
+def linked(c: Context, relative: str, target: Path) -> list[str]:
+    """--resume of a run whose `relative` is a symbolic link to `target`."""
+    run = c.run()
+    entry = run / relative
+    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink(missing_ok=True)
+    entry.symlink_to(target)
+    if target.is_file():
+        c.protect(target.parent)
+    c.protect(run)
+    return ["--resume", str(run)]
+
+
+def piped(c: Context, relative: str) -> list[str]:
+    run = c.run()
+    (run / relative).unlink()
+    os.mkfifo(run / relative)  # reading it would wait for a writer forever
+    c.protect(run)
+    return ["--resume", str(run)]
+
+
+def every_checkpoint_flipped(c: Context) -> list[str]:
+    run = c.run()
+    for checkpoint in (run / "checkpoints").glob("step-*"):
+        flip_a_byte(checkpoint / "model.safetensors")
+    c.protect(run)
+    return ["--resume", str(run)]
 
 PREDICT = [
     ("--output is the --input file", "predict", lambda c: c.predict("--output", str(c.tmp / "in.txt")),
@@ -311,9 +464,16 @@ PREDICT = [
     ("truncated weights", "predict",
      lambda c: c.predict(model=c.model_copy(files={"model.safetensors": b"\x10" * 500})), "cannot load"),
     ("--input is a folder", "predict", lambda c: ["--model", str(c.run() / "model"), "--input", str(c.tmp)],
-     "file not found"),
+     "not a regular file"),
     ("a missing --model", "predict", lambda c: ["--input", "x.txt"], "the following arguments are required: --model"),
     ("--top-k that is not a number", "predict", lambda c: ["--model", "m", "--top-k", "two"], "invalid int value"),
+    ("an empty input", "predict", lambda c: c.predict(text=""), "no texts to classify"),
+    ("a number as the text in JSON", "predict",
+     lambda c: ["--model", str(c.run() / "model"), "--input", str(c.write("in.jsonl", '{"t": 5}\n')),
+                "--text-column", "t"], "in.jsonl:1: the text must be a string"),
+    ("an extension that names no format", "predict",
+     lambda c: ["--model", str(c.run() / "model"), "--input", str(c.write("in.dat", "a")), "--text-column", "t"],
+     "name it .csv, .tsv, .json or .jsonl"),
 ]
 
 TABLE = COMMAND_LINE_AND_CONFIG + DATA + MODEL_FOLDER + RUN_FOLDER + PREDICT
@@ -352,11 +512,12 @@ def test_a_pickle_planted_in_a_checkpoint_is_never_loaded(planted, context, caps
         rewrite_manifest(checkpoint)
     status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
     assert not marker.exists(), "code from the run folder ran"
-    assert status == 0 and "Traceback" not in out + err
-    if planted.endswith(".pkl"):
-        assert "resumed from step-00000006" in out  # files the format does not read are simply never opened
-    else:
-        assert "skipping checkpoint" in out and "starting over" in out
+    assert "Traceback" not in out + err
+    if planted.endswith(".pkl"):  # listed in the manifest, but a file the format does not read is never opened
+        assert status == 0 and "resumed from step-00000006" in out
+    else:  # every checkpoint is refused, and the finished run is left as it was
+        assert status == 2 and "skipping checkpoint" in out and "none of the 3 checkpoints" in err
+        assert (run / "results.json").is_file() and (run / "model" / "model.safetensors").is_file()
 
 
 def test_resume_and_predict_never_unpickle_anything(context, capsys, monkeypatch):
@@ -430,7 +591,23 @@ RECOVERABLE = [
      "trainer_state.early_stopping"),
     ("a manifest naming a file outside the checkpoint",
      replace_newest("manifest.json", '{"../../config.yaml": {"bytes": 1}}'), "is not a file of this checkpoint"),
-    ("a manifest that is not JSON", replace_newest("manifest.json", "{"), "manifest.json is missing or not valid JSON"),
+    ("a manifest that is not JSON", replace_newest("manifest.json", "{"), "manifest.json is not valid JSON"),
+    ("a manifest that leaves the weights out",
+     lambda run: edit_json(newest_checkpoint(run) / "manifest.json", lambda files: files.pop("model.safetensors")),
+     "model.safetensors is not listed in the manifest"),
+    ("a numpy generator of another kind", edit_newest("rng-0.json", lambda state: state["numpy"].__setitem__(0, "PCG64")),
+     "not an MT19937 state"),
+    ("an optimizer entry without its second moment",
+     edit_newest("optimizer.json", lambda state: state["state"]["0"].pop("exp_avg_sq")), "expected the entries"),
+    ("an optimizer that would maximise the loss",
+     edit_newest("optimizer.json", lambda state: state["param_groups"][0].update(maximize=True)),
+     "maximize is True, but this run's is False"),
+    ("a learning rate of NaN in the optimizer",
+     edit_newest("optimizer.json", lambda state: state["param_groups"][0].update(lr=float("nan"))), ".lr is nan"),
+    ("a count beyond any float", edit_newest("trainer_state.json", lambda state: state["loop"].update(
+        train_samples=10**400)), "does not fit this run"),
+    ("a training time of NaN", edit_newest("trainer_state.json", lambda state: state["loop"].update(
+        train_runtime_s=float("nan"))), "does not fit this run"),
 ]
 
 
@@ -606,3 +783,65 @@ def test_the_free_space_check_counts_the_tokenizer_files(context, capsys, monkey
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(2 * weights, weights, weights + 1000))
     status, out, err = run_script("beginner", context.args(), capsys)
     assert status == 2 and "MiB free, but this run needs about" in err and not context.out.exists()
+
+
+# --- careless input that must simply work ------------------------------------------------------------------
+
+def test_a_column_named_line_and_a_header_with_label_dot_1_read_as_columns(context, capsys):
+    argv = context.custom("line,label,label.1\n좋다,1,x\n싫다,0,y\n좋아,1,z\n", "line,label,label.1\n좋다,1,x\n",
+                          text_column="line")
+    assert run_script("beginner", argv, capsys)[0] == 0
+    status, out, err = run_script("predict", ["--model", str(context.run() / "model"), "--input",
+                                              str(context.tmp / "data" / "eval.csv"), "--text-column", "line"], capsys)
+    assert status == 0 and out.splitlines()[1].startswith("좋다,"), err
+
+
+def test_predict_gives_one_row_per_line_whatever_other_line_breaks_a_line_holds(context, capsys):
+    lines = ["첫째\x0c폼피드", "둘째\u2028줄", "셋째\x85줄", "넷째\x0b줄"]
+    status, out, err = run_script("predict", context.predict(text="\r\n".join(lines) + "\r\n"), capsys)
+    assert status == 0, err
+    import csv
+    import io
+
+    assert [row["text"] for row in csv.DictReader(io.StringIO(out))] == lines
+
+
+def test_labels_that_only_look_alike_stay_apart():
+    from koelectra_cookbook.config import normalize_label
+
+    assert [normalize_label(v) for v in ("1_0", "10", "１", "1", "1.0", " 007 ", "+3")] == \
+        ["1_0", "10", "１", "1", "1", "7", "3"]
+
+
+def test_invisible_texts_are_dropped_and_a_shared_train_and_eval_file_is_noted(context, capsys):
+    argv = context.custom("text,label\n좋다,1\n\u200b\u200b,0\n싫다,0\n\ufeff,1\n", "text,label\n좋다,1\n")
+    argv += ["--set", "data.eval_file=train.csv"]
+    status, out, err = run_script("beginner", argv, capsys)
+    assert status == 0, err
+    assert "train.csv: 2 rows with empty text dropped (lines 3, 5)" in out
+    assert "the evaluation file is the training file" in out
+
+
+def test_label_columns_written_in_decomposed_hangul_are_found(context, capsys):
+    import unicodedata
+
+    columns = ["여성/가족", "남성", "성소수자", "인종/국적", "연령", "지역", "종교", "기타 혐오", "악플/욕설", "clean"]
+    decomposed = "[" + ", ".join(unicodedata.normalize("NFD", name) for name in columns) + "]"
+    status, out, err = run_script("multi-label", ["--task", "unsmile", "--demo", "--output-dir", str(context.out),
+                                                  "--set", f"data.label_columns={decomposed}",
+                                                  "--set", "train.max_steps=2"], capsys)
+    assert status == 0, err
+
+
+def test_a_resumed_run_writes_nowhere_but_its_own_folder(context, capsys):
+    """Its config may come from someone else: a cache folder named there is read, never created or written."""
+    run = context.run()
+    elsewhere = context.tmp / "elsewhere-cache"
+    for name in ("config.yaml", "run.json"):
+        text = (run / name).read_text(encoding="utf-8")
+        cache = str(context._runs["intermediate"].parents[3] / "cache")
+        (run / name).write_text(text.replace(cache, str(elsewhere)), encoding="utf-8")
+    (run / "results.json").unlink()
+    status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
+    assert status == 0 and "resumed from step-00000006" in out, err
+    assert not elsewhere.exists()

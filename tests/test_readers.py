@@ -24,7 +24,9 @@ def write(path, text: str, encoding: str = "utf-8"):
 
 
 def read(path, fmt, columns=COLUMNS, encoding="utf-8"):
-    return read_table(path, fmt, columns, encoding)
+    """The table with each row's line as a last column, "line", the way these tests compare it."""
+    table = read_table(path, fmt, columns, encoding)
+    return table.rows.assign(line=table.lines.tolist())
 
 
 def error_of(path, fmt, columns=COLUMNS, encoding="utf-8") -> str:

@@ -27,8 +27,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .errors import UserError
-from .safe_state import (DamagedState, check_model_tensors, model_tensors, optimizer_files, optimizer_state,
-                         restore_rng, rng_files, sha256_of)
+from .safe_state import (DamagedState, check_model_tensors, checked_rng, model_tensors, optimizer_files,
+                         optimizer_state, read_json, rng_files, sha256_of)
 
 STEP_FOLDER = re.compile(r"step-\d{8}")
 MANIFEST = "manifest.json"
@@ -79,23 +79,29 @@ class CheckpointManager:
     def restore(self, accelerator: Accelerator, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                 check_trainer_state: Callable[[dict, int], None]) -> tuple[Path, dict] | None:
         """Restore the newest checkpoint that is whole and fits; returns (its folder, the trainer state), or
-        None when there is none. `check_trainer_state(state, step)` raises DamagedState for a state the
-        trainer cannot continue from. Damaged checkpoints are reported and passed over."""
+        None when there is no checkpoint. `check_trainer_state(state, step)` raises DamagedState for a state
+        the trainer cannot continue from. Damaged checkpoints are reported and passed over; when every one
+        is damaged, that is an error (starting over would replace the run's results)."""
         if self.directory.exists() and not self.directory.is_dir():
             raise UserError(f"{self.directory} is a file, not a folder of checkpoints")
-        for candidate in self.candidates():
+        if accelerator.is_main_process:  # writes a kill or a second Ctrl-C cut short
+            for unfinished in self.directory.glob(".step-*.partial"):
+                shutil.rmtree(unfinished, ignore_errors=True)
+        candidates = self.candidates()
+        for candidate in candidates:
             try:
                 contents = self._read(candidate, accelerator.process_index, model, optimizer)
                 check_trainer_state(contents["trainer_state"], int(candidate.name.removeprefix("step-")))
             except DamagedState as problem:
                 accelerator.print(f"warning: skipping checkpoint {candidate}: {problem}")
                 continue
-            model_to_fill = accelerator.unwrap_model(model)
-            model_to_fill.load_state_dict(contents["model"])
+            model.load_state_dict(contents["model"])
             optimizer.load_state_dict(contents["optimizer"])
-            if contents["rng"] is not None:
-                restore_rng(*contents["rng"], where=f"{candidate}/rng")
+            contents["restore_rng"]()
             return candidate, contents["trainer_state"]
+        if candidates:
+            raise UserError(f"none of the {len(candidates)} checkpoints in {self.directory} can be resumed from (see the "
+                            f"warnings); to start the run over, move that folder away first")
         return None
 
     def candidates(self) -> list[Path]:
@@ -118,17 +124,17 @@ class CheckpointManager:
 
     def _read(self, checkpoint: Path, process_index: int, model, optimizer) -> dict:
         """Everything a checkpoint holds, checked against the live model and optimizer; nothing applied yet."""
-        _verify(checkpoint)
-        model_state = check_model_tensors(_load_tensors(checkpoint / "model.safetensors"),
-                                          model if not hasattr(model, "module") else model.module, str(checkpoint))
+        _verify(checkpoint, process_index)
+        model_state = check_model_tensors(_load_tensors(checkpoint / "model.safetensors"), model, str(checkpoint))
         optimizer_json, optimizer_tensors = _read_pair(checkpoint / "optimizer")
-        rng = None
-        if (checkpoint / f"rng-{process_index}.json").is_file():  # absent when resumed with more processes
-            rng = _read_pair(checkpoint / f"rng-{process_index}")
-        trainer_state = _read_json(checkpoint / TRAINER_STATE)
+        rng = checkpoint / f"rng-{process_index}"
+        # No generator states for this process when resumed with more processes than the run had.
+        restore_rng = checked_rng(*_read_pair(rng), where=f"{checkpoint}/rng") if rng.with_suffix(".json").is_file() \
+            else _keep_the_generators
+        trainer_state = read_json(checkpoint / TRAINER_STATE)
         if not isinstance(trainer_state, dict):
             raise DamagedState(f"{TRAINER_STATE} is not a mapping")
-        return {"model": model_state, "rng": rng, "trainer_state": trainer_state,
+        return {"model": model_state, "restore_rng": restore_rng, "trainer_state": trainer_state,
                 "optimizer": optimizer_state(optimizer_json, optimizer_tensors, optimizer, "optimizer.json")}
 
     def _prune(self, keep_step: int | None) -> None:
@@ -138,21 +144,32 @@ class CheckpointManager:
                 shutil.rmtree(old, ignore_errors=True)
 
 
-def _verify(checkpoint: Path) -> None:
-    """DamagedState unless every file the manifest lists is there with its size and SHA-256."""
-    files = _read_json(checkpoint / MANIFEST)
-    if not isinstance(files, dict) or not files:
-        raise DamagedState("the manifest lists no files")
+def _verify(checkpoint: Path, process_index: int = 0) -> None:
+    """DamagedState unless the manifest lists exactly the checkpoint's files, the ones a restore reads among
+    them, each a regular file with its size and SHA-256."""
+    files = read_json(checkpoint / MANIFEST)
+    if not isinstance(files, dict) or not all(isinstance(entry, dict) for entry in files.values()):
+        raise DamagedState("the manifest is not a mapping of files")
+    present = {p.name for p in checkpoint.iterdir()} - {MANIFEST}
+    for name in sorted(set(files) ^ present):
+        if Path(name).name != name:
+            raise DamagedState(f"the manifest entry {name!r} is not a file of this checkpoint")
+        raise DamagedState(f"{name} is {'missing' if name in files else 'not listed in the manifest'}")
+    needed = {"model.safetensors", "optimizer.safetensors", "optimizer.json", TRAINER_STATE}
+    if not needed <= set(files):
+        raise DamagedState(f"{sorted(needed - set(files))[0]} is missing")
     for name, expected in files.items():
         path = checkpoint / name
-        if Path(name).name != name or not isinstance(expected, dict):
-            raise DamagedState(f"the manifest entry {name!r} is not a file of this checkpoint")
-        if not path.is_file():
-            raise DamagedState(f"{name} is missing")
+        if path.is_symlink() or not path.is_file():
+            raise DamagedState(f"{name} is not a regular file")
         if path.stat().st_size != expected.get("bytes"):
             raise DamagedState(f"{name} has {path.stat().st_size} bytes, expected {expected.get('bytes')} (truncated?)")
         if sha256_of(path) != expected.get("sha256"):
             raise DamagedState(f"{name} does not match its checksum (damaged on disk or edited)")
+
+
+def _keep_the_generators() -> None:
+    pass
 
 
 def _write_pair(stem: Path, stored_json, tensors: dict[str, torch.Tensor]) -> None:
@@ -161,7 +178,7 @@ def _write_pair(stem: Path, stored_json, tensors: dict[str, torch.Tensor]) -> No
 
 
 def _read_pair(stem: Path):
-    return _read_json(stem.with_suffix(".json")), _load_tensors(stem.with_suffix(".safetensors"))
+    return read_json(stem.with_suffix(".json")), _load_tensors(stem.with_suffix(".safetensors"))
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -169,13 +186,6 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (OSError, SafetensorError, ValueError) as exc:
         raise DamagedState(f"{path.name} is not a readable safetensors file ({exc})") from None
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise DamagedState(f"{path.name} is missing or not valid JSON ({type(exc).__name__})") from None
 
 
 def _fsync_folder(folder: Path) -> None:

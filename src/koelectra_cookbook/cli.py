@@ -14,10 +14,10 @@ import signal
 import sys
 from pathlib import Path
 
-from .config import Config, build_config, load_yaml, parse_overrides
+from .config import Config, build_config, check_task_name, load_yaml, parse_overrides
 from .config_parsing import flat_differences
 from .data.tasks import TASKS, task_spec
-from .errors import TrainingInterrupted, UserError
+from .errors import TrainingInterrupted, UserError, shown
 from .metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 from .paths import CONFIG_DIR, SAMPLES_DIR
 from .runs import RunDirectory
@@ -41,17 +41,20 @@ def parse_args(description: str, argv: list[str] | None, resumable: bool) -> arg
     source.add_argument("--config", type=Path, help="a YAML config file (see config/custom-example.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set train.epochs=1 (repeatable; values are YAML)")
-    parser.add_argument("--output-dir", type=Path, default=Path("runs"), help="where run directories go")
+    parser.add_argument("--output-dir", help="where run directories go (default: runs)")
     parser.add_argument("--demo", action="store_true",
                         help="offline: bundled sample data and a tiny random ELECTRA (under a minute on a CPU)")
     if resumable:
         parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run in its directory")
     args = parser.parse_args(argv)
     resume = getattr(args, "resume", None)
-    if resume is not None and (args.task or args.config or args.overrides or args.demo):
-        parser.error("--resume continues a run with its own config.yaml: give it alone")
+    if resume is not None and (args.task or args.config or args.overrides or args.demo or args.output_dir):
+        parser.error("--resume continues a run in its own folder with its own config.yaml: give it alone")
     if not args.task and not args.config and resume is None:
         parser.error("give --task NAME or --config PATH")
+    if args.output_dir == "":
+        parser.error("--output-dir must name a folder")
+    args.output_dir = Path(args.output_dir or "runs")
     return args
 
 
@@ -63,35 +66,48 @@ def resolve_config(args: argparse.Namespace) -> Config:
         task = file_layer.get("task")
         if not task:
             raise UserError(f"{yaml_path}: needs a `task:` name (a built-in task or a name for your dataset)")
+        if not isinstance(task, str):
+            raise UserError(f"{yaml_path}: task must be a name, got {shown(task)}")
+        check_task_name(task)  # before --demo looks for a samples folder of that name
     else:
         task = args.task
         yaml_path = CONFIG_DIR / f"{task}.yaml"
         if task_spec(task) is None:
-            raise UserError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}, or describe your own "
+            raise UserError(f"unknown task {shown(task)}: choose one of {', '.join(TASKS)}, or describe your own "
                             f"dataset in a YAML file and pass --config")
         file_layer = load_yaml(yaml_path) if yaml_path.is_file() else {}
-    spec = task_spec(str(task))
-    layers = [("defaults", {"task": str(task), "data": dict(spec.data_defaults) if spec else {}}),
+    spec = task_spec(task)
+    layers = [("defaults", {"task": task, "data": dict(spec.data_defaults) if spec else {}}),
               (str(yaml_path), file_layer)]
     if args.demo:
-        layers.append(("--demo", demo_layer(str(task), file_layer)))
+        layers.append(("--demo", demo_layer(task, file_layer)))
     layers.append(("--set", parse_overrides(args.overrides)))
-    config = build_config(layers)
+    return complete_config(build_config(layers), str(yaml_path))
 
-    train = config.train
+
+def complete_config(config: Config, source: str) -> Config:
+    """Fill the task-dependent defaults and check what depends on several keys at once."""
+    check_task_name(config.task)
+    spec, train, multi_label = task_spec(config.task), config.train, config.data.multi_label
     if not config.data.dir:
-        raise UserError(f"{yaml_path}: data.dir must name the folder holding your data files")
-    default_metric = spec.metric if spec else ("macro_f1" if config.data.multi_label else "accuracy")
+        raise UserError(f"{source}: data.dir must name the folder holding your data files")
+    default_metric = spec.metric if spec else ("macro_f1" if multi_label else "accuracy")
     train.metrics = train.metrics or [default_metric]
     train.es_metric = train.es_metric or train.metrics[0]
     if train.es_metric != "loss" and train.es_metric not in train.metrics:
         raise UserError(f"config: train.es_metric {train.es_metric!r} must be 'loss' or one of train.metrics "
                         f"{train.metrics}")
-    valid = MULTI_LABEL_METRICS if config.data.multi_label else SINGLE_LABEL_METRICS
+    valid = MULTI_LABEL_METRICS if multi_label else SINGLE_LABEL_METRICS
     for name in train.metrics:
         if name not in valid:
-            kind = "multi-label" if config.data.multi_label else "single-label"
+            kind = "multi-label" if multi_label else "single-label"
             raise UserError(f"config: train.metrics: {name!r} is not a {kind} metric (choose from {', '.join(valid)})")
+    if multi_label and train.class_weights is not None:
+        raise UserError("config: train.class_weights is for single-label data; multi-label data weighs its labels "
+                        "with train.pos_weight")
+    if not multi_label and (train.pos_weight is not None or train.threshold is not None):
+        raise UserError("config: train.pos_weight and train.threshold are for multi-label data (data.label_columns "
+                        "or data.multi_label)")
     return config
 
 
@@ -111,17 +127,18 @@ def load_resume_config(run_dir: Path, level: str) -> Config:
     config_file = Path(run_dir) / "config.yaml"
     if not config_file.is_file():
         raise UserError(f"--resume {run_dir}: not a run directory (no config.yaml in it)")
+    RunDirectory(run_dir).check_own_files()
     identity = RunDirectory(run_dir).identity()
     if identity["level"] != level:
         script = RESUME_SCRIPTS.get(identity["level"])
         how = f"resume it with {script}" if script else "that level keeps no checkpoints"
         raise UserError(f"--resume {run_dir}: a {identity['level']} run, and this script continues {level} runs "
                         f"({how}, or start a new run)")
-    config = build_config([(str(config_file), load_yaml(config_file))])
+    config = complete_config(build_config([(str(config_file), load_yaml(config_file))]), str(config_file))
     edits = flat_differences(identity["config"], config.to_dict())
     if edits:
-        shown = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in list(edits.items())[:4])
-        raise UserError(f"{config_file} was edited after the run started ({shown}{'; ...' if len(edits) > 4 else ''})"
+        listed = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in list(edits.items())[:4])
+        raise UserError(f"{config_file} was edited after the run started ({listed}{'; ...' if len(edits) > 4 else ''})"
                         f"; a run resumes with the config it started with: undo the edit, or start a new run")
     return config
 
@@ -132,9 +149,10 @@ def demo_layer(task: str, file_layer: dict) -> dict:
 
     samples = SAMPLES_DIR / task
     data = {"download": False}
+    file_data = file_layer.get("data")
     if samples.is_dir():
         data["dir"] = str(samples)
-    elif not file_layer.get("data", {}).get("dir"):
+    elif not (isinstance(file_data, dict) and file_data.get("dir")):
         raise UserError(f"--demo: no bundled samples for task {task!r} in {SAMPLES_DIR}")
     return {
         "model": {"name_or_path": str(build_demo_model())},
@@ -170,12 +188,21 @@ def main(trainer_class, description: str, argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(interrupted_message(trainer), file=sys.stderr)
         return 130
+    except OSError as exc:  # a path or a disk the checks above did not foresee: still the user's to fix
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
     finally:
         if getattr(trainer, "run_dir", None) is not None:
             trainer.run_dir.unlock()
     if trainer.accelerator.is_main_process:
         print(f"run: {run_dir}")
     return 0
+
+
+def os_error_message(exc: OSError) -> str:
+    """`path: reason` for an operating-system error, on one line."""
+    where = exc.filename if exc.filename is not None else ""
+    return f"{shown(str(where), 200)[1:-1]}: {exc.strerror or exc}" if where else " ".join(str(exc).split())
 
 
 def interrupted_message(trainer) -> str:

@@ -15,13 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from .config_parsing import merge_checked, one_line, parse_yaml, to_dataclass
-from .errors import UserError
+from .errors import UserError, shown
 
 
 TASK_NAME = re.compile(r"[\w.-]{1,100}")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 # Experiment trackers Accelerate can log to, and the package each needs.
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
@@ -45,6 +48,11 @@ class ModelConfig:
         _require(self.max_seq_len >= 8, "model.max_seq_len", "must be at least 8", self.max_seq_len)
         _require(self.attn_implementation in ("sdpa", "eager"), "model.attn_implementation",
                  "must be sdpa or eager", self.attn_implementation)
+        for token in self.add_tokens or []:
+            # Tokenizers split text at whitespace and drop invisible characters before matching added tokens:
+            # a token made of them can never match (and the Rust tokenizer panics on some).
+            _require(token.strip() != "" and not any(unicodedata.category(c)[0] in "CZ" for c in token),
+                     "model.add_tokens", "must be visible text without spaces or invisible characters", token)
 
 
 @dataclass
@@ -79,6 +87,19 @@ class DataConfig:
             _require(value is None or value >= 1, f"data.{key}", "must be at least 1 (or null for all)", value)
         _require(self.format in (None, "csv", "tsv", "json", "jsonl"), "data.format",
                  "must be csv, tsv, json, jsonl or null", self.format)
+        # Names are compared in NFC, however the YAML file composes their Hangul.
+        self.text_column, self.label_column = (unicodedata.normalize("NFC", c) for c in (self.text_column,
+                                                                                         self.label_column))
+        for key in ("label_columns", "label_names"):
+            names = getattr(self, key)
+            if names is not None:
+                names = [unicodedata.normalize("NFC", name.strip()) for name in names]
+                setattr(self, key, names)
+                _require(len(set(names)) == len(names) and "" not in names, f"data.{key}",
+                         "must be distinct, non-empty names", names)
+        label_columns = self.label_columns or [self.label_column]
+        _require(self.text_column not in label_columns, "data.text_column",
+                 "must differ from the label column(s)", self.text_column)
         if self.label_columns:
             self.multi_label = True
             _require(self.labels is None or self.labels == self.label_columns, "data.labels",
@@ -178,12 +199,12 @@ class TrainConfig:
         _require(0 <= self.label_smoothing < 1, "train.label_smoothing", "must be in [0, 1)", self.label_smoothing)
         _require(not isinstance(self.class_weights, str) or self.class_weights == "balanced", "train.class_weights",
                  "must be balanced, a list of one weight per label, or null", self.class_weights)
-        _require(not isinstance(self.class_weights, list) or all(w > 0 for w in self.class_weights),
-                 "train.class_weights", "must all be greater than 0", self.class_weights)
+        for key in ("class_weights", "pos_weight"):  # float32 on the device: 1e-320 would become 0 there
+            weights = getattr(self, key)
+            _require(not isinstance(weights, list) or all(float(np.float32(w)) > 0 for w in weights),
+                     f"train.{key}", "must all be greater than 0", weights)
         _require(not isinstance(self.pos_weight, str) or self.pos_weight == "balanced", "train.pos_weight",
                  "must be balanced, a list of one weight per label, or null", self.pos_weight)
-        _require(not isinstance(self.pos_weight, list) or all(w > 0 for w in self.pos_weight),
-                 "train.pos_weight", "must all be greater than 0", self.pos_weight)
         _require(self.threshold is None or 0 < self.threshold < 1, "train.threshold", "must be in (0, 1) or null",
                  self.threshold)
         if self.warmup_steps is not None and self.max_steps is not None:
@@ -208,20 +229,21 @@ def normalize_label(value: Any) -> str:
     """Labels are compared as text, so 1, "1" and "1.0" are the same label and "pos" stays "pos" (and "긍정" is the
     same label whether its Hangul is composed or not: NFC)."""
     text = unicodedata.normalize("NFC", str(value).strip())
-    try:
-        return str(int(text))  # exact, however large
-    except ValueError:
-        pass
-    try:
+    # ASCII digits only: int() and float() also read "1_0" as 10 and full-width "１" as 1, which would merge labels.
+    if _INTEGER.fullmatch(text):
+        try:
+            return str(int(text))  # exact, however large
+        except ValueError:  # beyond Python's 4300-digit conversion limit
+            return text
+    if _DECIMAL.fullmatch(text):
         number = float(text)
-    except (ValueError, OverflowError):
-        return text
-    return str(int(number)) if number.is_integer() and abs(number) < 2**53 else text
+        return str(int(number)) if number.is_integer() and abs(number) < 2**53 else text
+    return text
 
 
 def _require(ok: bool, key: str, rule: str, value: Any) -> None:
     if not ok:
-        raise UserError(f"config: {key} {rule} (got {value!r})")
+        raise UserError(f"config: {key} {rule} (got {shown(value, 120)})")
 
 
 # --- building a Config from layers -------------------------------------------------------------------
@@ -248,11 +270,13 @@ def check_task_name(task: str) -> None:
 def load_yaml(path: Path) -> dict[str, Any]:
     """Read a YAML config file; a missing file or a syntax error is a user error naming the file."""
     if not path.is_file():
-        raise UserError(f"config file not found: {path}")
+        raise UserError(f"config file {'is not a regular file' if path.exists() else 'not found'}: {path}")
     try:
         loaded = parse_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid YAML: {one_line(exc)}") from None
+        raise UserError(f"{path}: not valid YAML: {one_line(exc)[:300]}") from None
+    except (ValueError, RecursionError) as exc:  # an integer of over 4300 digits, nesting too deep
+        raise UserError(f"{path}: unreadable YAML: {one_line(exc)[:120]}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -270,7 +294,9 @@ def parse_overrides(assignments: list[str]) -> dict[str, Any]:
         try:
             value = parse_yaml(raw_value) if raw_value.strip() else None
         except yaml.YAMLError as exc:
-            raise UserError(f"--set {assignment!r}: value is not valid YAML: {one_line(exc)}") from None
+            raise UserError(f"--set {shown(assignment)}: value is not valid YAML: {one_line(exc)[:300]}") from None
+        except (ValueError, RecursionError) as exc:  # an integer of over 4300 digits, nesting too deep
+            raise UserError(f"--set {shown(assignment)}: unreadable value: {one_line(exc)[:120]}") from None
         node = nested
         *parents, leaf = key.strip().split(".")
         for depth, part in enumerate(parents):

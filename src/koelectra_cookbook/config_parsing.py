@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import re
 import types
 import typing
+import unicodedata
 from typing import Any
 
 import yaml
 
-from .errors import UserError
+from .errors import UserError, shown
 
 
 class _Loader(yaml.SafeLoader):
@@ -37,10 +39,11 @@ def merge_checked(target: dict, layer: dict, schema: type, prefix: str, source: 
     hints = typing.get_type_hints(schema)
     for key, value in layer.items():
         if key not in hints:
-            raise UserError(f"{source}: unknown key {prefix}{key}{_did_you_mean(str(key), hints, prefix)}")
+            name = key[:80] if isinstance(key, str) and key.isprintable() else shown(key)
+            raise UserError(f"{source}: unknown key {prefix}{name}{_did_you_mean(str(key)[:100], hints, prefix)}")
         if dataclasses.is_dataclass(hints[key]):
             if not isinstance(value, dict):
-                raise UserError(f"{source}: {prefix}{key} must be a section of keys, got {value!r}")
+                raise UserError(f"{source}: {prefix}{key} must be a section of keys, got {shown(value)}")
             merge_checked(target.setdefault(key, {}), value, hints[key], f"{prefix}{key}.", source)
         else:
             target[key] = _coerce(value, hints[key], f"{prefix}{key}", source)
@@ -59,9 +62,10 @@ def to_dataclass(schema: type, values: dict) -> Any:
 
 def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
     """Check a value against the field's type; ints are accepted where floats are expected."""
-    for text in (value if isinstance(value, list) else [value]):
-        if isinstance(text, str) and not _encodable(text):  # YAML's "\ud800" escape makes a lone surrogate
-            raise UserError(f"{source}: {key} holds {text!r}, which is not valid Unicode text")
+    for item in (value if isinstance(value, list) else [value]):
+        problem = _text_problem(item) if isinstance(item, str) else _number_problem(item)
+        if problem:
+            raise UserError(f"{source}: {key} holds {shown(item)}, {problem}")
     options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     if value is None:
         if type(None) in options:
@@ -75,9 +79,12 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
             return value
         if option is float and is_scalar:
             try:
-                return float(value)  # YAML reads 5e-4 (no dot) as a string; accept it as the number it is
-            except ValueError:
-                pass
+                number = float(value)  # YAML reads 5e-4 (no dot) as a string; accept it as the number it is
+            except (ValueError, OverflowError):
+                continue
+            if not math.isfinite(number):
+                raise UserError(f"{source}: {key} holds {shown(value)}, which is not a finite number")
+            return number
         if option is str and is_scalar:
             return str(value)
         if typing.get_origin(option) is list and not (str in options and is_scalar):
@@ -85,19 +92,34 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
             item_type = typing.get_args(option)[0]
             if isinstance(items, list) and all(isinstance(v, (str, int, float)) for v in items):
                 try:
-                    return [item_type(v) for v in items]
-                except ValueError:
-                    pass
+                    converted = [item_type(v) for v in items]
+                except (ValueError, OverflowError):
+                    continue
+                if item_type is float and not all(math.isfinite(v) for v in converted):
+                    raise UserError(f"{source}: {key} holds {shown(value)}, which is not all finite numbers")
+                return converted
     wanted = " or ".join(_type_name(o) for o in options)
-    raise UserError(f"{source}: {key} must be {wanted}, got {value!r}")
+    raise UserError(f"{source}: {key} must be {wanted}, got {shown(value)}")
 
 
-def _encodable(text: str) -> bool:
+def _text_problem(text: str) -> str | None:
+    """Why a config string cannot be used, or None. Control characters (NUL, newlines, NEL) break file names and
+    do not survive the run's config.yaml; YAML's "\ud800" escape makes a lone surrogate, which is not text."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        return "which is not valid Unicode text"
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        return "which holds a control character (a NUL, a line break or a tab)"
+    return None
+
+
+def _number_problem(value: Any) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "which is not a finite number"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        return "which is too large"
+    return None
 
 
 def _type_name(hint: Any) -> str:

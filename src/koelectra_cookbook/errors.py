@@ -1,8 +1,14 @@
-"""The one exception type that means "the user gave us something wrong".
-
-Scripts catch it at the top, print `error: <message>` on stderr and exit with status 2.
-Anything else that escapes is a bug and keeps its traceback.
+"""The exceptions the scripts turn into exit statuses: UserError ("the user gave us something wrong": one
+`error: <message>` line on stderr, exit status 2) and TrainingInterrupted (exit status 130). Anything else
+that escapes is a bug and keeps its traceback.
 """
+
+import reprlib
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 60
+_SHORT.maxlist = _SHORT.maxdict = _SHORT.maxtuple = 6
+_SHORT.maxlevel = 3
 
 
 class UserError(Exception):
@@ -15,3 +21,13 @@ class TrainingInterrupted(Exception):
     def __init__(self, run_dir, step: int):
         super().__init__(f"interrupted at step {step}; checkpoint saved in {run_dir}/checkpoints")
         self.run_dir = run_dir
+
+
+def shown(value, limit: int = 60) -> str:
+    """`value` as a message shows it: its repr, escaped (so a newline or a terminal escape in a file cannot break
+    the one-line message), cut short, and bounded however deeply it nests or repeats itself (YAML anchors)."""
+    try:
+        text = _SHORT.repr(value)
+    except ValueError:  # an integer beyond Python's 4300-digit conversion limit
+        return "<a number too long to show>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."

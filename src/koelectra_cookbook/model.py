@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
 import transformers
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from .errors import UserError
+from .errors import UserError, shown
 
 
 # Weight files transformers can read. Only safetensors are loaded: the others are pickles (or formats we do not
@@ -24,7 +24,7 @@ def load_tokenizer(name_or_path: str):
     _check_local_path(name_or_path)
     try:
         return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
-    except (OSError, ValueError, TypeError) as exc:
+    except Exception as exc:  # files from elsewhere can fail in any way (a tokenizer.json of another shape...)
         raise UserError(_cannot_load(name_or_path, exc)) from None
 
 
@@ -34,7 +34,7 @@ def check_model_limits(name_or_path: str, tokenizer, max_seq_len: int | None = N
     position table. Returns the longest input the model takes."""
     try:
         config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
-    except (OSError, ValueError, TypeError) as exc:
+    except Exception as exc:  # files from elsewhere can fail in any way
         raise UserError(_cannot_load(name_or_path, exc)) from None
     rows = getattr(config, "vocab_size", None)
     if isinstance(rows, int) and not rows // 2 <= len(tokenizer) <= rows:
@@ -89,7 +89,7 @@ def load_model(name_or_path: str, label_names: list[str], attn_implementation: s
             # Not every architecture has fused attention; fall back to the reference implementation.
             model, loading = AutoModelForSequenceClassification.from_pretrained(
                 name_or_path, output_loading_info=True, **kwargs)
-    except (OSError, ValueError, TypeError, RuntimeError, SafetensorError) as exc:
+    except Exception as exc:  # files from elsewhere can fail in any way (a shard of another shape, ...)
         raise UserError(_cannot_load(name_or_path, exc)) from None
     finally:
         transformers.logging.set_verbosity(verbosity)
@@ -105,17 +105,46 @@ def load_model(name_or_path: str, label_names: list[str], attn_implementation: s
 
 
 def check_safe_weights(name_or_path: str | Path) -> None:
-    """A local checkpoint folder must hold its weights as safetensors; pickled weights are refused, never read.
-    (A Hub id is loaded with use_safetensors=True, which refuses pickles the same way.)"""
+    """A local checkpoint folder must hold its weights as safetensors, in the folder itself; pickled weights are
+    refused, never read. (A Hub id is loaded with use_safetensors=True, which refuses pickles the same way.)"""
     folder = Path(name_or_path).expanduser()
-    if not folder.is_dir() or any((folder / name).is_file() for name in SAFE_WEIGHTS):
+    if not folder.is_dir():
         return
-    pickled = next((name for name in PICKLED_WEIGHTS if (folder / name).is_file()), None)
-    if pickled is not None:
-        raise UserError(f"model {folder}: its weights are in {pickled}, a pickle, which can run code when loaded; "
-                        f"only safetensors weights are read. Convert them where you trust the file: "
-                        f"from_pretrained() then save_pretrained() writes model.safetensors")
-    raise UserError(f"model {folder}: no weights (model.safetensors) in it")
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        _check_shard_index(index)
+    elif not (folder / "model.safetensors").is_file():
+        pickled = next((name for name in PICKLED_WEIGHTS if (folder / name).exists()), None)
+        if pickled is not None:
+            raise UserError(f"model {folder}: its weights are in {pickled}, a pickle, which can run code when loaded; "
+                            f"only safetensors weights are read. Convert them where you trust the file: "
+                            f"from_pretrained() then save_pretrained() writes model.safetensors")
+        raise UserError(f"model {folder}: no weights (model.safetensors) in it")
+    config = folder / "config.json"
+    try:
+        quantized = "quantization_config" in json.loads(config.read_text(encoding="utf-8")) if config.is_file() else False
+    except (OSError, ValueError, TypeError, RecursionError):
+        raise UserError(f"{config}: not a readable config.json") from None
+    if quantized:
+        raise UserError(f"model {folder}: a quantized checkpoint (quantization_config in config.json); give the "
+                        f"full-precision model")
+
+
+def _check_shard_index(index: Path) -> None:
+    """A sharded checkpoint's index may only name safetensors files that lie in its own folder: transformers
+    would otherwise unpickle a .bin shard it names, or read files from anywhere."""
+    try:
+        if not index.is_file() or index.stat().st_size > 64 * 2**20:
+            raise ValueError("not a regular file of reasonable size")
+        shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise UserError(f"{index}: not a readable index of weight files ({exc})") from None
+    for shard in shards:
+        path = index.parent / str(shard)
+        if not isinstance(shard, str) or Path(shard).name != shard or not shard.endswith(".safetensors"):
+            raise UserError(f"{index}: names {shown(shard)}, which is not a safetensors file in the model's folder")
+        if path.is_symlink() or not path.is_file():
+            raise UserError(f"{index}: names {shard}, which is not a regular file in {index.parent}")
 
 
 def avoid_per_shape_attention_plans() -> None:

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
 from torch.utils.data import DataLoader
 
 from .data.batching import PaddingCollator, SortedBatchSampler, restore_order
 from .data.dataset import encode_texts
-from .data.readers import FORMATS, decode, detect_format, read_table
+from .data.readers import decode, detect_format, read_bytes, read_table
 from .errors import UserError
 from .model import (PICKLED_WEIGHTS, SAFE_WEIGHTS, avoid_per_shape_attention_plans, check_model_limits,
                     check_safe_weights, load_tokenizer)
@@ -97,7 +96,7 @@ def load_classifier(model_dir: Path):
     try:
         model, loading = AutoModelForSequenceClassification.from_pretrained(
             str(model_dir), use_safetensors=True, trust_remote_code=False, output_loading_info=True)
-    except (OSError, ValueError, TypeError, RuntimeError, SafetensorError) as exc:
+    except Exception as exc:  # files from elsewhere can fail in any way
         raise UserError(f"--model {model_dir}: cannot load it ({' '.join(str(exc).split())[:200]})") from None
     untrained = sorted(loading.get("missing_keys", [])) + sorted(k[0] if isinstance(k, tuple) else k
                                                                 for k in loading.get("mismatched_keys", []))
@@ -125,20 +124,33 @@ def label_settings(model_dir: Path, config) -> tuple[list[str], np.ndarray]:
 
 
 def read_texts(input_path: Path | None, text_column: str | None, encoding: str) -> list[str]:
-    """Texts from a file (or standard input), in order."""
+    """Texts from a file (or standard input), in order. Lines end at \n (or \r\n) only: a form feed or a
+    U+2028 inside a line does not split it, so output rows match input lines."""
     if input_path is None:
         stdin = getattr(sys.stdin, "buffer", None)
-        if stdin is None:  # replaced by a text stream (a notebook, a test)
-            return sys.stdin.read().splitlines()
-        return decode("<stdin>", stdin.read(), encoding, "--encoding").splitlines()
-    if not input_path.is_file():
-        raise UserError(f"--input {input_path}: file not found")
-    if input_path.suffix.lower() in (".txt", "") and text_column is None:
-        return decode(input_path, input_path.read_bytes(), encoding, "--encoding").splitlines()
-    if text_column is None:
+        text = sys.stdin.read() if stdin is None else decode("<stdin>", stdin.read(), encoding, "--encoding")
+        texts = text_lines(text)
+    elif input_path.suffix.lower() in (".txt", "") and text_column is None:
+        texts = text_lines(decode(input_path, read_bytes(input_path), encoding, "--encoding"))
+    elif text_column is None:
+        read_bytes(input_path)  # a missing file is said first
         raise UserError(f"--input {input_path}: give --text-column for a {input_path.suffix} file")
-    fmt = detect_format(input_path, FORMATS.get(input_path.suffix.lower()))
-    return read_table(input_path, fmt, [text_column], encoding, "--encoding")[text_column].tolist()
+    else:
+        fmt = detect_format(input_path, None, "name it .csv, .tsv, .json or .jsonl")
+        table = read_table(input_path, fmt, [text_column], encoding, "--encoding", text_column=text_column)
+        texts = table.rows[text_column].tolist()
+    if not texts:
+        raise UserError(f"{'--input ' + str(input_path) if input_path else 'standard input'}: no texts to classify")
+    return texts
+
+
+def text_lines(text: str) -> list[str]:
+    """One text per line; a file of lone \r line ends (old Mac) is read by those."""
+    newline = "\n" if "\n" in text or "\r" not in text else "\r"
+    lines = text.split(newline)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]
 
 
 def check_output(output: Path | None, input_path: Path | None, model_dir: Path) -> None:
@@ -181,7 +193,7 @@ def write_table(columns: dict[str, list], output: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import ArgumentParser, _quiet_libraries, sigterm_as_keyboard_interrupt
+    from .cli import ArgumentParser, _quiet_libraries, os_error_message, sigterm_as_keyboard_interrupt
 
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="a saved model directory (RUN_DIR/model)")
@@ -211,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; nothing was written", file=sys.stderr)
         return 130
+    except OSError as exc:  # a path or a disk the checks above did not foresee: still the user's to fix
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
+        return 2
     if args.output is not None:
         print(f"wrote {len(texts)} predictions to {args.output}", file=sys.stderr)
     return 0

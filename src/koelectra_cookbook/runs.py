@@ -14,8 +14,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,8 @@ from typing import Any
 import yaml
 
 from .atomic import atomic_write
-from .errors import UserError
+from .errors import UserError, shown
+from .safe_state import DamagedState, read_json
 
 METRICS_FIRST_COLUMNS = ["epoch", "step", "train_loss", "learning_rate", "loss"]
 IDENTITY_FILE = "run.json"
@@ -72,17 +75,29 @@ class RunDirectory:
     def identity(self) -> dict[str, Any]:
         """run.json: the level, task and config the run was started with (checked: it may be damaged)."""
         where = self.path / IDENTITY_FILE
-        try:
-            identity = json.loads(where.read_text(encoding="utf-8"))
-        except FileNotFoundError:
+        if not where.exists() and not where.is_symlink():
             raise UserError(f"--resume {self.path}: no {IDENTITY_FILE} in it (not a run directory, or one written by "
-                            f"an older version, which cannot be resumed safely); start a new run") from None
-        except (OSError, ValueError, RecursionError) as exc:
-            raise UserError(f"{where}: unreadable ({type(exc).__name__})") from None
+                            f"an older version, which cannot be resumed safely); start a new run")
+        try:
+            identity = read_json(where, limit=16 * 2**20)
+        except DamagedState as problem:
+            raise UserError(f"{where}: unreadable ({problem})") from None
         if not (isinstance(identity, dict) and isinstance(identity.get("level"), str)
                 and isinstance(identity.get("task"), str) and isinstance(identity.get("config"), dict)):
             raise UserError(f"{where}: damaged (expected level, task and config)")
         return identity
+
+    def check_own_files(self) -> None:
+        """Everything in a run folder must be its own plain files and folders: a symbolic link would send the
+        resumed run's writes elsewhere (another run, any file), a pipe or a device would hang its reads."""
+        for folder, subfolders, files in os.walk(self.path):
+            for name in subfolders + files:
+                entry = Path(folder) / name
+                kind = entry.lstat().st_mode
+                if not (stat.S_ISREG(kind) or stat.S_ISDIR(kind)):
+                    what = "a symbolic link" if stat.S_ISLNK(kind) else "not a regular file"
+                    raise UserError(f"--resume {self.path}: {entry} is {what}; a run folder may only hold its own "
+                                    f"files")
 
     def lock(self) -> None:
         """Hold this run's lock until the process ends (or `unlock`); another holder is a user error."""
@@ -90,18 +105,21 @@ class RunDirectory:
             import fcntl
         except ImportError:  # Windows: runs are not locked there
             return
-        try:
-            handle = open(self.path / ".lock", "a+", encoding="utf-8")
+        try:  # O_NOFOLLOW: a .lock planted as a link to some other file must not have that file written
+            descriptor = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
         except OSError as exc:
             raise UserError(f"cannot lock run {self.path}: {self.path / '.lock'}: {exc.strerror}") from None
+        handle = os.fdopen(descriptor, "r+", encoding="utf-8")
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            handle.close()
+            raise UserError(f"cannot lock run {self.path}: {self.path / '.lock'} is not a regular file")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
+            holder = handle.read(20).strip() or "unknown"
             handle.close()
-            raise UserError(f"{self.path} is in use by another process (pid {holder}); let it finish or stop it, "
-                            f"then try again") from None
+            raise UserError(f"{self.path} is in use by another process (pid {shown(holder)[1:-1]}); let it finish "
+                            f"or stop it, then try again") from None
         except OSError:  # a file system without locks (some network shares): go on unlocked
             handle.close()
             return
@@ -132,7 +150,10 @@ class RunDirectory:
             raise UserError(f"cannot write {self.metrics_file} ({exc.strerror or exc})") from None
 
     def write_results(self, results: dict[str, Any]) -> None:
-        atomic_write(self.path / "results.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+        """results.json; a metric that is not a finite number (a loss of NaN) is written as null, so the file
+        stays valid JSON for every reader."""
+        atomic_write(self.path / "results.json", json.dumps(_finite_or_null(results), indent=2, ensure_ascii=False,
+                                                           allow_nan=False) + "\n")
 
     def write_csv(self, file_name: str, columns: dict[str, list]) -> None:
         """Write a CSV file from named columns of equal length (predictions.csv, per_label.csv)."""
@@ -164,6 +185,14 @@ def check_free_space(output_dir: Path, needed_bytes: int) -> None:
         raise UserError(f"{output_dir}: {free / 2**20:.0f} MiB free, but this run needs about "
                         f"{needed_bytes / 2**20:.0f} MiB for its model and checkpoints; free some space or choose "
                         f"another --output-dir (or a lower train.save_total_limit)")
+
+
+def _finite_or_null(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _format(value: Any) -> Any:

@@ -10,12 +10,18 @@ older checkpoint instead of crashing halfway through a restore.
 from __future__ import annotations
 
 import hashlib
+import inspect
+import json
+import math
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from .errors import shown
 
 
 class DamagedState(Exception):
@@ -101,6 +107,8 @@ def check_model_tensors(loaded: dict[str, torch.Tensor], model: torch.nn.Module,
         if tensor.shape != expected[name].shape or tensor.dtype != expected[name].dtype:
             raise DamagedState(f"{where}: {name} is {tuple(tensor.shape)} {tensor.dtype}, the model's is "
                                f"{tuple(expected[name].shape)} {expected[name].dtype}")
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise DamagedState(f"{where}: {name} holds values that are not finite")
     return loaded
 
 
@@ -124,32 +132,51 @@ def optimizer_files(optimizer: torch.optim.Optimizer) -> tuple[dict, dict[str, t
 
 def optimizer_state(stored: Any, tensors: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
                     where: str) -> dict:
-    """A state dict for `optimizer.load_state_dict`, rebuilt from `optimizer_files` output and checked
-    against the live optimizer: the same groups and settings, moments shaped like their parameters."""
+    """A state dict for `optimizer.load_state_dict`, rebuilt from `optimizer_files` output and checked against
+    the live optimizer: the same groups and settings (only the learning rate moves with the schedule), and per
+    parameter exactly the entries this optimizer keeps, finite, shaped like the parameter."""
     reference = optimizer.state_dict()
     if not isinstance(stored, dict) or set(stored) != {"state", "param_groups"}:
         raise DamagedState(f"{where}: expected the keys ['param_groups', 'state'], found {_describe(stored)}")
     groups = check_like(stored["param_groups"], reference["param_groups"], f"{where}.param_groups")
+    for index, (saved, live) in enumerate(zip(groups, reference["param_groups"])):
+        changed = next((key for key in live if key != "lr" and saved[key] != live[key]), None)
+        if changed is not None:
+            raise DamagedState(f"{where}.param_groups[{index}].{changed} is {shown(saved[changed])}, but this run's is "
+                               f"{shown(live[changed])}")
+        if not (math.isfinite(saved["lr"]) and saved["lr"] >= 0):
+            raise DamagedState(f"{where}.param_groups[{index}].lr is {saved['lr']}")
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    entry_scalars = _state_entry_scalars(optimizer)
     if not isinstance(stored["state"], dict):
         raise DamagedState(f"{where}.state: expected a mapping, found {_describe(stored['state'])}")
     state: dict[int, dict] = {}
     for key, entry in stored["state"].items():
-        if not key.isdigit() or int(key) >= len(parameters) or not isinstance(entry, dict):
-            raise DamagedState(f"{where}.state: unexpected entry {key!r}")
+        if not key.isdigit() or int(key) >= len(parameters) or not isinstance(entry, dict) \
+                or set(entry) != set(entry_scalars):
+            raise DamagedState(f"{where}.state[{shown(key)}]: expected the entries {sorted(entry_scalars)}")
         shape = parameters[int(key)].shape
         state[int(key)] = {}
         for name, value in entry.items():
-            if isinstance(value, dict):  # {"tensor": name}
-                tensor = tensors.get(value.get("tensor"))
-                if tensor is None or (tensor.dim() > 0 and tensor.shape != shape) or not tensor.is_floating_point():
-                    raise DamagedState(f"{where}: {key}.{name} is missing or not shaped like its parameter {tuple(shape)}")
-                state[int(key)][name] = tensor
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                state[int(key)][name] = value
-            else:
-                raise DamagedState(f"{where}: {key}.{name} holds {_describe(value)}")
+            tensor = tensors.get(value.get("tensor")) if isinstance(value, dict) else None
+            expected = () if entry_scalars[name] else shape
+            if tensor is None or tensor.shape != expected or not tensor.is_floating_point() \
+                    or not torch.isfinite(tensor).all():
+                raise DamagedState(f"{where}: {key}.{name} is missing, not finite, or not shaped {tuple(expected)}")
+            state[int(key)][name] = tensor
     return {"state": state, "param_groups": groups}
+
+
+def _state_entry_scalars(optimizer: torch.optim.Optimizer) -> dict[str, bool]:
+    """The entries this optimizer keeps per parameter, and which of them are scalars (AdamW: step) rather than
+    shaped like the parameter (exp_avg, exp_avg_sq): read off a twin that took one step on a small tensor."""
+    inner = getattr(optimizer, "optimizer", optimizer)  # Accelerate wraps the optimizer
+    probe = torch.zeros(3, requires_grad=True)
+    accepted = inspect.signature(type(inner)).parameters  # AdamW keeps a default it does not take as an argument
+    twin = type(inner)([probe], **{k: v for k, v in inner.defaults.items() if k in accepted})
+    probe.grad = torch.ones(3)
+    twin.step()
+    return {name: value.dim() == 0 for name, value in twin.state[probe].items()}
 
 
 # --- random number generators ----------------------------------------------------------------------------
@@ -165,9 +192,10 @@ def rng_files() -> tuple[dict, dict[str, torch.Tensor]]:
             "python": [version, list(python_state), gauss_next]}, tensors
 
 
-def restore_rng(stored: Any, tensors: dict[str, torch.Tensor], where: str) -> None:
-    """Set every generator from `rng_files` output; everything is checked before anything is set."""
-    reference_json, reference_tensors = rng_files()
+def checked_rng(stored: Any, tensors: dict[str, torch.Tensor], where: str) -> Callable[[], None]:
+    """From `rng_files` output, a function that sets every generator; everything is checked first, so a bad
+    file raises DamagedState here and nothing is set."""
+    _, reference_tensors = rng_files()
     if set(tensors) != set(reference_tensors):
         raise DamagedState(f"{where}: generator states {sorted(tensors)}, expected {sorted(reference_tensors)}")
     for name, tensor in tensors.items():
@@ -182,14 +210,32 @@ def restore_rng(stored: Any, tensors: dict[str, torch.Tensor], where: str) -> No
             raise ValueError("numpy's state is not an MT19937 state")
         np.random.RandomState().set_state(numpy_state)  # checks the state without touching the global one
         random.Random().setstate(python_full_state)
-    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        generator = torch.Generator()
+        generator.set_state(tensors["torch"])
+    except (TypeError, ValueError, KeyError, OverflowError, RuntimeError) as exc:
         raise DamagedState(f"{where}: {exc}") from None
-    np.random.set_state(numpy_state)
-    random.setstate(python_full_state)
-    torch.set_rng_state(tensors["torch"])
-    for name, tensor in tensors.items():
-        if name.startswith("cuda."):
-            torch.cuda.set_rng_state(tensor, int(name.split(".")[1]))
+
+    def restore() -> None:
+        np.random.set_state(numpy_state)
+        random.setstate(python_full_state)
+        torch.set_rng_state(tensors["torch"])
+        for device, tensor in tensors.items():
+            if device.startswith("cuda."):
+                torch.cuda.set_rng_state(tensor, int(device.split(".")[1]))
+    return restore
+
+
+def read_json(path: Path, limit: int = 64 * 2**20) -> Any:
+    """A JSON file of at most `limit` bytes. DamagedState if it is missing, not a regular file (a link, a pipe,
+    a device that never ends), too large, or not JSON."""
+    try:
+        if path.is_symlink() or not path.is_file():
+            raise DamagedState(f"{path.name} is missing or not a regular file")
+        if path.stat().st_size > limit:
+            raise DamagedState(f"{path.name} is larger than {limit} bytes")
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
+        raise DamagedState(f"{path.name} is not valid JSON ({type(exc).__name__})") from None
 
 
 def sha256_of(path: Path) -> str:

@@ -17,9 +17,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..config import Config, DataConfig, normalize_label
-from ..errors import UserError
+from ..errors import UserError, shown
 from .download import ensure_file
-from .readers import detect_format, read_table
+from .readers import RowLines, detect_format, read_table
 from .tasks import task_spec
 
 
@@ -59,36 +59,52 @@ class _RawFile:
     path: Path
     texts: list[str]
     label_values: list  # a label per row, or a tuple of labels per row (multi-label)
-    lines: list[int]
+    lines: RowLines  # the line each row of the file starts on
+    kept: np.ndarray  # the file's rows that were kept (rows with empty text are dropped)
+
+    def line(self, row: int) -> int:
+        """The physical line of kept row `row` (found only when a message needs it)."""
+        return int(self.lines[self.kept[row]])
 
 
-def load_task_data(config: Config, tokenizer) -> TaskData:
-    """Read, validate, split and encode the task's files as the config describes them."""
+def load_task_data(config: Config, tokenizer, writes: bool = True) -> TaskData:
+    """Read, validate, split and encode the task's files as the config describes them. With `writes` false
+    (a resumed run, whose config may come from someone else), nothing is downloaded and the token cache is
+    only read: the run writes nowhere but its own folder."""
     data = config.data
     spec = task_spec(config.task)
     data_dir = Path(data.dir)
-    check_cache_dir(Path(data.cache_dir))
+    cache_dir = Path(data.cache_dir)
+    if writes:
+        check_cache_dir(cache_dir)
     notes: list[str] = []
     raw_files = []
     for file_name in (data.train_file, data.eval_file):
         if not file_name:
             raise UserError(f"config: data.train_file and data.eval_file must name files in data.dir ({data.dir})")
-        path = ensure_file(data_dir, file_name, spec, data.download)
+        path = ensure_file(data_dir, file_name, spec, data.download and writes)
         raw_files.append(_read_labelled(path, data, notes))
     train_raw, eval_raw = raw_files
+    if train_raw.path.resolve() == eval_raw.path.resolve():
+        notes.append(f"the evaluation file is the training file ({eval_raw.path.name}): its metrics are not held out")
 
     label_values = data.labels or data.label_columns or _infer_labels(train_raw.label_values, train_raw.path)
     label_names = data.label_names or label_values
+    if data.multi_label:  # predictions.csv has a column per label beside these
+        clash = next((name for name in label_names if name in ("text", "labels", "predicted")), None)
+        if clash is not None:
+            raise UserError(f"config: a multi-label label may not be called {clash!r} (predictions.csv has a column "
+                            f"of that name); rename it with data.label_names")
 
     # Choose rows first, then tokenize only the rows that will be used.
     train_rows, dev_rows, eval_rows = _choose_rows(len(train_raw.texts), len(eval_raw.texts), data,
                                                    config.train.seed, notes)
     train_labels, eval_labels = (_label_ids(raw, label_values) for raw in (train_raw, eval_raw))
     train_all = _encode_split("train", train_raw, train_labels, np.concatenate([train_rows, dev_rows]), config,
-                              tokenizer)
+                              tokenizer, writes)
     train = train_all.subset(np.arange(len(train_rows)))
     dev = train_all.subset(np.arange(len(train_rows), len(train_all)), "dev") if len(dev_rows) else None
-    evaluation = _encode_split("eval", eval_raw, eval_labels, eval_rows, config, tokenizer)
+    evaluation = _encode_split("eval", eval_raw, eval_labels, eval_rows, config, tokenizer, writes)
     return TaskData(train, dev, evaluation, list(label_names), notes)
 
 
@@ -115,48 +131,66 @@ def _choose_rows(train_count: int, eval_count: int, data: DataConfig, seed: int,
     return train_rows, dev_rows, eval_rows
 
 
+# Text that is empty to a reader: whitespace, and the invisible format characters (zero-width spaces and joiners,
+# word joiners, BOMs) that str.strip() keeps.
+_BLANK = r"[\s\u200b-\u200f\u2060-\u2064\ufeff]*"
+
+
 def _read_labelled(path: Path, data: DataConfig, notes: list[str]) -> _RawFile:
     label_columns = data.label_columns or [data.label_column]
-    table = read_table(path, detect_format(path, data.format), [data.text_column, *label_columns], data.encoding)
+    table, lines = read_table(path, detect_format(path, data.format), [data.text_column, *label_columns],
+                              data.encoding, text_column=data.text_column,
+                              list_column=data.label_column if data.multi_label and not data.label_columns else None)
     texts = table[data.text_column].str.strip()
-    empty = texts == ""
+    empty = texts.str.fullmatch(_BLANK).to_numpy()
     if empty.all():
         raise UserError(f"{path}: every row has an empty {data.text_column!r}")
+    kept = np.flatnonzero(~empty)
     if empty.any():
+        dropped = lines[np.flatnonzero(empty)[:5]].tolist()
         notes.append(f"{path.name}: {int(empty.sum())} rows with empty text dropped (lines "
-                     f"{', '.join(map(str, table['line'][empty].head(5)))}{', ...' if empty.sum() > 5 else ''})")
+                     f"{', '.join(map(str, dropped))}{', ...' if empty.sum() > 5 else ''})")
         table, texts = table[~empty], texts[~empty]
-    lines = table["line"].tolist()
+    spanning = texts.str.contains("\n", regex=False).to_numpy()
+    if spanning.any():  # legal in CSV, but in a TSV usually a stray quote that swallowed the rows after it
+        notes.append(f"{path.name}: {int(spanning.sum())} texts run over several lines, the first at line "
+                     f"{lines[kept[np.flatnonzero(spanning)[0]]]} (a quoted field; check for a stray quote)")
+    raw = _RawFile(path, texts.tolist(), [], lines, kept)
     if data.label_columns:
-        labels = _labels_from_indicator_columns(path, table, data.label_columns, lines)
+        raw.label_values = _labels_from_indicator_columns(raw, table, data.label_columns)
     elif data.multi_label:
-        labels = [_parse_label_list(value) for value in table[data.label_column]]
+        raw.label_values = [_parse_label_list(raw, row, value) for row, value in enumerate(table[data.label_column])]
     else:
-        labels = [normalize_label(v) for v in table[data.label_column]]
-        for value, line in zip(labels, lines):
-            if value == "":
-                raise UserError(f"{path}:{line}: empty label in column {data.label_column!r}")
-    return _RawFile(path, texts.tolist(), labels, lines)
+        raw.label_values = [normalize_label(v) for v in table[data.label_column]]
+        if "" in raw.label_values:
+            raise UserError(f"{path}:{raw.line(raw.label_values.index(''))}: empty label in column "
+                            f"{data.label_column!r}")
+    return raw
 
 
-def _labels_from_indicator_columns(path: Path, table, columns: list[str], lines: list[int]) -> list[tuple[str, ...]]:
+def _labels_from_indicator_columns(raw: _RawFile, table, columns: list[str]) -> list[tuple[str, ...]]:
     """Multi-label rows from one 0/1 column per label: each row becomes the tuple of its labels set to 1."""
     values = table[columns].map(normalize_label).to_numpy()
     bad = ~np.isin(values, ["0", "1"])
     if bad.any():
         row, column = map(int, np.argwhere(bad)[0])
-        raise UserError(f"{path}:{lines[row]}: column {columns[column]!r} must be 0 or 1, found {values[row, column]!r}")
+        raise UserError(f"{raw.path}:{raw.line(row)}: column {columns[column]!r} must be 0 or 1, found "
+                        f"{shown(values[row, column])}")
     return [tuple(name for name, value in zip(columns, row) if value == "1") for row in values]
 
 
-def _parse_label_list(value: str) -> tuple[str, ...]:
+def _parse_label_list(raw: _RawFile, row: int, value: str) -> tuple[str, ...]:
     """A multi-label cell: a JSON list (["a", "b"]) or names joined by "|" ("a|b"); empty means no label."""
     text = value.strip()
     if text.startswith("["):
         try:
             items = json.loads(text)
-        except ValueError:
-            items = text.strip("[]").split(",")
+        except (ValueError, RecursionError):
+            items = None
+        if not isinstance(items, list) or not all(isinstance(i, (str, int)) and not isinstance(i, bool)
+                                                  for i in items):
+            raise UserError(f"{raw.path}:{raw.line(row)}: {shown(text)} is not a JSON list of label names "
+                            f"(write [\"a\", \"b\"] or a|b)")
     else:
         items = text.split("|")
     return tuple(dict.fromkeys(normalize_label(item) for item in items if str(item).strip()))
@@ -184,11 +218,11 @@ def _label_ids(raw: _RawFile, label_values: list[str]) -> np.ndarray:
     multi_label = bool(raw.label_values) and isinstance(raw.label_values[0], tuple)
     ids = np.zeros((len(raw.label_values), len(label_values)), dtype=np.float32) if multi_label \
         else np.empty(len(raw.label_values), dtype=np.int64)
-    for row, (value, line) in enumerate(zip(raw.label_values, raw.lines)):
+    for row, value in enumerate(raw.label_values):
         for name in (value if multi_label else (value,)):
             if name not in label_ids:
-                raise UserError(f"{raw.path}:{line}: label {name!r} is not in the label set {label_values} "
-                                f"(data.labels)")
+                raise UserError(f"{raw.path}:{raw.line(row)}: label {shown(name)} is not in the label set "
+                                f"{shown(label_values, 200)} (data.labels)")
             if multi_label:
                 ids[row, label_ids[name]] = 1.0
             else:
@@ -197,9 +231,10 @@ def _label_ids(raw: _RawFile, label_values: list[str]) -> np.ndarray:
 
 
 def _encode_split(name: str, raw: _RawFile, labels: np.ndarray, rows: np.ndarray, config: Config,
-                  tokenizer) -> Split:
+                  tokenizer, writes: bool) -> Split:
     texts = [raw.texts[i] for i in rows]
-    token_ids = encode_texts(texts, tokenizer, config.model.max_seq_len, Path(config.data.cache_dir))
+    token_ids = encode_texts(texts, tokenizer, config.model.max_seq_len, Path(config.data.cache_dir),
+                             write_cache=writes)
     return Split(name, texts, labels[rows], token_ids)
 
 
@@ -216,7 +251,8 @@ def check_cache_dir(cache_dir: Path) -> None:
                         f"({exc.strerror or exc}); choose another folder") from None
 
 
-def encode_texts(texts: list[str], tokenizer, max_seq_len: int, cache_dir: Path | None) -> list[np.ndarray]:
+def encode_texts(texts: list[str], tokenizer, max_seq_len: int, cache_dir: Path | None,
+                 write_cache: bool = True) -> list[np.ndarray]:
     """Token ids of every text (with [CLS]/[SEP], truncated to max_seq_len), tokenized in batches by the fast
     tokenizer. Cached under a key of the texts, the tokenizer and max_seq_len, so a second run reads them back.
 
@@ -242,7 +278,7 @@ def encode_texts(texts: list[str], tokenizer, max_seq_len: int, cache_dir: Path 
         encoded = tokenizer(texts[start: start + chunk], truncation=True, max_length=max_seq_len,
                             return_attention_mask=False, return_token_type_ids=False)["input_ids"]
         pieces.extend(np.asarray(ids, dtype=np.int32) for ids in encoded)
-    if cache_file is not None:
+    if cache_file is not None and write_cache:
         _save_cache(cache_file, pieces)
     return pieces
 

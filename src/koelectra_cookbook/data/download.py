@@ -21,12 +21,14 @@ def ensure_file(data_dir: Path, file_name: str, spec: TaskSpec | None, allow_dow
     path = data_dir / file_name
     if path.is_file():
         return path
+    if path.exists():
+        raise UserError(f"{path}: not a regular file")
     remote = next((r for r in (spec.remote_files if spec else ()) if r.name == file_name), None)
     if remote is None:
         raise UserError(f"{path}: file not found (data.dir is {str(data_dir)!r})")
     if not allow_download:
-        raise UserError(f"{path}: file not found and data.download is false; put {file_name} from {remote.url} "
-                        f"there")
+        raise UserError(f"{path}: file not found, and not downloaded (data.download is false, or the run is "
+                        f"resumed); put {file_name} from {remote.url} there")
     download(remote, path)
     return path
 

@@ -1,61 +1,107 @@
 """Read CSV, TSV, JSON and JSONL files into a table of strings, or fail with `FILE:LINE: what is wrong`.
 
 Everything is read as text: label values are normalised later, so 1, "1" and "1.0" mean the same label.
+Delimited files are read with Python's csv module (quoting as pandas and spreadsheets write it), which knows
+the physical line every row starts on, quoted fields spanning lines included.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-import re
+import math
+import sys
 import unicodedata
-import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
-from ..errors import UserError
+from ..errors import UserError, shown
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".json": "json", ".jsonl": "jsonl"}
 
 
-def detect_format(path: Path, configured: str | None) -> str:
+class RowLines:
+    """The physical line each row of a table starts on, computed only when first asked for (finding the
+    lines of a JSON array means scanning its text, which costs more than parsing it)."""
+
+    def __init__(self, compute: Callable[[], Sequence[int]]):
+        self._compute = compute
+        self._lines: np.ndarray | None = None
+
+    def _all(self) -> np.ndarray:
+        if self._lines is None:
+            self._lines = np.asarray(self._compute(), dtype=np.int64)
+        return self._lines
+
+    def __getitem__(self, index):
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def tolist(self) -> list[int]:
+        return self._all().tolist()
+
+
+class Table(NamedTuple):
+    """The columns asked for, as strings (a missing value is ""), and where each row starts in the file."""
+
+    rows: pd.DataFrame
+    lines: RowLines
+
+
+def detect_format(path: Path, configured: str | None,
+                  remedy: str = "set data.format to csv, tsv, json or jsonl") -> str:
     """The configured format, or the one the file extension implies."""
     if configured:
         return configured
     try:
         return FORMATS[path.suffix.lower()]
     except KeyError:
-        raise UserError(f"{path}: cannot tell the format from the extension {path.suffix!r}; "
-                        f"set data.format to csv, tsv, json or jsonl") from None
+        raise UserError(f"{path}: cannot tell the format from the extension {path.suffix!r}; {remedy}") from None
 
 
 def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8",
-               encoding_option: str = "data.encoding") -> pd.DataFrame:
-    """Read `columns` of a data file as strings, with one `line` column giving each row's line in the file.
+               encoding_option: str = "data.encoding", text_column: str | None = None,
+               list_column: str | None = None) -> Table:
+    """Read `columns` of a data file as strings, or raise UserError naming the file and, where one is to
+    blame, the line. Column names are compared in NFC, however the file or the config composes their Hangul.
 
-    Missing values become "" so callers decide what an empty field means. Raises UserError naming the file
-    and, where one is to blame, the line. Column names are compared in NFC, however the file or the config
-    composes their Hangul. `encoding_option` is what the user sets to change the encoding (for messages).
+    In JSON, `text_column` must hold strings and `list_column` (multi-label) lists of names; every other
+    column scalars. `encoding_option` is what the user sets to change the encoding (for messages).
     """
-    if not path.is_file():
-        raise UserError(f"{path}: file not found")
-    raw = path.read_bytes()
+    raw = read_bytes(path)
     if not raw.strip():
         raise UserError(f"{path}: file is empty")
     text = decode(path, raw, encoding, encoding_option)
     if fmt in ("csv", "tsv"):
-        table = _read_delimited(path, text, "," if fmt == "csv" else "\t")
+        table, lines = _read_delimited(path, text, "," if fmt == "csv" else "\t")
     else:
-        table = _read_json_records(path, text, fmt)
+        table, lines = _read_json_records(path, text, fmt, columns, text_column, list_column)
     table.columns = [unicodedata.normalize("NFC", str(c)) for c in table.columns]
     columns = [unicodedata.normalize("NFC", c) for c in columns]
     missing = [c for c in columns if c not in table.columns]
     if missing:
-        found = [c for c in table.columns if c != "line"]
-        raise UserError(f"{path}:1: no column {missing[0]!r} (columns found: {', '.join(map(str, found))})")
-    return table[columns + ["line"]]
+        found = ", ".join(shown(c, 40) for c in list(table.columns)[:20])
+        raise UserError(f"{path}:1: no column {missing[0]!r} (columns found: {found}"
+                        f"{', ...' if len(table.columns) > 20 else ''})")
+    return Table(table[columns], lines)
+
+
+def read_bytes(path: Path) -> bytes:
+    """A file's bytes; anything but a regular file (a folder, a pipe, a device) is refused, not read."""
+    try:
+        if not path.is_file():
+            raise UserError(f"{path}: {'not a regular file' if path.exists() else 'file not found'}")
+        return path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
 
 
 def decode(path: Path | str, raw: bytes, encoding: str, encoding_option: str = "data.encoding") -> str:
@@ -80,112 +126,114 @@ def decode(path: Path | str, raw: bytes, encoding: str, encoding_option: str = "
     return text.removeprefix("\ufeff")  # a BOM is not part of the first column's name
 
 
-_PANDAS_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+# --- CSV and TSV ---------------------------------------------------------------------------------------------
+
+def _read_delimited(path: Path, text: str, sep: str) -> tuple[pd.DataFrame, RowLines]:
+    rows, starts = _rows_and_starts(path, text, sep)
+    if not rows:
+        raise UserError(f"{path}: file is empty")
+    header = [name.strip() for name in rows[0]]
+    repeated = next((name for name in header if header.count(name) > 1), None)
+    if repeated is not None:
+        raise UserError(f"{path}:{starts[0]}: column {shown(repeated, 40)} appears more than once")
+    width = len(header)
+    for row, start in zip(rows[1:], starts[1:]):
+        if len(row) > width:  # never shift the columns: say where
+            raise UserError(f"{path}:{start}: expected {width} fields, found {len(row)}")
+    # A short row's missing fields read as "" (spreadsheets drop trailing empty fields).
+    table = pd.DataFrame({name: [row[i] if i < len(row) else "" for row in rows[1:]] for i, name in
+                          enumerate(header)}, columns=header)
+    return table, RowLines(lambda: starts[1:])
 
 
-def _read_delimited(path: Path, text: str, sep: str) -> pd.DataFrame:
+def _rows_and_starts(path: Path, text: str, sep: str) -> tuple[list[list[str]], list[int]]:
+    """Every non-blank row and the physical line it starts on. A line ends at \\n, \\r\\n or a lone \\r."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+    rows, starts = [], []
+    with _no_field_size_limit():
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                if "unexpected end of data" in str(exc):
+                    raise UserError(f"{path}:{start}: a quoted field is never closed") from None
+                raise UserError(f"{path}:{reader.line_num}: malformed quoting ({exc}); a field that starts with a "
+                                f"quote must end with one, with the quotes inside doubled") from None
+            if row and not (len(row) == 1 and not row[0].strip()):  # blank lines are skipped
+                rows.append(row)
+                starts.append(start)
+    return rows, starts
+
+
+@contextlib.contextmanager
+def _no_field_size_limit():
+    """The csv module refuses fields over 128 KiB by default; a long review is not an error."""
+    previous = csv.field_size_limit(sys.maxsize)
     try:
-        # Default quoting: NSMC is written by pandas, which quotes fields holding a quote character.
-        # index_col=False, and its warning about a row with too many fields made an error: otherwise pandas
-        # would take the first column as an index and silently shift the others.
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            table = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False,
-                                quoting=csv.QUOTE_MINIMAL, engine="c", index_col=False)
-    except pd.errors.EmptyDataError:
-        raise UserError(f"{path}: file is empty") from None
-    except pd.errors.ParserError as exc:
-        match = _PANDAS_LINE.search(str(exc))
-        if match:
-            expected, line, saw = match.groups()
-            raise UserError(f"{path}:{line}: expected {expected} fields, found {saw}") from None
-        raise UserError(f"{path}: cannot parse as {'CSV' if sep == ',' else 'TSV'}: {' '.join(str(exc).split())}") \
-            from None
-    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
-        _raise_on_long_row(path, text, sep)
-    duplicated = [c for c in table.columns if re.fullmatch(r".+\.\d+", str(c)) and str(c).rsplit(".", 1)[0]
-                  in table.columns]
-    if duplicated:
-        raise UserError(f"{path}:1: column {duplicated[0].rsplit('.', 1)[0]!r} appears more than once")
-    table.columns = [str(c).strip() for c in table.columns]
-    if len(set(table.columns)) < len(table.columns):
-        repeated = next(c for c in table.columns if list(table.columns).count(c) > 1)
-        raise UserError(f"{path}:1: column {repeated!r} appears more than once")
-    table["line"] = _row_lines(text, len(table), sep)
-    return table
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
-def _raise_on_long_row(path: Path, text: str, sep: str) -> None:
-    """pandas warned that a row has more fields than the header: find it and say where."""
-    # newline="": a lone "\r" ends a line here as it does for pandas, instead of stopping the csv module.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
-    try:
-        expected = len(next(reader))
-        for row in reader:
-            if len(row) > expected:
-                raise UserError(f"{path}:{reader.line_num}: expected {expected} fields, found {len(row)}")
-    except csv.Error as exc:
-        raise UserError(f"{path}:{reader.line_num}: cannot parse: {exc}") from None
-    raise UserError(f"{path}: a row has more fields than the header")
+# --- JSON and JSONL ------------------------------------------------------------------------------------------
 
-
-def _row_lines(text: str, rows: int, sep: str) -> list[int]:
-    """Physical line of each data row. pandas skips blank lines (whitespace without a separator), so count
-    only the others; lines end at "\n" alone, as they do for the CSV parser."""
-    lines = text.split("\n")
-    kept = [number for number, line in enumerate(lines, start=1) if line.strip() or sep in line][1:]
-    if len(kept) == rows:
-        return kept
-    return list(range(2, rows + 2))  # quoted fields span lines: fall back to one line per row
-
-
-def _read_json_records(path: Path, text: str, fmt: str) -> pd.DataFrame:
+def _read_json_records(path: Path, text: str, fmt: str, columns: list[str], text_column: str | None,
+                       list_column: str | None) -> tuple[pd.DataFrame, RowLines]:
     if fmt == "jsonl":
-        records, lines = [], []
+        records, numbers = [], []
         for number, line in enumerate(text.split("\n"), start=1):  # not splitlines(): U+2028 may sit in a string
             if line.strip():
                 records.append(_parse_json(path, line, number))
-                lines.append(number)
+                numbers.append(number)
+        lines = RowLines(lambda: numbers)
     else:
         records = _parse_json(path, text, 1)
         item_depth = 1
         if isinstance(records, dict) and isinstance(records.get("data"), list):
             records, item_depth = records["data"], 2  # {"data": [...]} is a common wrapper
         if not isinstance(records, list):
-            raise UserError(f"{path}:1: expected a JSON array of objects, found a {type(records).__name__}")
-        lines = _json_item_lines(text, len(records), item_depth)
-    for number, record in enumerate(records, start=1):
-        if not isinstance(record, dict):
-            raise UserError(f"{path}:{lines[number - 1]}: expected a JSON object, found {json.dumps(record, ensure_ascii=False)[:60]}")
+            kind = "dict" if isinstance(records, dict) else type(records).__name__
+            raise UserError(f"{path}:1: expected a JSON array of objects, found a {kind}")
+        lines = RowLines(lambda: _json_item_lines(text, len(records), item_depth))
     if not records:
         raise UserError(f"{path}: no records")
-    # Each value becomes text before pandas sees it, so a number beside a missing value stays "0", not "0.0".
-    rows = [{key: _as_text(value) for key, value in record.items()} for record in records]
-    if _SURROGATE_ESCAPE.search(text):  # only a \ud800-\udfff escape can put a lone surrogate in parsed JSON
-        _refuse_lone_surrogates(path, rows, lines)
-    table = pd.DataFrame.from_records(rows)
-    table = table.fillna("")
-    table["line"] = lines
-    return table
+    kinds = {name: "scalar" for name in columns} | {text_column: "text", list_column: "list"}
+    rows = []
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise UserError(f"{path}:{lines[index]}: expected a JSON object, found "
+                            f"{json.dumps(record, ensure_ascii=False)[:60]}")
+        if record.repeated is not None:
+            raise UserError(f"{path}:{lines[index]}: key {shown(record.repeated, 40)} appears more than once")
+        try:
+            rows.append({key: _as_text(value, kinds.get(unicodedata.normalize("NFC", key)))
+                         for key, value in record.items()})
+        except ValueError as problem:
+            raise UserError(f"{path}:{lines[index]}: {problem}") from None
+    table = pd.DataFrame.from_records(rows).fillna("")
+    return table, lines
 
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+class _Record(dict):
+    """A JSON object that remembers a key it had twice (json keeps the last value silently)."""
+
+    repeated: str | None = None
 
 
-def _refuse_lone_surrogates(path: Path, rows: list[dict], lines: list[int]) -> None:
-    for row, line in zip(rows, lines):
-        for key, value in row.items():
-            for text in (key, value):
-                try:
-                    text.encode("utf-8")
-                except UnicodeEncodeError:
-                    raise UserError(f"{path}:{line}: {key!r} holds an unpaired surrogate escape (\\ud800-\\udfff), "
-                                    f"which is not text") from None
+def _record(pairs: list[tuple[str, object]]) -> _Record:
+    record = _Record(pairs)
+    if len(record) < len(pairs):
+        seen = set()
+        record.repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+    return record
 
 
 def _parse_json(path: Path, text: str, first_line: int):
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_record)
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}:{first_line + exc.lineno - 1}: broken JSON: {exc.msg}") from None
     except (RecursionError, ValueError) as exc:  # nesting too deep, a number too long to convert
@@ -222,9 +270,32 @@ def _json_item_lines(text: str, count: int, item_depth: int = 1) -> list[int]:
     return (lines + [line] * count)[:count]
 
 
-def _as_text(value) -> str:
-    if value is None or (isinstance(value, float) and value != value):
+def _as_text(value, kind: str | None) -> str:
+    """A JSON value as the text a delimited file would hold. `kind` is what the column is read as: "text" (a
+    string), "list" (a list of label names, or one name), "scalar" (a label) or None (a column nobody reads).
+    Raises ValueError for a value its column cannot mean: a number as the text, an object as a label, an
+    infinite number, a lone surrogate."""
+    if value is None:
         return ""
+    if kind == "text" and not isinstance(value, str):
+        raise ValueError(f"the text must be a string, found {shown(value, 60)}")
+    if kind == "list" and isinstance(value, list):
+        if not all(isinstance(item, (str, int)) and not isinstance(item, bool) for item in value):
+            raise ValueError(f"a list of label names must hold names, found {shown(value, 60)}")
+        return json.dumps([_checked_text(str(item)) for item in value], ensure_ascii=False)
     if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
+        if kind is not None:
+            raise ValueError(f"expected a label, found {shown(value, 60)}")
+        return json.dumps(value, ensure_ascii=False)  # a column nobody reads
+    if kind is not None and isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"a number that is not finite ({value})")
+    return _checked_text(str(value)) if kind is not None else str(value)
+
+
+def _checked_text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # only a \ud800-\udfff escape can put a lone surrogate in parsed JSON
+        raise ValueError(f"{shown(text, 40)} holds an unpaired surrogate escape (\\ud800-\\udfff), which is not "
+                         f"text") from None
+    return text

@@ -43,6 +43,7 @@ class BeginnerTrainer:
 
     level = "beginner"
     supports_resume = False  # the intermediate level adds checkpoints and --resume
+    resume_dir: Path | None = None
     problem_type = "single_label_classification"
     multi_label = False
 
@@ -54,7 +55,7 @@ class BeginnerTrainer:
         check_model_limits(config.model.name_or_path, tokenizer, config.model.max_seq_len)
         self.tokenizer = self.prepare_tokenizer(tokenizer)
         with self.accelerator.main_process_first():  # the main process fills the token cache for the others
-            self.data = load_task_data(config, self.tokenizer)
+            self.data = load_task_data(config, self.tokenizer, writes=self.resume_dir is None)
         self.label_names = self.data.label_names
         self.model = self.prepare_model(
             load_model(config.model.name_or_path, self.label_names, config.model.attn_implementation,

@@ -20,7 +20,7 @@ from ..atomic import atomic_write
 from ..callbacks import BestCheckpoint, EarlyStopping
 from ..checkpoints import CheckpointManager
 from ..config import Config
-from ..errors import TrainingInterrupted, UserError
+from ..errors import TrainingInterrupted, UserError, shown
 from ..runs import RunDirectory
 from ..safe_state import DamagedState, check_fields, check_like
 from .beginner import BeginnerTrainer
@@ -169,9 +169,10 @@ class IntermediateTrainer(BeginnerTrainer):
         check_fields(state, {"loop": (dict,), "early_stopping": (dict,), "best": (dict,),
                              "scheduler": (dict, type(None)), "scaler": (dict, type(None))}, "trainer_state")
         loop = check_fields(state["loop"], self.LOOP_FIELDS, "trainer_state.loop")
-        if loop["global_step"] != step or min(v for v in loop.values() if v is not None) < 0 \
+        numbers = [value for value in loop.values() if value is not None]
+        if loop["global_step"] != step or not all(0 <= value < 2**53 for value in numbers) \
                 or loop["epoch"] > self.config.train.epochs or loop["batch_in_epoch"] > len(self.train_loader):
-            raise DamagedState(f"trainer_state.loop does not fit this run: {loop}")
+            raise DamagedState(f"trainer_state.loop does not fit this run: {shown(loop, 300)}")
         check_fields(state["early_stopping"], EarlyStopping.STATE_FIELDS, "trainer_state.early_stopping")
         check_fields(state["best"], BestCheckpoint.STATE_FIELDS, "trainer_state.best")
         for name, live in (("scheduler", self.scheduler), ("scaler", self.accelerator.scaler)):
