@@ -169,11 +169,17 @@ def edited_config(c: Context) -> list[str]:
     return ["--resume", str(run)]
 
 
+def with_task(c: Context, task: str, *extra: str) -> list[str]:
+    return ["--config", str(c.yaml({"task": task, "data": {"dir": "x"}})), "--output-dir", str(c.out), *extra]
+
+
 COMMAND_LINE_AND_CONFIG = [
-    ("task is an absolute path", "beginner", lambda c: c.args("--set", f"task={c.tmp}/elsewhere"), "task must be a name"),
-    ("task climbs out of --output-dir", "beginner", lambda c: c.args("--set", "task=../../x"), "task must be a name"),
-    ("task is '..'", "beginner", lambda c: c.args("--set", "task=.."), "task must be a name"),
-    ("task is '.'", "beginner", lambda c: c.args("--set", "task=."), "task must be a name"),
+    ("task is an absolute path", "beginner", lambda c: with_task(c, f"{c.tmp}/elsewhere"), "task must be a name"),
+    ("task climbs out of --output-dir", "beginner", lambda c: with_task(c, "../../x"), "task must be a name"),
+    ("task is '..'", "beginner", lambda c: with_task(c, ".."), "task must be a name"),
+    ("task is '.'", "beginner", lambda c: with_task(c, "."), "task must be a name"),
+    ("task set by --set to a path", "beginner", lambda c: with_task(c, "mine", "--set", f"task={c.tmp}/elsewhere"),
+     "task must be a name"),
     ("task with a slash in a YAML file", "beginner",
      lambda c: ["--config", str(c.yaml({"task": "a/b", "data": {"dir": "x"}})), "--output-dir", str(c.out)],
      "task must be a name"),
@@ -215,7 +221,7 @@ COMMAND_LINE_AND_CONFIG = [
     ("--demo with a data section that is not a section", "beginner",
      lambda c: ["--config", str(c.yaml({"task": "mine", "data": 5})), "--demo", "--output-dir", str(c.out)],
      "no bundled samples for task 'mine'"),
-    ("the task set to nothing", "beginner", lambda c: c.args("--set", "task=''"), "task must be a name"),
+    ("the task set to nothing", "beginner", lambda c: with_task(c, "mine", "--set", "task=''"), "task must be a name"),
     ("a folder name over 255 bytes", "beginner", lambda c: c.args("--set", f"data.dir={c.tmp / ('a' * 300)}"),
      "File name too long"),
     ("a NUL in a path", "beginner", lambda c: c.args("--set", 'data.cache_dir="c\\0x"'), "control character"),
@@ -249,6 +255,15 @@ COMMAND_LINE_AND_CONFIG = [
     ("an empty --output-dir", "beginner", lambda c: ["--task", "nsmc", "--demo", "--output-dir", ""],
      "--output-dir must name a folder"),
     ("--config is a folder", "beginner", lambda c: ["--config", str(c.tmp)], "is not a regular file"),
+    ("a YAML key given twice", "beginner",
+     lambda c: ["--config", str(c.write("twice.yaml", "task: nsmc\ntrain: {seed: 7}\ntrain: {epochs: 1}\n"))],
+     "the key 'train' appears twice"),
+    ("an empty data.cache_dir", "beginner", lambda c: c.args("--set", "data.cache_dir=''"),
+     "data.cache_dir must name a folder"),
+    ("a line break in --output-dir", "beginner", lambda c: ["--task", "nsmc", "--demo", "--output-dir", f"{c.tmp}/o\nx"],
+     "holds a control character"),
+    ("a line break in --model", "predict", lambda c: ["--model", "a\nb"], "holds a control character"),
+    ("--set task beside --task", "beginner", lambda c: c.args("--set", "task=unsmile"), "the task is the one --task names"),
 ]
 
 DATA = [
@@ -298,7 +313,24 @@ DATA = [
      lambda c: [*c.custom('text,tags\n좋다,"[""x"", ""y"""\n싫다,y\n', 'text,tags\n좋다,x\n', label_column="tags",
                           multi_label=True)], "train.csv:2: '[\"x\", \"y\"' is not a JSON list of label names"),
     ("a pipe for a training file", "beginner", lambda c: fifo_data(c), "train.csv: not a regular file"),
+    ("a header and no rows", "beginner", lambda c: c.custom("\ufefftext,label\r\n\r\n"), "train.csv: no rows after the header"),
+    ("one column name composed and decomposed", "beginner",
+     lambda c: c.custom(f"text,label,{NFD_NAME},이름\n좋다,1,a,b\n싫다,0,c,d\n"), "column '이름' appears more than once"),
+    ("one JSON key composed and decomposed", "beginner",
+     lambda c: c.custom(f'{{"text": "a", "label": 1, "{NFD_NAME}": 1, "이름": 2}}\n', '{"text": "a", "label": 1}\n',
+                        suffix="jsonl"), "train.jsonl:1: key '이름' appears twice"),
+    ("a bad label in a data wrapper after other lists", "beginner",
+     lambda c: c.custom('{"meta": ["a", "b", "c"], "x": {"y": [1, 2]},\n "data": [\n  {"text": "a", "label": 1},\n'
+                        '  {"text": "b", "label": 0},\n  {"text": "c", "label": 7}\n]}',
+                        '[{"text": "a", "label": 1}]', suffix="json", labels=["0", "1"]), "train.json:5: label '7'"),
+    ("a bad label in JSON with lone CR line ends", "beginner",
+     lambda c: c.custom('[\r{"text": "a", "label": 1},\r{"text": "b", "label": 7}\r]', '[{"text": "a", "label": 1}]',
+                        suffix="json", labels=["0", "1"]), "train.json:3: label '7'"),
+    ("a label holding a NUL", "beginner", lambda c: c.custom("text,label\n좋다,1\n싫다,0\n별로,1\x000\n"),
+     "train.csv:4: label '1\\x000' holds a control character"),
 ]
+
+NFD_NAME = "\u110b\u1175\u1105\u1173\u11b7"  # 이름, decomposed
 
 
 def fifo_data(c: Context) -> list[str]:
@@ -346,6 +378,25 @@ MODEL_FOLDER = [
      lambda c: train_with(c, config={"quantization_config": {"quant_method": "bitsandbytes", "load_in_8bit": True}}),
      "a quantized checkpoint"),
 ]
+
+
+def nan_weights(c: Context) -> Path:
+    from safetensors.torch import load_file, save_file
+
+    model = c.model_copy()
+    weights = load_file(model / "model.safetensors")
+    weights["classifier.dense.weight"][0, 0] = float("nan")
+    save_file(weights, model / "model.safetensors")
+    return model
+
+
+def endless_pattern(c: Context) -> Path:
+    """A tokenizer.json whose pre-tokenizer pattern backtracks without end (its regex engine gives up, panicking)."""
+    model = c.model_copy()
+    edit_json(model / "tokenizer.json", lambda spec: spec.update(pre_tokenizer={
+        "type": "Split", "pattern": {"Regex": "((\\w|\\s)+)+\\d"}, "behavior": "Isolated", "invert": False}))
+    edit_json(model / "tokenizer_config.json", lambda spec: spec.update(tokenizer_class="PreTrainedTokenizerFast"))
+    return model
 
 
 def sharded(shard: str) -> dict:
@@ -407,7 +458,28 @@ RUN_FOLDER = [
     ("run.json is a pipe", "intermediate", lambda c: piped(c, "run.json"), "is not a regular file"),
     ("metrics.csv is a pipe", "intermediate", lambda c: piped(c, "metrics.csv"), "is not a regular file"),
     ("every checkpoint damaged", "intermediate", lambda c: every_checkpoint_flipped(c), "none of the 3 checkpoints"),
+    ("the lock file a hard link to another file", "intermediate", lambda c: hard_linked_lock(c), "not a file of its own"),
+    ("data read from /proc", "intermediate", lambda c: data_from_proc(c), "kmsg: file is empty"),
 ]
+
+
+def hard_linked_lock(c: Context) -> list[str]:
+    run, victim = c.run(), c.write("victim/victim.txt", "keep")
+    (run / ".lock").unlink(missing_ok=True)
+    os.link(victim, run / ".lock")
+    c.protect(victim.parent)
+    return ["--resume", str(run)]
+
+
+def data_from_proc(c: Context) -> list[str]:
+    """A config (here a resumed run's) naming a /proc file, which a reader would wait on forever."""
+    run = c.run()
+    for name in ("config.yaml", "run.json"):
+        text = (run / name).read_text(encoding="utf-8")
+        (run / name).write_text(text.replace(str(SAMPLES_DIR / "nsmc"), "/proc").replace("ratings_train.txt", "kmsg"),
+                                encoding="utf-8")
+    c.protect(run)
+    return ["--resume", str(run)]
 
 
 def linked(c: Context, relative: str, target: Path) -> list[str]:
@@ -467,10 +539,14 @@ PREDICT = [
      "not a regular file"),
     ("a missing --model", "predict", lambda c: ["--input", "x.txt"], "the following arguments are required: --model"),
     ("--top-k that is not a number", "predict", lambda c: ["--model", "m", "--top-k", "two"], "invalid int value"),
-    ("an empty input", "predict", lambda c: c.predict(text=""), "no texts to classify"),
+    ("an empty input", "predict", lambda c: c.predict(text=""), "in.txt: file is empty"),
     ("a number as the text in JSON", "predict",
      lambda c: ["--model", str(c.run() / "model"), "--input", str(c.write("in.jsonl", '{"t": 5}\n')),
                 "--text-column", "t"], "in.jsonl:1: the text must be a string"),
+    ("weights of NaN", "predict", lambda c: c.predict(model=nan_weights(c)), "not finite"),
+    ("a tokenizer whose pattern never finishes matching", "predict",
+     lambda c: c.predict(model=endless_pattern(c), text="가나다라마바사아자차카타파하 가나다라마바사아자차카타파하 가나다라\n"),
+     "tokenizer"),
     ("an extension that names no format", "predict",
      lambda c: ["--model", str(c.run() / "model"), "--input", str(c.write("in.dat", "a")), "--text-column", "t"],
      "name it .csv, .tsv, .json or .jsonl"),
@@ -608,6 +684,8 @@ RECOVERABLE = [
         train_samples=10**400)), "does not fit this run"),
     ("a training time of NaN", edit_newest("trainer_state.json", lambda state: state["loop"].update(
         train_runtime_s=float("nan"))), "does not fit this run"),
+    ("a best value of NaN", edit_newest("trainer_state.json", lambda state: state["early_stopping"].update(
+        best=float("nan"))), "trainer_state.early_stopping does not fit"),
 ]
 
 
@@ -845,3 +923,45 @@ def test_a_resumed_run_writes_nowhere_but_its_own_folder(context, capsys):
     status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
     assert status == 0 and "resumed from step-00000006" in out, err
     assert not elsewhere.exists()
+
+
+def test_unnamed_trailing_columns_are_allowed_and_predict_keeps_quoted_empty_rows(context, capsys):
+    argv = context.custom("text,label,,\n좋다,1,,\n싫다,0,,\n", "text,label,,\n좋다,1,,\n")
+    assert run_script("beginner", argv, capsys)[0] == 0
+    single = context.write("one.csv", 'text\n좋다\n""\n싫다\n')
+    status, out, err = run_script("predict", ["--model", str(context.run() / "model"), "--input", str(single),
+                                              "--text-column", "text"], capsys)
+    assert status == 0 and len(out.splitlines()) == 4, (out, err)
+
+
+def test_predict_notes_a_text_that_swallowed_lines(context, capsys):
+    stray = context.write("stray.tsv", 'text\n"인용 시작\n보통\n끝"\n다음\n')
+    status, out, err = run_script("predict", ["--model", str(context.run() / "model"), "--input", str(stray),
+                                              "--text-column", "text"], capsys)
+    assert status == 0 and f"note: 1 texts run over several lines, the first at {stray}:2" in err
+
+
+def test_a_large_number_is_a_fine_label_name():
+    """Labels are compared as text: a long number is a name, not a value too large for a field."""
+    from koelectra_cookbook.config import build_config
+
+    config = build_config([("test", {"task": "mine", "data": {"labels": [0, 12345678901234567890123]}})])
+    assert config.data.labels == ["0", "12345678901234567890123"]
+
+
+def test_dollar_signs_in_label_names_are_drawn_as_text(context, capsys):
+    """Matplotlib would read `$\\foo{$` as a malformed formula and stop the run while drawing its plots."""
+    status, out, err = run_script("beginner", context.args("--set", "data.label_names=['$\\foo{$', pos]"), capsys)
+    assert status == 0, err
+    run = next((context.out / "nsmc").iterdir())
+    assert (run / "plots" / "confusion_matrix.png").is_file() and (run / "results.json").is_file()
+
+
+def test_a_folder_nested_thousands_deep_in_a_run_is_walked_without_recursion(context, capsys):
+    run = context.run()
+    folder = run / "plots"
+    for _ in range(1200):
+        folder = folder / "d"
+        folder.mkdir()
+    status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
+    assert status == 0 and "Traceback" not in err, err

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import os
 import signal
 import sys
+import unicodedata
 from pathlib import Path
 
 from .config import Config, build_config, check_task_name, load_yaml, parse_overrides
@@ -34,18 +36,27 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UserError(f"{message} (see {self.prog} --help)")
 
 
+def path_argument(text: str) -> str:
+    """A path on the command line: a control character (a newline) in it would split every message naming it."""
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        raise argparse.ArgumentTypeError(f"{text!r} holds a control character")
+    return text
+
+
 def parse_args(description: str, argv: list[str] | None, resumable: bool) -> argparse.Namespace:
     parser = ArgumentParser(description=description)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--task", help=f"a built-in task ({', '.join(TASKS)}); reads config/<task>.yaml")
-    source.add_argument("--config", type=Path, help="a YAML config file (see config/custom-example.yaml)")
+    source.add_argument("--config", type=lambda text: Path(path_argument(text)),
+                        help="a YAML config file (see config/custom-example.yaml)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set train.epochs=1 (repeatable; values are YAML)")
-    parser.add_argument("--output-dir", help="where run directories go (default: runs)")
+    parser.add_argument("--output-dir", type=path_argument, help="where run directories go (default: runs)")
     parser.add_argument("--demo", action="store_true",
                         help="offline: bundled sample data and a tiny random ELECTRA (under a minute on a CPU)")
     if resumable:
-        parser.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run in its directory")
+        parser.add_argument("--resume", type=lambda text: Path(path_argument(text)), metavar="RUN_DIR",
+                            help="continue a run in its directory")
     args = parser.parse_args(argv)
     resume = getattr(args, "resume", None)
     if resume is not None and (args.task or args.config or args.overrides or args.demo or args.output_dir):
@@ -54,6 +65,8 @@ def parse_args(description: str, argv: list[str] | None, resumable: bool) -> arg
         parser.error("give --task NAME or --config PATH")
     if args.output_dir == "":
         parser.error("--output-dir must name a folder")
+    if args.task and any(assignment.strip().startswith("task=") for assignment in args.overrides):
+        parser.error("--set task=...: the task is the one --task names")
     args.output_dir = Path(args.output_dir or "runs")
     return args
 
@@ -91,7 +104,7 @@ def complete_config(config: Config, source: str) -> Config:
     spec, train, multi_label = task_spec(config.task), config.train, config.data.multi_label
     if not config.data.dir:
         raise UserError(f"{source}: data.dir must name the folder holding your data files")
-    default_metric = spec.metric if spec else ("macro_f1" if multi_label else "accuracy")
+    default_metric = "macro_f1" if multi_label else (spec.metric if spec else "accuracy")
     train.metrics = train.metrics or [default_metric]
     train.es_metric = train.es_metric or train.metrics[0]
     if train.es_metric != "loss" and train.es_metric not in train.metrics:
@@ -187,6 +200,7 @@ def main(trainer_class, description: str, argv: list[str] | None = None) -> int:
         return 130
     except KeyboardInterrupt:
         print(interrupted_message(trainer), file=sys.stderr)
+        quiet_teardown()
         return 130
     except OSError as exc:  # a path or a disk the checks above did not foresee: still the user's to fix
         print(f"error: {os_error_message(exc)}", file=sys.stderr)
@@ -194,9 +208,26 @@ def main(trainer_class, description: str, argv: list[str] | None = None) -> int:
     finally:
         if getattr(trainer, "run_dir", None) is not None:
             trainer.run_dir.unlock()
+        loud_teardown()
     if trainer.accelerator.is_main_process:
         print(f"run: {run_dir}")
     return 0
+
+
+def quiet_teardown() -> None:
+    """After Ctrl-C or SIGTERM, an object the interrupt caught half-built (a progress bar) complains when it is
+    freed, as the exception is let go; the one-line message already said what happened. `loud_teardown` ends it."""
+    sys.unraisablehook = _ignore
+
+
+def loud_teardown() -> None:
+    if sys.unraisablehook is _ignore:
+        gc.collect()  # what the interrupt left in reference cycles goes now, still quietly
+        sys.unraisablehook = sys.__unraisablehook__
+
+
+def _ignore(unraisable) -> None:
+    pass
 
 
 def os_error_message(exc: OSError) -> str:

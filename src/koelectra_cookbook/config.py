@@ -82,6 +82,7 @@ class DataConfig:
 
     def validate(self) -> None:
         _require(0 <= self.dev_split < 1, "data.dev_split", "must be in [0, 1)", self.dev_split)
+        _require(self.cache_dir.strip() != "", "data.cache_dir", "must name a folder", self.cache_dir)
         for key in ("max_train_samples", "max_eval_samples"):
             value = getattr(self, key)
             _require(value is None or value >= 1, f"data.{key}", "must be at least 1 (or null for all)", value)

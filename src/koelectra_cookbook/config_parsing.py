@@ -19,7 +19,18 @@ from .errors import UserError, shown
 
 class _Loader(yaml.SafeLoader):
     """YAML with only true/false as booleans (YAML 1.2), so `mixed_precision: no` and `labels: [yes, no]`
-    stay the strings they look like."""
+    stay the strings they look like, and a key given twice in one mapping refused (YAML keeps the last one
+    silently, so an earlier `train:` section would be lost)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:  # the mapping's own keys (a `<<` merge may be overridden: that is its use)
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"the key {key_node.value!r} appears twice",
+                                                            key_node.start_mark)
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -76,6 +87,8 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
         if option is bool and isinstance(value, bool):
             return value
         if option is int and isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) >= 2**63:
+                raise UserError(f"{source}: {key} holds {shown(value)}, which is too large")
             return value
         if option is float and is_scalar:
             try:
@@ -86,7 +99,10 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
                 raise UserError(f"{source}: {key} holds {shown(value)}, which is not a finite number")
             return number
         if option is str and is_scalar:
-            return str(value)
+            try:
+                return str(value)
+            except ValueError:  # an integer beyond Python's 4300-digit conversion limit
+                continue
         if typing.get_origin(option) is list and not (str in options and is_scalar):
             items = [value] if is_scalar else value  # a single name works as well as a list
             item_type = typing.get_args(option)[0]
@@ -117,8 +133,6 @@ def _text_problem(text: str) -> str | None:
 def _number_problem(value: Any) -> str | None:
     if isinstance(value, float) and not math.isfinite(value):
         return "which is not a finite number"
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
-        return "which is too large"
     return None
 
 

@@ -26,24 +26,16 @@ def predict() -> int:
     return _interruptible(lambda: _load("koelectra_cookbook.predict:main")())
 
 
-def _quiet_after_interrupt(status: int) -> int:
-    """After Ctrl-C or SIGTERM, an object the interrupt caught half-built (a progress bar) may complain as the
-    process tears it down; the one-line message already said what happened."""
-    if status == 130:
-        sys.unraisablehook = lambda unraisable: None
-    return status
-
-
 def _interruptible(run) -> int:
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
     try:
-        return _quiet_after_interrupt(run())
+        return run()
     except KeyboardInterrupt:  # only while the libraries load: the scripts handle it themselves afterwards
         print("interrupted before the run started; nothing was written", file=sys.stderr)
-        return _quiet_after_interrupt(130)
+        return 130
 
 
 def _cli():

@@ -26,6 +26,10 @@ def load_tokenizer(name_or_path: str):
         return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
     except Exception as exc:  # files from elsewhere can fail in any way (a tokenizer.json of another shape...)
         raise UserError(_cannot_load(name_or_path, exc)) from None
+    except BaseException as exc:  # the Rust tokenizer panicking on a crafted file is not even an Exception
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise UserError(_cannot_load(name_or_path, exc)) from None
 
 
 def check_model_limits(name_or_path: str, tokenizer, max_seq_len: int | None = None) -> int:
@@ -101,7 +105,14 @@ def load_model(name_or_path: str, label_names: list[str], attn_implementation: s
     if encoder:
         raise UserError(f"model {name_or_path}: its weights do not fit its config.json ({encoder[0]} is missing or "
                         f"of another shape); the checkpoint is damaged or its files belong to different models")
+    check_finite_weights(model, name_or_path)
     return model
+
+
+def check_finite_weights(model: torch.nn.Module, name_or_path: str | Path) -> None:
+    """Weights of NaN or infinity (a damaged or diverged checkpoint) would train or predict nothing but NaN."""
+    if not all(bool(torch.isfinite(parameter).all()) for parameter in model.parameters()):
+        raise UserError(f"model {name_or_path}: its weights hold values that are not finite (NaN or infinity)")
 
 
 def check_safe_weights(name_or_path: str | Path) -> None:

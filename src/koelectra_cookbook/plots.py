@@ -75,9 +75,12 @@ def hangul_font() -> str | None:
 @contextlib.contextmanager
 def _korean_text():
     """Use the Hangul font (DejaVu Sans for anything it lacks) and silence per-glyph font warnings.
-    Minus signs are plain '-': some Hangul fonts draw U+2212 (matplotlib's default minus) as a box."""
+    Minus signs are plain '-': some Hangul fonts draw U+2212 (matplotlib's default minus) as a box.
+    Text is drawn as it is: a label name or a metrics.csv column with dollar signs would otherwise be parsed
+    as a formula, and a malformed one would stop the run."""
     family = [name for name in (hangul_font(), "DejaVu Sans") if name]
-    settings = {"font.family": "sans-serif", "font.sans-serif": family, "axes.unicode_minus": False}
+    settings = {"font.family": "sans-serif", "font.sans-serif": family, "axes.unicode_minus": False,
+                "text.parse_math": False}
     with plt.rc_context(settings), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
         yield

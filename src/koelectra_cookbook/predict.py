@@ -24,8 +24,8 @@ from .data.batching import PaddingCollator, SortedBatchSampler, restore_order
 from .data.dataset import encode_texts
 from .data.readers import decode, detect_format, read_bytes, read_table
 from .errors import UserError
-from .model import (PICKLED_WEIGHTS, SAFE_WEIGHTS, avoid_per_shape_attention_plans, check_model_limits,
-                    check_safe_weights, load_tokenizer)
+from .model import (PICKLED_WEIGHTS, SAFE_WEIGHTS, avoid_per_shape_attention_plans, check_finite_weights,
+                    check_model_limits, check_safe_weights, load_tokenizer)
 from .runs import IDENTITY_FILE
 
 
@@ -104,6 +104,7 @@ def load_classifier(model_dir: Path):
         raise UserError(f"--model {model_dir}: not a fine-tuned classifier ({untrained[0]} is not in its weights, so "
                         f"its classification head was never trained); give the model/ folder of a training run "
                         f"(RUN_DIR/model)")
+    check_finite_weights(model, model_dir)
     return model
 
 
@@ -139,6 +140,10 @@ def read_texts(input_path: Path | None, text_column: str | None, encoding: str) 
         fmt = detect_format(input_path, None, "name it .csv, .tsv, .json or .jsonl")
         table = read_table(input_path, fmt, [text_column], encoding, "--encoding", text_column=text_column)
         texts = table.rows[text_column].tolist()
+        spanning = [i for i, text in enumerate(texts) if "\n" in text]
+        if spanning:  # legal in CSV, but in a TSV usually a stray quote that swallowed the rows after it
+            print(f"note: {len(spanning)} texts run over several lines, the first at {input_path}:"
+                  f"{table.lines[spanning[0]]} (a quoted field; check for a stray quote)", file=sys.stderr)
     if not texts:
         raise UserError(f"{'--input ' + str(input_path) if input_path else 'standard input'}: no texts to classify")
     return texts
@@ -193,12 +198,17 @@ def write_table(columns: dict[str, list], output: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import ArgumentParser, _quiet_libraries, os_error_message, sigterm_as_keyboard_interrupt
+    from .cli import (ArgumentParser, _quiet_libraries, loud_teardown, os_error_message, path_argument, quiet_teardown,
+                  sigterm_as_keyboard_interrupt)
 
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, required=True, help="a saved model directory (RUN_DIR/model)")
-    parser.add_argument("--input", type=Path, help="a .txt, .csv, .tsv, .json or .jsonl file (default: stdin)")
-    parser.add_argument("--output", type=Path, help="where to write the CSV (default: stdout)")
+
+    def path(text: str) -> Path:
+        return Path(path_argument(text))
+
+    parser.add_argument("--model", type=path, required=True, help="a saved model directory (RUN_DIR/model)")
+    parser.add_argument("--input", type=path, help="a .txt, .csv, .tsv, .json or .jsonl file (default: stdin)")
+    parser.add_argument("--output", type=path, help="where to write the CSV (default: stdout)")
     parser.add_argument("--text-column", help="the text column of a CSV/TSV/JSON(L) input")
     parser.add_argument("--top-k", type=int, default=1, help="single-label: the k most likely labels per text")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -222,10 +232,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("interrupted; nothing was written", file=sys.stderr)
+        quiet_teardown()
         return 130
     except OSError as exc:  # a path or a disk the checks above did not foresee: still the user's to fix
         print(f"error: {os_error_message(exc)}", file=sys.stderr)
         return 2
+    finally:
+        loud_teardown()
     if args.output is not None:
         print(f"wrote {len(texts)} predictions to {args.output}", file=sys.stderr)
     return 0

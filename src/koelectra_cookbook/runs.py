@@ -90,14 +90,16 @@ class RunDirectory:
     def check_own_files(self) -> None:
         """Everything in a run folder must be its own plain files and folders: a symbolic link would send the
         resumed run's writes elsewhere (another run, any file), a pipe or a device would hang its reads."""
-        for folder, subfolders, files in os.walk(self.path):
-            for name in subfolders + files:
-                entry = Path(folder) / name
-                kind = entry.lstat().st_mode
-                if not (stat.S_ISREG(kind) or stat.S_ISDIR(kind)):
+        folders = [self.path]
+        while folders:  # not os.walk: it recurses, and a folder nested thousands deep would exhaust the stack
+            for entry in os.scandir(folders.pop()):
+                kind = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISDIR(kind):
+                    folders.append(Path(entry.path))
+                elif not stat.S_ISREG(kind):
                     what = "a symbolic link" if stat.S_ISLNK(kind) else "not a regular file"
-                    raise UserError(f"--resume {self.path}: {entry} is {what}; a run folder may only hold its own "
-                                    f"files")
+                    raise UserError(f"--resume {self.path}: {shown(entry.path, 300)[1:-1]} is {what}; a run folder "
+                                    f"may only hold its own files")
 
     def lock(self) -> None:
         """Hold this run's lock until the process ends (or `unlock`); another holder is a user error."""
@@ -110,9 +112,10 @@ class RunDirectory:
         except OSError as exc:
             raise UserError(f"cannot lock run {self.path}: {self.path / '.lock'}: {exc.strerror}") from None
         handle = os.fdopen(descriptor, "r+", encoding="utf-8")
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode) or status.st_nlink > 1:  # a hard link shares the file with another name
             handle.close()
-            raise UserError(f"cannot lock run {self.path}: {self.path / '.lock'} is not a regular file")
+            raise UserError(f"cannot lock run {self.path}: {self.path / '.lock'} is not a file of its own")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -165,6 +165,10 @@ def _read_labelled(path: Path, data: DataConfig, notes: list[str]) -> _RawFile:
         if "" in raw.label_values:
             raise UserError(f"{path}:{raw.line(raw.label_values.index(''))}: empty label in column "
                             f"{data.label_column!r}")
+    for row, value in enumerate(raw.label_values):
+        for name in value if isinstance(value, tuple) else (value,):
+            if not name.isprintable():  # a NUL or a line break in a label is damage, not a class
+                raise UserError(f"{path}:{raw.line(row)}: label {shown(name)} holds a control character")
     return raw
 
 
@@ -275,12 +279,26 @@ def encode_texts(texts: list[str], tokenizer, max_seq_len: int, cache_dir: Path 
     chunk = 8192
     for start in tqdm(range(0, len(texts), chunk), desc="tokenizing", unit="chunk", leave=False,
                       disable=len(texts) <= chunk):
-        encoded = tokenizer(texts[start: start + chunk], truncation=True, max_length=max_seq_len,
-                            return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+        encoded = tokenize(tokenizer, texts[start: start + chunk], max_seq_len)
         pieces.extend(np.asarray(ids, dtype=np.int32) for ids in encoded)
     if cache_file is not None and write_cache:
         _save_cache(cache_file, pieces)
     return pieces
+
+
+def tokenize(tokenizer, texts: list[str], max_seq_len: int) -> list[list[int]]:
+    """Token ids of `texts`. A tokenizer from a model folder may be crafted (a pattern that never finishes
+    matching): the Rust tokenizer then panics, which is not an Exception, and that is turned into a user error."""
+    try:
+        return tokenizer(texts, truncation=True, max_length=max_seq_len, return_attention_mask=False,
+                         return_token_type_ids=False)["input_ids"]
+    except Exception as exc:
+        raise UserError(f"the model's tokenizer failed on the data ({' '.join(str(exc).split())[:200]})") from None
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise UserError(f"the model's tokenizer failed on the data ({' '.join(str(exc).split())[:200]}); its "
+                        f"tokenizer.json is damaged or crafted") from None
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

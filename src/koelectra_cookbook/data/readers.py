@@ -99,6 +99,8 @@ def read_bytes(path: Path) -> bytes:
     try:
         if not path.is_file():
             raise UserError(f"{path}: {'not a regular file' if path.exists() else 'file not found'}")
+        if path.stat().st_size == 0:  # also what /proc files report, some of which never end: not read at all
+            raise UserError(f"{path}: file is empty")
         return path.read_bytes()
     except OSError as exc:
         raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
@@ -130,24 +132,36 @@ def decode(path: Path | str, raw: bytes, encoding: str, encoding_option: str = "
 
 def _read_delimited(path: Path, text: str, sep: str) -> tuple[pd.DataFrame, RowLines]:
     rows, starts = _rows_and_starts(path, text, sep)
+    while rows and _whitespace_only(rows[0]):  # blank lines before the header
+        rows, starts = rows[1:], starts[1:]
     if not rows:
         raise UserError(f"{path}: file is empty")
-    header = [name.strip() for name in rows[0]]
-    repeated = next((name for name in header if header.count(name) > 1), None)
+    header = [unicodedata.normalize("NFC", name.strip()) for name in rows[0]]
+    repeated = next((name for name in header if name and header.count(name) > 1), None)
     if repeated is not None:
         raise UserError(f"{path}:{starts[0]}: column {shown(repeated, 40)} appears more than once")
     width = len(header)
+    if width > 1:  # whitespace alone on a line cannot be a row of several columns: a blank line
+        kept = [i for i, row in enumerate(rows) if i == 0 or not _whitespace_only(row)]
+        rows, starts = [rows[i] for i in kept], [starts[i] for i in kept]
+    if len(rows) == 1:
+        raise UserError(f"{path}: no rows after the header")
     for row, start in zip(rows[1:], starts[1:]):
         if len(row) > width:  # never shift the columns: say where
             raise UserError(f"{path}:{start}: expected {width} fields, found {len(row)}")
-    # A short row's missing fields read as "" (spreadsheets drop trailing empty fields).
+    # A short row's missing fields read as "" (spreadsheets drop trailing empty fields). Columns without a name
+    # (spreadsheets' trailing empty cells) are never read, so they may repeat.
     table = pd.DataFrame({name: [row[i] if i < len(row) else "" for row in rows[1:]] for i, name in
-                          enumerate(header)}, columns=header)
+                          enumerate(header) if name}, dtype=object)
     return table, RowLines(lambda: starts[1:])
 
 
+def _whitespace_only(row: list[str]) -> bool:
+    return len(row) == 1 and not row[0].strip()
+
+
 def _rows_and_starts(path: Path, text: str, sep: str) -> tuple[list[list[str]], list[int]]:
-    """Every non-blank row and the physical line it starts on. A line ends at \\n, \\r\\n or a lone \\r."""
+    """Every row but empty lines, and the physical line it starts on. A line ends at \n, \r\n or a lone \r."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
     rows, starts = [], []
     with _no_field_size_limit():
@@ -162,7 +176,7 @@ def _rows_and_starts(path: Path, text: str, sep: str) -> tuple[list[list[str]], 
                     raise UserError(f"{path}:{start}: a quoted field is never closed") from None
                 raise UserError(f"{path}:{reader.line_num}: malformed quoting ({exc}); a field that starts with a "
                                 f"quote must end with one, with the quotes inside doubled") from None
-            if row and not (len(row) == 1 and not row[0].strip()):  # blank lines are skipped
+            if row:
                 rows.append(row)
                 starts.append(start)
     return rows, starts
@@ -208,11 +222,17 @@ def _read_json_records(path: Path, text: str, fmt: str, columns: list[str], text
                             f"{json.dumps(record, ensure_ascii=False)[:60]}")
         if record.repeated is not None:
             raise UserError(f"{path}:{lines[index]}: key {shown(record.repeated, 40)} appears more than once")
-        try:
-            rows.append({key: _as_text(value, kinds.get(unicodedata.normalize("NFC", key)))
-                         for key, value in record.items()})
-        except ValueError as problem:
-            raise UserError(f"{path}:{lines[index]}: {problem}") from None
+        row = {}
+        for key, value in record.items():
+            name = unicodedata.normalize("NFC", key)  # keys from macOS (NFD) and Windows (NFC) files are one key
+            if name in row:
+                raise UserError(f"{path}:{lines[index]}: key {shown(name, 40)} appears twice (composed and "
+                                f"decomposed Hangul)")
+            try:
+                row[name] = _as_text(value, kinds.get(name))
+            except ValueError as problem:
+                raise UserError(f"{path}:{lines[index]}: {problem}") from None
+        rows.append(row)
     table = pd.DataFrame.from_records(rows).fillna("")
     return table, lines
 
@@ -235,18 +255,26 @@ def _parse_json(path: Path, text: str, first_line: int):
     try:
         return json.loads(text, object_pairs_hook=_record)
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path}:{first_line + exc.lineno - 1}: broken JSON: {exc.msg}") from None
+        raise UserError(f"{path}:{first_line + _line_at(text, exc.pos) - 1}: broken JSON: {exc.msg}") from None
     except (RecursionError, ValueError) as exc:  # nesting too deep, a number too long to convert
         raise UserError(f"{path}:{first_line}: unreadable JSON: {' '.join(str(exc).split())[:120]}") from None
 
 
+def _line_at(text: str, position: int) -> int:
+    """The line of `position`, lines ending at \n, \r\n or a lone \r (as for the CSV reader)."""
+    return text.count("\n", 0, position) + text.count("\r", 0, position) - text.count("\r\n", 0, position) + 1
+
+
 def _json_item_lines(text: str, count: int, item_depth: int = 1) -> list[int]:
-    """Line where each item of the array of records starts (at `item_depth`: 1 for a top-level array, 2 inside
-    a {"data": [...]} wrapper), found by scanning the text outside strings."""
+    """Line where each record starts: the items of the top-level array (item_depth 1), or of the array under
+    the top-level key "data" (item_depth 2, the {"data": [...]} wrapper). Found by scanning the text outside
+    strings; lines end at \n, \r\n or a lone \r."""
     lines, depth, line, in_string, escaped, expecting_item = [], 0, 1, False, False, False
-    for char in text:
-        if char == "\n":
+    string_start, last_string, key, previous = 0, "", None, ""
+    for index, char in enumerate(text):
+        if char == "\n" and previous != "\r" or char == "\r":
             line += 1
+        previous = char
         if in_string:
             if escaped:
                 escaped = False
@@ -254,18 +282,23 @@ def _json_item_lines(text: str, count: int, item_depth: int = 1) -> list[int]:
                 escaped = True
             elif char == '"':
                 in_string = False
+                last_string = text[string_start + 1: index]
             continue
         if depth == item_depth and expecting_item and not char.isspace() and char not in ",]":
             lines.append(line)
             expecting_item = False
         if char == '"':
-            in_string = True
+            in_string, string_start = True, index
+        elif char == ":" and depth == 1:
+            key = last_string  # the key of the value that follows, in the top-level object
         elif char in "[{":
             depth += 1
-            expecting_item = depth == item_depth and char == "["
+            expecting_item = depth == item_depth and char == "[" and (item_depth == 1 or key == "data")
         elif char in "]}":
             depth -= 1
-        elif char == "," and depth == item_depth:
+            if depth < item_depth:
+                expecting_item = False
+        elif char == "," and depth == item_depth and (item_depth == 1 or key == "data"):
             expecting_item = True
     return (lines + [line] * count)[:count]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import signal
 from pathlib import Path
 
@@ -173,8 +174,10 @@ class IntermediateTrainer(BeginnerTrainer):
         if loop["global_step"] != step or not all(0 <= value < 2**53 for value in numbers) \
                 or loop["epoch"] > self.config.train.epochs or loop["batch_in_epoch"] > len(self.train_loader):
             raise DamagedState(f"trainer_state.loop does not fit this run: {shown(loop, 300)}")
-        check_fields(state["early_stopping"], EarlyStopping.STATE_FIELDS, "trainer_state.early_stopping")
-        check_fields(state["best"], BestCheckpoint.STATE_FIELDS, "trainer_state.best")
+        for name, fields in (("early_stopping", EarlyStopping.STATE_FIELDS), ("best", BestCheckpoint.STATE_FIELDS)):
+            values = check_fields(state[name], fields, f"trainer_state.{name}").values()
+            if not all(value is None or math.isfinite(value) and value >= 0 for value in values):
+                raise DamagedState(f"trainer_state.{name} does not fit this run: {shown(state[name])}")
         for name, live in (("scheduler", self.scheduler), ("scaler", self.accelerator.scaler)):
             if (state[name] is None) != (live is None):
                 raise DamagedState(f"trainer_state.{name} does not fit this run")
