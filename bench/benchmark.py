@@ -330,6 +330,7 @@ def worker_ours(job: dict) -> dict:
 
     config = resolve_config(parse_args("benchmark", our_argv(job), True))
     trainer = Measured(config, output_dir=Path(job["work_dir"]) / "runs")
+    trainer.setup()
     device = trainer.accelerator.device
     digest = hashlib.sha256(np.concatenate(trainer.data.train.token_ids).astype(np.int32).tobytes()).hexdigest()[:16]
     with MemoryWatch(device) as memory:
@@ -602,9 +603,10 @@ def worker_startup(job: dict) -> dict:
 
     config = resolve_config(parse_args("benchmark", our_argv(job, full_data=True), True))
     trainer = FirstStep(config, output_dir=Path(job["work_dir"]) / "runs")
+    trainer.setup()
     constructed = time.perf_counter()
     try:
-        trainer.run()
+        trainer.fit()
         raise RuntimeError("training finished without a training step")
     except _FirstStep as first:
         first_step = first.args[0]

@@ -10,7 +10,7 @@ from koelectra_cookbook.cli import parse_args, resolve_config
 from koelectra_cookbook.data.batching import PaddingCollator, SplitDataset
 from koelectra_cookbook.model import add_tokens, load_tokenizer
 from koelectra_cookbook.paths import SAMPLES_DIR
-from koelectra_cookbook.trainers.expert import ExpertTrainer, warmup_then
+from koelectra_cookbook.trainers.expert import ExpertTrainer
 
 
 def make_trainer(tmp_path, model_dir, *overrides: str) -> ExpertTrainer:
@@ -18,7 +18,20 @@ def make_trainer(tmp_path, model_dir, *overrides: str) -> ExpertTrainer:
             "--set", f"model.name_or_path={model_dir}", "--set", "train.batch_size=8"]
     for override in overrides:
         argv += ["--set", override]
-    return ExpertTrainer(resolve_config(parse_args("", argv, True)), output_dir=tmp_path / "runs")
+    trainer = ExpertTrainer(resolve_config(parse_args("", argv, True)), output_dir=tmp_path / "runs")
+    trainer.setup()
+    return trainer
+
+
+def warmup_then(schedule: str, warmup_steps: int, total_steps: int):
+    """The learning-rate factor at each step of the schedule the expert trainer creates for train.lr_schedule
+    (transformers' "linear" and "constant_with_warmup")."""
+    from transformers import get_scheduler
+
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    name = "linear" if schedule == "linear" else "constant_with_warmup"
+    scheduler = get_scheduler(name, optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps)
+    return lambda step: scheduler.lr_lambdas[0](step)
 
 
 def test_learning_rate_schedule_at_start_end_of_warmup_and_end():

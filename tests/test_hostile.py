@@ -957,11 +957,13 @@ def test_dollar_signs_in_label_names_are_drawn_as_text(context, capsys):
     assert (run / "plots" / "confusion_matrix.png").is_file() and (run / "results.json").is_file()
 
 
-def test_a_folder_nested_thousands_deep_in_a_run_is_walked_without_recursion(context, capsys):
+def test_a_folder_nested_deep_in_a_run_is_refused_without_recursion(context, capsys):
+    """Python 3.11 walks and removes folders recursively: thousands deep, either would crash. The check walks
+    without recursion and refuses folders deeper than a run's own (test kept shallow so pytest can delete it)."""
     run = context.run()
     folder = run / "plots"
-    for _ in range(1200):
+    for _ in range(20):
         folder = folder / "d"
         folder.mkdir()
     status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
-    assert status == 0 and "Traceback" not in err, err
+    assert status == 2 and "is nested deeper than a run folder's own folders" in err and "Traceback" not in err

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import unicodedata
+from collections.abc import Callable
 from pathlib import Path
 
 from .config import Config, build_config, check_task_name, load_yaml, parse_overrides
@@ -176,42 +177,56 @@ def demo_layer(task: str, file_layer: dict) -> dict:
 
 
 def main(trainer_class, description: str, argv: list[str] | None = None) -> int:
-    """Run one script: parse, configure, train, report. Returns the process exit status."""
+    """Run one training script: parse, configure, train, report. Returns the process exit status."""
     _quiet_libraries()
     resumable = getattr(trainer_class, "supports_resume", False)
     trainer = None
+
+    def train() -> None:
+        nonlocal trainer
+        args = parse_args(description, argv, resumable)
+        if resumable and args.resume is not None:
+            config = load_resume_config(args.resume, trainer_class.level)
+            check_script_fits(trainer_class, config)
+            trainer = trainer_class(config, resume_dir=args.resume)
+        else:
+            config = resolve_config(args)
+            check_script_fits(trainer_class, config)
+            trainer = trainer_class(config, output_dir=args.output_dir)
+        try:
+            run_dir = trainer.run()
+        finally:
+            if getattr(trainer, "run_dir", None) is not None:
+                trainer.run_dir.unlock()
+        if trainer.accelerator.is_main_process:
+            print(f"run: {run_dir}")
+
+    return exit_status(train, lambda: interrupted_message(trainer))
+
+
+def exit_status(body: Callable[[], None], interrupted: Callable[[], str]) -> int:
+    """The scripts' contract around `body`: 0 when it returns; 2 and one `error:` line for a user error (or an
+    operating-system error no check foresaw); 130 after Ctrl-C or SIGTERM, with `interrupted()` saying what
+    was kept (a training loop that stopped at a step boundary says it itself)."""
     try:
         with sigterm_as_keyboard_interrupt():
-            args = parse_args(description, argv, resumable)
-            if resumable and args.resume is not None:
-                config = load_resume_config(args.resume, trainer_class.level)
-                check_script_fits(trainer_class, config)
-                trainer = trainer_class(config, resume_dir=args.resume)
-            else:
-                config = resolve_config(args)
-                check_script_fits(trainer_class, config)
-                trainer = trainer_class(config, output_dir=args.output_dir)
-            run_dir = trainer.run()
+            body()
+        return 0
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except TrainingInterrupted as stop:
-        print(f"{stop}\nresume with: python {Path(sys.argv[0]).name} --resume {stop.run_dir}", file=sys.stderr)
+        print(stop, file=sys.stderr)
         return 130
     except KeyboardInterrupt:
-        print(interrupted_message(trainer), file=sys.stderr)
+        print(interrupted(), file=sys.stderr)
         quiet_teardown()
         return 130
-    except OSError as exc:  # a path or a disk the checks above did not foresee: still the user's to fix
+    except OSError as exc:  # a path or a disk the checks did not foresee: still the user's to fix
         print(f"error: {os_error_message(exc)}", file=sys.stderr)
         return 2
     finally:
-        if getattr(trainer, "run_dir", None) is not None:
-            trainer.run_dir.unlock()
         loud_teardown()
-    if trainer.accelerator.is_main_process:
-        print(f"run: {run_dir}")
-    return 0
 
 
 def quiet_teardown() -> None:

@@ -4,6 +4,8 @@ that escapes is a bug and keeps its traceback.
 """
 
 import reprlib
+import sys
+from pathlib import Path
 
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 60
@@ -19,7 +21,8 @@ class TrainingInterrupted(Exception):
     """Raised after Ctrl-C or SIGTERM once a checkpoint is safely written; the script exits with 130."""
 
     def __init__(self, run_dir, step: int):
-        super().__init__(f"interrupted at step {step}; checkpoint saved in {run_dir}/checkpoints")
+        super().__init__(f"interrupted at step {step}; checkpoint saved in {run_dir}/checkpoints\n"
+                         f"resume with: python {Path(sys.argv[0]).name} --resume {run_dir}")
         self.run_dir = run_dir
 
 

@@ -198,8 +198,7 @@ def write_table(columns: dict[str, list], output: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import (ArgumentParser, _quiet_libraries, loud_teardown, os_error_message, path_argument, quiet_teardown,
-                  sigterm_as_keyboard_interrupt)
+    from .cli import ArgumentParser, _quiet_libraries, exit_status, path_argument
 
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 
@@ -214,31 +213,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--encoding", default="utf-8")
     _quiet_libraries()
-    try:
-        with sigterm_as_keyboard_interrupt():
-            args = parser.parse_args(argv)
-            if args.top_k < 1 or args.batch_size < 1:
-                raise UserError("--top-k and --batch-size must be at least 1")
-            try:
-                codecs.lookup(args.encoding)
-            except LookupError:
-                raise UserError(f"--encoding {args.encoding!r} is not an encoding Python knows") from None
-            check_output(args.output, args.input, args.model)
-            texts = read_texts(args.input, args.text_column, args.encoding)
-            predictor = Predictor(args.model, batch_size=args.batch_size)
-            write_table(predictor.table(texts, top_k=args.top_k), args.output)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; nothing was written", file=sys.stderr)
-        quiet_teardown()
-        return 130
-    except OSError as exc:  # a path or a disk the checks above did not foresee: still the user's to fix
-        print(f"error: {os_error_message(exc)}", file=sys.stderr)
-        return 2
-    finally:
-        loud_teardown()
-    if args.output is not None:
-        print(f"wrote {len(texts)} predictions to {args.output}", file=sys.stderr)
-    return 0
+
+    def classify() -> None:
+        args = parser.parse_args(argv)
+        if args.top_k < 1 or args.batch_size < 1:
+            raise UserError("--top-k and --batch-size must be at least 1")
+        try:
+            codecs.lookup(args.encoding)
+        except LookupError:
+            raise UserError(f"--encoding {args.encoding!r} is not an encoding Python knows") from None
+        check_output(args.output, args.input, args.model)
+        texts = read_texts(args.input, args.text_column, args.encoding)
+        predictor = Predictor(args.model, batch_size=args.batch_size)
+        write_table(predictor.table(texts, top_k=args.top_k), args.output)
+        if args.output is not None:
+            print(f"wrote {len(texts)} predictions to {args.output}", file=sys.stderr)
+
+    return exit_status(classify, lambda: "interrupted; nothing was written")

@@ -90,12 +90,16 @@ class RunDirectory:
     def check_own_files(self) -> None:
         """Everything in a run folder must be its own plain files and folders: a symbolic link would send the
         resumed run's writes elsewhere (another run, any file), a pipe or a device would hang its reads."""
-        folders = [self.path]
+        folders = [(self.path, 0)]
         while folders:  # not os.walk: it recurses, and a folder nested thousands deep would exhaust the stack
-            for entry in os.scandir(folders.pop()):
+            folder, depth = folders.pop()
+            for entry in os.scandir(folder):
                 kind = entry.stat(follow_symlinks=False).st_mode
+                if stat.S_ISDIR(kind) and depth >= 8:  # ours nest three deep; removing a deep one would crash
+                    raise UserError(f"--resume {self.path}: {shown(entry.path, 300)[1:-1]} is nested deeper than a "
+                                    f"run folder's own folders")
                 if stat.S_ISDIR(kind):
-                    folders.append(Path(entry.path))
+                    folders.append((Path(entry.path), depth + 1))
                 elif not stat.S_ISREG(kind):
                     what = "a symbolic link" if stat.S_ISLNK(kind) else "not a regular file"
                     raise UserError(f"--resume {self.path}: {shown(entry.path, 300)[1:-1]} is {what}; a run folder "

@@ -1,8 +1,28 @@
 """BeginnerTrainer: fine-tune, evaluate, predict. The training loop of the whole project lives here, once.
 
-`run()` is the recipe: set up, `fit()`, pick the final model, evaluate on the dev split and the evaluation
-file, write predictions and the model. `fit()` is a template method: every step of it is a small hook, and
-the intermediate and expert trainers change behaviour by overriding a hook or two, never the loop.
+`run()` is the recipe and `fit()` the loop. Each step of either is a small method (a hook); the intermediate and
+expert trainers change behaviour by overriding a hook or two and calling super(), never the loop. The hooks, in
+the order they run:
+
+    run()
+      setup()                   accelerator_options, prepare_tokenizer, prepare_model, create_loss,
+                                parameter_groups, count_total_steps, create_scheduler, create_run_directory
+      fit()
+        on_fit_start()
+        each epoch:   on_epoch_start()
+          each batch of epoch_batches():  train_on_batch()
+                        training_step -> backward -> should_step? -> optimizer_step
+                        should_evaluate("step")? -> evaluate_dev()
+                        on_step_end()
+          after it:     should_evaluate("epoch")? -> evaluate_dev()
+        should_evaluate("end")? -> evaluate_dev()
+        on_fit_end()
+      load_final_model()
+      evaluate(dev split) -> calibrate() -> evaluate(evaluation file)
+      write_outputs()           save_model, write_predictions, write_plots, results.json
+
+    evaluate_dev() = evaluate(dev split) -> on_evaluate_end(metrics)
+    evaluate(split) = predict_logits -> loss, to_probabilities -> compute_metrics
 
 Config keys used here: model.*, data.*, train.epochs, max_steps, batch_size, eval_batch_size, learning_rate,
 weight_decay, seed, metrics, log_every, nan_policy, report_to. The other train.* keys belong to the higher
@@ -11,7 +31,6 @@ levels.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path
@@ -31,10 +50,11 @@ from ..data.dataset import Split, load_task_data
 from ..errors import UserError
 from ..losses import build_loss
 from ..metrics import confusion_matrix, single_label_metrics
+from ..model import check_model_limits, load_model, load_tokenizer, tokenizer_bytes
 from ..model_card import write_model_card
 from ..plots import NO_HANGUL_FONT_WARNING, hangul_font, plot_confusion_matrix, plot_learning_curves
-from ..model import check_model_limits, load_model, load_tokenizer, tokenizer_bytes
 from ..runs import RunDirectory, check_free_space, flat_config
+from ..training_state import RunningLoss
 from .console import results_summary, run_summary
 
 
@@ -43,56 +63,79 @@ class BeginnerTrainer:
 
     level = "beginner"
     supports_resume = False  # the intermediate level adds checkpoints and --resume
-    resume_dir: Path | None = None
     problem_type = "single_label_classification"
     multi_label = False
+    accumulates = False  # the expert level accumulates gradients over train.gradient_accumulation_steps batches
 
     def __init__(self, config: Config, output_dir: str | Path = "runs"):
+        """Only stores its arguments: `setup()`, the first step of `run()`, builds everything."""
         self.config = config
-        self.accelerator = self.create_accelerator()
-        set_seed(config.train.seed)
+        self.output_dir = Path(output_dir)
+        self.resume_dir: Path | None = None  # the intermediate level continues a run in its own folder
+
+    # --- the recipe --------------------------------------------------------------------------------
+
+    def run(self) -> Path:
+        """Set up, train, choose the final model, score it on the dev split and the evaluation file, and write
+        the outputs. Returns the run directory."""
+        self.setup()
+        self.accelerator.print(run_summary(self))
+        self.fit()
+        self.load_final_model()
+        results, dev_probabilities = {}, None
+        if self.data.dev is not None:
+            results["dev"], dev_probabilities = self.evaluate(self.data.dev)
+        self.calibrate(dev_probabilities)
+        results["eval"], probabilities = self.evaluate(self.data.eval)
+        results.update(self.results_extras())
+        if self.accelerator.is_main_process:
+            self.write_outputs(results, probabilities)
+        self.accelerator.print(results_summary(results))
+        self.accelerator.wait_for_everyone()
+        self.accelerator.end_training()
+        return self.run_dir.path
+
+    def setup(self) -> None:
+        """Called first by `run()`: the accelerator, the tokenizer and the data, the model, the loss, the
+        optimizer and the loaders, the schedule, the run directory, and the loop's counters."""
+        config, train = self.config, self.config.train
+        try:  # device placement, distribution, trackers (and the expert's mixed precision) come from here
+            self.accelerator = Accelerator(**self.accelerator_options())
+        except ValueError as exc:  # e.g. bf16 on hardware without it
+            raise UserError(f"config: {exc}") from None
+        set_seed(train.seed)
         tokenizer = load_tokenizer(config.model.name_or_path)
         check_model_limits(config.model.name_or_path, tokenizer, config.model.max_seq_len)
         self.tokenizer = self.prepare_tokenizer(tokenizer)
         with self.accelerator.main_process_first():  # the main process fills the token cache for the others
             self.data = load_task_data(config, self.tokenizer, writes=self.resume_dir is None)
         self.label_names = self.data.label_names
-        self.model = self.prepare_model(
-            load_model(config.model.name_or_path, self.label_names, config.model.attn_implementation,
-                       self.problem_type))
+        self.model = self.prepare_model(load_model(config.model.name_or_path, self.label_names,
+                                                   config.model.attn_implementation, self.problem_type))
         self.loss_fn = self.create_loss().to(self.accelerator.device)  # class weights live with the logits
-        self.optimizer = self.create_optimizer()
-        self.train_sampler = LengthGroupedBatchSampler(self.data.train.lengths(), config.train.batch_size,
-                                                       config.train.seed)
-        train_loader = self.make_loader(self.data.train, self.train_sampler)
+        try:  # the fused AdamW updates every tensor in one kernel (docs/benchmarks.md has the measured gain)
+            optimizer = torch.optim.AdamW(self.parameter_groups(), lr=train.learning_rate, fused=True)
+        except (RuntimeError, ValueError):  # a device or dtype without the fused kernel
+            optimizer = torch.optim.AdamW(self.parameter_groups(), lr=train.learning_rate)
+        self.train_sampler = LengthGroupedBatchSampler(self.data.train.lengths(), train.batch_size, train.seed)
         self.model, self.optimizer, self.train_loader = self.accelerator.prepare(
-            self.model, self.optimizer, train_loader)
+            self.model, optimizer, self.make_loader(self.data.train, self.train_sampler))
         self.total_steps = self.count_total_steps()
         self.scheduler = self.create_scheduler()
-        self.run_dir = self.create_run_directory(output_dir)
+        self.run_dir = self.create_run_directory()
 
         self.epoch = 0  # epochs completed
         self.global_step = 0  # optimizer steps taken
         self.batch_in_epoch = 0  # batches of the current epoch already trained on
         self.should_stop = False
-        self._loss_sum = torch.zeros((), device=self.accelerator.device)  # summed on device: no sync per step
-        self._loss_batches = 0
-        self.train_runtime_s = 0.0
-        self.train_samples = 0
+        self.running_loss = RunningLoss(self.accelerator.device)
+        self.train_runtime_s, self.train_samples = 0.0, 0
         self.skipped_batches = 0  # non-finite losses skipped under train.nan_policy: skip_batch
         self.fp16_skipped_steps = 0  # updates the fp16 grad scaler skipped after an overflow (expert level)
+        self._fit_started: float | None = None
         self._eval_loaders: dict[str, tuple] = {}
-        self._last_loss_report = 0
 
     # --- set-up hooks ------------------------------------------------------------------------------
-
-    def create_accelerator(self) -> Accelerator:
-        """Called first. Device placement, distribution, trackers (and the expert's mixed precision) come from
-        the one Accelerator made here with `accelerator_options()`."""
-        try:
-            return Accelerator(**self.accelerator_options())
-        except ValueError as exc:  # e.g. bf16 on hardware without it
-            raise UserError(f"config: {exc}") from None
 
     def accelerator_options(self) -> dict:
         """Keyword arguments for the Accelerator: the experiment trackers of train.report_to. Their folder is
@@ -124,25 +167,21 @@ class BeginnerTrainer:
         """Biases and LayerNorm weights (the 1-dimensional tensors) are not decayed."""
         return 0.0 if parameter.ndim < 2 else self.config.train.weight_decay
 
-    def create_optimizer(self) -> torch.optim.Optimizer:
-        """Called once during set-up: AdamW over `parameter_groups()`. The fused implementation updates all
-        tensors in one kernel (measured 1.37x faster training on a 2-core CPU, docs/benchmarks.md)."""
-        groups = self.parameter_groups()
-        try:
-            return torch.optim.AdamW(groups, lr=self.config.train.learning_rate, fused=True)
-        except (RuntimeError, ValueError):  # a device or dtype without the fused kernel
-            return torch.optim.AdamW(groups, lr=self.config.train.learning_rate)
+    def count_total_steps(self) -> int:
+        """Optimizer steps the whole run will take (train.max_steps caps it)."""
+        steps = len(self.train_loader) * self.config.train.epochs
+        return min(steps, self.config.train.max_steps or steps)
 
     def create_scheduler(self):
         """Called once, after the optimizer exists. The beginner keeps the learning rate constant."""
         return None
 
-    def create_run_directory(self, output_dir: str | Path) -> RunDirectory:
+    def create_run_directory(self) -> RunDirectory:
         """Called at the end of set-up: a new run directory, named by the main process and shared with all."""
         path = [None]
         if self.accelerator.is_main_process:
-            check_free_space(Path(output_dir), self.disk_space_needed())
-            run = RunDirectory.create(Path(output_dir), self.config.task, self.level)
+            check_free_space(self.output_dir, self.disk_space_needed())
+            run = RunDirectory.create(self.output_dir, self.config.task, self.level)
             run.write_config(self.config.to_dict(), self.level)
             path = [str(run.path)]
         path = broadcast_object_list(path) if self.accelerator.num_processes > 1 else path
@@ -150,10 +189,7 @@ class BeginnerTrainer:
 
     def disk_space_needed(self) -> int:
         """Bytes the run will write at most: the beginner saves the model and its tokenizer once."""
-        return self.model_bytes() + tokenizer_bytes(self.tokenizer)
-
-    def model_bytes(self) -> int:
-        return sum(p.numel() * p.element_size() for p in self.model.parameters())
+        return parameter_bytes(self.model) + tokenizer_bytes(self.tokenizer)
 
     def make_loader(self, split: Split, batch_sampler) -> DataLoader:
         collator = PaddingCollator(self.tokenizer.pad_token_id)
@@ -163,49 +199,7 @@ class BeginnerTrainer:
                           generator=torch.Generator().manual_seed(self.config.train.seed),
                           pin_memory=torch.cuda.is_available())  # pinned pages copy to a GPU asynchronously
 
-    def count_total_steps(self) -> int:
-        """Optimizer steps the whole run will take (train.max_steps caps it)."""
-        steps = len(self.train_loader) * self.config.train.epochs
-        return min(steps, self.config.train.max_steps or steps)
-
-    # --- the recipe --------------------------------------------------------------------------------
-
-    def run(self) -> Path:
-        """Train, choose the final model, evaluate, predict and save. Returns the run directory."""
-        self.accelerator.print(run_summary(self))
-        self.fit()
-        self.load_final_model()
-        results = {}
-        if self.data.dev is not None:
-            results["dev"] = self.evaluate(self.data.dev)
-        results["eval"], probabilities = self.evaluate(self.data.eval, return_probabilities=True)
-        results.update(self.results_extras())
-        if self.accelerator.is_main_process:
-            self.write_outputs(results, probabilities)
-        self.accelerator.print(results_summary(results))
-        self.accelerator.wait_for_everyone()
-        self.accelerator.end_training()
-        return self.run_dir.path
-
-    def write_outputs(self, results: dict, probabilities: np.ndarray) -> None:
-        """model/ first (whole or not at all), then predictions and plots, and results.json last: its presence
-        means the run finished. A full disk is one clear error; a resumable run keeps its checkpoints."""
-        try:
-            with atomic_folder(self.run_dir.model_dir) as partial:
-                self.save_model(partial)
-                write_model_card(partial, self.config, self.label_names, results, self.data, self.level,
-                                 final_dir=self.run_dir.model_dir)
-            self.write_predictions(self.data.eval, probabilities)
-            if hangul_font() is None and any(not name.isascii() for name in self.label_names):
-                print(NO_HANGUL_FONT_WARNING, file=sys.stderr)
-            self.write_plots(self.data.eval, probabilities)
-            self.run_dir.write_results(results)
-        except OSError as exc:
-            then = (f"its checkpoints are kept: free some space, then --resume {self.run_dir.path}"
-                    if self.supports_resume else "the beginner level keeps no checkpoints: free some space and "
-                                                 "run it again")
-            raise UserError(f"cannot write the outputs of run {self.run_dir.path} ({exc.strerror or exc}); {then}") \
-                from None
+    # --- the loop ----------------------------------------------------------------------------------
 
     def fit(self) -> None:
         """The training loop. Each step is a hook; `should_stop` ends it early."""
@@ -223,10 +217,14 @@ class BeginnerTrainer:
                 else:
                     self.epoch += 1
                     self.batch_in_epoch = 0
-                    self.on_epoch_end()
+                    if self.should_evaluate("epoch"):
+                        self.evaluate_dev()
         finally:
             self.progress.close()
         self.train_runtime_s += self.elapsed_s()
+        self._fit_started = None
+        if self.should_evaluate("end"):
+            self.evaluate_dev()
         self.on_fit_end()
 
     def train_on_batch(self, batch: dict) -> None:
@@ -241,9 +239,10 @@ class BeginnerTrainer:
         self.global_step += 1
         self.progress.update(1)
         if self.global_step % self.config.train.log_every == 0:
-            self.progress.set_postfix(loss=f"{self.recent_train_loss(reset=False):.4f}")
-        if self.max_steps_reached():
-            self.should_stop = True
+            self.progress.set_postfix(loss=f"{self.running_loss.mean(self.global_step, self.reduce, reset=False):.4f}")
+        self.should_stop = self.should_stop or self.max_steps_reached()
+        if self.should_evaluate("step"):
+            self.evaluate_dev()
         self.on_step_end()
 
     # --- loop hooks --------------------------------------------------------------------------------
@@ -274,8 +273,7 @@ class BeginnerTrainer:
         if self.config.train.nan_policy == "skip_batch" and not torch.isfinite(loss):
             self.skipped_batches += 1
             return loss.new_zeros((), requires_grad=True)  # no gradient from this batch
-        self._loss_sum += loss.detach()
-        self._loss_batches += 1
+        self.running_loss.add(loss)
         return loss
 
     def backward(self, loss: torch.Tensor) -> None:
@@ -295,20 +293,36 @@ class BeginnerTrainer:
         if self.accelerator.optimizer_step_was_skipped:  # fp16 overflow: the grad scaler skipped this update
             self.fp16_skipped_steps += 1
 
-    def on_step_end(self) -> None:
-        """Called after every optimizer step (global_step already counts it)."""
+    def should_evaluate(self, moment: str) -> bool:
+        """Asked after every optimizer step ("step"), every complete epoch ("epoch") and once when training
+        ends ("end"): whether to evaluate on the dev split now. The beginner evaluates once, at the end."""
+        return moment == "end" and self.data.dev is not None
 
-    def on_epoch_end(self) -> None:
-        """Called after the last batch of every complete epoch (epoch already counts it)."""
+    def on_step_end(self) -> None:
+        """Called after every optimizer step (global_step already counts it), after its evaluation if any."""
 
     def on_fit_end(self) -> None:
-        """Called once after training ends. The beginner evaluates on the dev split here, once."""
-        if self.data.dev is not None:
-            self.on_evaluate_end(self.evaluate(self.data.dev))
+        """Called once after training ends, after the last evaluation."""
+
+    def calibrate(self, dev_probabilities: np.ndarray | None) -> None:
+        """Called once the final model is chosen and scored on the dev split, before the evaluation file is:
+        whatever is decided on the dev split's predictions (the multi-label trainer's thresholds)."""
+
+    def load_final_model(self) -> None:
+        """Called after `fit`: the weights to evaluate and save. The beginner keeps the last ones."""
+
+    # --- evaluation --------------------------------------------------------------------------------
+
+    def evaluate_dev(self) -> None:
+        """One evaluation on the dev split during or after training: its metrics go to `on_evaluate_end`."""
+        metrics, _ = self.evaluate(self.data.dev)
+        self.on_evaluate_end(metrics)
 
     def on_evaluate_end(self, metrics: dict) -> None:
-        """Called after each evaluation on the dev split: writes its row to metrics.csv."""
-        row = {"epoch": self.epoch_progress(), "step": self.global_step, "train_loss": self.recent_train_loss(),
+        """Called after each evaluation on the dev split: its row in metrics.csv, the plot, the trackers."""
+        progress = self.epoch + self.batch_in_epoch / max(len(self.train_loader), 1)
+        row = {"epoch": progress, "step": self.global_step, "train_loss": self.running_loss.mean(self.global_step,
+                                                                                                  self.reduce),
                "learning_rate": self.current_learning_rate(), **metrics}
         if self.accelerator.is_main_process:
             self.run_dir.append_metrics(row)
@@ -316,13 +330,15 @@ class BeginnerTrainer:
         if self.config.train.report_to:
             self.accelerator.log({f"dev/{k}" if k in metrics else k: v for k, v in row.items() if v is not None},
                                  step=self.global_step)
-        self.log(f"step {self.global_step} (epoch {row['epoch']:.2f}): "
+        self.log(f"step {self.global_step} (epoch {progress:.2f}): "
                  + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
-    def load_final_model(self) -> None:
-        """Called after `fit`: the weights to evaluate and save. The beginner keeps the last ones."""
-
-    # --- evaluation and prediction -----------------------------------------------------------------
+    def evaluate(self, split: Split) -> tuple[dict, np.ndarray]:
+        """Loss and metrics on `split` (the selected metrics plus `loss`), and the probabilities."""
+        logits = torch.from_numpy(self.predict_logits(split)).to(self.accelerator.device)
+        loss = float(self.loss_fn(logits, torch.from_numpy(split.labels).to(self.accelerator.device)))
+        probabilities = self.to_probabilities(logits).cpu().numpy()
+        return {"loss": loss, **self.compute_metrics(split, probabilities)}, probabilities
 
     @torch.inference_mode()
     def predict_logits(self, split: Split) -> np.ndarray:
@@ -341,14 +357,6 @@ class BeginnerTrainer:
         self.model.train()
         return restore_order(torch.cat(chunks).cpu().numpy(), sampler.order)  # one device-to-host copy
 
-    def evaluate(self, split: Split, return_probabilities: bool = False):
-        """Loss and metrics on `split` (the selected metrics plus `loss`)."""
-        logits = torch.from_numpy(self.predict_logits(split)).to(self.accelerator.device)
-        loss = float(self.loss_fn(logits, torch.from_numpy(split.labels).to(self.accelerator.device)))
-        probabilities = self.to_probabilities(logits).cpu().numpy()
-        metrics = {"loss": loss, **self.compute_metrics(split, probabilities)}
-        return (metrics, probabilities) if return_probabilities else metrics
-
     def to_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Called by `evaluate`: the model's scores as probabilities (softmax over the labels)."""
         return torch.softmax(logits, dim=-1)
@@ -361,6 +369,33 @@ class BeginnerTrainer:
     def metric_names(self) -> list[str]:
         """The metrics computed at each evaluation: the beginner reports the first (headline) one."""
         return list(self.config.train.metrics[:1])
+
+    # --- outputs -----------------------------------------------------------------------------------
+
+    def write_outputs(self, results: dict, probabilities: np.ndarray) -> None:
+        """model/ first (whole or not at all), then predictions and plots, and results.json last: its presence
+        means the run finished. A full disk is one clear error; a resumable run keeps its checkpoints."""
+        try:
+            with atomic_folder(self.run_dir.model_dir) as partial:
+                self.save_model(partial)
+                write_model_card(partial, self.config, self.label_names, results, self.data, self.level,
+                                 final_dir=self.run_dir.model_dir)
+            self.write_predictions(self.data.eval, probabilities)
+            if hangul_font() is None and any(not name.isascii() for name in self.label_names):
+                print(NO_HANGUL_FONT_WARNING, file=sys.stderr)
+            self.write_plots(self.data.eval, probabilities)
+            self.run_dir.write_results(results)
+        except OSError as exc:
+            then = (f"its checkpoints are kept: free some space, then --resume {self.run_dir.path}"
+                    if self.supports_resume else "the beginner level keeps no checkpoints: free some space and "
+                                                 "run it again")
+            raise UserError(f"cannot write the outputs of run {self.run_dir.path} ({exc.strerror or exc}); {then}") \
+                from None
+
+    def save_model(self, directory: Path) -> None:
+        """Save model and tokenizer so `transformers.pipeline("text-classification", model=directory)` works."""
+        self.accelerator.unwrap_model(self.model).save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
 
     def write_predictions(self, split: Split, probabilities: np.ndarray) -> None:
         """Called once at the end, on the main process: predictions.csv for the evaluation file."""
@@ -379,32 +414,26 @@ class BeginnerTrainer:
         plot_confusion_matrix(matrix, self.label_names, self.run_dir.plots_dir,
                               f"{self.config.task}: {split.name} ({len(split)} rows)")
 
-    def save_model(self, directory: Path) -> None:
-        """Save model and tokenizer so `transformers.pipeline("text-classification", model=directory)` works."""
-        self.accelerator.unwrap_model(self.model).save_pretrained(directory)
-        self.tokenizer.save_pretrained(directory)
+    def results_extras(self) -> dict:
+        """What results.json holds beside the metrics."""
+        return {
+            "train_samples_per_s": round(self.train_samples / self.train_runtime_s, 2) if self.train_runtime_s else None,
+            "train_runtime_s": round(self.train_runtime_s, 2),
+            "best_step": self.global_step,
+            **({"skipped_batches": self.skipped_batches} if self.skipped_batches else {}),
+            **({"fp16_skipped_steps": self.fp16_skipped_steps} if self.fp16_skipped_steps else {}),
+        }
 
-    # --- reporting ---------------------------------------------------------------------------------
+    # --- small helpers -----------------------------------------------------------------------------
 
     def log(self, message: str) -> None:
         """A console line from the main process, printed above the progress bar."""
         if self.accelerator.is_main_process:
             tqdm.write(message)
 
-    def recent_train_loss(self, reset: bool = True) -> float | None:
-        """Mean training loss since the last reset; reading it is the only host sync of the loop."""
-        if self._loss_batches == 0:
-            return None
-        value = float(self.accelerator.reduce(self._loss_sum, reduction="mean")) / self._loss_batches
-        if not math.isfinite(value):
-            raise UserError(f"the training loss became {value} by step {self.global_step} (after the last report at "
-                            f"step {self._last_loss_report}); nothing after that was saved. Lower train.learning_rate, "
-                            f"set train.max_grad_norm, or set train.nan_policy: skip_batch")
-        self._last_loss_report = self.global_step
-        if reset:
-            self._loss_sum.zero_()
-            self._loss_batches = 0
-        return value
+    def reduce(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The mean of `tensor` over all processes."""
+        return self.accelerator.reduce(tensor, reduction="mean")
 
     def current_learning_rate(self) -> float:
         """The head's learning rate (the highest, when layers get different ones)."""
@@ -414,17 +443,9 @@ class BeginnerTrainer:
         return bool(self.config.train.max_steps) and self.global_step >= self.config.train.max_steps
 
     def elapsed_s(self) -> float:
-        """Seconds since this process entered `fit`."""
-        return time.perf_counter() - self._fit_started
+        """Seconds since this process entered `fit` (0 outside it)."""
+        return 0.0 if self._fit_started is None else time.perf_counter() - self._fit_started
 
-    def epoch_progress(self) -> float:
-        return self.epoch + self.batch_in_epoch / max(len(self.train_loader), 1)
 
-    def results_extras(self) -> dict:
-        return {
-            "train_samples_per_s": round(self.train_samples / self.train_runtime_s, 2) if self.train_runtime_s else None,
-            "train_runtime_s": round(self.train_runtime_s, 2),
-            "best_step": self.global_step,
-            **({"skipped_batches": self.skipped_batches} if self.skipped_batches else {}),
-            **({"fp16_skipped_steps": self.fp16_skipped_steps} if self.fp16_skipped_steps else {}),
-        }
+def parameter_bytes(model: torch.nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())

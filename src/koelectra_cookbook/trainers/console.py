@@ -13,11 +13,13 @@ def run_summary(trainer) -> str:
     lines += [f"  {note}" for note in data.notes]
     parameters = sum(p.numel() for p in trainer.model.parameters())
     processes = trainer.accelerator.num_processes
-    effective_batch = train.batch_size * train.gradient_accumulation_steps * processes
+    accumulation = train.gradient_accumulation_steps if trainer.accumulates else 1  # the beginner never does
+    effective_batch = train.batch_size * accumulation * processes
     lines.append(f"model {config.model.name_or_path}: {parameters / 1e6:.1f}M parameters on "
                  f"{trainer.accelerator.device}" + (f" x {processes} processes" if processes > 1 else ""))
-    lines.append(f"{trainer.total_steps} optimizer steps; effective batch {effective_batch} (batch {train.batch_size}"
-                 f" x accumulation {train.gradient_accumulation_steps} x {processes} processes), "
+    factors = [f"batch {train.batch_size}", *([f"accumulation {accumulation}"] if trainer.accumulates else []),
+               f"{processes} processes"]
+    lines.append(f"{trainer.total_steps} optimizer steps; effective batch {effective_batch} ({' x '.join(factors)}), "
                  f"learning rate {train.learning_rate:g}")
     lines.append(f"run directory {trainer.run_dir.path}")
     return "\n".join(lines)

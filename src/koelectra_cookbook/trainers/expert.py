@@ -16,24 +16,12 @@ import math
 
 import numpy as np
 import torch
-from torch.optim.lr_scheduler import LambdaLR
+from transformers import get_scheduler
 
 from ..errors import UserError
 from ..losses import build_loss
 from ..model import add_tokens, freeze, layer_index
 from .intermediate import IntermediateTrainer
-
-
-def warmup_then(schedule: str, warmup_steps: int, total_steps: int):
-    """Learning-rate factor at an optimizer step: 0 -> 1 over the warmup, then either 1 -> 0 at the last step
-    ("linear") or 1 throughout ("constant")."""
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return step / warmup_steps
-        if schedule == "constant":
-            return 1.0
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-    return factor
 
 
 def layer_depth(parameter_name: str, layers: int) -> int:
@@ -49,6 +37,7 @@ class ExpertTrainer(IntermediateTrainer):
 
     level = "expert"
     default_loss = "cross_entropy"
+    accumulates = True
 
     def accelerator_options(self) -> dict:
         """Mixed precision (train.mixed_precision) is Accelerate's autocast and, for fp16, its grad scaler."""
@@ -116,13 +105,15 @@ class ExpertTrainer(IntermediateTrainer):
         return min(steps, self.config.train.max_steps or steps)
 
     def create_scheduler(self):
-        """Linear warmup (train.warmup_steps, or warmup_ratio of all steps), then train.lr_schedule."""
+        """Linear warmup (train.warmup_steps, or warmup_ratio of all steps), then train.lr_schedule: linear decay
+        to 0 at the last step, or constant. transformers' schedules, stepped once per optimizer step."""
         train = self.config.train
         warmup = train.warmup_steps if train.warmup_steps is not None else round(train.warmup_ratio * self.total_steps)
         if warmup >= self.total_steps and warmup > 0:
             raise UserError(f"config: warmup of {warmup} steps is not shorter than the {self.total_steps} training "
                             f"steps; lower train.warmup_ratio / train.warmup_steps")
-        return LambdaLR(self.optimizer, warmup_then(train.lr_schedule, warmup, self.total_steps))
+        name = "linear" if train.lr_schedule == "linear" else "constant_with_warmup"
+        return get_scheduler(name, self.optimizer, num_warmup_steps=warmup, num_training_steps=self.total_steps)
 
     def accumulation_group_size(self) -> int:
         """How many batches the current optimizer step averages over (the epoch's last group may be short)."""

@@ -1,8 +1,8 @@
 """IntermediateTrainer: the beginner's loop, plus evaluation during training, several metrics, the best
 model kept, early stopping, checkpoints, resume and a clean stop on Ctrl-C.
 
-Hooks overridden: on_fit_start, epoch_batches, on_step_end, on_epoch_end, on_evaluate_end, on_fit_end,
-load_final_model, create_run_directory, metric_names, results_extras.
+Hooks overridden: setup, create_run_directory, disk_space_needed, metric_names, on_fit_start, epoch_batches,
+should_evaluate, on_evaluate_end, on_step_end, on_fit_end, load_final_model, results_extras.
 Config keys added: train.metrics (all of them), eval_every, evaluate_during_training, es_metric,
 es_patience, es_min_delta, save_total_limit.
 """
@@ -15,16 +15,15 @@ import math
 import signal
 from pathlib import Path
 
-import torch
 
 from ..atomic import atomic_write
-from ..callbacks import BestCheckpoint, EarlyStopping
+from ..training_state import BestCheckpoint, EarlyStopping, RunningLoss
 from ..checkpoints import CheckpointManager
 from ..config import Config
 from ..errors import TrainingInterrupted, UserError, shown
 from ..runs import RunDirectory
 from ..safe_state import DamagedState, check_fields, check_like
-from .beginner import BeginnerTrainer
+from .beginner import BeginnerTrainer, parameter_bytes
 
 
 class IntermediateTrainer(BeginnerTrainer):
@@ -34,9 +33,13 @@ class IntermediateTrainer(BeginnerTrainer):
     supports_resume = True
 
     def __init__(self, config: Config, output_dir: str | Path = "runs", resume_dir: Path | None = None):
-        self.resume_dir = resume_dir
         super().__init__(config, output_dir)
-        train = config.train
+        self.resume_dir = resume_dir
+
+    def setup(self) -> None:
+        """The beginner's set-up, then early stopping, the best checkpoint so far and the checkpoint folder."""
+        super().setup()
+        train = self.config.train
         self.evaluating = train.evaluate_during_training and self.data.dev is not None
         if train.evaluate_during_training and self.data.dev is None:
             self.accelerator.print("note: no dev split (data.dev_split is 0), so no evaluation during training")
@@ -47,11 +50,11 @@ class IntermediateTrainer(BeginnerTrainer):
         self._skip_batches = 0
         self._stop_signal: int | None = None
 
-    def create_run_directory(self, output_dir: str | Path) -> RunDirectory:
+    def create_run_directory(self) -> RunDirectory:
         """A resumed run continues in its own directory (locked, so no other process resumes it meanwhile);
         a new run gets a new one."""
         if self.resume_dir is None:
-            return super().create_run_directory(output_dir)
+            return super().create_run_directory()
         run = RunDirectory(self.resume_dir)
         if self.accelerator.is_main_process:
             run.lock()
@@ -60,7 +63,7 @@ class IntermediateTrainer(BeginnerTrainer):
     def disk_space_needed(self) -> int:
         """The model, plus `save_total_limit` checkpoints and the best one, each holding the weights and the
         optimizer's two moments."""
-        return super().disk_space_needed() + self.model_bytes() * 3 * (self.config.train.save_total_limit + 1)
+        return super().disk_space_needed() + parameter_bytes(self.model) * 3 * (self.config.train.save_total_limit + 1)
 
     def metric_names(self) -> list[str]:
         """Every metric in `train.metrics`."""
@@ -82,32 +85,24 @@ class IntermediateTrainer(BeginnerTrainer):
             return self.accelerator.skip_first_batches(self.train_loader, skip)
         return super().epoch_batches()
 
-    def on_step_end(self) -> None:
-        """Evaluate every `train.eval_every` steps; honour a stop request with a checkpoint."""
-        super().on_step_end()
+    def should_evaluate(self, moment: str) -> bool:
+        """Every `train.eval_every` steps, or after each epoch when it is null; and when training ends, unless
+        the last weights were just evaluated (max_steps can stop mid-epoch). Without evaluation during training
+        (train.evaluate_during_training false, or no dev split): as the beginner, once at the end."""
+        if not self.evaluating:
+            return super().should_evaluate(moment)
         every = self.config.train.eval_every
-        if self.evaluating and every and self.global_step % every == 0:
-            self.evaluate_dev()
-        if self._stop_signal is not None:
-            self.save_checkpoint()
-            raise TrainingInterrupted(self.run_dir.path, self.global_step)
-
-    def on_epoch_end(self) -> None:
-        """Evaluate once per epoch when `train.eval_every` is null."""
-        super().on_epoch_end()
-        if self.evaluating and not self.config.train.eval_every:
-            self.evaluate_dev()
-
-    def evaluate_dev(self) -> None:
-        self.on_evaluate_end(self.evaluate(self.data.dev))
+        if moment == "step":
+            return bool(every) and self.global_step % every == 0
+        if moment == "epoch":
+            return not every
+        return self.last_eval_step != self.global_step
 
     def on_evaluate_end(self, metrics: dict) -> None:
         """After each dev evaluation: the metrics row, the best model, early stopping, then a checkpoint."""
         super().on_evaluate_end(metrics)
         self.last_eval_step = self.global_step
         value = metrics[self.config.train.es_metric]
-        if not self.evaluating:
-            return  # the beginner's single evaluation after training: nothing left to choose or stop
         self.best.update(value, self.global_step)
         self.early_stopping.update(value)
         if self.early_stopping.should_stop:
@@ -116,19 +111,24 @@ class IntermediateTrainer(BeginnerTrainer):
             self.should_stop = True
         self.save_checkpoint()
 
+    def on_step_end(self) -> None:
+        """Honour a stop request (Ctrl-C, SIGTERM) with a checkpoint, then stop with exit status 130."""
+        super().on_step_end()
+        if self._stop_signal is not None:
+            if self.last_eval_step != self.global_step:  # else the evaluation has just saved one
+                self.save_checkpoint()
+            raise TrainingInterrupted(self.run_dir.path, self.global_step)
+
     def on_fit_end(self) -> None:
-        """Make sure the final weights were evaluated (max_steps can stop mid-epoch)."""
-        for stop, handler in self._outer_handlers.items():  # after training, Ctrl-C interrupts at once again
+        """After training, Ctrl-C and SIGTERM interrupt at once again."""
+        super().on_fit_end()
+        for stop, handler in self._outer_handlers.items():
             signal.signal(stop, handler)
-        if not self.evaluating:
-            super().on_fit_end()
-        elif self.last_eval_step != self.global_step:
-            self.evaluate_dev()
 
     def load_final_model(self) -> None:
         """Export the best model by `train.es_metric`, not the last weights (its checkpoint was spared)."""
         self.accelerator.wait_for_everyone()
-        if not self.evaluating or self.best.best_step is None or self.best.best_step == self.global_step:
+        if self.best.best_step is None or self.best.best_step == self.global_step:
             return
         try:
             self.checkpoints.load_weights(self.best.best_step, self.accelerator.unwrap_model(self.model))
@@ -141,24 +141,24 @@ class IntermediateTrainer(BeginnerTrainer):
 
     def results_extras(self) -> dict:
         extras = super().results_extras()
-        if self.evaluating and self.best.best_step is not None:
+        if self.best.best_step is not None:
             extras["best_step"] = self.best.best_step
         return extras
 
     # --- checkpoints -------------------------------------------------------------------------------
 
     LOOP_FIELDS = {"epoch": (int,), "global_step": (int,), "batch_in_epoch": (int,), "train_samples": (int,),
-                   "train_runtime_s": (float,), "loss_sum": (float,), "loss_batches": (int,),
-                   "last_eval_step": (int, type(None)), "skipped_batches": (int,), "fp16_skipped_steps": (int,)}
+                   "train_runtime_s": (float,), "last_eval_step": (int, type(None)), "skipped_batches": (int,),
+                   "fp16_skipped_steps": (int,)}
+    PARTS = {"running_loss": RunningLoss, "early_stopping": EarlyStopping, "best": BestCheckpoint}
 
     def save_checkpoint(self) -> Path:
         """Everything needed to continue exactly: weights, optimizer, RNGs (checkpoints.py) and this state."""
         loop = {"epoch": self.epoch, "global_step": self.global_step, "batch_in_epoch": self.batch_in_epoch,
                 "train_samples": self.train_samples, "train_runtime_s": self.train_runtime_s + self.elapsed_s(),
-                "loss_sum": float(self._loss_sum), "loss_batches": self._loss_batches,
                 "last_eval_step": self.last_eval_step, "skipped_batches": self.skipped_batches,
                 "fp16_skipped_steps": self.fp16_skipped_steps}
-        state = {"loop": loop, "early_stopping": self.early_stopping.state_dict(), "best": self.best.state_dict(),
+        state = {"loop": loop, **{name: getattr(self, name).state_dict() for name in self.PARTS},
                  "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
                  "scaler": self.accelerator.scaler.state_dict() if self.accelerator.scaler is not None else None}
         return self.checkpoints.save(self.accelerator, self.global_step, self.model, self.optimizer, state,
@@ -167,16 +167,16 @@ class IntermediateTrainer(BeginnerTrainer):
     def check_checkpoint_state(self, state: dict, step: int) -> None:
         """Raise DamagedState unless `state` (trainer_state.json of checkpoint `step`) is one this run can
         continue from. Called before anything is restored, so a bad file costs nothing but a warning."""
-        check_fields(state, {"loop": (dict,), "early_stopping": (dict,), "best": (dict,),
+        check_fields(state, {"loop": (dict,), **{name: (dict,) for name in self.PARTS},
                              "scheduler": (dict, type(None)), "scaler": (dict, type(None))}, "trainer_state")
         loop = check_fields(state["loop"], self.LOOP_FIELDS, "trainer_state.loop")
         numbers = [value for value in loop.values() if value is not None]
         if loop["global_step"] != step or not all(0 <= value < 2**53 for value in numbers) \
                 or loop["epoch"] > self.config.train.epochs or loop["batch_in_epoch"] > len(self.train_loader):
             raise DamagedState(f"trainer_state.loop does not fit this run: {shown(loop, 300)}")
-        for name, fields in (("early_stopping", EarlyStopping.STATE_FIELDS), ("best", BestCheckpoint.STATE_FIELDS)):
-            values = check_fields(state[name], fields, f"trainer_state.{name}").values()
-            if not all(value is None or math.isfinite(value) and value >= 0 for value in values):
+        for name, part in self.PARTS.items():
+            values = check_fields(state[name], part.STATE_FIELDS, f"trainer_state.{name}").values()
+            if not all(value is None or math.isfinite(value) and 0 <= value < 2**53 for value in values):
                 raise DamagedState(f"trainer_state.{name} does not fit this run: {shown(state[name])}")
         for name, live in (("scheduler", self.scheduler), ("scaler", self.accelerator.scaler)):
             if (state[name] is None) != (live is None):
@@ -197,17 +197,15 @@ class IntermediateTrainer(BeginnerTrainer):
         self.epoch, self.global_step = loop["epoch"], loop["global_step"]
         self.batch_in_epoch = self._skip_batches = loop["batch_in_epoch"]
         self.train_samples, self.train_runtime_s = loop["train_samples"], loop["train_runtime_s"]
-        self._loss_sum = torch.tensor(loop["loss_sum"], device=self.accelerator.device)
-        self._loss_batches = loop["loss_batches"]
         self.last_eval_step = loop["last_eval_step"]
         self.skipped_batches, self.fp16_skipped_steps = loop["skipped_batches"], loop["fp16_skipped_steps"]
+        self.running_loss.load_state_dict(state["running_loss"], step=self.global_step)
         self.early_stopping.load_state_dict(state["early_stopping"])
         self.best.load_state_dict(state["best"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         if self.accelerator.scaler is not None:
             self.accelerator.scaler.load_state_dict(state["scaler"])
-        self._last_loss_report = self.global_step
         self.should_stop = self.early_stopping.should_stop or self.max_steps_reached()
         if self.accelerator.is_main_process:
             _drop_metrics_after(self.run_dir.metrics_file, self.global_step)

@@ -3,8 +3,8 @@
 Multi-label differs in data (float multi-hot targets), head (one sigmoid per label), loss (BCE, focal or dice)
 and metrics (with a decision threshold per label) - not in the loop, which stays the beginner's.
 
-Hooks overridden: loss_weights, to_probabilities, compute_metrics, write_predictions, write_plots,
-save_model.
+Hooks overridden: setup, loss_weights, to_probabilities, compute_metrics, calibrate, write_predictions,
+write_plots, save_model.
 Config keys added: train.pos_weight, train.threshold; data.label_columns or data.multi_label.
 """
 
@@ -29,11 +29,13 @@ class MultiLabelTrainer(ExpertTrainer):
     multi_label = True
     default_loss = "bce"
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
+        """The expert's set-up, then the decision thresholds: train.threshold for every label when it is set
+        (chosen from the start), else 0.5 until `calibrate` tunes them."""
+        super().setup()
         fixed = self.config.train.threshold
-        # Until a dev evaluation tunes them (or when train.threshold fixes them): one value for every label.
         self.thresholds = np.full(len(self.label_names), 0.5 if fixed is None else fixed)
+        self.thresholds_chosen = fixed is not None
 
     def loss_weights(self) -> dict:
         """train.pos_weight for bce, where "balanced" means negatives / positives of each label in train."""
@@ -48,11 +50,18 @@ class MultiLabelTrainer(ExpertTrainer):
         return torch.sigmoid(logits)
 
     def compute_metrics(self, split: Split, probabilities: np.ndarray) -> dict:
-        """Metrics at the decision thresholds. Evaluating the dev split tunes one threshold per label to
-        maximise that label's F1 (unless train.threshold fixes them); other splits use the latest ones."""
-        if split.name == "dev" and self.config.train.threshold is None:
-            self.thresholds = tune_thresholds(split.labels, probabilities)
-        return multi_label_metrics(split.labels, probabilities, self.thresholds, self.metric_names())
+        """Metrics at the decision thresholds. Until `calibrate` chooses them (the dev evaluations during
+        training), each evaluation is scored at the thresholds tuning would choose for its own probabilities,
+        so checkpoints are compared as the final model will be. Nothing is changed here."""
+        thresholds = self.thresholds if self.thresholds_chosen else tune_thresholds(split.labels, probabilities)
+        return multi_label_metrics(split.labels, probabilities, thresholds, self.metric_names())
+
+    def calibrate(self, dev_probabilities: np.ndarray | None) -> None:
+        """One decision threshold per label, maximising that label's F1 on the final model's dev predictions
+        (unless train.threshold fixes them, or there is no dev split: then 0.5)."""
+        if dev_probabilities is not None and not self.thresholds_chosen:
+            self.thresholds = tune_thresholds(self.data.dev.labels, dev_probabilities)
+        self.thresholds_chosen = True
 
     def write_predictions(self, split: Split, probabilities: np.ndarray) -> None:
         """predictions.csv (gold and predicted names joined by "|", then one probability column per label)

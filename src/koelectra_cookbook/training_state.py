@@ -1,11 +1,57 @@
-"""Small pieces of training state the trainers compose. Each has state_dict()/load_state_dict(), so a
-resumed run carries on exactly where it stopped."""
+"""Small pieces of training state the trainers compose: the running training loss, early stopping and the best
+checkpoint. The trainers call them; each has state_dict()/load_state_dict() (and the fields a stored state must
+have), so a checkpoint holds them and a resumed run carries on exactly where it stopped."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
+import torch
+
+from .errors import UserError
 from .metrics import is_minimized
+
+
+class RunningLoss:
+    """The mean training loss since the last report. Summed on the device, so the loop never waits for it:
+    reading it (`mean`) is the loop's only host sync, and where a loss that is not finite is noticed."""
+
+    STATE_FIELDS = {"sum": (float,), "batches": (int,)}
+
+    def __init__(self, device: torch.device):
+        self.sum = torch.zeros((), device=device)
+        self.batches = 0
+        self.last_report_step = 0
+
+    def add(self, loss: torch.Tensor) -> None:
+        self.sum += loss.detach()
+        self.batches += 1
+
+    def mean(self, step: int, reduce: Callable[[torch.Tensor], torch.Tensor], reset: bool = True) -> float | None:
+        """The mean since the last reset (across processes, through `reduce`), or None without a batch. A loss
+        that is not finite ends the run with a user error naming the steps between which it went wrong."""
+        if self.batches == 0:
+            return None
+        value = float(reduce(self.sum)) / self.batches
+        if not math.isfinite(value):
+            raise UserError(f"the training loss became {value} by step {step} (after the last report at step "
+                            f"{self.last_report_step}); nothing after that was saved. Lower train.learning_rate, "
+                            f"set train.max_grad_norm, or set train.nan_policy: skip_batch")
+        self.last_report_step = step
+        if reset:
+            self.sum.zero_()
+            self.batches = 0
+        return value
+
+    def state_dict(self) -> dict:
+        return {"sum": float(self.sum), "batches": self.batches}
+
+    def load_state_dict(self, state: dict, step: int) -> None:
+        """Restore the sum since the last report; a message about a bad loss then counts from `step`."""
+        self.sum = torch.tensor(state["sum"], device=self.sum.device)
+        self.batches = state["batches"]
+        self.last_report_step = step
 
 
 class EarlyStopping:

@@ -1,11 +1,11 @@
-"""EarlyStopping and BestCheckpoint, driven by plain lists of numbers."""
+"""EarlyStopping, BestCheckpoint and RunningLoss, driven by plain lists of numbers."""
 
 import math
 
 import pytest
 import torch
 
-from koelectra_cookbook.callbacks import BestCheckpoint, EarlyStopping
+from koelectra_cookbook.training_state import BestCheckpoint, EarlyStopping
 
 
 def drive(stopper: EarlyStopping, values: list[float]) -> int | None:
@@ -85,3 +85,20 @@ def test_pruning_spares_the_best_checkpoint_and_its_weights_are_exported(tmp_pat
 @pytest.mark.parametrize("metric,minimize", [("accuracy", False), ("macro_f1", False), ("loss", True)])
 def test_direction_comes_from_the_metric_name(metric, minimize):
     assert EarlyStopping(metric, 1).minimize is minimize
+
+
+def test_running_loss_is_the_mean_since_the_last_report_and_refuses_a_loss_that_is_not_finite():
+    from koelectra_cookbook.errors import UserError
+    from koelectra_cookbook.training_state import RunningLoss
+
+    running = RunningLoss(torch.device("cpu"))
+    assert running.mean(step=0, reduce=lambda total: total) is None
+    for value in (1.0, 2.0, 3.0):
+        running.add(torch.tensor(value))
+    assert running.mean(step=3, reduce=lambda total: total, reset=False) == 2.0
+    restored = RunningLoss(torch.device("cpu"))
+    restored.load_state_dict(running.state_dict(), step=3)
+    assert restored.mean(step=4, reduce=lambda total: total) == 2.0 and restored.batches == 0
+    restored.add(torch.tensor(float("nan")))
+    with pytest.raises(UserError, match=r"became nan by step 6 \(after the last report at step 4\)"):
+        restored.mean(step=6, reduce=lambda total: total)
