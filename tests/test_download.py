@@ -72,5 +72,5 @@ def test_offline_cli_run_is_one_error_line_and_exit_2(tmp_path, monkeypatch, cap
 def test_json_row_count(tmp_path):
     (tmp_path / "a.json").write_text('[{"x": 1}, {"x": 2}]')
     (tmp_path / "b.json").write_text("[{")
-    assert download_module.count_rows(tmp_path / "a.json") == 2
-    assert download_module.count_rows(tmp_path / "b.json") == -1
+    assert download_module.count_rows((tmp_path / "a.json").read_bytes(), json_array=True) == 2
+    assert download_module.count_rows((tmp_path / "b.json").read_bytes(), json_array=True) == -1

@@ -1,4 +1,5 @@
-"""Check our numpy metrics against scikit-learn, which is used here only as the reference."""
+"""The metrics under the names the config uses (scikit-learn's, with every label counted and zero_division=0),
+and the vectorised threshold search against a plain one."""
 
 import numpy as np
 import pytest
@@ -248,14 +249,3 @@ def test_per_label_report_multi_label_and_name_count():
     assert [r["support"] for r in report] == list(support)
     with pytest.raises(ValueError, match="label names"):
         per_label_report(targets, predicted, ["a", "b"])
-
-
-def test_lrap_is_the_same_when_computed_in_small_blocks(monkeypatch):
-    import koelectra_cookbook.metrics as metrics_module
-
-    rng = np.random.default_rng(7)
-    targets = (rng.random((50, 4)) < 0.4).astype(int)
-    probabilities = np.round(rng.random((50, 4)), 1)
-    monkeypatch.setattr(metrics_module, "_LRAP_BLOCK_ELEMENTS", 3 * 16)  # three rows per block
-    ours = multi_label_metrics(targets, probabilities, 0.5, names=("lrap",))["lrap"]
-    assert ours == pytest.approx(skm.label_ranking_average_precision_score(targets, probabilities))

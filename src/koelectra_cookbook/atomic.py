@@ -30,25 +30,45 @@ def atomic_write(path: Path, content: str | bytes, encoding: str = "utf-8") -> N
 
 
 @contextlib.contextmanager
-def atomic_folder(final: Path) -> Iterator[Path]:
-    """Yield an empty temporary folder to fill. When the block ends without an error, the folder replaces
-    `final` (an older `final` is removed only once the new one is in place); on an error it is removed and
-    `final` is left as it was."""
+def atomic_folder(final: Path, replace: bool = True, shared: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary folder to fill. When the block ends without an error, the folder takes the
+    place of `final` (`finish_folder`); on an error it is removed and `final` is left as it was. `shared`: other
+    processes may build the same folder at the same time, so each builds under a name of its own."""
     final = Path(final)
-    partial = final.with_name(f".{final.name}.partial")
-    old = final.with_name(f".{final.name}.old")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    if shared:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".partial"))
+    else:
+        partial = start_folder(final)
     try:
         yield partial
-        fsync_files(partial)
-        if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-        os.replace(partial, final)
-        shutil.rmtree(old, ignore_errors=True)
+        finish_folder(partial, final, replace)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def start_folder(final: Path) -> Path:
+    """The empty temporary folder beside `final` that `finish_folder` will rename into place."""
+    partial = Path(final).with_name(f".{Path(final).name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    return partial
+
+
+def finish_folder(partial: Path, final: Path, replace: bool = True) -> None:
+    """Flush `partial`'s files and rename it to `final`. An older `final` is removed only once the new one is in
+    place; with `replace` false an existing `final` wins (another process finished the same work first)."""
+    fsync_files(partial)
+    final = Path(final)
+    if final.exists() and not replace:
+        shutil.rmtree(partial, ignore_errors=True)
+        return
+    old = final.with_name(f".{final.name}.old")
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+    os.replace(partial, final)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def fsync_files(folder: Path) -> None:

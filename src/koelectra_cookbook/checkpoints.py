@@ -15,7 +15,6 @@ before it tried.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from accelerate import Accelerator
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .atomic import finish_folder, start_folder
 from .errors import UserError
 from .safe_state import (DamagedState, check_model_tensors, checked_rng, model_tensors, optimizer_files,
                          optimizer_state, read_json, rng_files, sha256_of)
@@ -47,12 +47,10 @@ class CheckpointManager:
         """Write everything needed to continue from `step`. Every process must call this (each saves its
         own generator states); `keep_step` names a checkpoint that pruning must spare (the best one)."""
         final = self.directory / f"step-{step:08d}"
-        partial = self.directory / f".step-{step:08d}.partial"
-        if accelerator.is_main_process:
-            shutil.rmtree(partial, ignore_errors=True)
+        partial = final.with_name(f".{final.name}.partial")  # start_folder's name, known to every process
         try:
             if accelerator.is_main_process:
-                partial.mkdir(parents=True)
+                start_folder(final)
             accelerator.wait_for_everyone()
             rng_json, rng_tensors = rng_files()
             _write_pair(partial / f"rng-{accelerator.process_index}", rng_json, rng_tensors)
@@ -65,9 +63,7 @@ class CheckpointManager:
                 files = {p.name: {"bytes": p.stat().st_size, "sha256": sha256_of(p)}
                          for p in sorted(partial.iterdir()) if p.is_file()}
                 (partial / MANIFEST).write_text(json.dumps(files, indent=1), encoding="utf-8")
-                _fsync_folder(partial)
-                shutil.rmtree(final, ignore_errors=True)
-                os.replace(partial, final)
+                finish_folder(partial, final)
                 self._prune(keep_step)
         except OSError as exc:  # a full or vanished disk: say so; the previous checkpoint is untouched
             shutil.rmtree(partial, ignore_errors=True)
@@ -85,7 +81,7 @@ class CheckpointManager:
         if self.directory.exists() and not self.directory.is_dir():
             raise UserError(f"{self.directory} is a file, not a folder of checkpoints")
         if accelerator.is_main_process:  # writes a kill or a second Ctrl-C cut short
-            for unfinished in self.directory.glob(".step-*.partial"):
+            for unfinished in [*self.directory.glob(".step-*.partial"), *self.directory.glob(".step-*.old")]:
                 shutil.rmtree(unfinished, ignore_errors=True)
         candidates = self.candidates()
         for candidate in candidates:
@@ -186,10 +182,3 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     except (OSError, SafetensorError, ValueError) as exc:
         raise DamagedState(f"{path.name} is not a readable safetensors file ({exc})") from None
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Flush the files' contents to disk before the rename makes the checkpoint visible."""
-    for path in folder.iterdir():
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())

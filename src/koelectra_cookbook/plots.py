@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
-import os
+import io
 import warnings
 from pathlib import Path
 
@@ -26,6 +26,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 from matplotlib.ft2font import FT2Font  # noqa: E402
+
+from .atomic import atomic_write  # noqa: E402
 
 NO_HANGUL_FONT_WARNING = ("warning: no font with Hangul found; Korean labels in plots show as boxes "
                           "(install fonts-nanum or fonts-noto-cjk)")
@@ -87,16 +89,15 @@ def _korean_text():
 
 
 def _save(fig, out_dir: Path, name: str) -> Path:
-    """Write `fig` to out_dir/name.png via name.part.png, so readers never see half a PNG; close it."""
+    """Write `fig` to out_dir/name.png whole or not at all (a reader never sees half a PNG); close it."""
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}.png"
-    partial = out_dir / f"{name}.part.png"
+    image = io.BytesIO()
     try:
-        fig.savefig(partial, dpi=DPI, format="png")
-        os.replace(partial, target)
+        fig.savefig(image, dpi=DPI, format="png")
     finally:
         plt.close(fig)
-        partial.unlink(missing_ok=True)
+    atomic_write(target, image.getvalue())
     return target
 
 

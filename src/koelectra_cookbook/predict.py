@@ -11,15 +11,14 @@ import argparse
 import codecs
 import csv
 import io
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from .atomic import atomic_write
 from .data.batching import PaddingCollator, SortedBatchSampler, restore_order
 from .data.dataset import encode_texts
 from .data.readers import decode, detect_format, read_bytes, read_table
@@ -184,16 +183,10 @@ def write_table(columns: dict[str, list], output: Path | None) -> None:
     if output is None:
         sys.stdout.write(handle.getvalue())
         return
-    partial = None
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, partial = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".part")
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as out:
-            out.write(handle.getvalue())
-        os.replace(partial, output)
+        atomic_write(output, handle.getvalue())
     except OSError as exc:
-        if partial is not None:
-            Path(partial).unlink(missing_ok=True)
         raise UserError(f"--output {output}: cannot write ({exc.strerror or exc})") from None
 
 

@@ -9,12 +9,13 @@ checkpoint takes, so everything downstream is exercised for real. Usage:
 from __future__ import annotations
 
 import argparse
-import shutil
 import tempfile
 from pathlib import Path
 
 import torch
 from transformers import BertTokenizer, ElectraConfig, ElectraForPreTraining
+
+from .atomic import atomic_folder
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -71,13 +72,9 @@ def build_demo_model() -> Path:
     target = PROJECT_ROOT / "data" / "cache" / "demo-electra"
     if (target / "config.json").is_file():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    building = Path(tempfile.mkdtemp(dir=target.parent, prefix=".demo-electra-"))
-    build_tiny_electra(building, train_vocab(sample_files()))
-    try:
-        building.rename(target)  # atomic, so a half-built model is never picked up
-    except OSError:  # another process finished first
-        shutil.rmtree(building, ignore_errors=True)
+    # Built beside its place and renamed whole; if another process finished first, its model is kept.
+    with atomic_folder(target, replace=False, shared=True) as building:
+        build_tiny_electra(building, train_vocab(sample_files()))
     return target
 
 

@@ -7,6 +7,7 @@ the dev split held out from the training file, because NSMC and YNAT publish no 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tempfile
 import unicodedata
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_write
 from ..config import Config, DataConfig, normalize_label
 from ..errors import UserError, shown
 from .download import ensure_file
@@ -328,10 +330,9 @@ def _save_cache(path: Path, pieces: list[np.ndarray]) -> None:
     offsets = np.zeros(len(pieces) + 1, dtype=np.int64)
     np.cumsum([len(p) for p in pieces], out=offsets[1:])
     flat = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
-    partial = path.with_name(path.name + ".part.npz")
+    stored = io.BytesIO()
+    np.savez(stored, flat=flat, offsets=offsets)
     try:
-        np.savez(partial, flat=flat, offsets=offsets)
-        partial.replace(path)  # a reader never sees a half-written cache
+        atomic_write(path, stored.getvalue())  # a reader never sees a half-written cache
     except OSError as exc:  # a full disk: the run goes on, it only tokenizes again next time
-        partial.unlink(missing_ok=True)
         print(f"warning: cannot write the token cache {path} ({exc.strerror or exc}); going on without it", flush=True)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import shutil
+import json
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from ..atomic import atomic_write
 from ..errors import UserError
 from .tasks import RemoteFile, TaskSpec
 
@@ -34,34 +34,28 @@ def ensure_file(data_dir: Path, file_name: str, spec: TaskSpec | None, allow_dow
 
 
 def download(remote: RemoteFile, path: Path) -> None:
-    """Download to `<name>.part` and rename only after the row count checks out, so a cut-off download
-    never sits under the final name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
+    """Download into memory and write the file (whole or not at all) only after the row count checks out, so a
+    cut-off download never sits under the final name."""
     print(f"downloading {remote.url} -> {path}", flush=True)
     try:
-        with urllib.request.urlopen(remote.url, timeout=60) as response, open(partial, "wb") as out:
-            shutil.copyfileobj(response, out)
+        with urllib.request.urlopen(remote.url, timeout=60) as response:
+            content = response.read()
     except (urllib.error.URLError, OSError) as exc:
-        partial.unlink(missing_ok=True)
         reason = getattr(exc, "reason", exc)
         raise UserError(f"cannot download {remote.url} ({reason}); without network, put {remote.name} in "
                         f"{path.parent} (data.dir) yourself") from None
-    rows = count_rows(partial)
+    rows = count_rows(content, json_array=path.suffix == ".json")
     if rows != remote.rows:
-        partial.unlink(missing_ok=True)
         raise UserError(f"{remote.url}: expected {remote.rows} rows, got {rows}; the download was rejected")
-    os.replace(partial, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, content)
 
 
-def count_rows(path: Path) -> int:
-    """Data rows in a downloaded file: JSON arrays count their items, delimited files their lines past the header."""
-    if path.suffix == ".json":
-        import json
-
+def count_rows(content: bytes, json_array: bool) -> int:
+    """Data rows of a downloaded file: a JSON array counts its items, a delimited file its lines past the header."""
+    if json_array:
         try:
-            return len(json.loads(path.read_text(encoding="utf-8")))
+            return len(json.loads(content.decode("utf-8")))
         except (ValueError, UnicodeDecodeError):
             return -1
-    with open(path, "rb") as handle:
-        return max(sum(1 for line in handle if line.strip()) - 1, 0)
+    return max(sum(1 for line in content.split(b"\n") if line.strip()) - 1, 0)

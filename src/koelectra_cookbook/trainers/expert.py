@@ -16,6 +16,7 @@ import math
 
 import numpy as np
 import torch
+from sklearn.utils.class_weight import compute_class_weight
 from transformers import get_scheduler
 
 from ..errors import UserError
@@ -75,12 +76,15 @@ class ExpertTrainer(IntermediateTrainer):
             raise UserError(f"config: train.loss: {exc}") from None
 
     def loss_weights(self) -> dict:
-        """Called by `create_loss`: train.class_weights, where "balanced" means inverse label frequencies."""
+        """Called by `create_loss`: train.class_weights, where "balanced" means inverse label frequencies
+        (scikit-learn's, over the labels present in training; a label with no training row weighs 1, and
+        nothing)."""
         weights = self.config.train.class_weights
         if weights == "balanced":
-            counts = np.bincount(self.data.train.labels, minlength=len(self.label_names)).astype(np.float64)
-            weights = (counts.sum() / (len(counts) * np.maximum(counts, 1))).tolist()
-        return {"class_weights": None if weights is None else torch.tensor(weights)}
+            present = np.unique(self.data.train.labels)
+            weights = np.ones(len(self.label_names))
+            weights[present] = compute_class_weight("balanced", classes=present, y=self.data.train.labels)
+        return {"class_weights": None if weights is None else torch.tensor(weights, dtype=torch.float32)}
 
     def parameter_groups(self) -> list[dict]:
         """With train.layerwise_lr_decay d < 1, the head keeps the learning rate, the top encoder layer gets
