@@ -130,3 +130,13 @@ def test_last_resort_font_does_not_count_as_hangul():
     if not path.exists():
         pytest.skip("this matplotlib does not bundle the Last Resort font")
     assert plots._hangul_family(str(path)) is None
+
+
+def test_a_pip_install_alone_draws_hangul_with_the_bundled_nanumgothic():
+    """koreanize-matplotlib is a dependency; its NanumGothic is used without importing the package (whose import
+    would change matplotlib's settings for the whole process)."""
+    import sys
+
+    assert plots.bundled_hangul_font() is not None, "koreanize-matplotlib is not installed"
+    assert plots.hangul_font() == "NanumGothic"
+    assert "koreanize_matplotlib" not in sys.modules

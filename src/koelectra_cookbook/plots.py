@@ -4,8 +4,9 @@ Every function here is called after training, from the files the run already wro
 per_label.csv) or from a confusion matrix the caller computed. Nothing is shown on screen: the
 Agg backend renders straight to files, so plotting works on a server without a display.
 
-Korean label names need a font with Hangul. `hangul_font()` finds one once; when it returns None,
-the plots are still written (Korean shows as boxes) and the caller should print
+Korean label names need a font with Hangul. `hangul_font()` registers NanumGothic from the
+koreanize-matplotlib package (a dependency, so a pip install alone is enough), else finds one on the system;
+when it returns None, the plots are still written (Korean shows as boxes) and the caller should print
 `NO_HANGUL_FONT_WARNING` once. Nothing in this module prints.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import importlib.util
 import io
 import warnings
 from pathlib import Path
@@ -30,7 +32,8 @@ from matplotlib.ft2font import FT2Font  # noqa: E402
 from .atomic import atomic_write  # noqa: E402
 
 NO_HANGUL_FONT_WARNING = ("warning: no font with Hangul found; Korean labels in plots show as boxes "
-                          "(install fonts-nanum or fonts-noto-cjk)")
+                          "(pip install koreanize-matplotlib, a dependency of this project, or install the system "
+                          "fonts-nanum or fonts-noto-cjk)")
 # Families tried first, in this order; any other font that maps the glyph '한' comes after them.
 PREFERRED_FONTS = ["NanumGothic", "NanumBarunGothic", "Noto Sans CJK KR", "Noto Sans KR", "UnDotum",
                    "Malgun Gothic", "Apple SD Gothic Neo", "AppleGothic"]
@@ -53,11 +56,14 @@ def _hangul_family(path: str) -> str | None:
 
 @functools.lru_cache(maxsize=None)
 def hangul_font() -> str | None:
-    """Family name of an installed font with Hangul, or None. Called by every plot; searched once.
-
-    Looks at matplotlib's font list and at the system's font files, so fonts installed after
-    matplotlib built its font cache are found too (they are then registered with matplotlib).
-    """
+    """Family name of a font with Hangul, registered with matplotlib, or None. Called by every plot; searched
+    once. The NanumGothic that koreanize-matplotlib ships comes first, so plots look the same everywhere;
+    without it, matplotlib's font list and the system's font files are searched (fonts installed after
+    matplotlib built its font cache are found too)."""
+    bundled = bundled_hangul_font()
+    if bundled is not None and _hangul_family(bundled) is not None:
+        font_manager.fontManager.addfont(bundled)
+        return _hangul_family(bundled)
     registered = {entry.fname: entry.name for entry in font_manager.fontManager.ttflist}
     paths = set(registered) | set(font_manager.findSystemFonts())
     found = []
@@ -72,6 +78,17 @@ def hangul_font() -> str | None:
     if path not in registered:
         font_manager.fontManager.addfont(path)
     return name
+
+
+def bundled_hangul_font() -> str | None:
+    """NanumGothic.ttf of the koreanize-matplotlib package, found without importing the package: importing it
+    changes matplotlib's settings for the whole process (and it imports distutils, gone from Python 3.12)."""
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        path = Path(folder) / "fonts" / "NanumGothic.ttf"
+        if path.is_file():
+            return str(path)
+    return None
 
 
 @contextlib.contextmanager
