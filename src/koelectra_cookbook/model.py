@@ -162,10 +162,10 @@ def avoid_per_shape_attention_plans() -> None:
     """Keep PyTorch's fused attention off its cuDNN backend on a GPU.
 
     Our batches change length from one batch to the next (length-grouped training, length-sorted evaluation).
-    On Hopper and newer GPUs, torch 2.11 sends masked attention to cuDNN first, and cuDNN builds an execution
-    plan for every (batch, length) shape it has not seen yet: on an H100 the first steps took 2-3 s each, and
-    one epoch of the benchmark trained at 384.1 samples/s with cuDNN attention and 995.7 without
-    (docs/benchmarks.md). The memory-efficient kernel needs no per-shape set-up. Nothing changes on a CPU.
+    On Hopper and newer GPUs, torch sends masked attention to cuDNN first, and cuDNN builds an execution plan
+    for every (batch, length) shape it has not seen yet, which made our first steps and whole epochs much
+    slower (docs/benchmarks.md has the H100 figures). The memory-efficient kernel needs no per-shape set-up.
+    Nothing changes on a CPU.
     """
     if torch.cuda.is_available():
         torch.backends.cuda.enable_cudnn_sdp(False)

@@ -1,7 +1,7 @@
 """PNG plots of a finished run, written into its `plots/` folder.
 
-Every function here is called after training, from the files the run already wrote (metrics.csv,
-per_label.csv) or from a confusion matrix the caller computed. Nothing is shown on screen: the
+Every function here draws from the files the run already wrote (metrics.csv, per_label.csv) or from a
+confusion matrix the caller computed. Nothing is shown on screen: the
 Agg backend renders straight to files, so plotting works on a server without a display.
 
 Korean label names need a font with Hangul. `hangul_font()` registers NanumGothic from the
@@ -144,7 +144,7 @@ def _plot_series(ax, rows: list[dict[str, str]], column: str, label: str) -> boo
 
 
 def plot_learning_curves(metrics_csv: Path, out_dir: Path) -> list[Path]:
-    """Called at the end of a run (and by `plot` on an old run): learning_curves.png from metrics.csv.
+    """Called after every dev evaluation and at the end of a run: learning_curves.png from metrics.csv.
 
     Three panels against the optimizer step: train and dev loss, every other dev metric, learning
     rate. Returns the written files: [] when metrics.csv is missing or has no rows.
