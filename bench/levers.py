@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import OUT_DIR, ROOT, load_prepared, machine_description, versions  # noqa: E402
+from common import OUT_DIR, ROOT  # noqa: E402
+from measure import load_prepared  # noqa: E402
+from report import machine_description, versions  # noqa: E402
 
 TIMED_STEPS = 150
 WARMUP_STEPS = 20

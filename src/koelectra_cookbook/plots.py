@@ -1,4 +1,4 @@
-"""PNG plots of a finished run, written into its `plots/` folder.
+"""PNG plots of a run, written into its `plots/` folder.
 
 Every function here draws from the files the run already wrote (metrics.csv, per_label.csv) or from a
 confusion matrix the caller computed. Nothing is shown on screen: the

@@ -41,8 +41,10 @@ def sample_files() -> list[Path]:
 
 
 def build_tiny_electra(out_dir: Path, vocab: list[str] | Path, hidden_size: int = 64, num_layers: int = 2,
-                       num_heads: int = 2, seed: int = 0) -> Path:
-    """Write a tokenizer and a random ELECTRA discriminator of the given shape to `out_dir`."""
+                       num_heads: int = 2, seed: int = 0, embedding_size: int | None = None,
+                       intermediate_size: int | None = None) -> Path:
+    """Write a tokenizer and a random ELECTRA discriminator of the given shape to `out_dir` (the embedding size
+    is the hidden size and the feed-forward size 4x it unless given: KoELECTRA-small has 128 and 1024 at 256)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if isinstance(vocab, Path):
@@ -54,8 +56,9 @@ def build_tiny_electra(out_dir: Path, vocab: list[str] | Path, hidden_size: int 
                               tokenize_chinese_chars=True)
     tokenizer.model_max_length = 512
     config = ElectraConfig(
-        vocab_size=len(tokenizer), embedding_size=hidden_size, hidden_size=hidden_size,
-        num_hidden_layers=num_layers, num_attention_heads=num_heads, intermediate_size=4 * hidden_size,
+        vocab_size=len(tokenizer), embedding_size=embedding_size or hidden_size, hidden_size=hidden_size,
+        num_hidden_layers=num_layers, num_attention_heads=num_heads,
+        intermediate_size=intermediate_size or 4 * hidden_size,
         max_position_embeddings=512,
     )
     torch.manual_seed(seed)
