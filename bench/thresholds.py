@@ -36,7 +36,8 @@ def main() -> None:
     middle = time.perf_counter()
     plain = plain_search(targets, probabilities)
     end = time.perf_counter()
-    print(f"| vectorised search | {middle - start:.4f} s | plain search (scikit-learn per cut) | {end - middle:.2f} s | "
+    print(f"| vectorised search | {middle - start:.4f} s | plain search (scikit-learn per cut) | "
+          f"{end - middle:.2f} s | "
           f"{(end - middle) / (middle - start):,.0f}x | same thresholds: {np.array_equal(ours, plain)} |")
 
 

@@ -92,13 +92,13 @@ def test_running_loss_is_the_mean_since_the_last_report_and_refuses_a_loss_that_
     from koelectra_cookbook.training_state import RunningLoss
 
     running = RunningLoss(torch.device("cpu"))
-    assert running.mean(step=0, reduce=lambda total: total) is None
+    assert running.mean(step=0) is None
     for value in (1.0, 2.0, 3.0):
         running.add(torch.tensor(value))
-    assert running.mean(step=3, reduce=lambda total: total, reset=False) == 2.0
+    assert running.mean(step=3, reset=False) == 2.0
     restored = RunningLoss(torch.device("cpu"))
     restored.load_state_dict(running.state_dict(), step=3)
-    assert restored.mean(step=4, reduce=lambda total: total) == 2.0 and restored.batches == 0
+    assert restored.mean(step=4) == 2.0 and restored.batches == 0
     restored.add(torch.tensor(float("nan")))
     with pytest.raises(UserError, match=r"became nan by step 6 \(after the last report at step 4\)"):
-        restored.mean(step=6, reduce=lambda total: total)
+        restored.mean(step=6)

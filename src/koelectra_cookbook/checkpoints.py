@@ -96,8 +96,8 @@ class CheckpointManager:
             contents["restore_rng"]()
             return candidate, contents["trainer_state"]
         if candidates:
-            raise UserError(f"none of the {len(candidates)} checkpoints in {self.directory} can be resumed from (see the "
-                            f"warnings); to start the run over, move that folder away first")
+            raise UserError(f"none of the {len(candidates)} checkpoints in {self.directory} can be resumed from (see "
+                            f"the warnings); to start the run over, move that folder away first")
         return None
 
     def candidates(self) -> list[Path]:

@@ -133,7 +133,8 @@ def check_safe_weights(name_or_path: str | Path) -> None:
         raise UserError(f"model {folder}: no weights (model.safetensors) in it")
     config = folder / "config.json"
     try:
-        quantized = "quantization_config" in json.loads(config.read_text(encoding="utf-8")) if config.is_file() else False
+        settings = json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
+        quantized = isinstance(settings, dict) and "quantization_config" in settings
     except (OSError, ValueError, TypeError, RecursionError):
         raise UserError(f"{config}: not a readable config.json") from None
     if quantized:

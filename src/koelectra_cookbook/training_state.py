@@ -19,7 +19,9 @@ class RunningLoss:
 
     STATE_FIELDS = {"sum": (float,), "batches": (int,)}
 
-    def __init__(self, device: torch.device):
+    def __init__(self, device: torch.device, reduce: Callable[[torch.Tensor], torch.Tensor] = lambda total: total):
+        """`reduce` averages the sum over the processes of a distributed run."""
+        self.reduce = reduce
         self.sum = torch.zeros((), device=device)
         self.batches = 0
         self.last_report_step = 0
@@ -28,12 +30,12 @@ class RunningLoss:
         self.sum += loss.detach()
         self.batches += 1
 
-    def mean(self, step: int, reduce: Callable[[torch.Tensor], torch.Tensor], reset: bool = True) -> float | None:
-        """The mean since the last reset (across processes, through `reduce`), or None without a batch. A loss
-        that is not finite ends the run with a user error naming the steps between which it went wrong."""
+    def mean(self, step: int, reset: bool = True) -> float | None:
+        """The mean since the last reset (across processes), or None without a batch. A loss that is not finite
+        ends the run with a user error naming the steps between which it went wrong."""
         if self.batches == 0:
             return None
-        value = float(reduce(self.sum)) / self.batches
+        value = float(self.reduce(self.sum)) / self.batches
         if not math.isfinite(value):
             raise UserError(f"the training loss became {value} by step {step} (after the last report at step "
                             f"{self.last_report_step}); nothing after that was saved. Lower train.learning_rate, "

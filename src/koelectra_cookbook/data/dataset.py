@@ -212,8 +212,8 @@ def _infer_labels(values: list, path: Path) -> list[str]:
     except ValueError:
         pass
     if len(found) < 2:
-        raise UserError(f"{path}: the training file has {'only one label value ' + repr(found[0]) if found else 'no labels'}"
-                        f"; a classifier needs at least two")
+        has = f"only one label value {shown(found[0])}" if found else "no labels"
+        raise UserError(f"{path}: the training file has {has}; a classifier needs at least two")
     return found
 
 

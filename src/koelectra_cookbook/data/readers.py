@@ -109,11 +109,12 @@ def read_bytes(path: Path) -> bytes:
 def decode(path: Path | str, raw: bytes, encoding: str, encoding_option: str = "data.encoding") -> str:
     """The text of a file's bytes; bytes that do not decode are an error naming the line, with a hint when the
     file is CP949 (what older Korean Windows software writes)."""
-    setting = f"set {encoding_option}: cp949" if encoding_option.startswith("data.") else f"pass {encoding_option} cp949"
+    in_config = encoding_option.startswith("data.")
+    setting = f"set {encoding_option}: cp949" if in_config else f"pass {encoding_option} cp949"
     try:
         text = raw.decode(encoding)
     except LookupError:
-        prefix = "config: " if encoding_option.startswith("data.") else ""
+        prefix = "config: " if in_config else ""
         raise UserError(f"{prefix}{encoding_option} {encoding!r} is not an encoding Python knows") from None
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1

@@ -7,6 +7,7 @@ the order they run:
     run()
       setup()                   accelerator_options, prepare_tokenizer, prepare_model, create_loss,
                                 parameter_groups, count_total_steps, create_scheduler, create_run_directory
+                                (these set-up hooks are in setup_hooks.py)
       fit()
         on_fit_start()
         each epoch:   on_epoch_start()
@@ -19,10 +20,10 @@ the order they run:
         on_fit_end()
       load_final_model()
       evaluate(dev split) -> calibrate() -> evaluate(evaluation file)
-      write_outputs()           save_model, write_predictions, write_plots, results.json
+      write_outputs()           save_model, write_predictions, write_plots, results.json (output_hooks.py)
 
     evaluate_dev() = evaluate(dev split) -> on_evaluate_end(metrics)
-    evaluate(split) = predict_logits -> loss, to_probabilities -> compute_metrics
+    evaluate(split) = predict_logits -> loss, probabilities -> compute_metrics
 
 Config keys used here: model.*, data.*, train.epochs, max_steps, batch_size, eval_batch_size, learning_rate,
 weight_decay, seed, metrics, log_every, nan_policy, report_to. The other train.* keys belong to the higher
@@ -31,35 +32,33 @@ levels.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list, set_seed
-from torch.utils.data import DataLoader
+from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_folder
 from ..config import Config
-from ..data.batching import (LengthGroupedBatchSampler, PaddingCollator, SortedBatchSampler, SplitDataset,
-                             restore_order)
+from ..data.batching import LengthGroupedBatchSampler, SortedBatchSampler, restore_order
 from ..data.dataset import Split, load_task_data
 from ..errors import UserError
-from ..losses import build_loss
-from ..metrics import confusion_matrix, single_label_metrics
-from ..model import check_model_limits, load_model, load_tokenizer, tokenizer_bytes
-from ..model_card import write_model_card
-from ..plots import NO_HANGUL_FONT_WARNING, hangul_font, plot_confusion_matrix, plot_learning_curves
-from ..runs import RunDirectory, check_free_space, flat_config
+from ..metrics import single_label_metrics
+from ..model import check_model_limits, load_model, load_tokenizer
+from ..plots import plot_learning_curves
+from ..runs import flat_config
 from ..training_state import RunningLoss
 from .console import results_summary, run_summary
+from .output_hooks import OutputHooks
+from .setup_hooks import SetupHooks
 
 
-class BeginnerTrainer:
-    """Fine-tunes a classifier with AdamW at a constant learning rate, then evaluates and predicts."""
+class BeginnerTrainer(SetupHooks, OutputHooks):
+    """Fine-tunes a classifier with AdamW at a constant learning rate, then evaluates and predicts. The hooks
+    that build the run are in setup_hooks.py, those that write what it leaves behind in output_hooks.py (as
+    Lightning keeps a module's hooks beside it); the recipe, the loop and evaluation are here."""
 
     level = "beginner"
     supports_resume = False  # the intermediate level adds checkpoints and --resume
@@ -128,76 +127,13 @@ class BeginnerTrainer:
         self.global_step = 0  # optimizer steps taken
         self.batch_in_epoch = 0  # batches of the current epoch already trained on
         self.should_stop = False
-        self.running_loss = RunningLoss(self.accelerator.device)
+        self.running_loss = RunningLoss(self.accelerator.device,
+                                        reduce=lambda total: self.accelerator.reduce(total, reduction="mean"))
         self.train_runtime_s, self.train_samples = 0.0, 0
         self.skipped_batches = 0  # non-finite losses skipped under train.nan_policy: skip_batch
         self.fp16_skipped_steps = 0  # updates the fp16 grad scaler skipped after an overflow (expert level)
         self._fit_started: float | None = None
         self._eval_loaders: dict[str, tuple] = {}
-
-    # --- set-up hooks ------------------------------------------------------------------------------
-
-    def accelerator_options(self) -> dict:
-        """Keyword arguments for the Accelerator: the experiment trackers of train.report_to. Their folder is
-        set to <run>/logs once the run directory exists (`on_fit_start`)."""
-        return {"log_with": self.config.train.report_to or None, "project_config": ProjectConfiguration("."),
-                "dataloader_config": DataLoaderConfiguration(non_blocking=torch.cuda.is_available())}
-
-    def prepare_tokenizer(self, tokenizer):
-        """Called once, right after the tokenizer is loaded and before any text is tokenized."""
-        return tokenizer
-
-    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
-        """Called once, right after the model is loaded and before the optimizer sees its parameters."""
-        return model
-
-    def create_loss(self) -> torch.nn.Module:
-        """Called once during set-up: the loss between logits and labels."""
-        return build_loss("cross_entropy", num_labels=len(self.label_names), multi_label=False)
-
-    def parameter_groups(self) -> list[dict]:
-        """Called once during set-up: AdamW's parameter groups, split by `weight_decay_for`."""
-        groups: dict[float, list] = {}
-        for parameter in self.model.parameters():
-            if parameter.requires_grad:
-                groups.setdefault(self.weight_decay_for(parameter), []).append(parameter)
-        return [{"params": params, "weight_decay": decay} for decay, params in groups.items()]
-
-    def weight_decay_for(self, parameter: torch.nn.Parameter) -> float:
-        """Biases and LayerNorm weights (the 1-dimensional tensors) are not decayed."""
-        return 0.0 if parameter.ndim < 2 else self.config.train.weight_decay
-
-    def count_total_steps(self) -> int:
-        """Optimizer steps the whole run will take (train.max_steps caps it)."""
-        steps = len(self.train_loader) * self.config.train.epochs
-        return min(steps, self.config.train.max_steps or steps)
-
-    def create_scheduler(self):
-        """Called once, after the optimizer exists. The beginner keeps the learning rate constant."""
-        return None
-
-    def create_run_directory(self) -> RunDirectory:
-        """Called at the end of set-up: a new run directory, named by the main process and shared with all."""
-        path = [None]
-        if self.accelerator.is_main_process:
-            check_free_space(self.output_dir, self.disk_space_needed())
-            run = RunDirectory.create(self.output_dir, self.config.task, self.level)
-            run.write_config(self.config.to_dict(), self.level)
-            path = [str(run.path)]
-        path = broadcast_object_list(path) if self.accelerator.num_processes > 1 else path
-        return RunDirectory(Path(path[0]))
-
-    def disk_space_needed(self) -> int:
-        """Bytes the run will write at most: the beginner saves the model and its tokenizer once."""
-        return parameter_bytes(self.model) + tokenizer_bytes(self.tokenizer)
-
-    def make_loader(self, split: Split, batch_sampler) -> DataLoader:
-        collator = PaddingCollator(self.tokenizer.pad_token_id)
-        # Its own generator: creating a loader's iterator would otherwise draw from the global torch RNG, and a
-        # resumed run (which creates one more iterator) would then get different dropout masks.
-        return DataLoader(SplitDataset(split), batch_sampler=batch_sampler, collate_fn=collator,
-                          generator=torch.Generator().manual_seed(self.config.train.seed),
-                          pin_memory=torch.cuda.is_available())  # pinned pages copy to a GPU asynchronously
 
     # --- the loop ----------------------------------------------------------------------------------
 
@@ -239,7 +175,7 @@ class BeginnerTrainer:
         self.global_step += 1
         self.progress.update(1)
         if self.global_step % self.config.train.log_every == 0:
-            self.progress.set_postfix(loss=f"{self.running_loss.mean(self.global_step, self.reduce, reset=False):.4f}")
+            self.progress.set_postfix(loss=f"{self.running_loss.mean(self.global_step, reset=False):.4f}")
         self.should_stop = self.should_stop or self.max_steps_reached()
         if self.should_evaluate("step"):
             self.evaluate_dev()
@@ -321,8 +257,7 @@ class BeginnerTrainer:
     def on_evaluate_end(self, metrics: dict) -> None:
         """Called after each evaluation on the dev split: its row in metrics.csv, the plot, the trackers."""
         progress = self.epoch + self.batch_in_epoch / max(len(self.train_loader), 1)
-        row = {"epoch": progress, "step": self.global_step, "train_loss": self.running_loss.mean(self.global_step,
-                                                                                                  self.reduce),
+        row = {"epoch": progress, "step": self.global_step, "train_loss": self.running_loss.mean(self.global_step),
                "learning_rate": self.current_learning_rate(), **metrics}
         if self.accelerator.is_main_process:
             self.run_dir.append_metrics(row)
@@ -337,7 +272,8 @@ class BeginnerTrainer:
         """Loss and metrics on `split` (the selected metrics plus `loss`), and the probabilities."""
         logits = torch.from_numpy(self.predict_logits(split)).to(self.accelerator.device)
         loss = float(self.loss_fn(logits, torch.from_numpy(split.labels).to(self.accelerator.device)))
-        probabilities = self.to_probabilities(logits).cpu().numpy()
+        # One probability per label: independent sigmoids for multi-label data, a softmax over the labels else.
+        probabilities = (torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)).cpu().numpy()
         return {"loss": loss, **self.compute_metrics(split, probabilities)}, probabilities
 
     @torch.inference_mode()
@@ -357,10 +293,6 @@ class BeginnerTrainer:
         self.model.train()
         return restore_order(torch.cat(chunks).cpu().numpy(), sampler.order)  # one device-to-host copy
 
-    def to_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """Called by `evaluate`: the model's scores as probabilities (softmax over the labels)."""
-        return torch.softmax(logits, dim=-1)
-
     def compute_metrics(self, split: Split, probabilities: np.ndarray) -> dict:
         """Called by `evaluate`: the metrics of `metric_names()` for these probabilities."""
         return single_label_metrics(split.labels, probabilities.argmax(-1), len(self.label_names),
@@ -370,70 +302,12 @@ class BeginnerTrainer:
         """The metrics computed at each evaluation: the beginner reports the first (headline) one."""
         return list(self.config.train.metrics[:1])
 
-    # --- outputs -----------------------------------------------------------------------------------
-
-    def write_outputs(self, results: dict, probabilities: np.ndarray) -> None:
-        """model/ first (whole or not at all), then predictions and plots, and results.json last: its presence
-        means the run finished. A full disk is one clear error; a resumable run keeps its checkpoints."""
-        try:
-            with atomic_folder(self.run_dir.model_dir) as partial:
-                self.save_model(partial)
-                write_model_card(partial, self.config, self.label_names, results, self.data, self.level,
-                                 final_dir=self.run_dir.model_dir)
-            self.write_predictions(self.data.eval, probabilities)
-            if hangul_font() is None and any(not name.isascii() for name in self.label_names):
-                print(NO_HANGUL_FONT_WARNING, file=sys.stderr)
-            self.write_plots(self.data.eval, probabilities)
-            self.run_dir.write_results(results)
-        except OSError as exc:
-            then = (f"its checkpoints are kept: free some space, then --resume {self.run_dir.path}"
-                    if self.supports_resume else "the beginner level keeps no checkpoints: free some space and "
-                                                 "run it again")
-            raise UserError(f"cannot write the outputs of run {self.run_dir.path} ({exc.strerror or exc}); {then}") \
-                from None
-
-    def save_model(self, directory: Path) -> None:
-        """Save model and tokenizer so `transformers.pipeline("text-classification", model=directory)` works."""
-        self.accelerator.unwrap_model(self.model).save_pretrained(directory)
-        self.tokenizer.save_pretrained(directory)
-
-    def write_predictions(self, split: Split, probabilities: np.ndarray) -> None:
-        """Called once at the end, on the main process: predictions.csv for the evaluation file."""
-        predicted = probabilities.argmax(-1)
-        self.run_dir.write_csv("predictions.csv", {
-            "text": split.texts,
-            "label": [self.label_names[i] for i in split.labels],
-            "prediction": [self.label_names[i] for i in predicted],
-            "score": [f"{p:.6f}" for p in probabilities[np.arange(len(predicted)), predicted]],
-        })
-
-    def write_plots(self, split: Split, probabilities: np.ndarray) -> None:
-        """Called once at the end, on the main process: learning curves and the confusion matrix."""
-        plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir)
-        matrix = confusion_matrix(split.labels, probabilities.argmax(-1), len(self.label_names))
-        plot_confusion_matrix(matrix, self.label_names, self.run_dir.plots_dir,
-                              f"{self.config.task}: {split.name} ({len(split)} rows)")
-
-    def results_extras(self) -> dict:
-        """What results.json holds beside the metrics."""
-        return {
-            "train_samples_per_s": round(self.train_samples / self.train_runtime_s, 2) if self.train_runtime_s else None,
-            "train_runtime_s": round(self.train_runtime_s, 2),
-            "best_step": self.global_step,
-            **({"skipped_batches": self.skipped_batches} if self.skipped_batches else {}),
-            **({"fp16_skipped_steps": self.fp16_skipped_steps} if self.fp16_skipped_steps else {}),
-        }
-
     # --- small helpers -----------------------------------------------------------------------------
 
     def log(self, message: str) -> None:
         """A console line from the main process, printed above the progress bar."""
         if self.accelerator.is_main_process:
             tqdm.write(message)
-
-    def reduce(self, tensor: torch.Tensor) -> torch.Tensor:
-        """The mean of `tensor` over all processes."""
-        return self.accelerator.reduce(tensor, reduction="mean")
 
     def current_learning_rate(self) -> float:
         """The head's learning rate (the highest, when layers get different ones)."""
@@ -445,7 +319,3 @@ class BeginnerTrainer:
     def elapsed_s(self) -> float:
         """Seconds since this process entered `fit` (0 outside it)."""
         return 0.0 if self._fit_started is None else time.perf_counter() - self._fit_started
-
-
-def parameter_bytes(model: torch.nn.Module) -> int:
-    return sum(p.numel() * p.element_size() for p in model.parameters())

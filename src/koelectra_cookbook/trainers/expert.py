@@ -4,7 +4,7 @@ Linear warmup then linear decay, gradient accumulation, gradient clipping, mixed
 learning-rate decay, frozen layers, added tokens, and a choice of loss.
 
 Hooks overridden: accelerator_options, prepare_tokenizer, prepare_model, create_loss (with loss_weights),
-parameter_groups, count_total_steps, create_scheduler, backward, should_step, optimizer_step.
+parameter_groups, create_scheduler, backward, should_step, optimizer_step.
 Config keys added: train.lr_schedule, warmup_ratio, warmup_steps, gradient_accumulation_steps, max_grad_norm,
 mixed_precision, layerwise_lr_decay, loss, focal_gamma, label_smoothing, class_weights;
 model.freeze_embeddings, freeze_layers, add_tokens.
@@ -12,7 +12,6 @@ model.freeze_embeddings, freeze_layers, add_tokens.
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
@@ -22,6 +21,7 @@ from transformers import get_scheduler
 from ..errors import UserError
 from ..losses import build_loss
 from ..model import add_tokens, freeze, layer_index
+from .setup_hooks import weight_decay
 from .intermediate import IntermediateTrainer
 
 
@@ -99,14 +99,9 @@ class ExpertTrainer(IntermediateTrainer):
                 continue
             depth = layer_depth(name, layers)
             learning_rate = self.config.train.learning_rate * decay_rate ** (layers + 1 - depth)
-            groups.setdefault((learning_rate, self.weight_decay_for(parameter)), []).append(parameter)
+            groups.setdefault((learning_rate, weight_decay(parameter, self.config.train.weight_decay)), []).append(
+                parameter)
         return [{"params": params, "lr": lr, "weight_decay": wd} for (lr, wd), params in groups.items()]
-
-    def count_total_steps(self) -> int:
-        """Optimizer steps: one per `gradient_accumulation_steps` batches, the last partial group included."""
-        per_epoch = math.ceil(len(self.train_loader) / self.config.train.gradient_accumulation_steps)
-        steps = per_epoch * self.config.train.epochs
-        return min(steps, self.config.train.max_steps or steps)
 
     def create_scheduler(self):
         """Linear warmup (train.warmup_steps, or warmup_ratio of all steps), then train.lr_schedule: linear decay

@@ -23,7 +23,8 @@ from ..config import Config
 from ..errors import TrainingInterrupted, UserError, shown
 from ..runs import RunDirectory
 from ..safe_state import DamagedState, check_fields, check_like
-from .beginner import BeginnerTrainer, parameter_bytes
+from .beginner import BeginnerTrainer
+from .setup_hooks import parameter_bytes
 
 
 class IntermediateTrainer(BeginnerTrainer):
@@ -76,7 +77,8 @@ class IntermediateTrainer(BeginnerTrainer):
         super().on_fit_start()
         if self.resume_dir is not None:
             self.restore_latest_checkpoint()
-        self._outer_handlers = {stop: signal.signal(stop, self._request_stop) for stop in (signal.SIGINT, signal.SIGTERM)}
+        self._outer_handlers = {stop: signal.signal(stop, self._request_stop)
+                                for stop in (signal.SIGINT, signal.SIGTERM)}
 
     def epoch_batches(self):
         """After a resume, the batches of the interrupted epoch already trained on are skipped, not redrawn."""

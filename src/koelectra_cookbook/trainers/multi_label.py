@@ -3,7 +3,7 @@
 Multi-label differs in data (float multi-hot targets), head (one sigmoid per label), loss (BCE, focal or dice)
 and metrics (with a decision threshold per label) - not in the loop, which stays the beginner's.
 
-Hooks overridden: setup, loss_weights, to_probabilities, compute_metrics, calibrate, write_predictions,
+Hooks overridden: setup, loss_weights, compute_metrics, calibrate, write_predictions,
 write_plots, save_model.
 Config keys added: train.pos_weight, train.threshold; data.label_columns or data.multi_label.
 """
@@ -44,10 +44,6 @@ class MultiLabelTrainer(ExpertTrainer):
             positives = self.data.train.labels.sum(axis=0)
             pos_weight = ((len(self.data.train) - positives) / np.maximum(positives, 1)).tolist()
         return {"pos_weight": None if pos_weight is None else torch.tensor(pos_weight)}
-
-    def to_probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """One independent probability per label."""
-        return torch.sigmoid(logits)
 
     def compute_metrics(self, split: Split, probabilities: np.ndarray) -> dict:
         """Metrics at the decision thresholds. Until `calibrate` chooses them (the dev evaluations during

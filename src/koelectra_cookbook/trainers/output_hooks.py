@@ -1,0 +1,73 @@
+"""OutputHooks: what a run leaves behind once trained (model/, predictions.csv, the plots, results.json),
+written by `BeginnerTrainer.run()` through these hooks; the multi-label trainer overrides three of them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_folder
+from ..data.dataset import Split
+from ..errors import UserError
+from ..metrics import confusion_matrix
+from ..model_card import write_model_card
+from ..plots import NO_HANGUL_FONT_WARNING, hangul_font, plot_confusion_matrix, plot_learning_curves
+
+
+class OutputHooks:
+    """Mixed into BeginnerTrainer: called once, on the main process, at the end of `run()`."""
+
+    def write_outputs(self, results: dict, probabilities: np.ndarray) -> None:
+        """model/ first (whole or not at all), then predictions and plots, and results.json last: its presence
+        means the run finished. A full disk is one clear error; a resumable run keeps its checkpoints."""
+        try:
+            with atomic_folder(self.run_dir.model_dir) as partial:
+                self.save_model(partial)
+                write_model_card(partial, self.config, self.label_names, results, self.data, self.level,
+                                 final_dir=self.run_dir.model_dir)
+            self.write_predictions(self.data.eval, probabilities)
+            if hangul_font() is None and any(not name.isascii() for name in self.label_names):
+                print(NO_HANGUL_FONT_WARNING, file=sys.stderr)
+            self.write_plots(self.data.eval, probabilities)
+            self.run_dir.write_results(results)
+        except OSError as exc:
+            then = (f"its checkpoints are kept: free some space, then --resume {self.run_dir.path}"
+                    if self.supports_resume else "the beginner level keeps no checkpoints: free some space and "
+                                                 "run it again")
+            raise UserError(f"cannot write the outputs of run {self.run_dir.path} ({exc.strerror or exc}); {then}") \
+                from None
+
+    def save_model(self, directory: Path) -> None:
+        """Save model and tokenizer so `transformers.pipeline("text-classification", model=directory)` works."""
+        self.accelerator.unwrap_model(self.model).save_pretrained(directory)
+        self.tokenizer.save_pretrained(directory)
+
+    def write_predictions(self, split: Split, probabilities: np.ndarray) -> None:
+        """Called once at the end, on the main process: predictions.csv for the evaluation file."""
+        predicted = probabilities.argmax(-1)
+        self.run_dir.write_csv("predictions.csv", {
+            "text": split.texts,
+            "label": [self.label_names[i] for i in split.labels],
+            "prediction": [self.label_names[i] for i in predicted],
+            "score": [f"{p:.6f}" for p in probabilities[np.arange(len(predicted)), predicted]],
+        })
+
+    def write_plots(self, split: Split, probabilities: np.ndarray) -> None:
+        """Called once at the end, on the main process: learning curves and the confusion matrix."""
+        plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir)
+        matrix = confusion_matrix(split.labels, probabilities.argmax(-1), len(self.label_names))
+        plot_confusion_matrix(matrix, self.label_names, self.run_dir.plots_dir,
+                              f"{self.config.task}: {split.name} ({len(split)} rows)")
+
+    def results_extras(self) -> dict:
+        """What results.json holds beside the metrics."""
+        speed = round(self.train_samples / self.train_runtime_s, 2) if self.train_runtime_s else None
+        return {
+            "train_samples_per_s": speed,
+            "train_runtime_s": round(self.train_runtime_s, 2),
+            "best_step": self.global_step,
+            **({"skipped_batches": self.skipped_batches} if self.skipped_batches else {}),
+            **({"fp16_skipped_steps": self.fp16_skipped_steps} if self.fp16_skipped_steps else {}),
+        }

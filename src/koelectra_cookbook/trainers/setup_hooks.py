@@ -1,0 +1,91 @@
+"""SetupHooks: the hooks `BeginnerTrainer.setup()` calls to build a run, with the beginner's answers. The
+expert level overrides most of them (mixed precision, added tokens, frozen layers, losses, layer-wise learning
+rates, the schedule); the intermediate level the run directory."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list
+from torch.utils.data import DataLoader
+
+from ..data.batching import PaddingCollator, SplitDataset
+from ..data.dataset import Split
+from ..losses import build_loss
+from ..model import tokenizer_bytes
+from ..runs import RunDirectory, check_free_space
+
+
+class SetupHooks:
+    """Mixed into BeginnerTrainer: each method is called once, by `setup()`, in the order below."""
+
+    def accelerator_options(self) -> dict:
+        """Keyword arguments for the Accelerator: the experiment trackers of train.report_to. Their folder is
+        set to <run>/logs once the run directory exists (`on_fit_start`)."""
+        return {"log_with": self.config.train.report_to or None, "project_config": ProjectConfiguration("."),
+                "dataloader_config": DataLoaderConfiguration(non_blocking=torch.cuda.is_available())}
+
+    def prepare_tokenizer(self, tokenizer):
+        """Called once, right after the tokenizer is loaded and before any text is tokenized."""
+        return tokenizer
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Called once, right after the model is loaded and before the optimizer sees its parameters."""
+        return model
+
+    def create_loss(self) -> torch.nn.Module:
+        """Called once during set-up: the loss between logits and labels."""
+        return build_loss("cross_entropy", num_labels=len(self.label_names), multi_label=False)
+
+    def parameter_groups(self) -> list[dict]:
+        """Called once during set-up: AdamW's parameter groups, by weight decay (see `weight_decay`)."""
+        groups: dict[float, list] = {}
+        for parameter in self.model.parameters():
+            if parameter.requires_grad:
+                groups.setdefault(weight_decay(parameter, self.config.train.weight_decay), []).append(parameter)
+        return [{"params": params, "weight_decay": decay} for decay, params in groups.items()]
+
+    def count_total_steps(self) -> int:
+        """Optimizer steps the whole run will take: one per batch, or per group of accumulated batches (the
+        epoch's last group may be short), over every epoch; train.max_steps caps it."""
+        accumulation = self.config.train.gradient_accumulation_steps if self.accumulates else 1
+        steps = math.ceil(len(self.train_loader) / accumulation) * self.config.train.epochs
+        return min(steps, self.config.train.max_steps or steps)
+
+    def create_scheduler(self):
+        """Called once, after the optimizer exists. The beginner keeps the learning rate constant."""
+        return None
+
+    def create_run_directory(self) -> RunDirectory:
+        """Called at the end of set-up: a new run directory, named by the main process and shared with all."""
+        path = [None]
+        if self.accelerator.is_main_process:
+            check_free_space(self.output_dir, self.disk_space_needed())
+            run = RunDirectory.create(self.output_dir, self.config.task, self.level)
+            run.write_config(self.config.to_dict(), self.level)
+            path = [str(run.path)]
+        path = broadcast_object_list(path) if self.accelerator.num_processes > 1 else path
+        return RunDirectory(Path(path[0]))
+
+    def disk_space_needed(self) -> int:
+        """Bytes the run will write at most: the beginner saves the model and its tokenizer once."""
+        return parameter_bytes(self.model) + tokenizer_bytes(self.tokenizer)
+
+    def make_loader(self, split: Split, batch_sampler) -> DataLoader:
+        collator = PaddingCollator(self.tokenizer.pad_token_id)
+        # Its own generator: creating a loader's iterator would otherwise draw from the global torch RNG, and a
+        # resumed run (which creates one more iterator) would then get different dropout masks.
+        return DataLoader(SplitDataset(split), batch_sampler=batch_sampler, collate_fn=collator,
+                          generator=torch.Generator().manual_seed(self.config.train.seed),
+                          pin_memory=torch.cuda.is_available())  # pinned pages copy to a GPU asynchronously
+
+
+def weight_decay(parameter: torch.nn.Parameter, rate: float) -> float:
+    """AdamW's weight decay for `parameter`: biases and LayerNorm weights (the 1-dimensional tensors) get none."""
+    return 0.0 if parameter.ndim < 2 else rate
+
+
+def parameter_bytes(model: torch.nn.Module) -> int:
+    return sum(p.numel() * p.element_size() for p in model.parameters())
