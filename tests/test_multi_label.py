@@ -102,3 +102,24 @@ def test_a_list_column_in_jsonl_or_pipe_separated_text(tmp_path, tiny_model_dir)
                                 multi_label=True, labels=["a", "b"])
     with pytest.raises(UserError, match=r"t.jsonl:3: label 'c' is not in the label set"):
         load_task_data(config, load_tokenizer(str(tiny_model_dir)))
+
+
+def test_metrics_change_nothing_and_thresholds_are_chosen_once_by_calibrate(tmp_path, tiny_model_dir):
+    """Scoring is free of side effects: during training each dev evaluation is scored at the thresholds it would
+    get, without keeping them; `calibrate` chooses them, once, from the final model's dev predictions."""
+    from koelectra_cookbook.cli import parse_args, resolve_config
+    from koelectra_cookbook.metrics import multi_label_metrics, tune_thresholds
+
+    argv = unsmile_args(tmp_path, tiny_model_dir, "--set", "train.epochs=1")
+    trainer = MultiLabelTrainer(resolve_config(parse_args("", argv, True)), output_dir=tmp_path / "runs")
+    trainer.setup()
+    metrics, probabilities = trainer.evaluate(trainer.data.dev)
+    assert not trainer.thresholds_chosen and trainer.thresholds.tolist() == [0.5] * 10  # nothing kept
+    tuned = tune_thresholds(trainer.data.dev.labels, probabilities)
+    assert metrics["macro_f1"] == multi_label_metrics(trainer.data.dev.labels, probabilities, tuned,
+                                                      ("macro_f1",))["macro_f1"]
+    trainer.calibrate(probabilities)
+    assert trainer.thresholds_chosen and trainer.thresholds.tolist() == tuned.tolist()
+    eval_metrics, eval_probabilities = trainer.evaluate(trainer.data.eval)  # now at the chosen thresholds
+    assert eval_metrics["macro_f1"] == multi_label_metrics(trainer.data.eval.labels, eval_probabilities, tuned,
+                                                           ("macro_f1",))["macro_f1"]

@@ -51,3 +51,7 @@ def test_skip_batch_policy_trains_on_and_counts_the_skipped_batches(tmp_path, ti
     results = json.loads((run / "results.json").read_text())
     assert results["skipped_batches"] > 0
     assert all(value == value for value in results["eval"].values())  # no NaN anywhere
+    # The count travels in the checkpoints, so a resumed run keeps counting from it.
+    newest = sorted((run / "checkpoints").glob("step-*"))[-1]
+    state = json.loads((newest / "trainer_state.json").read_text())
+    assert state["loop"]["skipped_batches"] == results["skipped_batches"]

@@ -55,3 +55,20 @@ def test_plots_and_model_card_are_written(tmp_path, tiny_model_dir):
     assert card.startswith("---\nlanguage:\n- ko\n")
     assert "IT과학" in card and "| evaluation file (ynat-v1.1_dev.json) |" in card
     assert "pipeline(\"text-classification\"" in card and "learning_rate: 0.001" in card
+    assert f'model="{run / "model"}"' in card and "partial" not in card  # the folder's final name, not its temporary one
+
+
+def test_the_beginner_reports_no_gradient_accumulation(tmp_path, tiny_model_dir, capsys):
+    """The beginner never accumulates, so its effective-batch line says batch x processes only; the expert
+    names its accumulation."""
+    from helpers import run_cli
+    from koelectra_cookbook.trainers.beginner import BeginnerTrainer
+    from koelectra_cookbook.trainers.expert import ExpertTrainer
+
+    for trainer, expected in ((BeginnerTrainer, "effective batch 16 (batch 16 x 1 processes)"),
+                              (ExpertTrainer, "effective batch 32 (batch 16 x accumulation 2 x 1 processes)")):
+        status, _ = run_cli(trainer, "--task", "nsmc", "--output-dir", str(tmp_path / trainer.level),
+                            "--set", f"data.dir={SAMPLES_DIR / 'nsmc'}", "--set", f"data.cache_dir={tmp_path / 'c'}",
+                            "--set", f"model.name_or_path={tiny_model_dir}", "--set", "train.max_steps=1",
+                            "--set", "train.batch_size=16", "--set", "train.gradient_accumulation_steps=2")
+        assert status == 0 and expected in capsys.readouterr().out
