@@ -15,14 +15,13 @@ import math
 import signal
 from pathlib import Path
 
-
 from ..atomic import atomic_write
-from ..training_state import BestCheckpoint, EarlyStopping, RunningLoss
 from ..checkpoints import CheckpointManager
 from ..config import Config
 from ..errors import TrainingInterrupted, UserError, shown
 from ..runs import RunDirectory
 from ..safe_state import DamagedState, check_fields, check_like
+from ..training_state import BestCheckpoint, EarlyStopping, RunningLoss
 from .beginner import BeginnerTrainer
 from .setup_hooks import parameter_bytes
 
