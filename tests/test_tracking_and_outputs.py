@@ -48,14 +48,15 @@ def test_a_tracker_that_is_not_installed_names_the_install_command(monkeypatch):
 
 
 def test_plots_and_model_card_are_written(tmp_path, tiny_model_dir):
+    """The card's content has tests of its own (test_model_card.py); here: it is written, with its run."""
     run = ynat_run(tmp_path, tiny_model_dir)
     for name in ("learning_curves.png", "confusion_matrix.png"):
         assert (run / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     card = (run / "model" / "README.md").read_text(encoding="utf-8")
-    assert card.startswith("---\nlanguage:\n- ko\n")
+    assert card.startswith("---\n") and "language: ko" in card
     assert "IT과학" in card and "| evaluation file (ynat-v1.1_dev.json) |" in card
     assert "pipeline(\"text-classification\"" in card and "learning_rate: 0.001" in card
-    assert f'model="{run / "model"}"' in card and "partial" not in card  # the folder's final name, not its temporary one
+    assert f'model=".../ynat/{run.name}/model"' in card and "partial" not in card  # the final name, not the temporary one
 
 
 def test_the_beginner_reports_no_gradient_accumulation(tmp_path, tiny_model_dir, capsys):

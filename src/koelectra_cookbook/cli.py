@@ -23,6 +23,7 @@ from .data.tasks import TASKS, task_spec
 from .errors import TrainingInterrupted, UserError, shown
 from .metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 from .paths import CONFIG_DIR, SAMPLES_DIR
+from .push import check_repo_id, push_run
 from .runs import RunDirectory
 
 # The script that continues each level's runs.
@@ -55,13 +56,16 @@ def parse_args(description: str, argv: list[str] | None, resumable: bool) -> arg
     parser.add_argument("--output-dir", type=path_argument, help="where run directories go (default: runs)")
     parser.add_argument("--demo", action="store_true",
                         help="offline: bundled sample data and a tiny random ELECTRA (under a minute on a CPU)")
+    parser.add_argument("--push-to-hub", metavar="REPO_ID", type=check_repo_id,
+                        help="after the run is saved, upload its model/ to this Hub repository (private)")
     if resumable:
         parser.add_argument("--resume", type=lambda text: Path(path_argument(text)), metavar="RUN_DIR",
                             help="continue a run in its directory")
     args = parser.parse_args(argv)
     resume = getattr(args, "resume", None)
     if resume is not None and (args.task or args.config or args.overrides or args.demo or args.output_dir):
-        parser.error("--resume continues a run in its own folder with its own config.yaml: give it alone")
+        parser.error("--resume continues a run in its own folder with its own config.yaml: give it alone "
+                     "(or with --push-to-hub)")
     if not args.task and not args.config and resume is None:
         parser.error("give --task NAME or --config PATH")
     if args.output_dir == "":
@@ -188,20 +192,33 @@ def main(trainer_class, description: str, argv: list[str] | None = None) -> int:
         if resumable and args.resume is not None:
             config = load_resume_config(args.resume, trainer_class.level)
             check_script_fits(trainer_class, config)
-            trainer = trainer_class(config, resume_dir=args.resume)
+            trainer = trainer_class(config, resume_dir=args.resume, push_to_hub=args.push_to_hub)
         else:
             config = resolve_config(args)
             check_script_fits(trainer_class, config)
-            trainer = trainer_class(config, output_dir=args.output_dir)
+            trainer = trainer_class(config, output_dir=args.output_dir, push_to_hub=args.push_to_hub)
+        if args.push_to_hub:
+            warn_without_token(args.push_to_hub)
         try:
             run_dir = trainer.run()
         finally:
             if getattr(trainer, "run_dir", None) is not None:
                 trainer.run_dir.unlock()
         if trainer.accelerator.is_main_process:
+            if args.push_to_hub:  # the run is saved: a failed upload is an error line, never lost work
+                print(f"uploaded: {push_run(run_dir, args.push_to_hub, just_trained=True)}")
             print(f"run: {run_dir}")
 
     return exit_status(train, lambda: interrupted_message(trainer))
+
+
+def warn_without_token(repo_id: str) -> None:
+    """Say at the start, not only after an hour of training, that the upload will need a token."""
+    from huggingface_hub import get_token
+
+    if get_token() is None:
+        print(f"note: no Hugging Face token found; log in (hf auth login) or set HF_TOKEN before the run ends, "
+              f"or the model is saved but not uploaded to {repo_id}", file=sys.stderr)
 
 
 def exit_status(body: Callable[[], None], interrupted: Callable[[], str]) -> int:

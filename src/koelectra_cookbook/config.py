@@ -42,8 +42,14 @@ class ModelConfig:
     freeze_embeddings: bool = False
     freeze_layers: int = 0  # freeze the N lowest encoder layers
     add_tokens: list[str] | None = None  # new vocabulary entries; KoELECTRA's [unused*] slots are filled first
+    # The fine-tuned model's license, written into its model card (a Hub license id such as apache-2.0);
+    # null = the card states none. Check the base model's and the dataset's licenses before choosing.
+    license: str | None = None
 
     def validate(self) -> None:
+        _require(self.license is None or re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", self.license) is not None,
+                 "model.license", "must be a license id such as apache-2.0 (lowercase letters, digits, . + -)",
+                 self.license)
         _require(self.freeze_layers >= 0, "model.freeze_layers", "must be at least 0", self.freeze_layers)
         _require(self.max_seq_len >= 8, "model.max_seq_len", "must be at least 8", self.max_seq_len)
         _require(self.attn_implementation in ("sdpa", "eager"), "model.attn_implementation",

@@ -20,6 +20,16 @@ class RemoteFile:
 
 
 @dataclass(frozen=True)
+class HubDataset:
+    """The same dataset on the Hugging Face Hub, named in model cards (`datasets`, `model-index`)."""
+
+    id: str
+    pretty_name: str
+    eval_split: str  # the Hub split that holds our evaluation file
+    config: str | None = None
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """A built-in task: its file layout (as config defaults), headline metric and download sources."""
 
@@ -28,6 +38,7 @@ class TaskSpec:
     metric: str
     data_defaults: dict[str, Any]
     remote_files: tuple[RemoteFile, ...] = field(default=())
+    hub_dataset: HubDataset | None = None
 
 
 _GITHUB = "https://raw.githubusercontent.com"
@@ -51,6 +62,7 @@ TASKS: dict[str, TaskSpec] = {
             RemoteFile("ratings_train.txt", f"{_GITHUB}/e9t/nsmc/master/ratings_train.txt", 150_000),
             RemoteFile("ratings_test.txt", f"{_GITHUB}/e9t/nsmc/master/ratings_test.txt", 50_000),
         ),
+        hub_dataset=HubDataset("e9t/nsmc", "NSMC", eval_split="test"),
     ),
     "ynat": TaskSpec(
         name="ynat",
@@ -73,6 +85,7 @@ TASKS: dict[str, TaskSpec] = {
             RemoteFile("ynat-v1.1_dev.json",
                        f"{_GITHUB}/KLUE-benchmark/KLUE/main/klue_benchmark/ynat-v1.1/ynat-v1.1_dev.json", 9_107),
         ),
+        hub_dataset=HubDataset("klue/klue", "KLUE-YNAT", eval_split="validation", config="ynat"),
     ),
     "unsmile": TaskSpec(
         name="unsmile",
@@ -94,6 +107,7 @@ TASKS: dict[str, TaskSpec] = {
             RemoteFile("unsmile_valid_v1.0.tsv",
                        f"{_GITHUB}/smilegate-ai/korean_unsmile_dataset/main/unsmile_valid_v1.0.tsv", 3_737),
         ),
+        hub_dataset=HubDataset("smilegate-ai/kor_unsmile", "korean_unsmile_dataset", eval_split="valid"),
     ),
 }
 

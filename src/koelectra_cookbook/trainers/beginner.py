@@ -66,10 +66,12 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
     multi_label = False
     accumulates = False  # the expert level accumulates gradients over train.gradient_accumulation_steps batches
 
-    def __init__(self, config: Config, output_dir: str | Path = "runs"):
-        """Only stores its arguments: `setup()`, the first step of `run()`, builds everything."""
+    def __init__(self, config: Config, output_dir: str | Path = "runs", push_to_hub: str | None = None):
+        """Only stores its arguments: `setup()`, the first step of `run()`, builds everything. `push_to_hub` is
+        the Hub id the model will be uploaded to after the run (the card's usage example names it)."""
         self.config = config
         self.output_dir = Path(output_dir)
+        self.push_to_hub = push_to_hub
         self.resume_dir: Path | None = None  # the intermediate level continues a run in its own folder
 
     # --- the recipe --------------------------------------------------------------------------------

@@ -32,8 +32,9 @@ class IntermediateTrainer(BeginnerTrainer):
     level = "intermediate"
     supports_resume = True
 
-    def __init__(self, config: Config, output_dir: str | Path = "runs", resume_dir: Path | None = None):
-        super().__init__(config, output_dir)
+    def __init__(self, config: Config, output_dir: str | Path = "runs", resume_dir: Path | None = None,
+                 push_to_hub: str | None = None):
+        super().__init__(config, output_dir, push_to_hub)
         self.resume_dir = resume_dir
 
     def setup(self) -> None:

@@ -12,7 +12,7 @@ from ..atomic import atomic_folder
 from ..data.dataset import Split
 from ..errors import UserError
 from ..metrics import confusion_matrix
-from ..model_card import write_model_card
+from ..model_card import portable_path, write_model_card
 from ..plots import NO_HANGUL_FONT_WARNING, hangul_font, plot_confusion_matrix, plot_learning_curves
 
 
@@ -26,7 +26,8 @@ class OutputHooks:
             with atomic_folder(self.run_dir.model_dir) as partial:
                 self.save_model(partial)
                 write_model_card(partial, self.config, self.label_names, results, self.data, self.level,
-                                 final_dir=self.run_dir.model_dir)
+                                 model_ref=self.model_reference(),
+                                 model_name=self.push_to_hub or f"{self.config.task}-{self.run_dir.path.name}")
             self.write_predictions(self.data.eval, probabilities)
             if hangul_font() is None and any(not name.isascii() for name in self.label_names):
                 print(NO_HANGUL_FONT_WARNING, file=sys.stderr)
@@ -38,6 +39,11 @@ class OutputHooks:
                                                  "run it again")
             raise UserError(f"cannot write the outputs of run {self.run_dir.path} ({exc.strerror or exc}); {then}") \
                 from None
+
+    def model_reference(self) -> str:
+        """What the model card's usage example loads: the Hub id the run is pushed to, or the final model
+        folder, relative to where the run was started (a card never names an absolute local path)."""
+        return self.push_to_hub or portable_path(str(self.run_dir.model_dir), Path.cwd(), keep=3)
 
     def save_model(self, directory: Path) -> None:
         """Save model and tokenizer so `transformers.pipeline("text-classification", model=directory)` works."""

@@ -1,0 +1,232 @@
+"""The model card a run writes (front matter the Hub reads, no local paths, a usage example that runs) and
+--push-to-hub / `python -m koelectra_cookbook.push`, with the upload replaced: nothing here touches the network."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import run_cli
+from koelectra_cookbook import push
+from koelectra_cookbook.model_card import is_hub_id, portable_config, portable_path
+from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
+from koelectra_cookbook.trainers.beginner import BeginnerTrainer
+from koelectra_cookbook.trainers.multi_label import MultiLabelTrainer
+
+
+def short_run(tmp_path, model_dir, trainer=BeginnerTrainer, task="ynat", *extra):
+    status, run = run_cli(trainer, "--task", task, "--output-dir", str(tmp_path / "runs"),
+                          "--set", f"data.dir={SAMPLES_DIR / task}", "--set", f"data.cache_dir={tmp_path / 'cache'}",
+                          "--set", f"model.name_or_path={model_dir}", "--set", "train.max_steps=6",
+                          "--set", "train.learning_rate=1e-3", *extra)
+    assert status == 0
+    return run
+
+
+def front_matter(card: str) -> dict:
+    match = re.match(r"---\n(.*?)\n---\n", card, re.S)
+    assert match, "the card starts with YAML front matter"
+    return yaml.safe_load(match.group(1))
+
+
+def usage_code(card: str) -> str:
+    return re.search(r"## Use\n.*?```python\n(.*?)```", card, re.S).group(1)
+
+
+@pytest.fixture(scope="module")
+def ynat_run(tmp_path_factory, tiny_model_dir):
+    return short_run(tmp_path_factory.mktemp("card"), tiny_model_dir, BeginnerTrainer, "ynat",
+                     "--set", "model.license=apache-2.0")
+
+
+def test_the_card_has_a_model_index_with_the_results_of_the_run(ynat_run):
+    card = (ynat_run / "model" / "README.md").read_text(encoding="utf-8")
+    results = json.loads((ynat_run / "results.json").read_text())
+    meta = front_matter(card)
+    assert meta["language"] == "ko" and meta["license"] == "apache-2.0" and meta["datasets"] == ["klue/klue"]
+    assert "base_model" not in meta  # the base is a local folder, not a Hub id
+    entries = meta["model-index"][0]["results"]
+    evaluation, dev = entries[0], entries[1]
+    assert evaluation["dataset"] == {"name": "KLUE-YNAT", "type": "klue/klue", "config": "ynat", "split": "validation"}
+    headline = evaluation["metrics"][0]
+    assert headline["type"] == "macro_f1" and headline["value"] == results["eval"]["macro_f1"]
+    assert "dev" in dev["dataset"]["name"] and dev["metrics"][0]["value"] == results["dev"]["macro_f1"]
+    assert dev["metrics"][0]["name"].endswith("(dev)")
+
+
+def test_nothing_in_the_model_folder_names_a_local_absolute_path(ynat_run, tiny_model_dir):
+    local = {str(ynat_run.parent.parent.parent), str(tiny_model_dir), str(PROJECT_ROOT), str(Path.home()),
+             str(Path.cwd())}
+    for file in (ynat_run / "model").iterdir():
+        if file.suffix in (".json", ".md", ".txt"):
+            text = file.read_text(encoding="utf-8")
+            assert not [path for path in local if path in text], file.name
+    card = (ynat_run / "model" / "README.md").read_text(encoding="utf-8")
+    assert f"`{tiny_model_dir.name}` (a local model)" in card
+    assert f"model=\".../ynat/{ynat_run.name}/model\"" in card  # the run is outside the working directory
+    assert card.count("rows held out") == 1  # the dev split is listed once
+
+
+def test_the_usage_example_uses_the_tasks_first_evaluation_text_and_runs(ynat_run):
+    card = (ynat_run / "model" / "README.md").read_text(encoding="utf-8")
+    first = json.loads((SAMPLES_DIR / "ynat" / "ynat-v1.1_dev.json").read_text(encoding="utf-8"))[0]["title"]
+    code = usage_code(card)
+    assert json.dumps(first, ensure_ascii=False) in code and "영화" not in code
+    printed = []
+    exec(re.sub(r'model="[^"]*"', f'model="{ynat_run / "model"}"', code), {"print": lambda *values: printed.append(values)})
+    assert printed[0][0][0]["label"] in ["IT과학", "경제", "사회", "생활문화", "세계", "스포츠", "정치"]
+
+
+def test_a_multi_label_card_explains_the_thresholds_and_its_example_applies_them(tmp_path, tiny_model_dir):
+    run = short_run(tmp_path, tiny_model_dir, MultiLabelTrainer, "unsmile")
+    card = (run / "model" / "README.md").read_text(encoding="utf-8")
+    assert front_matter(card)["datasets"] == ["smilegate-ai/kor_unsmile"]
+    code = usage_code(card)
+    assert 'function_to_apply="sigmoid", top_k=None' in code and "thresholds" in card
+    printed = []
+    exec(re.sub(r'model="[^"]*"', f'model="{run / "model"}"', code), {"print": lambda *values: printed.append(values)})
+    (scores, labels), = printed
+    config = json.loads((run / "model" / "config.json").read_text())
+    thresholds, label2id = config["thresholds"], config["label2id"]
+    assert len(scores) == len(thresholds) == 10
+    assert set(labels) == {s["label"] for s in scores if s["score"] >= thresholds[label2id[s["label"]]]}
+
+
+def test_paths_in_a_card_are_relative_to_the_start_or_cut_to_their_name(tmp_path):
+    start = tmp_path / "project"
+    (start / "data").mkdir(parents=True)
+    assert portable_path(str(start / "data" / "nsmc"), start) == "data/nsmc"
+    assert portable_path("/home/someone/models/base", start) == ".../base"
+    assert portable_path("/home/someone/runs/nsmc/x/model", start, keep=3) == ".../nsmc/x/model"
+    assert portable_path("../shared/data", start) == "../shared/data"  # as the user gave it
+    assert portable_config({"data": {"dir": "/srv/data/nsmc", "labels": ["/not/a/path/really"]}, "n": 3}, start) \
+        == {"data": {"dir": ".../nsmc", "labels": [".../really"]}, "n": 3}
+
+
+def test_a_license_is_a_license_id():
+    from koelectra_cookbook.config import build_config
+    from koelectra_cookbook.errors import UserError
+
+    assert build_config([("t", {"model": {"license": "cc-by-sa-4.0"}})]).model.license == "cc-by-sa-4.0"
+    with pytest.raises(UserError, match="model.license must be a license id"):
+        build_config([("t", {"model": {"license": "MIT License"}})])
+
+
+def test_a_hub_id_is_told_from_a_local_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert is_hub_id("monologg/koelectra-base-v3-discriminator") and is_hub_id("bert-base-uncased")
+    (tmp_path / "models" / "mine").mkdir(parents=True)
+    assert not is_hub_id("models/mine") and not is_hub_id("/abs/path") and not is_hub_id("../x/y")
+
+
+# --- uploading -------------------------------------------------------------------------------------------
+
+
+class FakeHub:
+    """Stands in for huggingface_hub's HfApi: records what would be uploaded, or fails like the network."""
+
+    def __init__(self, fail: Exception | None = None):
+        self.fail, self.created, self.uploads = fail, [], []
+
+    def install(self, monkeypatch, token="hf_test"):
+        import huggingface_hub
+
+        monkeypatch.setattr(huggingface_hub, "get_token", lambda: token)
+        monkeypatch.setattr(huggingface_hub, "HfApi", lambda *a, **k: self)
+        return self
+
+    def create_repo(self, repo_id, private=None, exist_ok=False, **_):
+        if self.fail:
+            raise self.fail
+        self.created.append((repo_id, private))
+
+    def upload_folder(self, repo_id, folder_path, allow_patterns=None, **_):
+        files = {name: (Path(folder_path) / name).read_bytes() for name in allow_patterns}
+        self.uploads.append((repo_id, sorted(os.listdir(folder_path)), files))
+
+
+def test_push_to_hub_uploads_the_saved_model_privately_and_the_card_names_the_repo(tmp_path, tiny_model_dir,
+                                                                                   monkeypatch, capsys):
+    hub = FakeHub().install(monkeypatch)
+    run = short_run(tmp_path, tiny_model_dir, BeginnerTrainer, "ynat", "--push-to-hub", "someone/ynat-tiny")
+    assert hub.created == [("someone/ynat-tiny", True)]
+    (repo, listed, files), = hub.uploads
+    assert set(files) == {p.name for p in (run / "model").iterdir()}
+    card = files["README.md"].decode()
+    assert 'model="someone/ynat-tiny"' in card and front_matter(card)["model-index"][0]["name"] == "someone/ynat-tiny"
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-2:] == ["uploaded: https://huggingface.co/someone/ynat-tiny", f"run: {run}"]
+
+
+def test_a_failed_upload_is_one_error_line_and_the_run_is_kept(tmp_path, tiny_model_dir, monkeypatch, capsys):
+    FakeHub(fail=ConnectionError("[Errno -3] Temporary failure in name resolution")).install(monkeypatch)
+    status, run = run_cli(BeginnerTrainer, "--task", "ynat", "--demo", "--output-dir", str(tmp_path / "runs"),
+                          "--set", "train.max_steps=2", "--push-to-hub", "someone/x")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and (run / "results.json").is_file() and (run / "model" / "model.safetensors").is_file()
+    assert err[-1].startswith("error: upload of ") and "Temporary failure in name resolution" in err[-1]
+    assert f"python -m koelectra_cookbook.push {run} someone/x" in err[-1]
+
+
+def test_no_token_is_said_before_training_and_is_one_error_line_after_it(tmp_path, monkeypatch, capsys):
+    hub = FakeHub().install(monkeypatch, token=None)
+    status, run = run_cli(BeginnerTrainer, "--task", "ynat", "--demo", "--output-dir", str(tmp_path / "runs"),
+                          "--set", "train.max_steps=2", "--push-to-hub", "someone/x")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and (run / "results.json").is_file() and hub.uploads == []
+    assert err[0].startswith("note: no Hugging Face token found")
+    assert err[-1].startswith("error: no Hugging Face token") and "hf auth login" in err[-1]
+
+
+def test_a_bad_repository_id_stops_before_anything_runs(tmp_path, capsys):
+    status, run = run_cli(BeginnerTrainer, "--task", "ynat", "--demo", "--output-dir", str(tmp_path / "runs"),
+                          "--push-to-hub", "../../etc")
+    assert status == 2 and run is None
+    assert capsys.readouterr().err.strip().startswith("error: argument --push-to-hub: ")
+
+
+def test_pushing_a_finished_run_later_changes_only_the_uploaded_card(ynat_run, monkeypatch, capsys):
+    hub = FakeHub().install(monkeypatch)
+    before = (ynat_run / "model" / "README.md").read_bytes()
+    assert push.main([str(ynat_run), "someone/ynat", "--public"]) == 0
+    (_, listed, files), = hub.uploads
+    assert hub.created == [("someone/ynat", False)]
+    assert 'model="someone/ynat"' in files["README.md"].decode()
+    assert files["model.safetensors"] == (ynat_run / "model" / "model.safetensors").read_bytes()
+    assert (ynat_run / "model" / "README.md").read_bytes() == before
+    assert capsys.readouterr().out.strip() == "uploaded: https://huggingface.co/someone/ynat"
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("link", "a link; only a model folder's files are uploaded"),
+    ("folder", "a folder; only a model folder's files are uploaded"),
+    ("pickle", "not a model file"),
+    ("unfinished", "not a finished run (no results.json)"),
+])
+def test_a_run_folder_from_elsewhere_cannot_make_push_upload_other_files(ynat_run, tmp_path, monkeypatch, capsys,
+                                                                        damage, message):
+    hub = FakeHub().install(monkeypatch)
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    for file in (ynat_run / "model").iterdir():
+        (run / "model" / file.name).write_bytes(file.read_bytes())
+    (run / "results.json").write_text("{}")
+    secret = tmp_path / "id_ed25519"
+    secret.write_text("PRIVATE KEY")
+    if damage == "link":
+        (run / "model" / "notes.txt").symlink_to(secret)
+    elif damage == "folder":
+        (run / "model" / "extra").mkdir()
+    elif damage == "pickle":
+        (run / "model" / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    else:
+        (run / "results.json").unlink()
+    assert push.main([str(run), "someone/x"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert hub.uploads == [] and hub.created == []
