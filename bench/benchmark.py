@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/ is not a package: its modules sit beside this
-from common import (BATCH_SIZE, DEFAULT_ROWS, GPU_ONLY_METHODS, LEARNING_RATES, METHODS, OUT_DIR, ROOT,  # noqa: E402
-                    SHAPES, WARMUP_RATIO)
+from common import (BATCH_SIZE, DEFAULT_ROWS, GPU_ONLY_METHODS, LEARNING_RATES, METHODS,  # noqa: E402
+                    ON_REQUEST_METHODS, OUT_DIR, ROOT, SHAPES, WARMUP_RATIO)
 from report import render_markdown  # noqa: E402
 
 from koelectra_cookbook.data.download import count_rows  # noqa: E402
@@ -71,44 +71,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.methods:
         methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     else:
-        methods = [m for m in METHODS if device_kind == "cuda" or m not in GPU_ONLY_METHODS]
+        methods = [m for m in METHODS if (device_kind == "cuda" or m not in GPU_ONLY_METHODS)
+                   and m not in ON_REQUEST_METHODS]
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         parser.error(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     started = time.perf_counter()
-    threads = resolve_threads(args.threads)
-    default_train, default_eval = DEFAULT_ROWS[(args.shape, device_kind)]
-    train_rows, eval_rows = args.train_rows or default_train, args.eval_rows or default_eval
-
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    work_dir = OUT_DIR / f"{stamp}-{args.shape}"
-    work_dir.mkdir(parents=True, exist_ok=True)
-    data_dir, data_source = find_data(args.data_dir, train_rows, eval_rows)
-    vocab = args.vocab.resolve() if args.vocab else None
-    vocab_tag = vocab.stem if vocab else "samples"
-    steps_per_epoch = math.ceil(train_rows / BATCH_SIZE)
-    steps = args.steps or steps_per_epoch * (args.epochs or 1)
-    job = {
-        "shape": args.shape, "seed": args.seed, "device": device_kind, "bf16": args.bf16,
-        "learning_rate": args.learning_rate or LEARNING_RATES[args.shape],
-        "model_dir": str(OUT_DIR / "models" / f"{args.shape}-{vocab_tag}-seed{args.seed}"),
-        "vocab": str(vocab) if vocab else None,
-        "data_dir": str(data_dir), "train_rows": train_rows, "eval_rows": eval_rows,
-        "train_file_rows": count_rows((data_dir / "ratings_train.txt").read_bytes(), json_array=False),
-        "eval_file_rows": count_rows((data_dir / "ratings_test.txt").read_bytes(), json_array=False),
-        "steps": steps, "epochs": math.ceil(steps / steps_per_epoch),
-        "warmup": round(WARMUP_RATIO * steps),  # what our trainer computes from train.warmup_ratio
-        "work_dir": str(work_dir), "data_npz": str(work_dir / "data.npz"), "threads": threads,
-    }
-    job_file = work_dir / "job.json"
-    job_file.write_text(json.dumps(job, indent=1))
-    print(f"benchmark: shape {args.shape}, {train_rows} train / {eval_rows} eval rows, {steps} steps, "
-          f"device {device_kind}{' bf16' if args.bf16 else ''}; logs in {work_dir}", flush=True)
+    job, job_file, work_dir, data_source = make_job(args, device_kind)
+    print(f"benchmark: shape {args.shape}, {job['train_rows']} train / {job['eval_rows']} eval rows, {job['steps']} "
+          f"steps, device {device_kind}{' bf16' if args.bf16 else ''}; logs in {work_dir}", flush=True)
 
     load_before = os.getloadavg()
     prepared = spawn("prepare", job_file, work_dir, device_kind)
-    if prepared["train_rows"] != train_rows:
-        print(f"note: {prepared['train_rows']} train rows available (asked for {train_rows})", flush=True)
+    if prepared["train_rows"] != job["train_rows"]:
+        print(f"note: {prepared['train_rows']} train rows available (asked for {job['train_rows']})", flush=True)
     results = {}
     for method in methods:
         results[method] = spawn(method, job_file, work_dir, device_kind)
@@ -147,6 +123,37 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def make_job(args: argparse.Namespace, device_kind: str) -> tuple[dict, Path, Path, str]:
+    """The model, rows and recipe every worker of one invocation shares, written to <work_dir>/job.json."""
+    threads = resolve_threads(args.threads)
+    default_train, default_eval = DEFAULT_ROWS[(args.shape, device_kind)]
+    train_rows, eval_rows = args.train_rows or default_train, args.eval_rows or default_eval
+
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    work_dir = OUT_DIR / f"{stamp}-{args.shape}"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    data_dir, data_source = find_data(args.data_dir, train_rows, eval_rows)
+    vocab = args.vocab.resolve() if args.vocab else None
+    vocab_tag = vocab.stem if vocab else "samples"
+    steps_per_epoch = math.ceil(train_rows / BATCH_SIZE)
+    steps = args.steps or steps_per_epoch * (args.epochs or 1)
+    job = {
+        "shape": args.shape, "seed": args.seed, "device": device_kind, "bf16": args.bf16,
+        "learning_rate": args.learning_rate or LEARNING_RATES[args.shape],
+        "model_dir": str(OUT_DIR / "models" / f"{args.shape}-{vocab_tag}-seed{args.seed}"),
+        "vocab": str(vocab) if vocab else None,
+        "data_dir": str(data_dir), "train_rows": train_rows, "eval_rows": eval_rows,
+        "train_file_rows": count_rows((data_dir / "ratings_train.txt").read_bytes(), json_array=False),
+        "eval_file_rows": count_rows((data_dir / "ratings_test.txt").read_bytes(), json_array=False),
+        "steps": steps, "epochs": math.ceil(steps / steps_per_epoch),
+        "warmup": round(WARMUP_RATIO * steps),  # what our trainer computes from train.warmup_ratio
+        "work_dir": str(work_dir), "data_npz": str(work_dir / "data.npz"), "threads": threads,
+    }
+    job_file = work_dir / "job.json"
+    job_file.write_text(json.dumps(job, indent=1))
+    return job, job_file, work_dir, data_source
+
+
 def resolve_threads(requested: str) -> int | None:
     """None leaves torch's default. On a CPU shared with other work, a process's OpenMP threads wait for each
     other at every operation and small matrix products get several times slower (bench/README.md), so 'auto'
@@ -182,18 +189,23 @@ def find_data(requested: Path | None, train_rows: int, eval_rows: int) -> tuple[
     return target, "the bundled samples (`data/samples/nsmc`) repeated: NOT real data, accuracy is meaningless"
 
 
-def spawn(worker: str, job_file: Path, work_dir: Path, device_kind: str, timeout_s: int = 1800) -> dict:
-    """Run one worker in a fresh interpreter; its output goes to <work_dir>/<worker>.log."""
-    threads = json.loads(job_file.read_text()).get("threads")
-    result_file = work_dir / f"{worker}.json"
+def spawn(worker: str, job_file: Path, work_dir: Path, device_kind: str, timeout_s: int = 1800,
+          threads: int | None | str = "job", name: str | None = None) -> dict:
+    """Run one worker in a fresh interpreter; its output goes to <work_dir>/<name or worker>.log. `threads`:
+    the job's setting, a number (OMP_NUM_THREADS), or None (unset: torch's choice, or our trainer's auto)."""
+    if threads == "job":
+        threads = json.loads(job_file.read_text()).get("threads")
+    result_file = work_dir / f"{name or worker}.json"
     result_file.unlink(missing_ok=True)
     env = dict(os.environ, TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error",
                TQDM_DISABLE="1", PYTHONUNBUFFERED="1")
+    for key in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(key, None)
     if threads:
         env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     if device_kind == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""  # our trainer picks its device through Accelerate: hide the GPU
-    log_name = worker if worker != "startup" else f"startup-{len(list(work_dir.glob('startup*.log'))) + 1}"
+    log_name = name or (worker if worker != "startup" else f"startup-{len(list(work_dir.glob('startup*.log'))) + 1}")
     with open(work_dir / f"{log_name}.log", "w") as log:
         completed = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker", worker,
                                     "--job", str(job_file), "--result", str(result_file)],

@@ -25,8 +25,10 @@ METHODS = {
     "hf_random": "HF Trainer, DataCollatorWithPadding, random batches",
     "hf_grouped": "HF Trainer, DataCollatorWithPadding, group_by_length",
     "hf_grouped_no_cudnn_attention": "the same, with cuDNN attention switched off as ours does (GPU only)",
+    "hf_static": "HF Trainer, every row padded to 128 (DataCollatorWithPadding max_length), random batches",
 }
 GPU_ONLY_METHODS = {"hf_grouped_no_cudnn_attention"}  # identical to hf_grouped on a CPU
+ON_REQUEST_METHODS = {"hf_static"}  # run when --methods names them (bench/loaded_cpu.py does)
 BATCH_SIZE = 32
 EVAL_BATCH_SIZE = 64  # our trainer's default (twice the training batch); used by every method
 # Peak learning rate per shape: 5e-4 trains the 2-layer model from scratch; the 12-layer base shape stayed at

@@ -237,11 +237,11 @@ def worker_static(job: dict) -> dict:
     }
 
 
-def worker_hf(job: dict, strategy: str, cudnn_attention: bool = True) -> dict:
+def worker_hf(job: dict, strategy: str, cudnn_attention: bool = True, static: bool = False) -> dict:
     """transformers' Trainer as its documentation sets it up: DataCollatorWithPadding (pad to the longest row
-    of each batch), train_sampling_strategy "random" or "group_by_length", trainer.predict for evaluation.
-    cudnn_attention=False makes the one switch our trainer makes on a GPU (avoid_per_shape_attention_plans in
-    model.py), to show how much of our lead is that switch."""
+    of each batch, or with static=True every row to max_seq_len), train_sampling_strategy "random" or
+    "group_by_length", trainer.predict for evaluation. cudnn_attention=False makes the one switch our trainer
+    makes on a GPU (avoid_per_shape_attention_plans in model.py), to show how much of our lead is that switch."""
     import torch
     if not cudnn_attention:
         torch.backends.cuda.enable_cudnn_sdp(False)
@@ -298,8 +298,9 @@ def worker_hf(job: dict, strategy: str, cudnn_attention: bool = True) -> dict:
         dataloader_num_workers=0, dataloader_pin_memory=device.type == "cuda",
     )
     clock = Clock()
+    padding = {"padding": "max_length", "max_length": MAX_SEQ_LEN} if static else {}
     trainer = LossKeeping(model=model, args=arguments, train_dataset=Rows(train_ids, train_labels),
-                      data_collator=BatchLog(DataCollatorWithPadding(tokenizer), records),
+                      data_collator=BatchLog(DataCollatorWithPadding(tokenizer, **padding), records),
                       processing_class=tokenizer, callbacks=[clock])
     with MemoryWatch(device) as memory:
         output = trainer.train()
@@ -388,6 +389,7 @@ WORKERS = {
     "hf_random": lambda job: worker_hf(job, "random"),
     "hf_grouped": lambda job: worker_hf(job, "group_by_length"),
     "hf_grouped_no_cudnn_attention": lambda job: worker_hf(job, "group_by_length", cudnn_attention=False),
+    "hf_static": lambda job: worker_hf(job, "random", static=True),
     "startup": worker_startup,
 }
 

@@ -8,6 +8,9 @@ from pathlib import Path
 # Nothing in the tests may reach the network (set before transformers is imported: it reads them once).
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
+# One fixed CPU thread count for every run of the suite (train.num_threads: auto would follow the machine's load,
+# and tests that compare two runs loss for loss need both on the same count). Tests of `auto` unset it.
+os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
 
 import pytest  # noqa: E402
 

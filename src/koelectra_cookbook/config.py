@@ -137,6 +137,9 @@ class TrainConfig:
     # or "skip_batch" (checked every batch, at the cost of a host sync per batch; skipped batches are counted).
     nan_policy: str = "stop"
     report_to: list[str] | None = None  # experiment trackers: tensorboard, wandb, mlflow (installed separately)
+    # CPU threads for torch: auto = the cores other processes leave free (looked at again during training);
+    # a number = that many. OMP_NUM_THREADS, when set, wins over auto.
+    num_threads: int | str = "auto"
     # Intermediate level and up.
     eval_every: int | None = None  # optimizer steps between dev evaluations; None = once per epoch
     evaluate_during_training: bool = True
@@ -179,6 +182,8 @@ class TrainConfig:
         _require(self.nan_policy in ("stop", "skip_batch"), "train.nan_policy", "must be stop or skip_batch",
                  self.nan_policy)
         _require(self.log_every >= 1, "train.log_every", "must be at least 1", self.log_every)
+        _require(self.num_threads == "auto" or (type(self.num_threads) is int and 1 <= self.num_threads <= 1024),
+                 "train.num_threads", "must be auto or a number of threads from 1 to 1024", self.num_threads)
         _require(self.eval_every is None or self.eval_every >= 1, "train.eval_every", "must be at least 1 or null",
                  self.eval_every)
         _require(self.es_patience is None or self.es_patience >= 1, "train.es_patience",

@@ -32,6 +32,7 @@ levels.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -49,6 +50,7 @@ from ..metrics import single_label_metrics
 from ..model import check_model_limits, load_model, load_tokenizer
 from ..plots import plot_learning_curves
 from ..runs import flat_config
+from ..threads import CpuThreads
 from ..training_state import RunningLoss
 from .console import results_summary, run_summary
 from .output_hooks import OutputHooks
@@ -94,6 +96,7 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
         self.accelerator.print(results_summary(results))
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()
+        self.cpu_threads.restore()
         return self.run_dir.path
 
     def setup(self) -> None:
@@ -105,6 +108,8 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
         except ValueError as exc:  # e.g. bf16 on hardware without it
             raise UserError(f"config: {exc}") from None
         set_seed(train.seed)
+        # Counts from here the CPU time other processes take, to choose a thread count when training starts.
+        self.cpu_threads = CpuThreads(train.num_threads, processes_here=int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
         tokenizer = load_tokenizer(config.model.name_or_path)
         check_model_limits(config.model.name_or_path, tokenizer, config.model.max_seq_len)
         self.tokenizer = self.prepare_tokenizer(tokenizer)
@@ -186,8 +191,9 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
     # --- loop hooks --------------------------------------------------------------------------------
 
     def on_fit_start(self) -> None:
-        """Called once before the first epoch: start the experiment trackers (train.report_to), logging into
-        the run directory."""
+        """Called once before the first epoch: the CPU thread count (train.num_threads), and the experiment
+        trackers (train.report_to), logging into the run directory."""
+        self.accelerator.print(self.cpu_threads.start())
         if self.config.train.report_to:
             self.accelerator.project_configuration.logging_dir = str(self.run_dir.path / "logs")
             self.accelerator.init_trackers(self.run_dir.path.name, config=flat_config(self.config.to_dict()))
@@ -237,7 +243,11 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
         return moment == "end" and self.data.dev is not None
 
     def on_step_end(self) -> None:
-        """Called after every optimizer step (global_step already counts it), after its evaluation if any."""
+        """Called after every optimizer step (global_step already counts it), after its evaluation if any:
+        every half minute, the CPU thread count follows the load of other processes (train.num_threads: auto)."""
+        changed = self.cpu_threads.maybe_adjust()
+        if changed and self.accelerator.is_local_main_process:
+            self.progress.write(changed)
 
     def on_fit_end(self) -> None:
         """Called once after training ends, after the last evaluation."""
