@@ -104,8 +104,11 @@ def test_paths_in_a_card_are_relative_to_the_start_or_cut_to_their_name(tmp_path
     assert portable_path("/home/someone/models/base", start) == ".../base"
     assert portable_path("/home/someone/runs/nsmc/x/model", start, keep=3) == ".../nsmc/x/model"
     assert portable_path("../shared/data", start) == "../shared/data"  # as the user gave it
-    assert portable_config({"data": {"dir": "/srv/data/nsmc", "labels": ["/not/a/path/really"]}, "n": 3}, start) \
-        == {"data": {"dir": ".../nsmc", "labels": [".../really"]}, "n": 3}
+    config = {"task": "t", "model": {"name_or_path": str(start / "m")},
+              "data": {"dir": "/srv/data/nsmc", "labels": ["/r/korea", "b"]}}
+    assert portable_config(config, start) == {"task": "t", "model": {"name_or_path": "m"},
+                                              "data": {"dir": ".../nsmc", "labels": ["/r/korea", "b"]}}
+    assert config["data"]["dir"] == "/srv/data/nsmc"  # the run's own config is not changed
 
 
 def test_a_license_is_a_license_id():

@@ -48,15 +48,18 @@ def portable_path(text: str, start: Path, keep: int = 1) -> str:
         return "/".join(("...",) + path.parts[-keep:])
 
 
-def portable_config(value: Any, start: Path) -> Any:
-    """The config as a dict, every absolute path in it made portable."""
-    if isinstance(value, dict):
-        return {key: portable_config(item, start) for key, item in value.items()}
-    if isinstance(value, list):
-        return [portable_config(item, start) for item in value]
-    if isinstance(value, str) and os.path.isabs(os.path.expanduser(value)):
-        return portable_path(value, start)
-    return value
+PATH_KEYS = {("model", "name_or_path"), ("data", "dir"), ("data", "train_file"), ("data", "eval_file"),
+             ("data", "cache_dir")}
+
+
+def portable_config(config: dict, start: Path) -> dict:
+    """The config as a dict, its paths made portable (labels and other strings are left as they are)."""
+    shown = {section: dict(values) if isinstance(values, dict) else values for section, values in config.items()}
+    for section, key in PATH_KEYS:
+        value = shown.get(section, {}).get(key)
+        if isinstance(value, str):
+            shown[section][key] = portable_path(value, start)
+    return shown
 
 
 def write_model_card(model_dir: Path, config: Config, label_names: list[str], results: dict, data: TaskData,
