@@ -161,7 +161,9 @@ class ModelPage:
                     probabilities = gr.Label(label="probabilities", num_top_classes=len(predictor.label_names),
                                              show_heading=not predictor.multi_label)
                     above = gr.Markdown(visible=predictor.multi_label)
-                    chart = gr.Image(label="probability per label", type="pil", format="png", interactive=False)
+                    # The chart carries its own title; a label box over the picture would hide it.
+                    chart = gr.Image(label="probability per label", show_label=False, type="pil", format="png",
+                                     interactive=False)
                 with gr.Column(scale=2):
                     gr.Markdown(summary_markdown(self.model_dir, predictor.label_names, predictor.thresholds,
                                                  predictor.multi_label))
