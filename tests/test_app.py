@@ -98,7 +98,7 @@ def test_a_csv_upload_with_its_text_column(client):
     assert len(rows) > 0 and list(rows[0]) == ["text", "prediction", "score"]
 
 
-def test_a_bad_upload_reaches_the_page_as_a_message(client, tmp_path):
+def test_a_bad_upload_reaches_the_page_as_a_message(client, tmp_path, capsys):
     upload = tmp_path / "euc-kr.txt"
     upload.write_bytes("재밌다\n".encode("cp949"))
     with pytest.raises(gradio_client.exceptions.AppError) as caught:
@@ -106,6 +106,7 @@ def test_a_bad_upload_reaches_the_page_as_a_message(client, tmp_path):
     message = str(caught.value)
     assert "euc-kr.txt:1: bytes that are not valid utf-8" in message and "set the encoding to cp949" in message
     assert str(tmp_path) not in message and "gradio" not in message  # no path on the server is shown
+    assert "Traceback" not in capsys.readouterr().err  # a visitor's mistake is not logged as a server error
 
 
 @pytest.mark.parametrize("name,content,column,encoding,expected", [
@@ -114,6 +115,7 @@ def test_a_bad_upload_reaches_the_page_as_a_message(client, tmp_path):
     ("table.csv", "id,review\n1,좋다\n".encode(), "", "utf-8", "table.csv: give the text column"),
     ("table.csv", "id,review\n1,좋다\n".encode(), "document", "utf-8", "no column 'document'"),
     ("table.csv", "id,review\n1,좋다\n".encode(), "review", "no-such-codec", "encoding 'no-such-codec' is not an"),
+    ("table.csv", "<b>id</b>,review\n1,좋다\n".encode(), "document", "utf-8", "found: '&lt;b&gt;id&lt;/b&gt;'"),
     ("big.txt", b"a\n" * 6, "", "utf-8", "6 texts; the page classifies at most 5"),
     ("large.txt", b"x" * 2048, "", "utf-8", "larger than"),
 ])

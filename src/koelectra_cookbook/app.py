@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import errno
+import html
 import os
 import socket
 import tempfile
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every "
                              "network this machine is on)")
     parser.add_argument("--port", type=int, default=7860, help="the port to listen on (default 7860)")
-    parser.add_argument("--max-upload-mb", type=float, default=5, help="largest file the page accepts (default 5)")
+    parser.add_argument("--max-upload-mb", type=int, default=5, help="largest file the page accepts (default 5)")
     parser.add_argument("--max-upload-rows", type=int, default=10_000,
                         help="most texts in one uploaded file (default 10000; use predict.py for more)")
     _quiet_libraries()
@@ -49,9 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     def serve() -> None:
         nonlocal server
         args = parser.parse_args(argv)
-        if args.max_upload_mb <= 0 or args.max_upload_rows < 1:
-            raise UserError("--max-upload-mb must be more than 0 and --max-upload-rows at least 1")
-        server = start_server(args.model, args.host, args.port, int(args.max_upload_mb * 2**20),
+        if args.max_upload_mb < 1 or args.max_upload_rows < 1:
+            raise UserError("--max-upload-mb and --max-upload-rows must be at least 1")
+        server = start_server(args.model, args.host, args.port, args.max_upload_mb * 2**20,
                               args.max_upload_rows)
         print(f"serving {args.model} at {server.url} (Ctrl-C stops it)", flush=True)
         while True:  # the server runs in its own threads; this one waits for Ctrl-C or SIGTERM
@@ -185,12 +186,17 @@ class ModelPage:
                               api_name="predict_file")
         return blocks
 
+    def refusal(self, message: str):
+        """The message a visitor sees for what they gave (a blank text, a file that cannot be read). Shown as
+        text, not HTML (a file's column names are in it), and not logged as a server error with a traceback."""
+        return self.gr.Error(html.escape(message, quote=False), print_exception=False)
+
     def probabilities_of(self, text: str):
         """One text's probability per label, in label-id order."""
         if not isinstance(text, str) or not text.strip():
-            raise self.gr.Error("type a text to classify")
+            raise self.refusal("type a text to classify")
         if len(text) > MAX_TEXT_CHARS:
-            raise self.gr.Error(f"the text has {len(text)} characters; give at most {MAX_TEXT_CHARS}")
+            raise self.refusal(f"the text has {len(text)} characters; give at most {MAX_TEXT_CHARS}")
         with self.lock:
             return self.predictor.probabilities([text])[0]
 
@@ -215,7 +221,7 @@ class ModelPage:
     def predict_file(self, upload: str | None, text_column: str, encoding: str) -> str:
         """The predictions CSV of an uploaded file, read and written by predict.py's own functions."""
         if upload is None:
-            raise self.gr.Error("choose a file first")
+            raise self.refusal("choose a file first")
         path = Path(upload)
         try:
             if path.stat().st_size > self.max_upload_bytes:
@@ -236,7 +242,7 @@ class ModelPage:
             output = Path(tempfile.mkdtemp(dir=self.work_dir.name)) / "predictions.csv"
             write_table(columns, output)
         except (UserError, OSError) as exc:
-            raise self.gr.Error(page_message(str(exc), path)) from None
+            raise self.refusal(page_message(str(exc), path)) from None
         return str(output)
 
 
