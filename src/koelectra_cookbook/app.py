@@ -135,7 +135,8 @@ def check_address(host: str, port: int) -> None:
 
 class ModelPage:
     """The page and what its events call. One model serves every visitor; a lock lets one batch through it at a
-    time (the tokenizer is not meant to be used from two threads at once)."""
+    time (the tokenizer is not meant to be used from two threads at once). `gradio` is the module, imported by
+    `import_gradio` only once a page is asked for, so a missing extra is an error line and not an ImportError."""
 
     def __init__(self, gradio, predictor: Predictor, model_dir: Path, max_upload_bytes: int, max_upload_rows: int):
         self.gr = gradio
@@ -153,7 +154,10 @@ class ModelPage:
 
     def build(self):
         gr, predictor = self.gr, self.predictor
-        with gr.Blocks(title=f"{self.model_dir.name}: Korean text classification", analytics_enabled=False) as blocks:
+        # Gradio keeps every upload and every file it serves in its cache folder: files older than an hour are
+        # removed every hour, so a page left running does not fill the disk with strangers' files.
+        with gr.Blocks(title="Korean text classification", analytics_enabled=False,
+                       delete_cache=(3600, 3600)) as blocks:
             gr.Markdown("## Korean text classification")
             with gr.Row():
                 with gr.Column(scale=3):
