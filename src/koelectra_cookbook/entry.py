@@ -26,6 +26,11 @@ def predict() -> int:
     return _interruptible(lambda: _load("koelectra_cookbook.predict:main")())
 
 
+def app() -> int:
+    """app.py: serve a web page for a saved model (Gradio, an optional extra)."""
+    return _interruptible(lambda: _load("koelectra_cookbook.app:main")())
+
+
 def _interruptible(run) -> int:
     def interrupt(signum, frame):
         raise KeyboardInterrupt
