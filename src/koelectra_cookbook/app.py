@@ -32,7 +32,7 @@ MAX_TEXT_CHARS = 20_000  # one text; the model reads its first max_seq_len token
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import ArgumentParser, _quiet_libraries, exit_status, path_argument
+    from .cli import ArgumentParser, quiet_libraries, exit_status, path_argument
 
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=lambda text: Path(path_argument(text)), required=True,
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-upload-mb", type=int, default=5, help="largest file the page accepts (default 5)")
     parser.add_argument("--max-upload-rows", type=int, default=10_000,
                         help="most texts in one uploaded file (default 10000; use predict.py for more)")
-    _quiet_libraries()
+    quiet_libraries()
     server = None
 
     def serve() -> None:

@@ -182,7 +182,7 @@ def demo_layer(task: str, file_layer: dict) -> dict:
 
 def main(trainer_class, description: str, argv: list[str] | None = None) -> int:
     """Run one training script: parse, configure, train, report. Returns the process exit status."""
-    _quiet_libraries()
+    quiet_libraries()
     resumable = getattr(trainer_class, "supports_resume", False)
     trainer = None
 
@@ -299,7 +299,7 @@ def sigterm_as_keyboard_interrupt():
             signal.signal(stop, handler)
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     """Library chatter (load reports, retry notices) would bury our own messages; errors still surface."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import huggingface_hub

@@ -92,7 +92,7 @@ def bundled_hangul_font() -> str | None:
 
 
 @contextlib.contextmanager
-def _korean_text():
+def korean_text():
     """Use the Hangul font (DejaVu Sans for anything it lacks) and silence per-glyph font warnings.
     Minus signs are plain '-': some Hangul fonts draw U+2212 (matplotlib's default minus) as a box.
     Text is drawn as it is: a label name or a metrics.csv column with dollar signs would otherwise be parsed
@@ -157,7 +157,7 @@ def plot_learning_curves(metrics_csv: Path, out_dir: Path) -> list[Path]:
         return []
     fixed = {"epoch", "step", "train_loss", "learning_rate", "loss"}
     metric_columns = [column for column in rows[0] if column and column not in fixed]
-    with _korean_text():
+    with korean_text():
         fig, (loss_ax, metric_ax, lr_ax) = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
         panels = [
             (loss_ax, "loss", [("train_loss", "train loss"), ("loss", "dev loss")]),
@@ -189,7 +189,7 @@ def plot_confusion_matrix(matrix: np.ndarray, label_names: list[str], out_dir: P
     row_totals = matrix.sum(axis=1, keepdims=True)
     shares = np.divide(matrix, row_totals, out=np.zeros(matrix.shape, dtype=float), where=row_totals > 0)
     side = max(4.5, 0.7 * size + 2.5)
-    with _korean_text():
+    with korean_text():
         fig, ax = plt.subplots(figsize=(side + 1, side))
         image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of gold row")
@@ -222,7 +222,7 @@ def plot_per_label_f1(per_label_csv: Path, out_dir: Path) -> Path | None:
     for row in rows:
         support = _number(row.get("support"))
         names.append(row["label"] if support is None else f"{row['label']} (n={int(support)})")
-    with _korean_text():
+    with korean_text():
         fig, ax = plt.subplots(figsize=(7, max(2.5, 0.4 * len(rows) + 1.2)))
         positions = np.arange(len(rows))
         ax.barh(positions, f1, color="tab:blue")

@@ -191,7 +191,7 @@ def write_table(columns: dict[str, list], output: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import ArgumentParser, _quiet_libraries, exit_status, path_argument
+    from .cli import ArgumentParser, quiet_libraries, exit_status, path_argument
 
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=1, help="single-label: the k most likely labels per text")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--encoding", default="utf-8")
-    _quiet_libraries()
+    quiet_libraries()
 
     def classify() -> None:
         args = parser.parse_args(argv)

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
-from .plots import DPI, _korean_text  # the same Hangul font set-up as the run's plots
+from .plots import DPI, korean_text  # the same Hangul font set-up as the run's plots
 
 CHOSEN_COLOUR = "#2b6cb0"
 OTHER_COLOUR = "#a0aec0"
@@ -37,7 +37,7 @@ def probability_chart(label_names: list[str], probabilities: np.ndarray,
         title = "above threshold: " + (", ".join(above) if above else "none")
     title = textwrap.fill(title, width=60)  # a long list of labels goes on several lines, not off the picture
     positions = np.arange(len(label_names))
-    with _korean_text():
+    with korean_text():
         figure, axes = plt.subplots(figsize=(6.4, 0.8 + 0.42 * len(label_names) + 0.2 * title.count("\n")))
         try:
             axes.barh(positions, probabilities, color=[CHOSEN_COLOUR if c else OTHER_COLOUR for c in chosen])
