@@ -191,7 +191,7 @@ def write_table(columns: dict[str, list], output: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import ArgumentParser, quiet_libraries, exit_status, path_argument
+    from .cli import ArgumentParser, exit_status, path_argument, quiet_libraries
 
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 
