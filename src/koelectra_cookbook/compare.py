@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config_parsing import parse_yaml
-from .errors import UserError, shown
-from .runs import flat_config
+from .errors import UserError
 from .safe_state import DamagedState, read_json
 
 MAX_DEPTH = 4  # <folder>/<task>/sweep-<study>/best/<run>
@@ -64,7 +63,7 @@ def find_runs(paths: list[Path]) -> tuple[list[Path], list[str]]:
     found, problems = [], []
     for top in paths:
         if not top.is_dir():
-            problems.append(f"{shown(str(top), 200)[1:-1]}: not a folder")
+            problems.append(f"{cell(str(top), 300)}: not a folder")
             continue
         before = len(found)
         folders = [(top, 0)]
@@ -77,11 +76,11 @@ def find_runs(paths: list[Path]) -> tuple[list[Path], list[str]]:
                 try:
                     children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
                 except OSError as exc:
-                    problems.append(f"{shown(str(folder), 200)[1:-1]}: unreadable ({exc.strerror})")
+                    problems.append(f"{cell(str(folder), 300)}: unreadable ({exc.strerror})")
                     continue
                 folders.extend((child, depth + 1) for child in reversed(children))
         if len(found) == before:
-            problems.append(f"{shown(str(top), 200)[1:-1]}: no run directories in it")
+            problems.append(f"{cell(str(top), 300)}: no run directories in it")
     return list(dict.fromkeys(found)), problems
 
 
@@ -119,7 +118,7 @@ def read_run(path: Path) -> Run:
     if not (path / "results.json").exists():
         raise DamagedState("no results.json (still running, interrupted, or failed)")
     results = read_results(path)
-    flat = flat_config(config)
+    flat = flatten(config)
     metrics = config.get("train", {}).get("metrics") if isinstance(config.get("train"), dict) else None
     metric = metrics[0] if isinstance(metrics, list) and metrics and isinstance(metrics[0], str) else "accuracy"
     return Run(path, cell(level), flat, results, cell(metric))
@@ -141,15 +140,25 @@ def differing_keys(rows: list[Row]) -> list[str]:
     return [key for key in keys if len({repr(row.runs[0].config.get(key)) for row in rows}) > 1]
 
 
-def cell(value) -> str:
+def cell(value, limit: int = 40) -> str:
     """A config value or name as a table cell: short, one line, no `|`."""
     if isinstance(value, float):
         return f"{value:.4g}"
     text = "null" if value is None else str(value)
-    if any(unicodedata.category(char)[0] == "C" for char in text):
-        text = shown(text)[1:-1]
+    text = "".join(f"\\x{ord(char):02x}" if unicodedata.category(char)[0] == "C" else char for char in text)
     text = text.replace("|", "/")
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def flatten(nested: dict, prefix: str = "") -> dict:
+    """{"train": {"epochs": 3}} -> {"train.epochs": 3}, values kept as they are."""
+    flat = {}
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def table(rows: list[Row], keys: list[str], base: Path | None) -> tuple[list[str], list[list[str]]]:
@@ -183,9 +192,9 @@ def table(rows: list[Row], keys: list[str], base: Path | None) -> tuple[list[str
 
 def _relative(path: Path, base: Path | None) -> str:
     try:
-        return cell(str(path.relative_to(base))) if base is not None else cell(str(path))
+        return cell(str(path.relative_to(base)), 300) if base is not None else cell(str(path), 300)
     except ValueError:
-        return cell(str(path))
+        return cell(str(path), 300)
 
 
 def markdown(header: list[str], cells: list[list[str]]) -> str:
@@ -222,11 +231,11 @@ def compare(argv: list[str] | None) -> None:
         try:
             runs.append(read_run(path))
         except (DamagedState, OSError) as problem:
-            problems.append(f"{shown(str(path), 200)[1:-1]}: {problem}")
+            problems.append(f"{cell(str(path), 300)}: {problem}")
     for line in problems:
         print(f"skipped: {line}", file=sys.stderr)
     if not runs:
-        raise UserError("no run with results to compare in " + ", ".join(shown(str(p), 100) for p in args.paths))
+        raise UserError("no run with results to compare in " + ", ".join(cell(str(p), 300) for p in args.paths))
     rows = group_runs(runs)
     keys = differing_keys(rows)
     base = args.paths[0] if len(args.paths) == 1 else None

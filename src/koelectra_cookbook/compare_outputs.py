@@ -8,7 +8,8 @@ import math
 from pathlib import Path
 
 from .atomic import atomic_write
-from .errors import UserError, shown
+from .compare import cell
+from .errors import UserError
 
 METRICS_LIMIT = 16 * 2**20  # bytes of one metrics.csv read for the plot
 
@@ -16,11 +17,11 @@ METRICS_LIMIT = 16 * 2**20  # bytes of one metrics.csv read for the plot
 def check_output(output: Path, runs: list[Path]) -> None:
     """An output file may not be a link, a folder, or lie inside a run directory (it would replace a run's file)."""
     if output.is_symlink() or output.is_dir():
-        raise UserError(f"{shown(str(output), 200)[1:-1]}: is a link or a folder; name a new file")
+        raise UserError(f"{cell(str(output), 300)}: is a link or a folder; name a new file")
     where = output.resolve()
     for run in runs:
         if where.is_relative_to(run.resolve()):
-            raise UserError(f"{shown(str(output), 200)[1:-1]}: lies inside run {shown(str(run), 200)[1:-1]}; "
+            raise UserError(f"{cell(str(output), 300)}: lies inside run {cell(str(run), 300)}; "
                             f"write it outside the run directories")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -90,12 +91,18 @@ def trial_config(base: Config, values: dict) -> Config:
 def open_study(optuna, args, base: Config, space: dict, folder: Path):
     """Create the study, or load it to continue; a study started with another config or space is refused."""
     url = args.storage or f"sqlite:///{(folder / 'study.db').resolve()}"
-    try:
-        with warnings.catch_warnings():  # the heartbeat is marked experimental; it is what finds killed trials
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=4 * HEARTBEAT_S)
-    except Exception as exc:  # an unreachable server, a bad URL, a damaged file: SQLAlchemy's many errors
-        raise UserError(f"--storage {shown(url, 200)}: cannot open it ({' '.join(str(exc).split())[:200]})") from None
+    for attempt in range(3):  # two processes creating the same new database race on its tables: try again
+        try:
+            with warnings.catch_warnings():  # the heartbeat is marked experimental; it is what finds killed trials
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                storage = optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S,
+                                                     grace_period=4 * HEARTBEAT_S)
+            break
+        except Exception as exc:  # an unreachable server, a bad URL, a damaged file: SQLAlchemy's many errors
+            if attempt == 2:
+                raise UserError(f"--storage {shown(url, 200)}: cannot open it "
+                                f"({' '.join(str(exc).split())[:200]})") from None
+            time.sleep(1 + attempt)
     metric = base.train.es_metric
     direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
     seed = base.train.seed if args.sampler_seed is None else args.sampler_seed
