@@ -14,6 +14,7 @@ with N new seeds and scored on the evaluation file as mean +- std.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 import warnings
@@ -100,7 +101,7 @@ def open_study(optuna, args, base: Config, space: dict, folder: Path):
             break
         except Exception as exc:  # an unreachable server, a bad URL, a damaged file: SQLAlchemy's many errors
             if attempt == 2:
-                raise UserError(f"--storage {shown(url, 200)}: cannot open it "
+                raise UserError(f"--storage {shown(without_password(url), 200)}: cannot open it "
                                 f"({' '.join(str(exc).split())[:200]})") from None
             time.sleep(1 + attempt)
     metric = base.train.es_metric
@@ -112,15 +113,20 @@ def open_study(optuna, args, base: Config, space: dict, folder: Path):
     study.sampler = optuna.samplers.TPESampler(seed=seed + len(study.trials),
                                                n_startup_trials=max(2, min(10, args.trials // 4)))
     plan = {"config": base.to_dict(), "space": {key: str(rule) for key, rule in space.items()},
-            "metric": metric}
+            "metric": metric, "evals_per_epoch": args.evals_per_epoch}  # what makes trials comparable
     if "plan" not in study.user_attrs:
         study.set_user_attr("plan", plan)
     elif study.user_attrs["plan"] != plan:
         edits = flat_differences(study.user_attrs["plan"] if isinstance(study.user_attrs["plan"], dict) else {}, plan)
         listed = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in list(edits.items())[:3])
-        raise UserError(f"study {args.study!r} in {shown(url, 200)} was started with another config or search "
+        raise UserError(f"study {args.study!r} in {shown(without_password(url), 200)} was started with another config or search "
                         f"space ({listed[:400]}); use the same arguments to continue it, or another --study")
     return study
+
+
+def without_password(url: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db, for messages."""
+    return re.sub(r"(://[^/:@]*:)[^/]*@", r"\1***@", url)
 
 
 def finished_count(optuna, study) -> int:
@@ -172,6 +178,7 @@ def run_trials(optuna, study, args, base: Config, space: dict, folder: Path) -> 
 
 def write_pruned_note(trainer) -> None:
     """results.json of a pruned trial: it says so, with the dev metrics of its last evaluation (no eval)."""
+    trainer.accelerator.end_training()  # what run() would have done: the trackers' files are closed
     extras = trainer.results_extras()
     trainer.run_dir.write_results({"pruned": True, "pruned_at_epoch": trainer.pruned_at / trainer.evals_per_epoch,
                                    "dev": trainer.last_dev_metrics, **extras})
