@@ -14,6 +14,7 @@ with N new seeds and scored on the evaluation file as mean +- std.
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import sys
 import time
@@ -42,8 +43,9 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", help="an Optuna RDB URL (default: sqlite:///<sweep folder>/study.db)")
     parser.add_argument("--repeat-best", type=int, default=0, metavar="N",
                         help="run the best config again with N new seeds; report mean +- std on the evaluation file")
-    parser.add_argument("--evals-per-epoch", type=int, default=4,
-                        help="dev evaluations per epoch in each trial, reported to the pruner (default 4)")
+    parser.add_argument("--evals-per-epoch", type=int,
+                        help="dev evaluations per epoch in each trial, reported to the pruner (default: 4 per run, "
+                             "at least 1 per epoch)")
     parser.add_argument("--sampler-seed", type=int, help="seed of the TPE sampler (default: train.seed)")
 
 
@@ -60,7 +62,7 @@ def sweep(argv: list[str] | None) -> None:
         import optuna
     except ImportError:
         raise UserError('sweep.py needs Optuna: pip install -e ".[sweep]"') from None
-    if args.trials < 1 or args.repeat_best < 0 or args.evals_per_epoch < 1:
+    if args.trials < 1 or args.repeat_best < 0 or (args.evals_per_epoch or 1) < 1:
         raise UserError("--trials and --evals-per-epoch must be at least 1, --repeat-best at least 0")
     if not TASK_NAME.fullmatch(args.study) or args.study in (".", ".."):
         raise UserError(f"--study {shown(args.study)}: must be a name of letters, digits, '_', '-' and '.'")
@@ -68,6 +70,8 @@ def sweep(argv: list[str] | None) -> None:
     source, space = sweep_section(args)
     space = check_space(space if space is not None else default_space(base.data.multi_label, args.demo), base,
                         source if space is not None else "the default search space")
+    if args.evals_per_epoch is None:  # 4 evaluations in a 1-epoch run, 2 per epoch in 2 or 3, then 1 per epoch
+        args.evals_per_epoch = max(1, math.ceil(4 / base.train.epochs))
     if base.data.dev_split <= 0:
         raise UserError("config: a sweep selects on the dev split, so data.dev_split must be above 0")
     folder = args.output_dir / base.task / f"sweep-{args.study}"
