@@ -172,3 +172,26 @@ def test_an_unusable_storage_is_one_error_without_its_password(tmp_path, tiny_mo
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: --storage 'nosuchdb://optuna:***@localhost/optuna': cannot open it")
     assert "secret" not in line
+
+
+@pytest.mark.parametrize("batches", [10, 37, 4])
+def test_trials_and_repeats_evaluate_at_the_same_shares_of_each_epoch(monkeypatch, batches):
+    from koelectra_cookbook.trainers.intermediate import IntermediateTrainer
+    from koelectra_cookbook.trainers.sweep_trial import ExpertTrial
+
+    monkeypatch.setattr(IntermediateTrainer, "on_evaluate_end", lambda self, metrics: None)  # its bookkeeping
+    trainer = ExpertTrial.__new__(ExpertTrial)  # only the loop counters the schedule reads
+    trainer.evaluating, trainer.evals_per_epoch, trainer.evaluated_mark, trainer.trial = True, 4, 0, None
+    trainer.train_loader, trainer.epoch = range(batches), 0
+    evaluated = []
+    for _ in range(2):
+        for trainer.batch_in_epoch in range(1, batches + 1):
+            if trainer.should_evaluate("step"):
+                evaluated.append(trainer.epoch + trainer.batch_in_epoch / batches)
+                trainer.on_evaluate_end({})
+        trainer.epoch, trainer.batch_in_epoch = trainer.epoch + 1, 0
+        assert not trainer.should_evaluate("epoch")
+    # Two epochs, four evaluations each, each at the first batch that completes a quarter of the epoch.
+    assert len(evaluated) == 8
+    assert [int(progress * 4) for progress in evaluated] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert all(progress - mark / 4 < 1 / batches for progress, mark in zip(evaluated, range(1, 9)))

@@ -28,7 +28,7 @@ class ReportsToOptuna:
         super().__init__(config, output_dir=runs_folder)
         self.trial = trial  # None: an ordinary run in the sweep's folder (the best config's repeats)
         self.evals_per_epoch = evals_per_epoch
-        self.reported_mark = 0
+        self.evaluated_mark = 0
         self.pruned_at: int | None = None
         self.last_dev_metrics: dict | None = None
 
@@ -45,21 +45,26 @@ class ReportsToOptuna:
         """At each new share of an epoch (instead of train.eval_every), and at the end when not just done."""
         if not self.evaluating or moment == "end":
             return super().should_evaluate(moment)
-        return moment == "step" and self.epoch_mark() > self.reported_mark
+        return moment == "step" and self.epoch_mark() > self.evaluated_mark
 
     def on_evaluate_end(self, metrics: dict) -> None:
+        """After the intermediate level's bookkeeping: report the selection metric, and stop if the pruner says
+        so (the run then ends in `load_final_model`)."""
         super().on_evaluate_end(metrics)
         self.last_dev_metrics = metrics
         mark = self.epoch_mark()
-        if self.trial is None or mark <= self.reported_mark:
+        if mark <= self.evaluated_mark:  # the evaluation at the end, right after the last share's
             return
-        self.reported_mark = mark
-        self.trial.report(metrics[self.config.train.es_metric], step=mark)
+        self.evaluated_mark = mark
+        if self.trial is None:
+            return
+        value = metrics[self.config.train.es_metric]
+        self.trial.report(value, step=mark)
         if self.trial.should_prune():
             self.pruned_at = mark
             self.should_stop = True
-            self.log(f"pruned after {mark}/{self.evals_per_epoch} of an epoch: {self.config.train.es_metric} "
-                     f"{metrics[self.config.train.es_metric]:.4f} is below the median of earlier trials there")
+            self.log(f"pruned after {mark / self.evals_per_epoch:.2f} epochs: {self.config.train.es_metric} "
+                     f"{value:.4f} is worse than the median of the completed trials there")
 
     def load_final_model(self) -> None:
         if self.pruned_at is not None:
