@@ -24,6 +24,7 @@ from .safe_state import DamagedState, read_json
 
 MAX_DEPTH = 4  # <folder>/<task>/sweep-<study>/best/<run>
 MAX_RUNS = 5000
+LOWER_IS_BETTER = ("loss", "hamming_loss")
 
 
 @dataclass
@@ -168,12 +169,14 @@ def table(rows: list[Row], keys: list[str], base: Path | None) -> tuple[list[str
     header = ["level", *keys, "seeds", f"dev {one}" if one else "dev (metric)", f"eval {one}" if one else "eval",
               "best step", "train s", "samples/s", "run"]
 
-    def dev(row: Row) -> float:
+    def best_first(row: Row) -> float:
         values = row.values("dev", row.runs[0].metric)
-        return statistics.mean(values) if values else -math.inf
+        if not values:
+            return math.inf
+        return statistics.mean(values) * (1 if row.runs[0].metric in LOWER_IS_BETTER else -1)
 
     cells = []
-    for row in sorted(rows, key=dev, reverse=True):
+    for row in sorted(rows, key=best_first):
         first, metric = row.runs[0], row.runs[0].metric
         named = "" if one else f"{metric} "
         dev_text = mean_std(row.values("dev", metric))

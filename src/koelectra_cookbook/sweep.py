@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from . import compare
 from .atomic import atomic_write
 from .cli import _quiet_libraries, complete_config, exit_status, parse_args, resolve_config
 from .config import TASK_NAME, Config, build_config, load_yaml
@@ -33,7 +34,7 @@ from .safe_state import DamagedState, read_json
 from .sweep_report import finished_line, repeat_summary
 from .sweep_space import check_space, default_space, nested, suggest
 
-LOWER_IS_BETTER = ("loss", "hamming_loss")
+LOWER_IS_BETTER = compare.LOWER_IS_BETTER  # metrics to minimize
 HEARTBEAT_S = 30  # a trial whose process stopped beating this long ago x 4 is marked failed (a killed sweep)
 
 
