@@ -195,3 +195,15 @@ def test_trials_and_repeats_evaluate_at_the_same_shares_of_each_epoch(monkeypatc
     assert len(evaluated) == 8
     assert [int(progress * 4) for progress in evaluated] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert all(progress - mark / 4 < 1 / batches for progress, mark in zip(evaluated, range(1, 9)))
+
+
+def test_the_default_spaces_are_valid_for_their_tasks(tmp_path, tiny_model_dir):
+    from koelectra_cookbook.sweep_space import default_space
+
+    for task, multi_label in (("nsmc", False), ("ynat", False), ("unsmile", True)):
+        argv = ["--task", task, "--set", f"data.dir={SAMPLES_DIR / task}", "--set", f"model.name_or_path={tiny_model_dir}"]
+        base = resolve_config(parse_args("", argv, False))
+        assert base.data.multi_label == multi_label
+        for demo in (False, True):
+            space = check_space(default_space(multi_label, demo), base, "default")
+            assert ("train.pos_weight" in space) == multi_label
