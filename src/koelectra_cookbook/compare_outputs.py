@@ -59,13 +59,13 @@ def write_plot(output: Path, runs: list, keys: list[str]) -> None:
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for run in runs:
         curves = read_curves(run.path / "metrics.csv", run.metric)
-        label = ", ".join(f"{key.split('.')[-1]}={run.config.get(key)}" for key in keys) or run.path.name
+        label = ", ".join(f"{key.split('.')[-1]}={cell(run.config.get(key), 20)}" for key in keys) or run.path.name
         if run.config.get("train.seed") is not None and len(runs) > 1:
             label += f" (seed {run.config.get('train.seed')})"
         for axis, name in ((left, run.metric), (right, "loss")):
             if curves[name]:
                 steps, values = zip(*curves[name])
-                axis.plot(steps, values, marker="o" if len(steps) <= 20 else None, label=label[:60])
+                axis.plot(steps, values, marker="o" if len(steps) <= 20 else None, label=label[:100])
     left.set_title(f"dev {runs[0].metric}")
     right.set_title("dev loss")
     for axis in (left, right):
