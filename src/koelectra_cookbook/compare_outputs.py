@@ -60,7 +60,7 @@ def write_plot(output: Path, runs: list, keys: list[str]) -> None:
     for run in runs:
         curves = read_curves(run.path / "metrics.csv", run.metric)
         label = ", ".join(f"{key.split('.')[-1]}={cell(run.config.get(key), 20)}" for key in keys) or run.path.name
-        if run.config.get("train.seed") is not None and len(runs) > 1:
+        if len({repr(other.config.get("train.seed")) for other in runs}) > 1:
             label += f" (seed {run.config.get('train.seed')})"
         for axis, name in ((left, run.metric), (right, "loss")):
             if curves[name]:
@@ -73,8 +73,8 @@ def write_plot(output: Path, runs: list, keys: list[str]) -> None:
         axis.grid(alpha=0.3)
     handles, labels = left.get_legend_handles_labels()
     if handles:
-        figure.legend(handles[:30], labels[:30], loc="lower center", ncol=min(3, len(handles)), fontsize=7)
-        figure.subplots_adjust(bottom=0.12 + 0.04 * math.ceil(min(30, len(handles)) / 3))
+        figure.legend(handles[:30], labels[:30], loc="lower center", ncol=min(2, len(handles)), fontsize=7)
+        figure.subplots_adjust(bottom=0.12 + 0.04 * math.ceil(min(30, len(handles)) / 2))
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
