@@ -7,7 +7,8 @@ Three small hook overrides, no change to the loop:
   in those shares), and ask the pruner; a trial to prune stops training as early stopping does;
 - `load_final_model`: a pruned trial ends here (after `fit` has cleaned up), with `TrialPruned`, before its
   final evaluation; the sweep writes `results.json` saying so.
-The run folder goes in the sweep's folder, `<output-dir>/<task>/sweep-<study>/` (`runs_folder`).
+The run folder goes in the sweep's folder, `<output-dir>/<task>/sweep-<study>/` (`runs_folder`). Without a
+trial (the best config's runs of --repeat-best) nothing is reported: the runs only evaluate on the same schedule.
 """
 
 from __future__ import annotations
