@@ -45,7 +45,9 @@ def path_argument(text: str) -> str:
     return text
 
 
-def parse_args(description: str, argv: list[str] | None, resumable: bool) -> argparse.Namespace:
+def parse_args(description: str, argv: list[str] | None, resumable: bool,
+               extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+    """The arguments every script takes (`extra` adds a script's own, e.g. sweep.py's)."""
     parser = ArgumentParser(description=description)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--task", help=f"a built-in task ({', '.join(TASKS)}); reads config/<task>.yaml")
@@ -61,6 +63,8 @@ def parse_args(description: str, argv: list[str] | None, resumable: bool) -> arg
     if resumable:
         parser.add_argument("--resume", type=lambda text: Path(path_argument(text)), metavar="RUN_DIR",
                             help="continue a run in its directory")
+    if extra is not None:
+        extra(parser)
     args = parser.parse_args(argv)
     resume = getattr(args, "resume", None)
     if resume is not None and (args.task or args.config or args.overrides or args.demo or args.output_dir):
@@ -94,6 +98,7 @@ def resolve_config(args: argparse.Namespace) -> Config:
             raise UserError(f"unknown task {shown(task)}: choose one of {', '.join(TASKS)}, or describe your own "
                             f"dataset in a YAML file and pass --config")
         file_layer = load_yaml(yaml_path) if yaml_path.is_file() else {}
+    file_layer.pop("sweep", None)  # the search space of sweep.py: the trainers ignore it
     spec = task_spec(task)
     layers = [("defaults", {"task": task, "data": dict(spec.data_defaults) if spec else {}}),
               (str(yaml_path), file_layer)]

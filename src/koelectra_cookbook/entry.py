@@ -31,6 +31,16 @@ def app() -> int:
     return _interruptible(lambda: _load("koelectra_cookbook.app:main")())
 
 
+def sweep() -> int:
+    """sweep.py: a hyperparameter search with Optuna (the `sweep` extra)."""
+    return _interruptible(lambda: _load("koelectra_cookbook.sweep:main")())
+
+
+def compare() -> int:
+    """compare.py: one table of several runs."""
+    return _interruptible(lambda: _load("koelectra_cookbook.compare:main")())
+
+
 def _interruptible(run) -> int:
     def interrupt(signum, frame):
         raise KeyboardInterrupt

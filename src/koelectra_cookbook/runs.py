@@ -45,8 +45,14 @@ class RunDirectory:
 
     @classmethod
     def create(cls, output_dir: Path, task: str, level: str) -> "RunDirectory":
-        """Make a new, empty run directory (locked); a second run started in the same second gets `-2`."""
-        parent = Path(output_dir) / task
+        """Make a new, empty run directory (locked) in <output_dir>/<task>/."""
+        return cls.create_in(Path(output_dir) / task, level)
+
+    @classmethod
+    def create_in(cls, parent: Path, level: str) -> "RunDirectory":
+        """Make a new, empty run directory (locked) in `parent`; a second run started in the same second gets
+        `-2`."""
+        parent = Path(parent)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         try:
             parent.mkdir(parents=True, exist_ok=True)

@@ -63,11 +63,16 @@ class SetupHooks:
         path = [None]
         if self.accelerator.is_main_process:
             check_free_space(self.output_dir, self.disk_space_needed())
-            run = RunDirectory.create(self.output_dir, self.config.task, self.level)
+            run = RunDirectory.create_in(self.runs_folder(), self.level)
             run.write_config(self.config.to_dict(), self.level)
             path = [str(run.path)]
         path = broadcast_object_list(path) if self.accelerator.num_processes > 1 else path
         return RunDirectory(Path(path[0]))
+
+    def runs_folder(self) -> Path:
+        """Where `create_run_directory` puts a new run: <output-dir>/<task>/ (a sweep's trials go one folder
+        further down)."""
+        return self.output_dir / self.config.task
 
     def disk_space_needed(self) -> int:
         """Bytes the run will write at most: the beginner saves the model and its tokenizer once."""

@@ -1,0 +1,100 @@
+"""compare.py: one row per run (seeds grouped as mean +- std), sorted by the dev metric; damaged or unfinished
+runs are reported, never a traceback; --csv and --plot write files, never inside a run."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from koelectra_cookbook.compare import main
+
+
+def make_run(parent: Path, name: str, lr: float, seed: int, dev: float | None, eval_: float | None,
+             pruned: bool = False) -> Path:
+    """A run directory as the trainers leave it (run.json, results.json, metrics.csv), written by hand."""
+    run = parent / name
+    run.mkdir(parents=True)
+    config = {"task": "nsmc", "model": {"name_or_path": "tiny"},
+              "train": {"learning_rate": lr, "seed": seed, "metrics": ["accuracy", "macro_f1"]}}
+    (run / "run.json").write_text(json.dumps({"level": "expert", "task": "nsmc", "config": config}))
+    results = {"dev": {"loss": 0.5, "accuracy": dev}, "train_runtime_s": 10.0, "train_samples_per_s": 100.0,
+               "best_step": 20}
+    if pruned:
+        results["pruned"] = True
+    else:
+        results["eval"] = {"loss": 0.6, "accuracy": eval_}
+    (run / "results.json").write_text(json.dumps(results))
+    (run / "metrics.csv").write_text("epoch,step,train_loss,learning_rate,loss,accuracy\n"
+                                     f"0.5,10,0.7,{lr},0.6,{dev - 0.1}\n1.0,20,0.6,0,0.5,{dev}\n")
+    return run
+
+
+def table_rows(text: str) -> list[list[str]]:
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def test_one_row_per_run_sorted_by_dev_and_seeds_grouped(tmp_path, capsys):
+    folder = tmp_path / "runs" / "nsmc"
+    make_run(folder, "expert-1", lr=1e-4, seed=1, dev=0.70, eval_=0.69)
+    make_run(folder, "expert-2", lr=1e-3, seed=1, dev=0.80, eval_=0.78)
+    make_run(folder, "expert-3", lr=1e-3, seed=2, dev=0.82, eval_=0.80)
+    make_run(folder / "sweep-default", "expert-4", lr=3e-5, seed=1, dev=0.60, eval_=None, pruned=True)
+    assert main([str(folder)]) == 0
+    out = capsys.readouterr()
+    header, *rows = table_rows(out.out)
+    assert header == ["level", "train.learning_rate", "seeds", "dev accuracy", "eval accuracy", "best step",
+                      "train s", "samples/s", "run"]
+    assert [row[1] for row in rows] == ["0.001", "0.0001", "3e-05"]  # best dev first
+    assert rows[0][2:5] == ["2", "0.8100 ± 0.0141", "0.7900 ± 0.0141"]
+    assert rows[0][8] == "expert-2 (+1)" and rows[1][3:5] == ["0.7000", "0.6900"]
+    assert rows[2][3:5] == ["0.6000 (pruned)", "pruned"] and rows[2][8] == "sweep-default/expert-4"
+    assert out.err == ""
+
+
+def test_damaged_and_unfinished_runs_are_reported_not_a_traceback(tmp_path, capsys):
+    folder = tmp_path / "nsmc"
+    make_run(folder, "expert-good", lr=1e-3, seed=1, dev=0.8, eval_=0.7)
+    (make_run(folder, "expert-no-results", 1e-3, 2, 0.8, 0.7) / "results.json").unlink()
+    (make_run(folder, "expert-bad-json", 1e-3, 3, 0.8, 0.7) / "results.json").write_text("{not json")
+    (make_run(folder, "expert-bad-identity", 1e-3, 4, 0.8, 0.7) / "run.json").write_text('{"level": 3}')
+    (make_run(folder, "expert-list", 1e-3, 5, 0.8, 0.7) / "results.json").write_text("[1, 2]")
+    weird = make_run(folder, "expert-weird-values", 1e-3, 6, 0.8, 0.7)
+    (weird / "results.json").write_text('{"dev": {"accuracy": "high"}, "eval": 5, "best_step": [1]}')
+    (weird / "metrics.csv").write_bytes(b"\xff\xfe garbage")
+    assert main([str(folder), "--plot", str(tmp_path / "curves.png")]) == 0
+    out = capsys.readouterr()
+    skipped = sorted(out.err.strip().splitlines())
+    assert len(skipped) == 4 and all(line.startswith("skipped: ") for line in skipped)
+    assert "expert-bad-identity: run.json is damaged" in skipped[0]
+    assert "expert-bad-json: results.json is not valid JSON" in skipped[1]
+    assert "expert-list: results.json is not a JSON object" in skipped[2]
+    assert "expert-no-results: no results.json" in skipped[3]
+    rows = table_rows(out.out)[1:]
+    assert len(rows) == 1 and rows[0][1] == "2"  # the good run and the one with unusable values share a row
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_folder_without_runs_is_one_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main([str(tmp_path / "empty"), str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].endswith("empty: no run directories in it") and err[1].endswith("missing: not a folder")
+    assert err[2].startswith("error: no run with results to compare in ") and len(err) == 3
+
+
+def test_csv_and_plot_are_written_but_never_inside_a_run(tmp_path, capsys):
+    folder = tmp_path / "nsmc"
+    run = make_run(folder, "expert-1", lr=1e-4, seed=1, dev=0.7, eval_=0.69)
+    make_run(folder, "expert-2", lr=1e-3, seed=1, dev=0.8, eval_=0.78)
+    assert main([str(folder), "--csv", str(tmp_path / "table.csv"), "--plot", str(tmp_path / "curves.png")]) == 0
+    with open(tmp_path / "table.csv", newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:2] == ["level", "train.learning_rate"] and [r[1] for r in rows[1:]] == ["0.001", "0.0001"]
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    capsys.readouterr()
+    before = (run / "results.json").read_text()
+    assert main([str(folder), "--csv", str(run / "results.json")]) == 2
+    assert capsys.readouterr().err.strip().endswith("write it outside the run directories")
+    assert (run / "results.json").read_text() == before
