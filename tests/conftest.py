@@ -33,3 +33,13 @@ def requires_shared_data(*relative: str):
     """Skip a test when ../shared/data (the real datasets) is not beside the checkout."""
     missing = [r for r in relative if not (SHARED_DATA / r).exists()]
     return pytest.mark.skipif(bool(missing), reason=f"real data not available: {missing}")
+
+
+@pytest.fixture(autouse=True)
+def torch_threads_restored():
+    """A run that stops with an error keeps the thread count it trained with: the next test gets the old one."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
