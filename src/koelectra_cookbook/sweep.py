@@ -25,7 +25,7 @@ import yaml
 
 from . import compare
 from .atomic import atomic_write
-from .cli import _quiet_libraries, complete_config, exit_status, parse_args, resolve_config
+from .cli import complete_config, exit_status, parse_args, quiet_libraries, resolve_config
 from .config import TASK_NAME, Config, build_config, load_yaml
 from .config_parsing import flat_differences
 from .errors import TrainingInterrupted, UserError, shown
@@ -52,7 +52,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """sweep.py: parse, check everything, then search. Returns the process exit status."""
-    _quiet_libraries()
+    quiet_libraries()
     return exit_status(lambda: sweep(argv), lambda: "interrupted; the running trial is lost (marked failed): run "
                                                     "the same command again to continue the study")
 
