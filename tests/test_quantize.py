@@ -1,0 +1,171 @@
+"""predict.py --quantize int8: an int8 copy of the model (ONNX Runtime) predicts like the float model, is built
+once into a content-addressed cache, is checked when read back, and is refused on a GPU."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import run_cli
+from koelectra_cookbook.paths import SAMPLES_DIR
+from koelectra_cookbook.predict import Predictor, main
+from koelectra_cookbook.trainers.multi_label import MultiLabelTrainer
+
+TEST_FILE = SAMPLES_DIR / "nsmc" / "ratings_test.txt"
+
+
+@pytest.fixture(scope="module")
+def nsmc_model(tmp_path_factory, tiny_model_dir):
+    """A classifier whose outputs are far apart: the tiny encoder with a head of large random weights (a head
+    trained for a few seconds on the samples stays on the fence, where any rounding decides)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_model_dir, num_labels=2, id2label={0: "negative", 1: "positive"},
+        label2id={"negative": 0, "positive": 1})
+    with torch.no_grad():
+        for parameter in model.classifier.parameters():
+            parameter.normal_(0, 1.0)
+    folder = tmp_path_factory.mktemp("int8-nsmc") / "model"
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def cache_home(tmp_path, monkeypatch):
+    """The int8 cache goes to the user's cache folder; here, a fresh one per test."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    return tmp_path / "user-cache" / "koelectra-cookbook" / "int8"
+
+
+def sample_texts() -> list[str]:
+    with open(TEST_FILE, newline="", encoding="utf-8") as handle:
+        return [row["document"] for row in csv.DictReader(handle, delimiter="\t")]
+
+
+def predict(argv: list[str], capsys) -> tuple[int, list[dict], str]:
+    status = main(argv)
+    captured = capsys.readouterr()
+    return status, list(csv.DictReader(io.StringIO(captured.out))), captured.err
+
+
+def test_int8_predictions_follow_the_float_model(nsmc_model, cache_home):
+    pytest.importorskip("onnxruntime")
+    texts = sample_texts()
+    full = Predictor(nsmc_model).probabilities([t for t in texts if t.strip()])
+    int8 = Predictor(nsmc_model, quantize="int8").probabilities([t for t in texts if t.strip()])
+    assert int8.shape == full.shape
+    assert np.abs(int8 - full).max() < 0.05
+    decided = np.abs(full[:, 1] - 0.5) > 0.05  # rows the float model is not on the fence about
+    assert decided.sum() > len(full) // 2
+    assert (int8.argmax(1) == full.argmax(1))[decided].all()
+
+
+def test_the_int8_model_is_built_once_and_read_from_the_cache(nsmc_model, cache_home, capsys):
+    pytest.importorskip("onnxruntime")
+    argv = ["--model", str(nsmc_model), "--input", str(TEST_FILE), "--text-column", "document", "--quantize", "int8"]
+    status, first, err = predict(argv, capsys)
+    assert status == 0 and "building the int8 model" in err
+    entries = list(cache_home.iterdir())
+    assert len(entries) == 1 and len(entries[0].name) == 64  # one content-addressed entry, nothing half-written
+    status, second, err = predict(argv, capsys)
+    assert status == 0 and "building" not in err and err.strip() == ""
+    assert second == first
+    assert [row["prediction"] for row in first if row["text"].strip()] != []
+
+
+def test_a_changed_model_gets_a_new_entry(nsmc_model, cache_home, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from safetensors.torch import load_file, save_file
+
+    Predictor(nsmc_model, quantize="int8")
+    changed = shutil.copytree(nsmc_model, tmp_path / "changed")
+    weights = load_file(changed / "model.safetensors")
+    name = next(k for k in weights if k.endswith("classifier.out_proj.bias"))
+    weights[name] = weights[name] + 1.0
+    save_file(weights, changed / "model.safetensors", metadata={"format": "pt"})
+    full = Predictor(changed).probabilities(["정말 재밌다", "최악"])
+    assert Predictor(changed, quantize="int8").probabilities(["정말 재밌다", "최악"]) == pytest.approx(full, abs=0.05)
+    assert len(list(cache_home.iterdir())) == 2
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "cut short", "manifest of another entry"])
+def test_a_damaged_cache_entry_is_noticed_and_rebuilt(nsmc_model, cache_home, capsys, damage):
+    pytest.importorskip("onnxruntime")
+    expected = Predictor(nsmc_model, quantize="int8").probabilities(["재밌다"])
+    entry = next(cache_home.iterdir())
+    onnx_file, manifest = entry / "model.int8.onnx", entry / "manifest.json"
+    if damage == "flip a byte":
+        data = bytearray(onnx_file.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        onnx_file.write_bytes(bytes(data))
+    elif damage == "cut short":
+        onnx_file.write_bytes(onnx_file.read_bytes()[:1000])
+    else:
+        manifest.write_text(manifest.read_text().replace(entry.name, "0" * 64))
+    capsys.readouterr()
+    assert Predictor(nsmc_model, quantize="int8").probabilities(["재밌다"]) == pytest.approx(expected, abs=1e-6)
+    assert "is damaged or not this model's; building it again" in capsys.readouterr().err
+
+
+def test_a_cache_folder_that_cannot_be_written_quantises_for_this_run_only(nsmc_model, tmp_path, monkeypatch,
+                                                                             capsys):
+    pytest.importorskip("onnxruntime")
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
+    status, rows, err = predict(["--model", str(nsmc_model), "--input", str(TEST_FILE), "--text-column", "document",
+                                 "--quantize", "int8"], capsys)
+    assert status == 0 and len(rows) == len(sample_texts())
+    assert "cannot write the int8 cache" in err and "for this run only" in err
+
+
+def test_a_multi_label_model_uses_sigmoids_and_its_saved_thresholds(tmp_path, tiny_model_dir, cache_home, capsys):
+    pytest.importorskip("onnxruntime")
+    status, run = run_cli(MultiLabelTrainer, "--task", "unsmile", "--output-dir", str(tmp_path / "runs"),
+                          "--set", f"data.dir={SAMPLES_DIR / 'unsmile'}", "--set", f"data.cache_dir={tmp_path / 'c'}",
+                          "--set", f"model.name_or_path={tiny_model_dir}", "--set", "train.epochs=1")
+    assert status == 0
+    (tmp_path / "in.txt").write_text("너무 싫다\n좋은 하루\n\n", encoding="utf-8")
+    argv = ["--model", str(run / "model"), "--input", str(tmp_path / "in.txt")]
+    _, full, _ = predict(argv, capsys)
+    status, int8, _ = predict([*argv, "--quantize", "int8"], capsys)
+    assert status == 0 and list(int8[0]) == list(full[0]) and len(int8) == 3
+    predictor = Predictor(run / "model", quantize="int8")
+    assert predictor.multi_label and len(set(predictor.thresholds)) > 1  # tuned per label, not one 0.5
+    for ours, theirs in zip(int8[:2], full[:2]):
+        probabilities = np.array([float(ours[name]) for name in predictor.label_names])
+        assert probabilities == pytest.approx([float(theirs[n]) for n in predictor.label_names], abs=0.05)
+        chosen = [n for n, p, t in zip(predictor.label_names, probabilities, predictor.thresholds) if p >= t]
+        assert ours["predicted"] == "|".join(chosen)
+    assert int8[2]["predicted"] == "" and int8[2][predictor.label_names[0]] == ""
+
+
+def test_quantize_on_a_gpu_is_one_error_line(nsmc_model, monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    status, rows, err = predict(["--model", str(nsmc_model), "--input", str(TEST_FILE), "--text-column", "document",
+                                 "--quantize", "int8"], capsys)
+    lines = err.strip().splitlines()
+    assert status == 2 and rows == [] and len(lines) == 1
+    assert lines[0].startswith("error: --quantize int8 runs on the CPU") and "cuda" in lines[0]
+
+
+def test_quantize_without_onnxruntime_names_the_extra(nsmc_model, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what an import of a missing package does
+    status, _, err = predict(["--model", str(nsmc_model), "--input", str(TEST_FILE), "--text-column", "document",
+                              "--quantize", "int8"], capsys)
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("error: ") and '".[int8]"' in lines[0]
+
+
+def test_an_unknown_quantize_choice_is_one_error_line(nsmc_model, capsys):
+    status, _, err = predict(["--model", str(nsmc_model), "--quantize", "int4"], capsys)
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "int4" in lines[0]
