@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import run_cli
+from helpers import classifier_with_a_decided_head, run_cli
 from koelectra_cookbook.paths import SAMPLES_DIR
 from koelectra_cookbook.predict import Predictor, main
 from koelectra_cookbook.trainers.multi_label import MultiLabelTrainer
@@ -22,28 +22,33 @@ TEST_FILE = SAMPLES_DIR / "nsmc" / "ratings_test.txt"
 
 @pytest.fixture(scope="module")
 def nsmc_model(tmp_path_factory, tiny_model_dir):
-    """A classifier whose outputs are far apart: the tiny encoder with a head of large random weights (a head
-    trained for a few seconds on the samples stays on the fence, where any rounding decides)."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    return classifier_with_a_decided_head(tiny_model_dir, tmp_path_factory.mktemp("int8-nsmc") / "model")
 
-    torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        tiny_model_dir, num_labels=2, id2label={0: "negative", 1: "positive"},
-        label2id={"negative": 0, "positive": 1})
-    with torch.no_grad():
-        for parameter in model.classifier.parameters():
-            parameter.normal_(0, 1.0)
-    folder = tmp_path_factory.mktemp("int8-nsmc") / "model"
-    model.save_pretrained(folder)
-    AutoTokenizer.from_pretrained(tiny_model_dir).save_pretrained(folder)
-    return folder
+
+@pytest.fixture(scope="module")
+def built_cache(nsmc_model, tmp_path_factory):
+    """A user cache folder holding nsmc_model's int8 entry, built once for the tests that only read it (an
+    export takes tens of seconds)."""
+    pytest.importorskip("onnxruntime")
+    home = tmp_path_factory.mktemp("built-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(home))
+        Predictor(nsmc_model, quantize="int8")
+    return home
 
 
 @pytest.fixture
-def cache_home(tmp_path, monkeypatch):
-    """The int8 cache goes to the user's cache folder; here, a fresh one per test."""
+def cache_home(built_cache, tmp_path, monkeypatch):
+    """This test's own copy of the built cache, as the user's cache folder; returns the int8 folder in it."""
+    shutil.copytree(built_cache, tmp_path / "user-cache")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
     return tmp_path / "user-cache" / "koelectra-cookbook" / "int8"
+
+
+@pytest.fixture
+def empty_cache_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    return tmp_path / "empty-cache" / "koelectra-cookbook" / "int8"
 
 
 def sample_texts() -> list[str]:
@@ -58,7 +63,6 @@ def predict(argv: list[str], capsys) -> tuple[int, list[dict], str]:
 
 
 def test_int8_predictions_follow_the_float_model(nsmc_model, cache_home):
-    pytest.importorskip("onnxruntime")
     texts = sample_texts()
     full = Predictor(nsmc_model).probabilities([t for t in texts if t.strip()])
     int8 = Predictor(nsmc_model, quantize="int8").probabilities([t for t in texts if t.strip()])
@@ -69,24 +73,22 @@ def test_int8_predictions_follow_the_float_model(nsmc_model, cache_home):
     assert (int8.argmax(1) == full.argmax(1))[decided].all()
 
 
-def test_the_int8_model_is_built_once_and_read_from_the_cache(nsmc_model, cache_home, capsys):
-    pytest.importorskip("onnxruntime")
+def test_the_int8_model_is_built_once_and_read_from_the_cache(nsmc_model, built_cache, cache_home, capsys):
     argv = ["--model", str(nsmc_model), "--input", str(TEST_FILE), "--text-column", "document", "--quantize", "int8"]
-    status, first, err = predict(argv, capsys)
-    assert status == 0 and "building the int8 model" in err
     entries = list(cache_home.iterdir())
     assert len(entries) == 1 and len(entries[0].name) == 64  # one content-addressed entry, nothing half-written
-    status, second, err = predict(argv, capsys)
-    assert status == 0 and "building" not in err and err.strip() == ""
-    assert second == first
+    assert sorted(p.name for p in entries[0].iterdir()) == ["manifest.json", "model.int8.onnx"]
+    status, first, err = predict(argv, capsys)
+    assert status == 0 and err.strip() == "" and len(first) == len(sample_texts())
     assert [row["prediction"] for row in first if row["text"].strip()] != []
+    status, second, _ = predict(argv, capsys)
+    assert second == first and list(cache_home.iterdir()) == entries
 
 
-def test_a_changed_model_gets_a_new_entry(nsmc_model, cache_home, tmp_path, capsys):
-    pytest.importorskip("onnxruntime")
+@pytest.mark.slow
+def test_a_changed_model_gets_a_new_entry(nsmc_model, cache_home, tmp_path):
     from safetensors.torch import load_file, save_file
 
-    Predictor(nsmc_model, quantize="int8")
     changed = shutil.copytree(nsmc_model, tmp_path / "changed")
     weights = load_file(changed / "model.safetensors")
     name = next(k for k in weights if k.endswith("classifier.out_proj.bias"))
@@ -97,11 +99,7 @@ def test_a_changed_model_gets_a_new_entry(nsmc_model, cache_home, tmp_path, caps
     assert len(list(cache_home.iterdir())) == 2
 
 
-@pytest.mark.parametrize("damage", ["flip a byte", "cut short", "manifest of another entry"])
-def test_a_damaged_cache_entry_is_noticed_and_rebuilt(nsmc_model, cache_home, capsys, damage):
-    pytest.importorskip("onnxruntime")
-    expected = Predictor(nsmc_model, quantize="int8").probabilities(["재밌다"])
-    entry = next(cache_home.iterdir())
+def damage_entry(entry, damage: str) -> None:
     onnx_file, manifest = entry / "model.int8.onnx", entry / "manifest.json"
     if damage == "flip a byte":
         data = bytearray(onnx_file.read_bytes())
@@ -111,11 +109,33 @@ def test_a_damaged_cache_entry_is_noticed_and_rebuilt(nsmc_model, cache_home, ca
         onnx_file.write_bytes(onnx_file.read_bytes()[:1000])
     else:
         manifest.write_text(manifest.read_text().replace(entry.name, "0" * 64))
-    capsys.readouterr()
-    assert Predictor(nsmc_model, quantize="int8").probabilities(["재밌다"]) == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "cut short", "manifest of another entry"])
+def test_a_damaged_cache_entry_is_noticed(cache_home, capsys, damage):
+    from koelectra_cookbook.quantize import verified_entry
+
+    entry = next(cache_home.iterdir())
+    assert verified_entry(entry) == entry / "model.int8.onnx"
+    damage_entry(entry, damage)
+    assert verified_entry(entry) is None
     assert "is damaged or not this model's; building it again" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_a_damaged_cache_entry_is_rebuilt(nsmc_model, cache_home, capsys):
+    expected = Predictor(nsmc_model, quantize="int8").probabilities(["재밌다"])
+    entry = next(cache_home.iterdir())
+    damage_entry(entry, "flip a byte")
+    assert Predictor(nsmc_model, quantize="int8").probabilities(["재밌다"]) == pytest.approx(expected, abs=1e-6)
+    err = capsys.readouterr().err
+    assert "building it again" in err and "building the int8 model" in err
+    from koelectra_cookbook.quantize import verified_entry
+
+    assert verified_entry(entry) == entry / "model.int8.onnx"  # whole again
+
+
+@pytest.mark.slow
 def test_a_cache_folder_that_cannot_be_written_quantises_for_this_run_only(nsmc_model, tmp_path, monkeypatch,
                                                                              capsys):
     pytest.importorskip("onnxruntime")
@@ -127,7 +147,9 @@ def test_a_cache_folder_that_cannot_be_written_quantises_for_this_run_only(nsmc_
     assert "cannot write the int8 cache" in err and "for this run only" in err
 
 
-def test_a_multi_label_model_uses_sigmoids_and_its_saved_thresholds(tmp_path, tiny_model_dir, cache_home, capsys):
+@pytest.mark.slow
+def test_a_multi_label_model_uses_sigmoids_and_its_saved_thresholds(tmp_path, tiny_model_dir, empty_cache_home,
+                                                                      capsys):
     pytest.importorskip("onnxruntime")
     status, run = run_cli(MultiLabelTrainer, "--task", "unsmile", "--output-dir", str(tmp_path / "runs"),
                           "--set", f"data.dir={SAMPLES_DIR / 'unsmile'}", "--set", f"data.cache_dir={tmp_path / 'c'}",

@@ -27,8 +27,11 @@ class Processes:
         if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
             return cls()
         from accelerate import PartialState
+        from accelerate.utils import parse_flag_from_env
 
-        return cls(PartialState())
+        # Accelerate joins CPU processes only when told they run on CPUs (as the Accelerator is, by this flag).
+        on_cpus = parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available()
+        return cls(PartialState(cpu=on_cpus))
 
     @property
     def count(self) -> int:
