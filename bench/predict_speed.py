@@ -53,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vocab", type=Path, required=True, help="KoELECTRA's vocab.txt, for the base shape")
     parser.add_argument("--rows", type=int, default=2000, help="test reviews timed (default 2000)")
     parser.add_argument("--repeats", type=int, default=1, help="rounds of all methods (default 1)")
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset ('' for none: "
+                                                                      "only the quality check)")
     parser.add_argument("--quality-model", type=Path, help="a trained model folder: int8 vs fp32 on the test file")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = parser.parse_args(argv)
@@ -170,6 +171,14 @@ def measure_quality(model: Path, reviews: list[tuple[str, str]], work: Path) -> 
             "accuracy_int8": accuracy["ours_int8_first"], "agreement": agreement}
 
 
+def seconds(records: list[dict]) -> str:
+    return ", ".join(f"{r['seconds']:.1f}" for r in records)
+
+
+def loads(records: list[dict]) -> str:
+    return "; ".join(f"{r['load_before']} -> {r['load_after']}" for r in records)
+
+
 def render(args, model: Path, timings: dict, agreement: dict, quality: dict | None) -> str:
     import onnxruntime
     import torch
@@ -183,16 +192,16 @@ def render(args, model: Path, timings: dict, agreement: dict, quality: dict | No
              f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}. {args.rows} NSMC test reviews, "
              f"KoELECTRA-base shape (random weights), whole process each, best of {args.repeats}.\n",
              f"Command: `python bench/predict_speed.py --data-dir {args.data_dir} --vocab {args.vocab} --rows "
-             f"{args.rows} --repeats {args.repeats}" + (f" --quality-model {args.quality_model}`\n" if
-                                                         args.quality_model else "`\n"),
-             "| method | seconds (each run) | rows/s | vs pipeline | predictions equal to predict.py fp32 | "
-             "load average before -> after |", "|---|---|---:|---:|---:|---|"]
+             f"{args.rows} --repeats {args.repeats} --methods {args.methods}"
+             + (f" --quality-model {args.quality_model}`\n" if args.quality_model else "`\n")]
+    if timings:
+        lines += ["| method | seconds (each run) | rows/s | vs pipeline | predictions equal to predict.py fp32 | "
+                  "load average before -> after |", "|---|---|---:|---:|---:|---|"]
     for method, records in timings.items():
         ratio = f"{best['pipeline'] / best[method]:.2f}x" if "pipeline" in best else ""
         agree = f"{agreement[method]:.4f}" if method in agreement else "-"
-        loads = "; ".join(f"{r['load_before']} -> {r['load_after']}" for r in records)
-        lines.append(f"| {METHODS[method]} | {', '.join(f'{r['seconds']:.1f}' for r in records)} | "
-                     f"{args.rows / best[method]:.1f} | {ratio} | {agree} | {loads} |")
+        lines.append(f"| {METHODS[method]} | {seconds(records)} | "
+                     f"{args.rows / best[method]:.1f} | {ratio} | {agree} | {loads(records)} |")
     if quality:
         lines += ["", f"Quality on a trained model ({quality['model']}), all {quality['rows']} non-empty NSMC test "
                       f"reviews: accuracy fp32 {quality['accuracy_fp32']:.4f}, int8 {quality['accuracy_int8']:.4f} "
