@@ -89,13 +89,15 @@ def test_the_int8_model_is_built_once_and_read_from_the_cache(nsmc_model, built_
 def test_a_changed_model_gets_a_new_entry(nsmc_model, cache_home, tmp_path):
     from safetensors.torch import load_file, save_file
 
+    before = Predictor(nsmc_model, quantize="int8").probabilities(["정말 재밌다", "최악"])
     changed = shutil.copytree(nsmc_model, tmp_path / "changed")
     weights = load_file(changed / "model.safetensors")
     name = next(k for k in weights if k.endswith("classifier.out_proj.bias"))
-    weights[name] = weights[name] + 1.0
+    weights[name] = weights[name] + torch.tensor([2.0, -2.0])  # the same shapes, other predictions
     save_file(weights, changed / "model.safetensors", metadata={"format": "pt"})
     full = Predictor(changed).probabilities(["정말 재밌다", "최악"])
-    assert Predictor(changed, quantize="int8").probabilities(["정말 재밌다", "최악"]) == pytest.approx(full, abs=0.05)
+    int8 = Predictor(changed, quantize="int8").probabilities(["정말 재밌다", "최악"])
+    assert (int8.argmax(1) == full.argmax(1)).all() and np.abs(int8 - before).max() > 0.2  # not the old entry
     assert len(list(cache_home.iterdir())) == 2
 
 
@@ -155,6 +157,7 @@ def test_a_multi_label_model_uses_sigmoids_and_its_saved_thresholds(tmp_path, ti
                           "--set", f"data.dir={SAMPLES_DIR / 'unsmile'}", "--set", f"data.cache_dir={tmp_path / 'c'}",
                           "--set", f"model.name_or_path={tiny_model_dir}", "--set", "train.epochs=1")
     assert status == 0
+    capsys.readouterr()  # what the training printed
     (tmp_path / "in.txt").write_text("너무 싫다\n좋은 하루\n\n", encoding="utf-8")
     argv = ["--model", str(run / "model"), "--input", str(tmp_path / "in.txt")]
     _, full, _ = predict(argv, capsys)

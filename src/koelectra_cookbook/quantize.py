@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -85,6 +86,8 @@ def load_int8_classifier(model_dir: Path, load_full_precision, processes, cache_
         if onnx_file is None:
             onnx_file = build_entry(entry, load_full_precision)
         session = open_session(onnx_file, config)
+    if onnx_file.parent != entry:  # built for this run only: the session holds the model in memory now
+        shutil.rmtree(onnx_file.parent, ignore_errors=True)
     return Int8Classifier(session, config)
 
 
@@ -143,7 +146,7 @@ def build_entry(entry: Path, load_full_precision) -> Path:
         print(f"note: cannot write the int8 cache {entry.parent} ({exc.strerror or exc}); quantising for this "
               f"run only", file=sys.stderr)
     scratch = Path(tempfile.mkdtemp(prefix="koelectra-int8-"))
-    write_int8_model(model, scratch, entry.name)  # the session reads it whole when opened; the folder goes with the process
+    write_int8_model(model, scratch, entry.name)
     return scratch / ONNX_FILE
 
 
