@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -170,9 +171,11 @@ def export_onnx(model: torch.nn.Module, path: Path) -> None:
     """The classifier as an ONNX graph taking (input_ids, attention_mask) of any batch size and length."""
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=model.config.max_position_embeddings)
     example = (torch.ones(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long))
-    torch.onnx.export(LogitsOnly(model).eval(), example, str(path), dynamo=True, opset_version=EXPORT_SETTINGS["opset"],
-                      input_names=INPUTS, output_names=["logits"], external_data=False, verbose=False,
-                      dynamic_shapes=({0: batch, 1: length}, {0: batch, 1: length}))
+    with warnings.catch_warnings():  # the exporter's notes on axis names and deprecations are not the user's
+        warnings.simplefilter("ignore")
+        torch.onnx.export(LogitsOnly(model).eval(), example, str(path), dynamo=True, verbose=False,
+                          opset_version=EXPORT_SETTINGS["opset"], input_names=INPUTS, output_names=["logits"],
+                          external_data=False, dynamic_shapes=({0: batch, 1: length}, {0: batch, 1: length}))
 
 
 class LogitsOnly(torch.nn.Module):
