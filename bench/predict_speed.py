@@ -186,13 +186,15 @@ def render(args, model: Path, timings: dict, agreement: dict, quality: dict | No
 
     now = datetime.datetime.now(datetime.timezone.utc)
     best = {method: min(r["seconds"] for r in records) for method, records in timings.items()}
-    lines = [f"\n## prediction speed, base shape, cpu: {now:%Y-%m-%d %H:%M} UTC\n",
+    title = "prediction speed, base shape" if timings else "int8 against fp32 on a trained model"
+    measured = (f"{args.rows} NSMC test reviews, KoELECTRA-base shape (random weights), whole process each, best of "
+                f"{args.repeats}." if timings else "")
+    lines = [f"\n## {title}, cpu: {now:%Y-%m-%d %H:%M} UTC\n",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, torch "
              f"{torch.__version__}, transformers {transformers.__version__}, onnxruntime {onnxruntime.__version__}, "
-             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}. {args.rows} NSMC test reviews, "
-             f"KoELECTRA-base shape (random weights), whole process each, best of {args.repeats}.\n",
-             f"Command: `python bench/predict_speed.py --data-dir {args.data_dir} --vocab {args.vocab} --rows "
-             f"{args.rows} --repeats {args.repeats} --methods {args.methods}"
+             f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}. {measured}\n",
+             f"Command: `python bench/predict_speed.py --data-dir {args.data_dir} --vocab {args.vocab} "
+             + (f"--rows {args.rows} --repeats {args.repeats} --methods {args.methods}" if timings else '--methods ""')
              + (f" --quality-model {args.quality_model}`\n" if args.quality_model else "`\n")]
     if timings:
         lines += ["| method | seconds (each run) | rows/s | vs pipeline | predictions equal to predict.py fp32 | "
