@@ -12,3 +12,21 @@ def run_cli(trainer_class, *argv: str) -> tuple[int, Path | None]:
     status = main(trainer_class, "test", list(argv))
     runs = sorted(Path(argv[argv.index("--output-dir") + 1]).glob("*/*")) if "--output-dir" in argv else []
     return status, (runs[-1] if runs else None)
+
+
+def classifier_with_a_decided_head(encoder_dir: Path, folder: Path) -> Path:
+    """A saved two-label classifier: the encoder of `encoder_dir` with a head of large random weights, so its
+    outputs are far from 0.5 (a head trained for seconds on the samples stays on the fence, where any rounding
+    decides). Quicker than training, and predict.py loads it as it loads a run's model/."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        encoder_dir, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+    with torch.no_grad():
+        for parameter in model.classifier.parameters():
+            parameter.normal_(0, 1.0)
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(encoder_dir).save_pretrained(folder)
+    return folder

@@ -8,9 +8,12 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
+from helpers import classifier_with_a_decided_head
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
 from koelectra_cookbook.predict import Predictor
+from koelectra_cookbook.processes import Processes
 
 
 def test_two_processes_train_one_run_and_count_each_row_once(tmp_path, tiny_model_dir):
@@ -39,3 +42,28 @@ def test_two_processes_train_one_run_and_count_each_row_once(tmp_path, tiny_mode
     assert [row["prediction"] for row in predictions] == expected["prediction"]
     accuracy = sum(row["prediction"] == row["label"] for row in predictions) / len(predictions)
     assert json.loads((run / "results.json").read_text())["eval"]["accuracy"] == accuracy
+
+
+def test_two_processes_predict_one_file_identical_to_one_process(tmp_path, tiny_model_dir):
+    """predict.py under torchrun: each process predicts every other batch, the main process writes the file."""
+    model = classifier_with_a_decided_head(tiny_model_dir, tmp_path / "model")
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    arguments = ["--model", str(model), "--input", str(SAMPLES_DIR / "nsmc" / "ratings_test.txt"),
+                 "--text-column", "document", "--batch-size", "8"]  # 13 batches, so both processes get several
+    alone = subprocess.run([sys.executable, str(PROJECT_ROOT / "predict.py"), *arguments,
+                            "--output", str(tmp_path / "one.csv")], capture_output=True, text=True, env=env)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    shared = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                             str(PROJECT_ROOT / "predict.py"), *arguments, "--output", str(tmp_path / "two.csv")],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert shared.returncode == 0, shared.stderr[-3000:]
+    assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert shared.stderr.count("wrote 100 predictions") == 1  # only the main process writes
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "one.csv", "two.csv"]
+
+
+def test_each_process_gets_every_other_batch_of_the_sorted_order():
+    batches = [[i] for i in range(7)]
+    shares = [Processes(SimpleNamespace(num_processes=3, process_index=rank)).share(batches) for rank in range(3)]
+    assert shares == [[[0], [3], [6]], [[1], [4]], [[2], [5]]]
+    assert Processes().share(batches) == batches  # one process: all of them

@@ -25,23 +25,34 @@ from .data.readers import decode, detect_format, read_bytes, read_table
 from .errors import UserError
 from .model import (PICKLED_WEIGHTS, SAFE_WEIGHTS, avoid_per_shape_attention_plans, check_finite_weights,
                     check_model_limits, check_safe_weights, load_tokenizer)
+from .processes import Processes
+from .quantize import check_quantize_option, load_int8_classifier
 from .runs import IDENTITY_FILE
 
 
 class Predictor:
-    """A saved model and its tokenizer, ready to turn texts into label probabilities."""
+    """A saved model and its tokenizer, ready to turn texts into label probabilities.
 
-    def __init__(self, model_dir: Path, batch_size: int = 64, max_seq_len: int | None = None):
+    `quantize="int8"`: predict with an int8 copy of the model on the CPU (quantize.py). `processes`: several
+    processes started by torchrun or `accelerate launch` share the work (processes.py); each ends with every
+    row's probabilities."""
+
+    def __init__(self, model_dir: Path, batch_size: int = 64, max_seq_len: int | None = None, *,
+                 quantize: str | None = None, processes: Processes | None = None):
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
             raise UserError(f"--model {model_dir}: not a saved model (no config.json); give RUN_DIR/model")
+        self.processes = processes or Processes()
+        self.device = self.processes.device()
+        check_quantize_option(quantize, self.device)
         check_safe_weights(model_dir)
         self.tokenizer = load_tokenizer(str(model_dir))
         self.max_seq_len = check_model_limits(str(model_dir), self.tokenizer, max_seq_len)
         avoid_per_shape_attention_plans()
-        self.model = load_classifier(model_dir).eval()
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.model.to(self.device)
+        if quantize == "int8":
+            self.model = load_int8_classifier(model_dir, lambda: load_classifier(model_dir).eval(), self.processes)
+        else:
+            self.model = load_classifier(model_dir).eval().to(self.device)
         self.label_names, self.thresholds = label_settings(model_dir, self.model.config)
         self.multi_label = self.model.config.problem_type == "multi_label_classification"
         self.batch_size = batch_size
@@ -50,15 +61,18 @@ class Predictor:
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Probabilities of shape (len(texts), labels): softmax, or one sigmoid per label (multi-label)."""
         token_ids = encode_texts(texts, self.tokenizer, self.max_seq_len, cache_dir=None)
-        sampler = SortedBatchSampler(np.array([len(ids) for ids in token_ids]), self.batch_size)
+        batches = self.processes.share(list(SortedBatchSampler(np.array([len(ids) for ids in token_ids]),
+                                                               self.batch_size)))
         rows = [{"input_ids": ids} for ids in token_ids]
-        loader = DataLoader(rows, batch_sampler=sampler, collate_fn=PaddingCollator(self.tokenizer.pad_token_id))
-        chunks = []
+        loader = DataLoader(rows, batch_sampler=batches, collate_fn=PaddingCollator(self.tokenizer.pad_token_id))
+        chunks = [torch.zeros(0, self.model.config.num_labels)]  # a process may get no batch at all
         for batch in loader:
             logits = self.model(input_ids=batch["input_ids"].to(self.device),
                                 attention_mask=batch["attention_mask"].to(self.device)).logits.float()
             chunks.append((torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, -1)).cpu())
-        return restore_order(torch.cat(chunks).numpy(), sampler.order)
+        visited = np.array([row for batch in batches for row in batch], dtype=np.int64)
+        visited, probabilities = self.processes.gather(visited, torch.cat(chunks).numpy())
+        return restore_order(probabilities, visited)
 
     def table(self, texts: list[str], top_k: int = 1) -> dict[str, list]:
         """Output columns: text, prediction(s) and score(s); multi-label: predicted names and each probability.
@@ -205,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--top-k", type=int, default=1, help="single-label: the k most likely labels per text")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--encoding", default="utf-8")
+    parser.add_argument("--quantize", choices=["int8"], help="CPU only: predict with an int8 copy of the model, "
+                                                          "built once and cached (needs the int8 extra)")
     quiet_libraries()
 
     def classify() -> None:
@@ -217,8 +233,13 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--encoding {args.encoding!r} is not an encoding Python knows") from None
         check_output(args.output, args.input, args.model)
         texts = read_texts(args.input, args.text_column, args.encoding)
-        predictor = Predictor(args.model, batch_size=args.batch_size)
-        write_table(predictor.table(texts, top_k=args.top_k), args.output)
+        # Under torchrun or accelerate launch, every process predicts its share; the main one writes.
+        processes = Processes.from_environment()
+        predictor = Predictor(args.model, batch_size=args.batch_size, quantize=args.quantize, processes=processes)
+        columns = predictor.table(texts, top_k=args.top_k)
+        if not processes.is_main:
+            return
+        write_table(columns, args.output)
         if args.output is not None:
             print(f"wrote {len(texts)} predictions to {args.output}", file=sys.stderr)
 

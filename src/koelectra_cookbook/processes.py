@@ -1,0 +1,72 @@
+"""Prediction shared between processes started by `torchrun` or `accelerate launch`.
+
+Each process predicts its share of the batches and the shares are gathered, so every process ends with the
+probabilities of every row, in input order, and the main process alone writes them. A single process (no
+launcher) is the same code with one share: everything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import numpy as np
+import torch
+
+
+class Processes:
+    """The processes predicting together: how many, which one this is, and the device it predicts on."""
+
+    def __init__(self, state=None):
+        self.state = state  # accelerate's PartialState when several processes run, else None
+
+    @classmethod
+    def from_environment(cls) -> Processes:
+        """Several processes when a launcher set WORLD_SIZE above 1 (torchrun and accelerate launch both do).
+        Accelerate then joins the process group: gloo on CPUs, NCCL on GPUs, each process on its own device."""
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            return cls()
+        from accelerate import PartialState
+        from accelerate.utils import parse_flag_from_env
+
+        # Accelerate joins CPU processes only when told they run on CPUs (as the Accelerator is, by this flag).
+        on_cpus = parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available()
+        return cls(PartialState(cpu=on_cpus))
+
+    @property
+    def count(self) -> int:
+        return 1 if self.state is None else self.state.num_processes
+
+    @property
+    def rank(self) -> int:
+        return 0 if self.state is None else self.state.process_index
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def device(self) -> torch.device:
+        """The launcher's device for this process; alone, the GPU when there is one."""
+        if self.state is not None:
+            return torch.device(self.state.device)
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def share(self, batches: list[list[int]]) -> list[list[int]]:
+        """This process's batches: every count-th one, starting at its rank. The batches are sorted by length,
+        so neighbours cost about the same and each process gets about the same work (halves would give one
+        process all the short rows). Each batch is one the single-process run would build, row for row, so the
+        results are the same as that run's."""
+        return batches[self.rank::self.count]
+
+    def gather(self, rows: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every process's (row indices, values), joined in rank order, on every process."""
+        if self.state is None:
+            return rows, values
+        from accelerate.utils import gather_object
+
+        shares = gather_object([(rows, values)])
+        return np.concatenate([r for r, _ in shares]), np.concatenate([v for _, v in shares])
+
+    def main_first(self):
+        """A block the main process runs before the others (building a cache they then read)."""
+        return contextlib.nullcontext() if self.state is None else self.state.main_process_first()

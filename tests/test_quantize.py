@@ -1,0 +1,196 @@
+"""predict.py --quantize int8: an int8 copy of the model (ONNX Runtime) predicts like the float model, is built
+once into a content-addressed cache, is checked when read back, and is refused on a GPU."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import classifier_with_a_decided_head, run_cli
+from koelectra_cookbook.paths import SAMPLES_DIR
+from koelectra_cookbook.predict import Predictor, main
+from koelectra_cookbook.trainers.multi_label import MultiLabelTrainer
+
+TEST_FILE = SAMPLES_DIR / "nsmc" / "ratings_test.txt"
+
+
+@pytest.fixture(scope="module")
+def nsmc_model(tmp_path_factory, tiny_model_dir):
+    return classifier_with_a_decided_head(tiny_model_dir, tmp_path_factory.mktemp("int8-nsmc") / "model")
+
+
+@pytest.fixture(scope="module")
+def built_cache(nsmc_model, tmp_path_factory):
+    """A user cache folder holding nsmc_model's int8 entry, built once for the tests that only read it (an
+    export takes tens of seconds)."""
+    pytest.importorskip("onnxruntime")
+    home = tmp_path_factory.mktemp("built-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(home))
+        Predictor(nsmc_model, quantize="int8")
+    return home
+
+
+@pytest.fixture
+def cache_home(built_cache, tmp_path, monkeypatch):
+    """This test's own copy of the built cache, as the user's cache folder; returns the int8 folder in it."""
+    shutil.copytree(built_cache, tmp_path / "user-cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    return tmp_path / "user-cache" / "koelectra-cookbook" / "int8"
+
+
+@pytest.fixture
+def empty_cache_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    return tmp_path / "empty-cache" / "koelectra-cookbook" / "int8"
+
+
+def sample_texts() -> list[str]:
+    with open(TEST_FILE, newline="", encoding="utf-8") as handle:
+        return [row["document"] for row in csv.DictReader(handle, delimiter="\t")]
+
+
+def predict(argv: list[str], capsys) -> tuple[int, list[dict], str]:
+    status = main(argv)
+    captured = capsys.readouterr()
+    return status, list(csv.DictReader(io.StringIO(captured.out))), captured.err
+
+
+def test_int8_predictions_follow_the_float_model(nsmc_model, cache_home):
+    texts = sample_texts()
+    full = Predictor(nsmc_model).probabilities([t for t in texts if t.strip()])
+    int8 = Predictor(nsmc_model, quantize="int8").probabilities([t for t in texts if t.strip()])
+    assert int8.shape == full.shape
+    assert np.abs(int8 - full).max() < 0.05
+    decided = np.abs(full[:, 1] - 0.5) > 0.05  # rows the float model is not on the fence about
+    assert decided.sum() > len(full) // 2
+    assert (int8.argmax(1) == full.argmax(1))[decided].all()
+
+
+def test_the_int8_model_is_built_once_and_read_from_the_cache(nsmc_model, built_cache, cache_home, capsys):
+    argv = ["--model", str(nsmc_model), "--input", str(TEST_FILE), "--text-column", "document", "--quantize", "int8"]
+    entries = list(cache_home.iterdir())
+    assert len(entries) == 1 and len(entries[0].name) == 64  # one content-addressed entry, nothing half-written
+    assert sorted(p.name for p in entries[0].iterdir()) == ["manifest.json", "model.int8.onnx"]
+    status, first, err = predict(argv, capsys)
+    assert status == 0 and err.strip() == "" and len(first) == len(sample_texts())
+    assert [row["prediction"] for row in first if row["text"].strip()] != []
+    status, second, _ = predict(argv, capsys)
+    assert second == first and list(cache_home.iterdir()) == entries
+
+
+@pytest.mark.slow
+def test_a_changed_model_gets_a_new_entry(nsmc_model, cache_home, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    before = Predictor(nsmc_model, quantize="int8").probabilities(["정말 재밌다", "최악"])
+    changed = shutil.copytree(nsmc_model, tmp_path / "changed")
+    weights = load_file(changed / "model.safetensors")
+    name = next(k for k in weights if k.endswith("classifier.out_proj.bias"))
+    weights[name] = weights[name] + torch.tensor([2.0, -2.0])  # the same shapes, other predictions
+    save_file(weights, changed / "model.safetensors", metadata={"format": "pt"})
+    full = Predictor(changed).probabilities(["정말 재밌다", "최악"])
+    int8 = Predictor(changed, quantize="int8").probabilities(["정말 재밌다", "최악"])
+    assert (int8.argmax(1) == full.argmax(1)).all() and np.abs(int8 - before).max() > 0.2  # not the old entry
+    assert len(list(cache_home.iterdir())) == 2
+
+
+def damage_entry(entry, damage: str) -> None:
+    onnx_file, manifest = entry / "model.int8.onnx", entry / "manifest.json"
+    if damage == "flip a byte":
+        data = bytearray(onnx_file.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        onnx_file.write_bytes(bytes(data))
+    elif damage == "cut short":
+        onnx_file.write_bytes(onnx_file.read_bytes()[:1000])
+    else:
+        manifest.write_text(manifest.read_text().replace(entry.name, "0" * 64))
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "cut short", "manifest of another entry"])
+def test_a_damaged_cache_entry_is_noticed(cache_home, capsys, damage):
+    from koelectra_cookbook.quantize import verified_entry
+
+    entry = next(cache_home.iterdir())
+    assert verified_entry(entry) == entry / "model.int8.onnx"
+    damage_entry(entry, damage)
+    assert verified_entry(entry) is None
+    assert "is damaged or not this model's; building it again" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_damaged_cache_entry_is_rebuilt(nsmc_model, cache_home, capsys):
+    expected = Predictor(nsmc_model, quantize="int8").probabilities(["재밌다"])
+    entry = next(cache_home.iterdir())
+    damage_entry(entry, "flip a byte")
+    assert Predictor(nsmc_model, quantize="int8").probabilities(["재밌다"]) == pytest.approx(expected, abs=1e-6)
+    err = capsys.readouterr().err
+    assert "building it again" in err and "building the int8 model" in err
+    from koelectra_cookbook.quantize import verified_entry
+
+    assert verified_entry(entry) == entry / "model.int8.onnx"  # whole again
+
+
+@pytest.mark.slow
+def test_a_cache_folder_that_cannot_be_written_quantises_for_this_run_only(nsmc_model, tmp_path, monkeypatch,
+                                                                             capsys):
+    pytest.importorskip("onnxruntime")
+    (tmp_path / "not-a-folder").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
+    status, rows, err = predict(["--model", str(nsmc_model), "--input", str(TEST_FILE), "--text-column", "document",
+                                 "--quantize", "int8"], capsys)
+    assert status == 0 and len(rows) == len(sample_texts())
+    assert "cannot write the int8 cache" in err and "for this run only" in err
+
+
+@pytest.mark.slow
+def test_a_multi_label_model_uses_sigmoids_and_its_saved_thresholds(tmp_path, tiny_model_dir, empty_cache_home,
+                                                                      capsys):
+    pytest.importorskip("onnxruntime")
+    status, run = run_cli(MultiLabelTrainer, "--task", "unsmile", "--output-dir", str(tmp_path / "runs"),
+                          "--set", f"data.dir={SAMPLES_DIR / 'unsmile'}", "--set", f"data.cache_dir={tmp_path / 'c'}",
+                          "--set", f"model.name_or_path={tiny_model_dir}", "--set", "train.epochs=1")
+    assert status == 0
+    capsys.readouterr()  # what the training printed
+    (tmp_path / "in.txt").write_text("너무 싫다\n좋은 하루\n\n", encoding="utf-8")
+    argv = ["--model", str(run / "model"), "--input", str(tmp_path / "in.txt")]
+    _, full, _ = predict(argv, capsys)
+    status, int8, _ = predict([*argv, "--quantize", "int8"], capsys)
+    assert status == 0 and list(int8[0]) == list(full[0]) and len(int8) == 3
+    predictor = Predictor(run / "model", quantize="int8")
+    assert predictor.multi_label and len(set(predictor.thresholds)) > 1  # tuned per label, not one 0.5
+    for ours, theirs in zip(int8[:2], full[:2]):
+        probabilities = np.array([float(ours[name]) for name in predictor.label_names])
+        assert probabilities == pytest.approx([float(theirs[n]) for n in predictor.label_names], abs=0.05)
+        chosen = [n for n, p, t in zip(predictor.label_names, probabilities, predictor.thresholds) if p >= t]
+        assert ours["predicted"] == "|".join(chosen)
+    assert int8[2]["predicted"] == "" and int8[2][predictor.label_names[0]] == ""
+
+
+def test_quantize_on_a_gpu_is_one_error_line(nsmc_model, monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    status, rows, err = predict(["--model", str(nsmc_model), "--input", str(TEST_FILE), "--text-column", "document",
+                                 "--quantize", "int8"], capsys)
+    lines = err.strip().splitlines()
+    assert status == 2 and rows == [] and len(lines) == 1
+    assert lines[0].startswith("error: --quantize int8 runs on the CPU") and "cuda" in lines[0]
+
+
+def test_quantize_without_onnxruntime_names_the_extra(nsmc_model, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what an import of a missing package does
+    status, _, err = predict(["--model", str(nsmc_model), "--input", str(TEST_FILE), "--text-column", "document",
+                              "--quantize", "int8"], capsys)
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("error: ") and '".[int8]"' in lines[0]
+
+
+def test_an_unknown_quantize_choice_is_one_error_line(nsmc_model, capsys):
+    status, _, err = predict(["--model", str(nsmc_model), "--quantize", "int4"], capsys)
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "int4" in lines[0]
