@@ -86,6 +86,12 @@ def test_bad_space_stops_the_cli_before_anything_runs(tmp_path, tiny_model_dir, 
     assert not (tmp_path / "runs").exists()
 
 
+def test_push_to_hub_is_refused_by_a_sweep_before_anything_runs(tmp_path, tiny_model_dir, capsys):
+    assert sweep(write_config(tmp_path, tiny_model_dir), tmp_path / "runs", "--push-to-hub", "someone/x") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "python -m koelectra_cookbook.push" in err[0] and not (tmp_path / "runs").exists()
+
+
 def test_the_trainers_ignore_the_sweep_section(tmp_path, tiny_model_dir):
     config = resolve_config(parse_args("", ["--config", str(write_config(tmp_path, tiny_model_dir))], True))
     assert config.train.max_steps == 2 and not hasattr(config, "sweep")

@@ -63,6 +63,9 @@ def sweep(argv: list[str] | None) -> None:
         import optuna
     except ImportError:
         raise UserError('sweep.py needs Optuna: pip install -e ".[sweep]"') from None
+    if args.push_to_hub:
+        raise UserError("--push-to-hub uploads one run: upload the best trial's run with python -m "
+                        "koelectra_cookbook.push RUN_DIR REPO_ID")
     if args.trials < 1 or args.repeat_best < 0 or (args.evals_per_epoch or 1) < 1:
         raise UserError("--trials and --evals-per-epoch must be at least 1, --repeat-best at least 0")
     if not TASK_NAME.fullmatch(args.study) or args.study in (".", ".."):
