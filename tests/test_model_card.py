@@ -210,6 +210,7 @@ def test_pushing_a_finished_run_later_changes_only_the_uploaded_card(ynat_run, m
     ("folder", "a folder; only a model folder's files are uploaded"),
     ("pickle", "not a model file"),
     ("unfinished", "not a finished run (no results.json)"),
+    ("card", "not a model card the Hub can read"),
 ])
 def test_a_run_folder_from_elsewhere_cannot_make_push_upload_other_files(ynat_run, tmp_path, monkeypatch, capsys,
                                                                         damage, message):
@@ -227,6 +228,8 @@ def test_a_run_folder_from_elsewhere_cannot_make_push_upload_other_files(ynat_ru
         (run / "model" / "extra").mkdir()
     elif damage == "pickle":
         (run / "model" / "pytorch_model.bin").write_bytes(b"\x80\x04")
+    elif damage == "card":
+        (run / "model" / "README.md").write_text("---\n: : [\n---\n# a card\n", encoding="utf-8")
     else:
         (run / "results.json").unlink()
     assert push.main([str(run), "someone/x"]) == 2

@@ -3,9 +3,12 @@ as it is, and a count set before the run (OMP_NUM_THREADS) is left alone."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from helpers import run_cli
+from koelectra_cookbook.config import build_config
+from koelectra_cookbook.errors import UserError
 from koelectra_cookbook import threads
 from koelectra_cookbook.threads import CpuSample, CpuThreads, others_busy_cores, read_sample, threads_for
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer
@@ -97,3 +100,10 @@ def test_a_run_trains_on_the_chosen_count_and_gives_the_old_one_back(tmp_path, c
                         "--set", "train.max_steps=3", "--set", "train.num_threads=1")
     assert status == 0 and seen == [1, 1, 1] and torch.get_num_threads() == before
     assert "CPU threads: 1 (train.num_threads" in capsys.readouterr().out
+
+
+def test_a_thread_count_is_auto_or_a_whole_number_of_threads():
+    assert build_config([("t", {"train": {"num_threads": 3}})]).train.num_threads == 3
+    for bad in ("many", 0, 5000, True):
+        with pytest.raises(UserError, match="train.num_threads"):
+            build_config([("t", {"train": {"num_threads": bad}})])

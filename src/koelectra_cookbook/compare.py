@@ -20,6 +20,7 @@ from pathlib import Path
 
 from .config_parsing import parse_yaml
 from .errors import UserError
+from .runs import flatten
 from .safe_state import DamagedState, read_json
 
 MAX_DEPTH = 4  # <folder>/<task>/sweep-<study>/best/<run>
@@ -149,17 +150,6 @@ def cell(value, limit: int = 40) -> str:
     text = "".join(f"\\x{ord(char):02x}" if unicodedata.category(char)[0] == "C" else char for char in text)
     text = text.replace("|", "/")
     return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def flatten(nested: dict, prefix: str = "") -> dict:
-    """{"train": {"epochs": 3}} -> {"train.epochs": 3}, values kept as they are."""
-    flat = {}
-    for key, value in nested.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def table(rows: list[Row], keys: list[str], base: Path | None) -> tuple[list[str], list[list[str]]]:

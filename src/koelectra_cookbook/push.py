@@ -61,13 +61,14 @@ def model_files(model_dir: Path) -> list[str]:
 
 def card_for_repo(card_path: Path, repo_id: str) -> str | None:
     """The model card with its usage example and model-index naming `repo_id`, or None when it already does."""
+    import yaml
     from huggingface_hub import ModelCard
 
     if not card_path.is_file() or card_path.stat().st_size > MAX_CARD_BYTES:
         return None
     try:
         card = ModelCard(card_path.read_text(encoding="utf-8"))  # YAML read with yaml.safe_load
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, yaml.YAMLError):
         raise UserError(f"{card_path}: not a model card the Hub can read") from None
     text = USAGE_LINE.sub(lambda match: f'{match.group(1)}"{repo_id}"', card.text, count=1)
     if card.data.model_name == repo_id and text == card.text:

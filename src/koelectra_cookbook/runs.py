@@ -177,15 +177,21 @@ class RunDirectory:
         atomic_write(self.path / file_name, text.getvalue())
 
 
-def flat_config(nested: dict, prefix: str = "") -> dict:
-    """{"train": {"epochs": 3}} -> {"train.epochs": 3}; lists and null as text, as trackers want scalars."""
+def flatten(nested: dict, prefix: str = "") -> dict:
+    """{"train": {"epochs": 3}} -> {"train.epochs": 3}, values kept as they are."""
     flat = {}
     for key, value in nested.items():
         if isinstance(value, dict):
-            flat.update(flat_config(value, f"{prefix}{key}."))
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
-            flat[f"{prefix}{key}"] = value if isinstance(value, (int, float, str, bool)) else str(value)
+            flat[f"{prefix}{key}"] = value
     return flat
+
+
+def flat_config(nested: dict) -> dict:
+    """The config flattened, lists and null as text, as trackers want scalars."""
+    return {key: value if isinstance(value, (int, float, str, bool)) else str(value)
+            for key, value in flatten(nested).items()}
 
 
 def check_free_space(output_dir: Path, needed_bytes: int) -> None:
