@@ -85,6 +85,43 @@ def test_the_int8_model_is_built_once_and_read_from_the_cache(nsmc_model, built_
     assert second == first and list(cache_home.iterdir()) == entries
 
 
+def test_int8_batches_run_side_by_side_in_input_order(nsmc_model, cache_home):
+    texts = [t for t in sample_texts() if t.strip()]
+    predictor = Predictor(nsmc_model, batch_size=4, quantize="int8")
+    predictor.model.workers = 1
+    one_thread = predictor.probabilities(texts)
+    predictor.model.workers = 3
+    assert np.array_equal(predictor.probabilities(texts), one_thread)  # each batch is computed on one thread
+
+
+def test_the_cached_int8_model_has_the_transformer_fusions(cache_home):
+    import onnx
+
+    (entry,) = cache_home.iterdir()
+    operators = {node.op_type for node in onnx.load(str(entry / "model.int8.onnx")).graph.node}
+    assert {"SkipLayerNormalization", "BiasGelu", "MatMulInteger"} <= operators
+
+
+def test_fusions_that_change_the_logits_are_left_out(nsmc_model, tmp_path, monkeypatch):
+    import onnx
+
+    from koelectra_cookbook import quantize
+    from koelectra_cookbook.predict import load_classifier
+
+    real_check = quantize.check_export
+
+    def fused_graph_is_wrong(model, path):
+        if "fused" in path.name:
+            raise RuntimeError("the logits differ")
+        real_check(model, path)
+
+    monkeypatch.setattr(quantize, "check_export", fused_graph_is_wrong)
+    quantize.write_int8_model(load_classifier(nsmc_model).eval(), tmp_path, "key")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "model.int8.onnx"]
+    operators = {node.op_type for node in onnx.load(str(tmp_path / "model.int8.onnx")).graph.node}
+    assert "MatMulInteger" in operators and "SkipLayerNormalization" not in operators
+
+
 @pytest.mark.slow
 def test_a_changed_model_gets_a_new_entry(nsmc_model, cache_home, tmp_path):
     from safetensors.torch import load_file, save_file

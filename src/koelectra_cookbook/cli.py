@@ -21,7 +21,6 @@ from .config import Config, build_config, check_task_name, load_yaml, parse_over
 from .config_parsing import flat_differences
 from .data.tasks import TASKS, task_spec
 from .errors import TrainingInterrupted, UserError, shown
-from .metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 from .paths import CONFIG_DIR, SAMPLES_DIR
 from .push import check_repo_id, push_run
 from .runs import RunDirectory
@@ -120,6 +119,9 @@ def complete_config(config: Config, source: str) -> Config:
     if train.es_metric != "loss" and train.es_metric not in train.metrics:
         raise UserError(f"config: train.es_metric {train.es_metric!r} must be 'loss' or one of train.metrics "
                         f"{train.metrics}")
+    # Imported here, not at the top: scikit-learn takes seconds to import, and predict.py needs none of it.
+    from .metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
+
     valid = MULTI_LABEL_METRICS if multi_label else SINGLE_LABEL_METRICS
     for name in train.metrics:
         if name not in valid:

@@ -12,6 +12,7 @@ import codecs
 import csv
 import io
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from .errors import UserError
 from .model import (PICKLED_WEIGHTS, SAFE_WEIGHTS, avoid_per_shape_attention_plans, check_finite_weights,
                     check_model_limits, check_safe_weights, load_tokenizer)
 from .processes import Processes
-from .quantize import check_quantize_option, load_int8_classifier
+from .quantize import Int8Classifier, check_quantize_option, load_int8_classifier
 from .runs import IDENTITY_FILE
 
 
@@ -66,13 +67,20 @@ class Predictor:
         rows = [{"input_ids": ids} for ids in token_ids]
         loader = DataLoader(rows, batch_sampler=batches, collate_fn=PaddingCollator(self.tokenizer.pad_token_id))
         chunks = [torch.zeros(0, self.model.config.num_labels)]  # a process may get no batch at all
-        for batch in loader:
-            logits = self.model(input_ids=batch["input_ids"].to(self.device),
-                                attention_mask=batch["attention_mask"].to(self.device)).logits.float()
+        for logits in self.logits_in_order(loader):
+            logits = logits.float()
             chunks.append((torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, -1)).cpu())
         visited = np.array([row for batch in batches for row in batch], dtype=np.int64)
         visited, probabilities = self.processes.gather(visited, torch.cat(chunks).numpy())
         return restore_order(probabilities, visited)
+
+    def logits_in_order(self, batches) -> Iterator[torch.Tensor]:
+        if isinstance(self.model, Int8Classifier):
+            yield from self.model.logits_in_order(batches)
+            return
+        for batch in batches:
+            yield self.model(input_ids=batch["input_ids"].to(self.device),
+                             attention_mask=batch["attention_mask"].to(self.device)).logits
 
     def table(self, texts: list[str], top_k: int = 1) -> dict[str, list]:
         """Output columns: text, prediction(s) and score(s); multi-label: predicted names and each probability.

@@ -16,13 +16,18 @@ code. When the cache folder cannot be written, the int8 model is built in a temp
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.util
 import json
+import logging
 import os
 import shutil
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -35,8 +40,8 @@ from .model import SAFE_WEIGHTS
 INSTALL_HINT = 'pip install -e ".[int8]"'
 # Everything that changes the file an entry holds: a change here (or another torch or onnxruntime version)
 # gives new cache keys, so entries built the old way are never read.
-EXPORT_SETTINGS = {"format": "onnx", "opset": 18, "quantization": "dynamic int8 weights (QInt8), per tensor",
-                   "layout": 1}
+EXPORT_SETTINGS = {"format": "onnx", "opset": 18, "fusions": "onnxruntime.transformers bert, opt_level 0",
+                   "quantization": "dynamic int8 weights (QInt8), per tensor", "layout": 1}
 ONNX_FILE = "model.int8.onnx"
 MANIFEST = "manifest.json"
 INPUTS = ["input_ids", "attention_mask"]
@@ -52,26 +57,42 @@ def check_quantize_option(quantize: str | None, device: torch.device) -> None:
         raise UserError(f"--quantize int8 runs on the CPU, but this process predicts on {device}; leave "
                         f"--quantize out on a GPU (it is faster there in full precision), or hide the GPU with "
                         f"CUDA_VISIBLE_DEVICES=\"\"")
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-        import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
-    except ImportError as exc:
-        raise UserError(f"--quantize int8 needs ONNX Runtime, which is not installed ({exc.name} is missing): "
-                        f"{INSTALL_HINT}") from None
+    # Looked up, not imported: onnxscript (which torch.onnx's exporter needs) takes a second to import, and a
+    # call that finds its int8 model in the cache never exports.
+    missing = [name for name in ["onnxruntime", "onnx", "onnxscript"] if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"--quantize int8 needs ONNX Runtime, which is not installed ({missing[0]} is missing): "
+                        f"{INSTALL_HINT}")
 
 
 class Int8Classifier:
     """An ONNX Runtime session that is called like a transformers classifier: `model(input_ids=...,
-    attention_mask=...).logits`, with the model's `config`."""
+    attention_mask=...).logits`, with the model's `config`.
 
-    def __init__(self, session, config):
+    The session computes each batch on one thread; `logits_in_order` gives several batches at once to a pool of
+    `workers` threads (ONNX Runtime runs one session from several threads). Short batches of reviews keep one
+    core busy with little work per operator, so a core per batch beats splitting each operator across the cores
+    (docs/benchmarks.md)."""
+
+    def __init__(self, session, config, workers: int = 1):
         self.session = session
         self.config = config
+        self.workers = workers
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> SimpleNamespace:
         feed = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
         return SimpleNamespace(logits=torch.from_numpy(self.session.run(None, feed)[0]))
+
+    def logits_in_order(self, batches: Iterable[dict]) -> Iterator[torch.Tensor]:
+        """The logits of each batch (a dict with input_ids and attention_mask), in the order of `batches`."""
+        def logits(batch: dict) -> torch.Tensor:
+            return self(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+
+        if self.workers == 1:
+            yield from map(logits, batches)
+            return
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="int8") as pool:
+            yield from pool.map(logits, batches)
 
 
 def load_int8_classifier(model_dir: Path, load_full_precision, processes, cache_dir: Path | None = None):
@@ -89,7 +110,7 @@ def load_int8_classifier(model_dir: Path, load_full_precision, processes, cache_
         session = open_session(onnx_file, config)
     if onnx_file.parent != entry:  # built for this run only: the session holds the model in memory now
         shutil.rmtree(onnx_file.parent, ignore_errors=True)
-    return Int8Classifier(session, config)
+    return Int8Classifier(session, config, workers=torch.get_num_threads())
 
 
 def default_cache_dir() -> Path:
@@ -159,8 +180,11 @@ def write_int8_model(model: torch.nn.Module, folder: Path, key: str) -> None:
     float_file = folder / "model.float.onnx"
     export_onnx(model, float_file)
     check_export(model, float_file)
-    quantize_dynamic(float_file, folder / ONNX_FILE, weight_type=QuantType.QInt8)
-    float_file.unlink()
+    float_file = fuse_transformer_operators(model, float_file)
+    with quiet_logging():  # quantize_dynamic advises a pre-processing step that changed nothing here
+        quantize_dynamic(float_file, folder / ONNX_FILE, weight_type=QuantType.QInt8)
+    for scratch in folder.glob("model.float*.onnx"):
+        scratch.unlink()
     onnx_file = folder / ONNX_FILE
     atomic_write(folder / MANIFEST, json.dumps({"key": key,
                                                 "size": onnx_file.stat().st_size,
@@ -171,11 +195,40 @@ def export_onnx(model: torch.nn.Module, path: Path) -> None:
     """The classifier as an ONNX graph taking (input_ids, attention_mask) of any batch size and length."""
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=model.config.max_position_embeddings)
     example = (torch.ones(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long))
-    with warnings.catch_warnings():  # the exporter's notes on axis names and deprecations are not the user's
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(), quiet_logging():  # the exporter's notes (axis names, deprecations, missing
+        warnings.simplefilter("ignore")                    # torchvision) are not the user's
         torch.onnx.export(LogitsOnly(model).eval(), example, str(path), dynamo=True, verbose=False,
                           opset_version=EXPORT_SETTINGS["opset"], input_names=INPUTS, output_names=["logits"],
                           external_data=False, dynamic_shapes=({0: batch, 1: length}, {0: batch, 1: length}))
+
+
+def fuse_transformer_operators(model: torch.nn.Module, float_file: Path) -> Path:
+    """The float graph with ONNX Runtime's transformer fusions (the bias and residual additions joined to the
+    layer norms, the bias to the GELU) made before quantising: the quantised model then runs a little faster than
+    when ONNX Runtime fuses what is left at load time (docs/benchmarks.md). Encoders whose graph the fusions do
+    not fit are left as exported: the fused graph must still give PyTorch's logits."""
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    fused_file = float_file.with_suffix(".fused.onnx")
+    with quiet_logging():
+        fused = optimize_model(str(float_file), model_type="bert", num_heads=model.config.num_attention_heads,
+                               hidden_size=model.config.hidden_size, opt_level=0)
+    fused.save_model_to_file(str(fused_file))
+    try:
+        check_export(model, fused_file)
+    except RuntimeError:
+        return float_file
+    return fused_file
+
+
+@contextlib.contextmanager
+def quiet_logging():
+    """ONNX Runtime's tools log advice through the root logger; the user has nothing to do about it."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 class LogitsOnly(torch.nn.Module):
@@ -209,14 +262,14 @@ def check_export(model: torch.nn.Module, path: Path) -> None:
 
 
 def open_session(onnx_file: Path, config):
-    """An ONNX Runtime session on the CPU, with all graph optimisations and as many threads as torch uses (so
-    OMP_NUM_THREADS and torch.set_num_threads apply to it too). Its inputs and outputs must be a classifier's
-    for this model's labels."""
+    """An ONNX Runtime session on the CPU, with all graph optimisations, computing on the thread that calls it
+    (Int8Classifier runs as many batches side by side as torch has threads, so OMP_NUM_THREADS and
+    torch.set_num_threads apply). Its inputs and outputs must be a classifier's for this model's labels."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = torch.get_num_threads()
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     try:
         session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
