@@ -38,7 +38,7 @@ class Predictor:
     processes started by torchrun or `accelerate launch` share the work (processes.py); each ends with every
     row's probabilities."""
 
-    def __init__(self, model_dir: Path, batch_size: int = 64, max_seq_len: int | None = None, *,
+    def __init__(self, model_dir: Path, batch_size: int | None = None, max_seq_len: int | None = None, *,
                  quantize: str | None = None, processes: Processes | None = None):
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
@@ -56,7 +56,8 @@ class Predictor:
             self.model = load_classifier(model_dir).eval().to(self.device)
         self.label_names, self.thresholds = label_settings(model_dir, self.model.config)
         self.multi_label = self.model.config.problem_type == "multi_label_classification"
-        self.batch_size = batch_size
+        # Int8 batches run one per core (quantize.py), and shorter ones measured faster there (docs/benchmarks.md).
+        self.batch_size = batch_size or (16 if quantize == "int8" else 64)
 
     @torch.inference_mode()
     def probabilities(self, texts: list[str]) -> np.ndarray:
@@ -225,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=path, help="where to write the CSV (default: stdout)")
     parser.add_argument("--text-column", help="the text column of a CSV/TSV/JSON(L) input")
     parser.add_argument("--top-k", type=int, default=1, help="single-label: the k most likely labels per text")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, help="rows per batch (default 64; 16 with --quantize int8)")
     parser.add_argument("--encoding", default="utf-8")
     parser.add_argument("--quantize", choices=["int8"], help="CPU only: predict with an int8 copy of the model, "
                                                           "built once and cached (needs the int8 extra)")
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def classify() -> None:
         args = parser.parse_args(argv)
-        if args.top_k < 1 or args.batch_size < 1:
+        if args.top_k < 1 or (args.batch_size is not None and args.batch_size < 1):
             raise UserError("--top-k and --batch-size must be at least 1")
         try:
             codecs.lookup(args.encoding)
