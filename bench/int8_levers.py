@@ -14,10 +14,12 @@ Not part of the test suite; docs/benchmarks.md has what it printed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,6 +37,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch-sizes", default="64", help="comma-separated, for the fused side-by-side lever")
+    parser.add_argument("--profile", action="store_true", help="also: ONNX Runtime's profile of the fused int8 "
+                                                                "model on one thread, time per operator type")
     args = parser.parse_args()
     import onnxruntime
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -91,7 +95,31 @@ def main() -> int:
                   f"{np.abs(logits - reference).max():.4f} (load {load_average()})", flush=True)
     for name in levers:
         print(f"{name:60s} best {min(times[name]):7.2f} s  {len(texts) / min(times[name]):6.1f} rows/s")
+    if args.profile:
+        print_profile(fused, work, sorted_batches(tokenizer, texts, 16))
     return 0
+
+
+def print_profile(fused: Path, work: Path, batches) -> None:
+    """Share of the kernel time per operator type, from ONNX Runtime's own profiler, one thread."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    options.enable_profiling, options.profile_file_prefix = True, str(work / "profile")
+    profiled = onnxruntime.InferenceSession(str(fused), options, providers=["CPUExecutionProvider"])
+    for input_ids, mask in batches:
+        profiled.run(None, {"input_ids": input_ids, "attention_mask": mask})
+    events = json.loads(Path(profiled.end_profiling()).read_text())
+    per_operator = Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            per_operator[event["args"]["op_name"]] += event["dur"]
+    total = sum(per_operator.values())
+    for operator, microseconds in per_operator.most_common(8):
+        print(f"profile, fused int8, one thread: {operator:24s} {microseconds / 1e6:7.2f} s "
+              f"{100 * microseconds / total:5.1f}%")
 
 
 if __name__ == "__main__":
