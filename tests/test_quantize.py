@@ -94,6 +94,30 @@ def test_int8_batches_run_side_by_side_in_input_order(nsmc_model, cache_home):
     assert np.array_equal(predictor.probabilities(texts), one_thread)  # each batch is computed on one thread
 
 
+def test_ctrl_c_during_int8_prediction_does_not_wait_for_every_batch():
+    import threading
+    import time
+
+    from koelectra_cookbook.quantize import Int8Classifier
+
+    class SlowSession:
+        computed = 0
+
+        def run(self, outputs, feed):
+            time.sleep(0.02)
+            with threading.Lock():
+                SlowSession.computed += 1
+            return [np.zeros((len(feed["input_ids"]), 2), dtype=np.float32)]
+
+    batch = {"input_ids": torch.ones(2, 3, dtype=torch.long), "attention_mask": torch.ones(2, 3, dtype=torch.long)}
+    logits = Int8Classifier(SlowSession(), config=None, workers=2).logits_in_order([batch] * 200)
+    with pytest.raises(KeyboardInterrupt):
+        for _ in logits:
+            raise KeyboardInterrupt  # what Ctrl-C does in the main thread while the pool computes
+    logits.close()  # as the interrupted frames unwind
+    assert SlowSession.computed < 20
+
+
 def test_the_cached_int8_model_has_the_transformer_fusions(cache_home):
     import onnx
 

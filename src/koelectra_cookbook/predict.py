@@ -76,6 +76,7 @@ class Predictor:
         return restore_order(probabilities, visited)
 
     def logits_in_order(self, batches) -> Iterator[torch.Tensor]:
+        """The model's logits for each batch of `batches`, in their order."""
         if isinstance(self.model, Int8Classifier):
             yield from self.model.logits_in_order(batches)
             return

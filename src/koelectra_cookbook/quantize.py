@@ -92,7 +92,7 @@ class Int8Classifier:
             yield from map(logits, batches)
             return
         with ThreadPoolExecutor(self.workers, thread_name_prefix="int8") as pool:
-            yield from pool.map(logits, batches)
+            yield from pool.map(logits, batches)  # closing it (Ctrl-C) cancels the batches not started
 
 
 def load_int8_classifier(model_dir: Path, load_full_precision, processes, cache_dir: Path | None = None):
@@ -195,8 +195,9 @@ def export_onnx(model: torch.nn.Module, path: Path) -> None:
     """The classifier as an ONNX graph taking (input_ids, attention_mask) of any batch size and length."""
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=model.config.max_position_embeddings)
     example = (torch.ones(2, 16, dtype=torch.long), torch.ones(2, 16, dtype=torch.long))
-    with warnings.catch_warnings(), quiet_logging():  # the exporter's notes (axis names, deprecations, missing
-        warnings.simplefilter("ignore")                    # torchvision) are not the user's
+    # The exporter's notes (axis names, deprecations, a missing torchvision) are not the user's.
+    with warnings.catch_warnings(), quiet_logging():
+        warnings.simplefilter("ignore")
         torch.onnx.export(LogitsOnly(model).eval(), example, str(path), dynamo=True, verbose=False,
                           opset_version=EXPORT_SETTINGS["opset"], input_names=INPUTS, output_names=["logits"],
                           external_data=False, dynamic_shapes=({0: batch, 1: length}, {0: batch, 1: length}))
