@@ -59,13 +59,21 @@ class Processes:
         return batches[self.rank::self.count]
 
     def gather(self, rows: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Every process's (row indices, values), joined in rank order, on every process."""
+        """Every process's (row indices, values), joined in rank order, on every process. Sent as tensors padded
+        to the longest share (gather_object would pickle them)."""
         if self.state is None:
             return rows, values
-        from accelerate.utils import gather_object
+        from accelerate.utils import gather, pad_across_processes
 
-        shares = gather_object([(rows, values)])
-        return np.concatenate([r for r, _ in shares]), np.concatenate([v for _, v in shares])
+        device = self.device()
+        lengths = gather(torch.tensor([len(rows)], device=device)).cpu().tolist()
+
+        def joined(array: np.ndarray) -> np.ndarray:
+            padded = pad_across_processes(torch.from_numpy(array).to(device), dim=0)
+            shares = gather(padded).cpu().reshape(self.count, -1, *array.shape[1:]).numpy()
+            return np.concatenate([share[:length] for share, length in zip(shares, lengths)])
+
+        return joined(rows), joined(values)
 
     def main_first(self):
         """A block the main process runs before the others (building a cache they then read)."""
