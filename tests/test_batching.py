@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from koelectra_cookbook.data.batching import (LengthGroupedBatchSampler, PaddingCollator, SortedBatchSampler,
-                                              restore_order)
+from koelectra_cookbook.data.batching import LengthGroupedBatchSampler, PaddingCollator, SortedBatchSampler
+from koelectra_cookbook.data.lengths import restore_order
 
 
 def test_length_grouped_sampler_visits_every_row_once_per_epoch():

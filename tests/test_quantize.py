@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 import sys
 
@@ -77,7 +78,7 @@ def test_the_int8_model_is_built_once_and_read_from_the_cache(nsmc_model, built_
     argv = ["--model", str(nsmc_model), "--input", str(TEST_FILE), "--text-column", "document", "--quantize", "int8"]
     entries = list(cache_home.iterdir())
     assert len(entries) == 1 and len(entries[0].name) == 64  # one content-addressed entry, nothing half-written
-    assert sorted(p.name for p in entries[0].iterdir()) == ["manifest.json", "model.int8.onnx"]
+    assert sorted(p.name for p in entries[0].iterdir()) == ["manifest.json", "model.int8.onnx", "tokenizer.json"]
     status, first, err = predict(argv, capsys)
     assert status == 0 and err.strip() == "" and len(first) == len(sample_texts())
     assert [row["prediction"] for row in first if row["text"].strip()] != []
@@ -109,8 +110,9 @@ def test_ctrl_c_during_int8_prediction_does_not_wait_for_every_batch():
                 SlowSession.computed += 1
             return [np.zeros((len(feed["input_ids"]), 2), dtype=np.float32)]
 
-    batch = {"input_ids": torch.ones(2, 3, dtype=torch.long), "attention_mask": torch.ones(2, 3, dtype=torch.long)}
-    logits = Int8Classifier(SlowSession(), config=None, workers=2).logits_in_order([batch] * 200)
+    batch = (np.ones((2, 3), dtype=np.int64), np.ones((2, 3), dtype=np.int64))
+    settings = {"labels": ["negative", "positive"], "thresholds": [0.5, 0.5], "multi_label": False, "pad_token_id": 0}
+    logits = Int8Classifier(SlowSession(), None, settings, workers=2).logits_in_order([batch] * 200)
     with pytest.raises(KeyboardInterrupt):
         for _ in logits:
             raise KeyboardInterrupt  # what Ctrl-C does in the main thread while the pool computes
@@ -129,19 +131,19 @@ def test_the_cached_int8_model_has_the_transformer_fusions(cache_home):
 def test_fusions_that_change_the_logits_are_left_out(nsmc_model, tmp_path, monkeypatch):
     import onnx
 
-    from koelectra_cookbook import quantize
-    from koelectra_cookbook.predict import load_classifier
+    from koelectra_cookbook import int8_export
+    from koelectra_cookbook.full_precision import load_classifier
 
-    real_check = quantize.check_export
+    real_check = int8_export.check_export
 
     def fused_graph_is_wrong(model, path):
         if "fused" in path.name:
             raise RuntimeError("the logits differ")
         real_check(model, path)
 
-    monkeypatch.setattr(quantize, "check_export", fused_graph_is_wrong)
-    quantize.write_int8_model(load_classifier(nsmc_model).eval(), tmp_path, "key")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "model.int8.onnx"]
+    monkeypatch.setattr(int8_export, "check_export", fused_graph_is_wrong)
+    int8_export.write_int8_model(load_classifier(nsmc_model).eval(), tmp_path / "model.int8.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.int8.onnx"]
     operators = {node.op_type for node in onnx.load(str(tmp_path / "model.int8.onnx")).graph.node}
     assert "MatMulInteger" in operators and "SkipLayerNormalization" not in operators
 
@@ -163,25 +165,40 @@ def test_a_changed_model_gets_a_new_entry(nsmc_model, cache_home, tmp_path):
 
 
 def damage_entry(entry, damage: str) -> None:
-    onnx_file, manifest = entry / "model.int8.onnx", entry / "manifest.json"
+    onnx_file, manifest_file = entry / "model.int8.onnx", entry / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
     if damage == "flip a byte":
         data = bytearray(onnx_file.read_bytes())
         data[len(data) // 2] ^= 0xFF
         onnx_file.write_bytes(bytes(data))
     elif damage == "cut short":
         onnx_file.write_bytes(onnx_file.read_bytes()[:1000])
-    else:
-        manifest.write_text(manifest.read_text().replace(entry.name, "0" * 64))
+    elif damage == "tokenizer edited":
+        tokenizer = entry / "tokenizer.json"
+        tokenizer.write_text(tokenizer.read_text().replace('"max_length":', '"max_length": 1, "_was":'))
+    elif damage == "manifest of another entry":
+        manifest["key"] = "0" * 64
+    elif damage == "threshold out of range":
+        manifest["settings"]["thresholds"][0] = 7
+    elif damage == "labels not a list":
+        manifest["settings"]["labels"] = "negative,positive"
+    elif damage == "manifest not JSON":
+        manifest = None
+    manifest_file.write_text("{" if manifest is None else json.dumps(manifest))
 
 
-@pytest.mark.parametrize("damage", ["flip a byte", "cut short", "manifest of another entry"])
+DAMAGES = ["flip a byte", "cut short", "tokenizer edited", "manifest of another entry", "threshold out of range",
+           "labels not a list", "manifest not JSON"]
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
 def test_a_damaged_cache_entry_is_noticed(cache_home, capsys, damage):
-    from koelectra_cookbook.quantize import verified_entry
+    from koelectra_cookbook.quantize import verified_manifest
 
     entry = next(cache_home.iterdir())
-    assert verified_entry(entry) == entry / "model.int8.onnx"
+    assert verified_manifest(entry) is not None
     damage_entry(entry, damage)
-    assert verified_entry(entry) is None
+    assert verified_manifest(entry) is None
     assert "is damaged or not this model's; building it again" in capsys.readouterr().err
 
 
@@ -193,9 +210,9 @@ def test_a_damaged_cache_entry_is_rebuilt(nsmc_model, cache_home, capsys):
     assert Predictor(nsmc_model, quantize="int8").probabilities(["재밌다"]) == pytest.approx(expected, abs=1e-6)
     err = capsys.readouterr().err
     assert "building it again" in err and "building the int8 model" in err
-    from koelectra_cookbook.quantize import verified_entry
+    from koelectra_cookbook.quantize import verified_manifest
 
-    assert verified_entry(entry) == entry / "model.int8.onnx"  # whole again
+    assert verified_manifest(entry) is not None  # whole again
 
 
 @pytest.mark.slow
@@ -238,6 +255,9 @@ def test_a_multi_label_model_uses_sigmoids_and_its_saved_thresholds(tmp_path, ti
 
 
 def test_quantize_on_a_gpu_is_one_error_line(nsmc_model, monkeypatch, capsys):
+    from koelectra_cookbook.processes import Processes
+
+    monkeypatch.setattr(Processes, "may_use_a_gpu", lambda self: True)  # GPU device files, as on a GPU machine
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     status, rows, err = predict(["--model", str(nsmc_model), "--input", str(TEST_FILE), "--text-column", "document",
                                  "--quantize", "int8"], capsys)
@@ -258,3 +278,29 @@ def test_an_unknown_quantize_choice_is_one_error_line(nsmc_model, capsys):
     status, _, err = predict(["--model", str(nsmc_model), "--quantize", "int4"], capsys)
     lines = err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "int4" in lines[0]
+
+
+def test_the_cached_tokenizer_gives_the_ids_of_the_full_precision_one(nsmc_model, cache_home):
+    import unicodedata
+
+    long_review = "정말 재밌는 영화였다 " * 200  # past the model's longest input: truncated the same way
+    texts = [*sample_texts(), long_review, unicodedata.normalize("NFD", "재밌다 ㅋㅋ"), "", "   ", "😀 English 123"]
+    int8 = Predictor(nsmc_model, quantize="int8").model.token_ids(texts)
+    full = Predictor(nsmc_model).model.token_ids(texts)
+    assert len(int8) == len(full) and all(np.array_equal(a, b) for a, b in zip(int8, full))
+    assert len(full[len(sample_texts())]) < 200 * 4  # the long review really was cut
+
+
+def test_a_warm_int8_call_imports_neither_torch_nor_transformers(nsmc_model, cache_home, tmp_path):
+    import subprocess
+
+    (tmp_path / "in.txt").write_text("정말 재밌다\n최악\n", encoding="utf-8")
+    script = ("import sys\nfrom koelectra_cookbook.predict import main\n"
+              f"status = main(['--model', {str(nsmc_model)!r}, '--input', {str(tmp_path / 'in.txt')!r}, "
+              f"'--output', {str(tmp_path / 'out.csv')!r}, '--quantize', 'int8'])\n"
+              "print(status, sorted({'torch', 'transformers', 'accelerate', 'pandas'} & set(sys.modules)))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                            env={**__import__("os").environ, "XDG_CACHE_HOME": str(cache_home.parents[1])})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split("\n")[-2] == "0 []"
+    assert "building" not in result.stderr and (tmp_path / "out.csv").read_text().count("\n") == 3

@@ -15,7 +15,7 @@ import yaml
 from koelectra_cookbook.cli import parse_args, resolve_config
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
-from koelectra_cookbook.safe_state import read_json
+from koelectra_cookbook.safe_json import read_json
 from koelectra_cookbook.sweep import main
 from koelectra_cookbook.sweep_space import check_space
 

@@ -32,7 +32,7 @@ MAX_TEXT_CHARS = 20_000  # one text; the model reads its first max_seq_len token
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import ArgumentParser, exit_status, path_argument, quiet_libraries
+    from .command_line import ArgumentParser, exit_status, path_argument, quiet_libraries
 
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=lambda text: Path(path_argument(text)), required=True,

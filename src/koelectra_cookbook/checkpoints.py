@@ -27,8 +27,9 @@ from safetensors.torch import load_file, save_file
 
 from .atomic import finish_folder, start_folder
 from .errors import UserError
-from .safe_state import (DamagedState, check_model_tensors, checked_rng, model_tensors, optimizer_files,
-                         optimizer_state, read_json, rng_files, sha256_of)
+from .safe_json import DamagedState, read_json
+from .safe_state import (check_model_tensors, checked_rng, model_tensors, optimizer_files, optimizer_state, rng_files,
+                         sha256_of)
 
 STEP_FOLDER = re.compile(r"step-\d{8}")
 MANIFEST = "manifest.json"

@@ -8,19 +8,15 @@ has a checkpoint). Anything else is a bug.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
-import os
-import signal
 import sys
-import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
+from .command_line import ArgumentParser, exit_status, path_argument, quiet_libraries
 from .config import Config, build_config, check_task_name, load_yaml, parse_overrides
 from .config_parsing import flat_differences
 from .data.tasks import TASKS, task_spec
-from .errors import TrainingInterrupted, UserError, shown
+from .errors import UserError, shown
 from .paths import CONFIG_DIR, SAMPLES_DIR
 from .push import check_repo_id, push_run
 from .runs import RunDirectory
@@ -28,20 +24,6 @@ from .runs import RunDirectory
 # The script that continues each level's runs.
 RESUME_SCRIPTS = {"intermediate": "train_intermediate.py", "expert": "train_expert.py",
                   "multi-label": "train_multi_label.py"}
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse, but a mistake is one `error:` line (exit 2) like every other user error, not a usage block."""
-
-    def error(self, message: str):
-        raise UserError(f"{message} (see {self.prog} --help)")
-
-
-def path_argument(text: str) -> str:
-    """A path on the command line: a control character (a newline) in it would split every message naming it."""
-    if any(unicodedata.category(char) == "Cc" for char in text):
-        raise argparse.ArgumentTypeError(f"{text!r} holds a control character")
-    return text
 
 
 def parse_args(description: str, argv: list[str] | None, resumable: bool,
@@ -228,53 +210,6 @@ def warn_without_token(repo_id: str) -> None:
               f"or the model is saved but not uploaded to {repo_id}", file=sys.stderr)
 
 
-def exit_status(body: Callable[[], None], interrupted: Callable[[], str]) -> int:
-    """The scripts' contract around `body`: 0 when it returns; 2 and one `error:` line for a user error (or an
-    operating-system error no check foresaw); 130 after Ctrl-C or SIGTERM, with `interrupted()` saying what
-    was kept (a training loop that stopped at a step boundary says it itself)."""
-    try:
-        with sigterm_as_keyboard_interrupt():
-            body()
-        return 0
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except TrainingInterrupted as stop:
-        print(stop, file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        print(interrupted(), file=sys.stderr)
-        quiet_teardown()
-        return 130
-    except OSError as exc:  # a path or a disk the checks did not foresee: still the user's to fix
-        print(f"error: {os_error_message(exc)}", file=sys.stderr)
-        return 2
-    finally:
-        loud_teardown()
-
-
-def quiet_teardown() -> None:
-    """After Ctrl-C or SIGTERM, an object the interrupt caught half-built (a progress bar) complains when it is
-    freed, as the exception is let go; the one-line message already said what happened. `loud_teardown` ends it."""
-    sys.unraisablehook = _ignore
-
-
-def loud_teardown() -> None:
-    if sys.unraisablehook is _ignore:
-        gc.collect()  # what the interrupt left in reference cycles goes now, still quietly
-        sys.unraisablehook = sys.__unraisablehook__
-
-
-def _ignore(unraisable) -> None:
-    pass
-
-
-def os_error_message(exc: OSError) -> str:
-    """`path: reason` for an operating-system error, on one line."""
-    where = exc.filename if exc.filename is not None else ""
-    return f"{shown(str(where), 200)[1:-1]}: {exc.strerror or exc}" if where else " ".join(str(exc).split())
-
-
 def interrupted_message(trainer) -> str:
     """What to say after Ctrl-C or SIGTERM outside the training loop (set-up, final evaluation, saving)."""
     run = getattr(trainer, "run_dir", None)
@@ -283,35 +218,3 @@ def interrupted_message(trainer) -> str:
     if getattr(trainer, "supports_resume", False):
         return f"interrupted; resume with: python {Path(sys.argv[0]).name} --resume {run.path}"
     return f"interrupted; {run.path} is incomplete (the {trainer.level} level keeps no checkpoints to resume from)"
-
-
-@contextlib.contextmanager
-def sigterm_as_keyboard_interrupt():
-    """SIGTERM (a scheduler, `kill`) ends the run like Ctrl-C: cleanly, with a message, exit status 130.
-    The intermediate level replaces both with a stop at the next step boundary while it trains; whatever a
-    trainer installs, the handlers from before are back afterwards."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = {stop: signal.getsignal(stop) for stop in (signal.SIGINT, signal.SIGTERM)}
-        signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread (e.g. run from a notebook's worker): leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        for stop, handler in previous.items():
-            signal.signal(stop, handler)
-
-
-def quiet_libraries() -> None:
-    """Library chatter (load reports, retry notices) would bury our own messages; errors still surface."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import huggingface_hub
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    huggingface_hub.utils.logging.set_verbosity_error()

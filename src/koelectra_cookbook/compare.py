@@ -21,7 +21,7 @@ from pathlib import Path
 from .config_parsing import parse_yaml
 from .errors import UserError
 from .runs import flatten
-from .safe_state import DamagedState, read_json
+from .safe_json import DamagedState, read_json
 
 MAX_DEPTH = 4  # <folder>/<task>/sweep-<study>/best/<run>
 MAX_RUNS = 5000
@@ -199,13 +199,13 @@ def markdown(header: list[str], cells: list[list[str]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import exit_status
+    from .command_line import exit_status
 
     return exit_status(lambda: compare(argv), lambda: "interrupted; nothing was written")
 
 
 def compare(argv: list[str] | None) -> None:
-    from .cli import ArgumentParser, path_argument
+    from .command_line import ArgumentParser, path_argument
     from .compare_outputs import check_output, write_csv, write_plot
 
     parser = ArgumentParser(description="Compare runs: a Markdown table sorted by the dev headline metric.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -10,18 +9,13 @@ import torch
 import transformers
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-from .errors import UserError, shown
-
-
-# Weight files transformers can read. Only safetensors are loaded: the others are pickles (or formats we do not
-# read), and unpickling a file from elsewhere can run any code in it.
-SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
-PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
+from .errors import UserError
+from .model_files import check_local_path, check_safe_weights
 
 
 def load_tokenizer(name_or_path: str):
     """The checkpoint's fast tokenizer; an unreachable or unknown checkpoint is a user error."""
-    _check_local_path(name_or_path)
+    check_local_path(name_or_path)
     try:
         return AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
     except Exception as exc:  # files from elsewhere can fail in any way (a tokenizer.json of another shape...)
@@ -67,7 +61,7 @@ def load_model(name_or_path: str, label_names: list[str], attn_implementation: s
     The label names go into the model config (id2label / label2id), so the saved model reports readable labels
     in `transformers.pipeline`. A checkpoint that already has a head of another size gets a new one.
     """
-    _check_local_path(name_or_path)
+    check_local_path(name_or_path)
     check_safe_weights(name_or_path)
     avoid_per_shape_attention_plans()
     label_names = [str(name) for name in label_names]
@@ -115,50 +109,6 @@ def check_finite_weights(model: torch.nn.Module, name_or_path: str | Path) -> No
         raise UserError(f"model {name_or_path}: its weights hold values that are not finite (NaN or infinity)")
 
 
-def check_safe_weights(name_or_path: str | Path) -> None:
-    """A local checkpoint folder must hold its weights as safetensors, in the folder itself; pickled weights are
-    refused, never read. (A Hub id is loaded with use_safetensors=True, which refuses pickles the same way.)"""
-    folder = Path(name_or_path).expanduser()
-    if not folder.is_dir():
-        return
-    index = folder / "model.safetensors.index.json"
-    if index.exists():
-        _check_shard_index(index)
-    elif not (folder / "model.safetensors").is_file():
-        pickled = next((name for name in PICKLED_WEIGHTS if (folder / name).exists()), None)
-        if pickled is not None:
-            raise UserError(f"model {folder}: its weights are in {pickled}, a pickle, which can run code when loaded; "
-                            f"only safetensors weights are read. Convert them where you trust the file: "
-                            f"from_pretrained() then save_pretrained() writes model.safetensors")
-        raise UserError(f"model {folder}: no weights (model.safetensors) in it")
-    config = folder / "config.json"
-    try:
-        settings = json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
-        quantized = isinstance(settings, dict) and "quantization_config" in settings
-    except (OSError, ValueError, TypeError, RecursionError):
-        raise UserError(f"{config}: not a readable config.json") from None
-    if quantized:
-        raise UserError(f"model {folder}: a quantized checkpoint (quantization_config in config.json); give the "
-                        f"full-precision model")
-
-
-def _check_shard_index(index: Path) -> None:
-    """A sharded checkpoint's index may only name safetensors files that lie in its own folder: transformers
-    would otherwise unpickle a .bin shard it names, or read files from anywhere."""
-    try:
-        if not index.is_file() or index.stat().st_size > 64 * 2**20:
-            raise ValueError("not a regular file of reasonable size")
-        shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
-    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
-        raise UserError(f"{index}: not a readable index of weight files ({exc})") from None
-    for shard in shards:
-        path = index.parent / str(shard)
-        if not isinstance(shard, str) or Path(shard).name != shard or not shard.endswith(".safetensors"):
-            raise UserError(f"{index}: names {shown(shard)}, which is not a safetensors file in the model's folder")
-        if path.is_symlink() or not path.is_file():
-            raise UserError(f"{index}: names {shard}, which is not a regular file in {index.parent}")
-
-
 def avoid_per_shape_attention_plans() -> None:
     """Keep PyTorch's fused attention off its cuDNN backend on a GPU.
 
@@ -170,12 +120,6 @@ def avoid_per_shape_attention_plans() -> None:
     """
     if torch.cuda.is_available():
         torch.backends.cuda.enable_cudnn_sdp(False)
-
-
-def _check_local_path(name_or_path: str) -> None:
-    looks_local = name_or_path.startswith((".", "/", "~")) or Path(name_or_path).exists()
-    if looks_local and not Path(name_or_path).expanduser().is_dir():
-        raise UserError(f"model.name_or_path: directory {name_or_path!r} does not exist")
 
 
 def _cannot_load(name_or_path: str, exc: Exception) -> str:

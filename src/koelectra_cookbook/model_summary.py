@@ -13,7 +13,7 @@ import math
 import re
 from pathlib import Path
 
-from .safe_state import DamagedState, read_json
+from .safe_json import DamagedState, read_json
 
 MAX_METRICS = 20  # a results.json from elsewhere could hold thousands of keys; the page shows the first ones
 SPLIT_TITLES = {"eval": "evaluation file", "dev": "dev split (held out from train; optimistic)"}

@@ -12,77 +12,58 @@ import codecs
 import csv
 import io
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader
 
 from .atomic import atomic_write
-from .data.batching import PaddingCollator, SortedBatchSampler, restore_order
-from .data.dataset import encode_texts
+from .data.lengths import cut_into_batches, length_sorted_order, pad_rows, restore_order
 from .data.readers import decode, detect_format, read_bytes, read_table
 from .errors import UserError
-from .model import (PICKLED_WEIGHTS, SAFE_WEIGHTS, avoid_per_shape_attention_plans, check_finite_weights,
-                    check_model_limits, check_safe_weights, load_tokenizer)
+from .model_files import PICKLED_WEIGHTS, SAFE_WEIGHTS, check_safe_weights
 from .processes import Processes
-from .quantize import Int8Classifier, check_quantize_option, load_int8_classifier
+from .quantize import check_quantize_option, load_int8_classifier
 from .runs import IDENTITY_FILE
 
 
 class Predictor:
     """A saved model and its tokenizer, ready to turn texts into label probabilities.
 
-    `quantize="int8"`: predict with an int8 copy of the model on the CPU (quantize.py). `processes`: several
-    processes started by torchrun or `accelerate launch` share the work (processes.py); each ends with every
-    row's probabilities."""
+    `quantize="int8"`: predict with an int8 copy of the model on the CPU (quantize.py); once it is cached, this
+    path imports neither torch nor transformers. `processes`: several processes started by torchrun or
+    `accelerate launch` share the work (processes.py); each ends with every row's probabilities."""
 
-    def __init__(self, model_dir: Path, batch_size: int | None = None, max_seq_len: int | None = None, *,
-                 quantize: str | None = None, processes: Processes | None = None):
+    def __init__(self, model_dir: Path, batch_size: int | None = None, *, quantize: str | None = None,
+                 processes: Processes | None = None):
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
             raise UserError(f"--model {model_dir}: not a saved model (no config.json); give RUN_DIR/model")
         self.processes = processes or Processes()
-        self.device = self.processes.device()
-        check_quantize_option(quantize, self.device)
+        check_quantize_option(quantize, self.processes)
         check_safe_weights(model_dir)
-        self.tokenizer = load_tokenizer(str(model_dir))
-        self.max_seq_len = check_model_limits(str(model_dir), self.tokenizer, max_seq_len)
-        avoid_per_shape_attention_plans()
         if quantize == "int8":
-            self.model = load_int8_classifier(model_dir, lambda: load_classifier(model_dir).eval(), self.processes)
+            self.model = load_int8_classifier(model_dir, self.processes)
         else:
-            self.model = load_classifier(model_dir).eval().to(self.device)
-        self.label_names, self.thresholds = label_settings(model_dir, self.model.config)
-        self.multi_label = self.model.config.problem_type == "multi_label_classification"
+            from .full_precision import FullPrecisionClassifier  # torch and transformers take seconds to import
+
+            self.model = FullPrecisionClassifier(model_dir, self.processes.device())
+        self.label_names, self.thresholds = self.model.label_names, self.model.thresholds
+        self.multi_label = self.model.multi_label
         # Int8 batches run one per core (quantize.py), and shorter ones measured faster there (docs/benchmarks.md).
         self.batch_size = batch_size or (16 if quantize == "int8" else 64)
 
-    @torch.inference_mode()
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """Probabilities of shape (len(texts), labels): softmax, or one sigmoid per label (multi-label)."""
-        token_ids = encode_texts(texts, self.tokenizer, self.max_seq_len, cache_dir=None)
-        batches = self.processes.share(list(SortedBatchSampler(np.array([len(ids) for ids in token_ids]),
-                                                               self.batch_size)))
-        rows = [{"input_ids": ids} for ids in token_ids]
-        loader = DataLoader(rows, batch_sampler=batches, collate_fn=PaddingCollator(self.tokenizer.pad_token_id))
-        chunks = [torch.zeros(0, self.model.config.num_labels)]  # a process may get no batch at all
-        for logits in self.logits_in_order(loader):
-            logits = logits.float()
-            chunks.append((torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, -1)).cpu())
+        token_ids = self.model.token_ids(texts)
+        order = length_sorted_order([len(ids) for ids in token_ids])
+        batches = self.processes.share(cut_into_batches(order, self.batch_size))
+        padded = (pad_rows([token_ids[row] for row in batch], self.model.pad_token_id) for batch in batches)
+        chunks = [np.zeros((0, len(self.label_names)), dtype=np.float32)]  # a process may get no batch at all
+        for logits in self.model.logits_in_order(padded):
+            chunks.append(sigmoid(logits) if self.multi_label else softmax(logits))
         visited = np.array([row for batch in batches for row in batch], dtype=np.int64)
-        visited, probabilities = self.processes.gather(visited, torch.cat(chunks).numpy())
+        visited, probabilities = self.processes.gather(visited, np.concatenate(chunks))
         return restore_order(probabilities, visited)
-
-    def logits_in_order(self, batches) -> Iterator[torch.Tensor]:
-        """The model's logits for each batch of `batches`, in their order."""
-        if isinstance(self.model, Int8Classifier):
-            yield from self.model.logits_in_order(batches)
-            return
-        for batch in batches:
-            yield self.model(input_ids=batch["input_ids"].to(self.device),
-                             attention_mask=batch["attention_mask"].to(self.device)).logits
 
     def table(self, texts: list[str], top_k: int = 1) -> dict[str, list]:
         """Output columns: text, prediction(s) and score(s); multi-label: predicted names and each probability.
@@ -111,40 +92,13 @@ class Predictor:
         return columns
 
 
-def load_classifier(model_dir: Path):
-    """The fine-tuned classifier saved in `model_dir`. A checkpoint whose classification head was never trained
-    (a pretrained encoder) would predict noise, so it is refused."""
-    from transformers import AutoModelForSequenceClassification
-
-    try:
-        model, loading = AutoModelForSequenceClassification.from_pretrained(
-            str(model_dir), use_safetensors=True, trust_remote_code=False, output_loading_info=True)
-    except Exception as exc:  # files from elsewhere can fail in any way
-        raise UserError(f"--model {model_dir}: cannot load it ({' '.join(str(exc).split())[:200]})") from None
-    untrained = sorted(loading.get("missing_keys", [])) + sorted(k[0] if isinstance(k, tuple) else k
-                                                                for k in loading.get("mismatched_keys", []))
-    if untrained:
-        raise UserError(f"--model {model_dir}: not a fine-tuned classifier ({untrained[0]} is not in its weights, so "
-                        f"its classification head was never trained); give the model/ folder of a training run "
-                        f"(RUN_DIR/model)")
-    check_finite_weights(model, model_dir)
-    return model
+def softmax(logits: np.ndarray) -> np.ndarray:
+    exponentials = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
 
 
-def label_settings(model_dir: Path, config) -> tuple[list[str], np.ndarray]:
-    """The label names (id order) and decision thresholds of config.json, checked."""
-    try:
-        names = [str(config.id2label[i]) for i in range(config.num_labels)]
-    except (KeyError, TypeError):
-        raise UserError(f"{model_dir / 'config.json'}: id2label must name labels 0 to {config.num_labels - 1}") \
-            from None
-    thresholds = getattr(config, "thresholds", None)
-    thresholds = [0.5] * len(names) if thresholds is None else thresholds
-    if not isinstance(thresholds, list) or len(thresholds) != len(names) or not all(
-            isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1 for t in thresholds):
-        raise UserError(f"{model_dir / 'config.json'}: thresholds must be one number in [0, 1] per label "
-                        f"({len(names)})")
-    return names, np.asarray(thresholds, dtype=np.float64)
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * logits))  # 1 / (1 + e^-x), without overflow for very negative logits
 
 
 def read_texts(input_path: Path | None, text_column: str | None, encoding: str) -> list[str]:
@@ -215,7 +169,7 @@ def write_table(columns: dict[str, list], output: Path | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import ArgumentParser, exit_status, path_argument, quiet_libraries
+    from .command_line import ArgumentParser, exit_status, path_argument, quiet_libraries
 
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 

@@ -2,16 +2,22 @@
 
 Each process predicts its share of the batches and the shares are gathered, so every process ends with the
 probabilities of every row, in input order, and the main process alone writes them. A single process (no
-launcher) is the same code with one share: everything.
+launcher) is the same code with one share: everything, and imports no torch until it is asked for a device (the
+int8 path predicts without torch).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Processes:
@@ -26,6 +32,7 @@ class Processes:
         Accelerate then joins the process group: gloo on CPUs, NCCL on GPUs, each process on its own device."""
         if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
             return cls()
+        import torch
         from accelerate import PartialState
         from accelerate.utils import parse_flag_from_env
 
@@ -47,9 +54,18 @@ class Processes:
 
     def device(self) -> torch.device:
         """The launcher's device for this process; alone, the GPU when there is one."""
+        import torch
+
         if self.state is not None:
             return torch.device(self.state.device)
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def may_use_a_gpu(self) -> bool:
+        """Whether device() may be a GPU, told without importing torch where it can be: on Linux, CUDA and ROCm
+        reach a GPU only through its device files, so one process on a machine without them predicts on the CPU."""
+        if self.state is not None or sys.platform != "linux":
+            return True
+        return any(Path(name).exists() for name in ["/dev/nvidiactl", "/dev/nvidia0", "/dev/kfd", "/dev/dxg"])
 
     def share(self, batches: list[list[int]]) -> list[list[int]]:
         """This process's batches: every count-th one, starting at its rank. The batches are sorted by length,
@@ -63,6 +79,7 @@ class Processes:
         to the longest share (gather_object would pickle them)."""
         if self.state is None:
             return rows, values
+        import torch
         from accelerate.utils import gather, pad_across_processes
 
         device = self.device()

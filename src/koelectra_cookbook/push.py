@@ -130,7 +130,7 @@ def push_run(run_dir: Path, repo_id: str, private: bool = True, just_trained: bo
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .cli import ArgumentParser, exit_status, path_argument
+    from .command_line import ArgumentParser, exit_status, path_argument
 
     parser = ArgumentParser(prog="python -m koelectra_cookbook.push", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=lambda text: Path(path_argument(text)), metavar="RUN_DIR")

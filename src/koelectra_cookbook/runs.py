@@ -26,7 +26,7 @@ import yaml
 
 from .atomic import atomic_write
 from .errors import UserError, shown
-from .safe_state import DamagedState, read_json
+from .safe_json import DamagedState, read_json
 
 METRICS_FIRST_COLUMNS = ["epoch", "step", "train_loss", "learning_rate", "loss"]
 IDENTITY_FILE = "run.json"

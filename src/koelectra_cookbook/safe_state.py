@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import math
 import random
 from collections.abc import Callable
@@ -22,65 +21,7 @@ import numpy as np
 import torch
 
 from .errors import shown
-
-
-class DamagedState(Exception):
-    """A stored state that cannot be restored: missing, unreadable, or not shaped like the object it is for."""
-
-
-# --- checking values read from JSON ---------------------------------------------------------------------
-
-def check_like(value: Any, reference: Any, where: str) -> Any:
-    """`value` if it has the structure of `reference` (same keys, list lengths and value types), else
-    DamagedState. Lists come back as tuples where the reference holds a tuple (JSON has no tuples)."""
-    if isinstance(reference, dict):
-        if not isinstance(value, dict) or set(value) != set(reference):
-            raise DamagedState(f"{where}: expected the keys {sorted(reference)}, found {_describe(value)}")
-        return {key: check_like(value[key], reference[key], f"{where}.{key}") for key in reference}
-    if isinstance(reference, (list, tuple)):
-        if not isinstance(value, list) or len(value) != len(reference):
-            raise DamagedState(f"{where}: expected a list of {len(reference)}, found {_describe(value)}")
-        items = [check_like(v, r, f"{where}[{i}]") for i, (v, r) in enumerate(zip(value, reference))]
-        return tuple(items) if isinstance(reference, tuple) else items
-    if not _same_kind(value, reference):
-        raise DamagedState(f"{where}: expected {type(reference).__name__}, found {_describe(value)}")
-    return value
-
-
-def check_fields(state: Any, schema: dict[str, tuple[type, ...]], where: str) -> dict:
-    """`state` if it is a dict with exactly the keys of `schema`, each value of one of its types (type(None)
-    allows null; an int is accepted where a float is expected), else DamagedState."""
-    if not isinstance(state, dict) or set(state) != set(schema):
-        raise DamagedState(f"{where}: expected the keys {sorted(schema)}, found {_describe(state)}")
-    for key, kinds in schema.items():
-        if not any(_is(state[key], kind) for kind in kinds):
-            raise DamagedState(f"{where}.{key}: expected {' or '.join(k.__name__ for k in kinds)}, "
-                               f"found {_describe(state[key])}")
-    return state
-
-
-def _is(value: Any, kind: type) -> bool:
-    if kind is type(None):
-        return value is None
-    if isinstance(value, bool) and kind is not bool:
-        return False  # JSON true is not the number 1 here
-    return isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
-
-
-def _same_kind(value: Any, reference: Any) -> bool:
-    if reference is None:
-        return value is None
-    if isinstance(reference, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(reference, bool)
-    if isinstance(reference, float):
-        return isinstance(value, (int, float))
-    return type(value) is type(reference)
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, dict):
-        return f"the keys {sorted(map(str, value))[:12]}"
-    return f"{type(value).__name__} {str(value)[:40]!r}"
+from .safe_json import DamagedState, describe, check_like
 
 
 # --- model weights ---------------------------------------------------------------------------------------
@@ -137,7 +78,7 @@ def optimizer_state(stored: Any, tensors: dict[str, torch.Tensor], optimizer: to
     parameter exactly the entries this optimizer keeps, finite, shaped like the parameter."""
     reference = optimizer.state_dict()
     if not isinstance(stored, dict) or set(stored) != {"state", "param_groups"}:
-        raise DamagedState(f"{where}: expected the keys ['param_groups', 'state'], found {_describe(stored)}")
+        raise DamagedState(f"{where}: expected the keys ['param_groups', 'state'], found {describe(stored)}")
     groups = check_like(stored["param_groups"], reference["param_groups"], f"{where}.param_groups")
     for index, (saved, live) in enumerate(zip(groups, reference["param_groups"])):
         changed = next((key for key in live if key != "lr" and saved[key] != live[key]), None)
@@ -149,7 +90,7 @@ def optimizer_state(stored: Any, tensors: dict[str, torch.Tensor], optimizer: to
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     entry_scalars = _state_entry_scalars(optimizer)
     if not isinstance(stored["state"], dict):
-        raise DamagedState(f"{where}.state: expected a mapping, found {_describe(stored['state'])}")
+        raise DamagedState(f"{where}.state: expected a mapping, found {describe(stored['state'])}")
     state: dict[int, dict] = {}
     for key, entry in stored["state"].items():
         if not key.isdigit() or int(key) >= len(parameters) or not isinstance(entry, dict) \
@@ -223,19 +164,6 @@ def checked_rng(stored: Any, tensors: dict[str, torch.Tensor], where: str) -> Ca
             if device.startswith("cuda."):
                 torch.cuda.set_rng_state(tensor, int(device.split(".")[1]))
     return restore
-
-
-def read_json(path: Path, limit: int = 64 * 2**20) -> Any:
-    """A JSON file of at most `limit` bytes. DamagedState if it is missing, not a regular file (a link, a pipe,
-    a device that never ends), too large, or not JSON."""
-    try:
-        if path.is_symlink() or not path.is_file():
-            raise DamagedState(f"{path.name} is missing or not a regular file")
-        if path.stat().st_size > limit:
-            raise DamagedState(f"{path.name} is larger than {limit} bytes")
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as exc:
-        raise DamagedState(f"{path.name} is not valid JSON ({type(exc).__name__})") from None
 
 
 def sha256_of(path: Path) -> str:

@@ -30,7 +30,7 @@ from .config import TASK_NAME, Config, build_config, load_yaml
 from .config_parsing import flat_differences
 from .errors import TrainingInterrupted, UserError, shown
 from .paths import CONFIG_DIR
-from .safe_state import DamagedState, read_json
+from .safe_json import DamagedState, read_json
 from .sweep_report import finished_line, repeat_summary
 from .sweep_space import check_space, default_space, nested, suggest
 

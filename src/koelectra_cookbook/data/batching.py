@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from .dataset import Split
+from .lengths import cut_into_batches, length_sorted_order, pad_rows
 
 
 class SplitDataset(Dataset):
@@ -60,19 +61,18 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
 
 
 class SortedBatchSampler(Sampler[list[int]]):
-    """Evaluation and prediction batches: rows sorted by length, so each batch pads little.
+    """Evaluation batches: rows sorted by length, so each batch pads little.
     `order` says where each visited row came from, to put results back in input order."""
 
     def __init__(self, lengths: np.ndarray, batch_size: int):
-        self.order = np.argsort(np.asarray(lengths), kind="stable")
+        self.order = length_sorted_order(lengths)
         self.batch_size = batch_size
 
     def __len__(self) -> int:
         return -(-len(self.order) // self.batch_size)
 
     def __iter__(self):
-        for start in range(0, len(self.order), self.batch_size):
-            yield self.order[start: start + self.batch_size].tolist()
+        yield from cut_into_batches(self.order, self.batch_size)
 
 
 class PaddingCollator:
@@ -83,20 +83,8 @@ class PaddingCollator:
         self.pad_token_id = pad_token_id
 
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
-        longest = max(len(row["input_ids"]) for row in rows)
-        input_ids = np.full((len(rows), longest), self.pad_token_id, dtype=np.int64)
-        attention_mask = np.zeros((len(rows), longest), dtype=np.int64)
-        for i, row in enumerate(rows):
-            input_ids[i, : len(row["input_ids"])] = row["input_ids"]
-            attention_mask[i, : len(row["input_ids"])] = 1
+        input_ids, attention_mask = pad_rows([row["input_ids"] for row in rows], self.pad_token_id)
         batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask)}
         if "labels" in rows[0]:  # prediction on unlabelled text has none
             batch["labels"] = torch.from_numpy(np.stack([np.asarray(row["labels"]) for row in rows]))
         return batch
-
-
-def restore_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """Put values computed in `order` back into input order."""
-    restored = np.empty_like(values)
-    restored[order] = values
-    return restored

@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import tempfile
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from ..errors import UserError, shown
 from .download import ensure_file
 from .readers import RowLines, detect_format, read_table
 from .tasks import task_spec
+from .tokens import nfc, tokenizer_errors
 
 
 @dataclass
@@ -260,12 +260,9 @@ def check_cache_dir(cache_dir: Path) -> None:
 def encode_texts(texts: list[str], tokenizer, max_seq_len: int, cache_dir: Path | None,
                  write_cache: bool = True) -> list[np.ndarray]:
     """Token ids of every text (with [CLS]/[SEP], truncated to max_seq_len), tokenized in batches by the fast
-    tokenizer. Cached under a key of the texts, the tokenizer and max_seq_len, so a second run reads them back.
-
-    Texts are NFC-normalised first: Hangul typed or stored in decomposed form (NFD, as macOS file names and
-    some web forms give it) would otherwise tokenize to [UNK], in training and prediction alike."""
-    texts = [text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
-             for text in texts]
+    tokenizer, after NFC normalisation (tokens.py). Cached under a key of the texts, the tokenizer and
+    max_seq_len, so a second run reads them back."""
+    texts = nfc(texts)
     cache_file = None
     if cache_dir is not None:
         key = hashlib.sha256()
@@ -289,18 +286,10 @@ def encode_texts(texts: list[str], tokenizer, max_seq_len: int, cache_dir: Path 
 
 
 def tokenize(tokenizer, texts: list[str], max_seq_len: int) -> list[list[int]]:
-    """Token ids of `texts`. A tokenizer from a model folder may be crafted (a pattern that never finishes
-    matching): the Rust tokenizer then panics, which is not an Exception, and that is turned into a user error."""
-    try:
+    """Token ids of `texts` (a tokenizer that fails is a user error: tokens.py)."""
+    with tokenizer_errors():
         return tokenizer(texts, truncation=True, max_length=max_seq_len, return_attention_mask=False,
                          return_token_type_ids=False)["input_ids"]
-    except Exception as exc:
-        raise UserError(f"the model's tokenizer failed on the data ({' '.join(str(exc).split())[:200]})") from None
-    except BaseException as exc:
-        if type(exc).__name__ != "PanicException":
-            raise
-        raise UserError(f"the model's tokenizer failed on the data ({' '.join(str(exc).split())[:200]}); its "
-                        f"tokenizer.json is damaged or crafted") from None
 
 
 def tokenizer_fingerprint(tokenizer) -> str:

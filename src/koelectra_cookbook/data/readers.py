@@ -16,12 +16,14 @@ import sys
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
 
 from ..errors import UserError, shown
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".json": "json", ".jsonl": "jsonl"}
 
@@ -152,6 +154,8 @@ def _read_delimited(path: Path, text: str, sep: str) -> tuple[pd.DataFrame, RowL
             raise UserError(f"{path}:{start}: expected {width} fields, found {len(row)}")
     # A short row's missing fields read as "" (spreadsheets drop trailing empty fields). Columns without a name
     # (spreadsheets' trailing empty cells) are never read, so they may repeat.
+    import pandas as pd  # here, not at the top: predict.py reads .txt files without it
+
     table = pd.DataFrame({name: [row[i] if i < len(row) else "" for row in rows[1:]] for i, name in
                           enumerate(header) if name}, dtype=object)
     return table, RowLines(lambda: starts[1:])
@@ -234,6 +238,8 @@ def _read_json_records(path: Path, text: str, fmt: str, columns: list[str], text
             except ValueError as problem:
                 raise UserError(f"{path}:{lines[index]}: {problem}") from None
         rows.append(row)
+    import pandas as pd
+
     table = pd.DataFrame.from_records(rows).fillna("")
     return table, lines
 

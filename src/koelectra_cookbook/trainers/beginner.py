@@ -43,7 +43,8 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from ..config import Config
-from ..data.batching import LengthGroupedBatchSampler, SortedBatchSampler, restore_order
+from ..data.batching import LengthGroupedBatchSampler, SortedBatchSampler
+from ..data.lengths import restore_order
 from ..data.dataset import Split, load_task_data
 from ..errors import UserError
 from ..metrics import single_label_metrics

@@ -20,7 +20,7 @@ from ..checkpoints import CheckpointManager
 from ..config import Config
 from ..errors import TrainingInterrupted, UserError, shown
 from ..runs import RunDirectory
-from ..safe_state import DamagedState, check_fields, check_like
+from ..safe_json import DamagedState, check_fields, check_like
 from ..training_state import BestCheckpoint, EarlyStopping, RunningLoss
 from .beginner import BeginnerTrainer
 from .setup_hooks import parameter_bytes
