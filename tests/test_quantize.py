@@ -4,6 +4,7 @@ once into a content-addressed cache, is checked when read back, and is refused o
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import shutil
@@ -304,3 +305,18 @@ def test_a_warm_int8_call_imports_neither_torch_nor_transformers(nsmc_model, cac
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split("\n")[-2] == "0 []"
     assert "building" not in result.stderr and (tmp_path / "out.csv").read_text().count("\n") == 3
+
+
+def test_a_cached_tokenizer_that_is_not_one_is_one_error_line(nsmc_model, cache_home, capsys):
+    (entry,) = cache_home.iterdir()
+    tokenizer, manifest_file = entry / "tokenizer.json", entry / "manifest.json"
+    tokenizer.write_text('{"model": {"type": "WordPiece", "vocab": 7}}')  # valid JSON, no tokenizer
+    manifest = json.loads(manifest_file.read_text())
+    manifest["files"]["tokenizer.json"] = {"size": tokenizer.stat().st_size,
+                                           "sha256": hashlib.sha256(tokenizer.read_bytes()).hexdigest()}
+    manifest_file.write_text(json.dumps(manifest))  # as a stranger who also rewrote the manifest would
+    status, rows, err = predict(["--model", str(nsmc_model), "--input", str(TEST_FILE), "--text-column", "document",
+                                 "--quantize", "int8"], capsys)
+    lines = err.strip().splitlines()
+    assert status == 2 and rows == [] and len(lines) == 1
+    assert lines[0].startswith(f"error: {tokenizer}: not a readable tokenizer") and "rebuild" in lines[0]
