@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,10 +49,16 @@ def start_and_wait_for(cmd: list[str], checkpoint_glob: str, root: Path) -> subp
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, tiny_model_dir):
+def finished_run(tmp_path_factory, tiny_model_dir) -> Path:
+    """The run left alone, trained once for the module (tests that change it work on a copy)."""
     root = tmp_path_factory.mktemp("uninterrupted")
     subprocess.run(command(root, tiny_model_dir), check=True, capture_output=True)
-    return outcome(run_dir_of(root))
+    return run_dir_of(root)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(finished_run):
+    return outcome(finished_run)
 
 
 @pytest.mark.parametrize("kill_after", ["step-00000005", "step-00000025"])
@@ -116,7 +123,6 @@ def test_resume_of_a_run_without_checkpoints_starts_over(tmp_path, tiny_model_di
     process.wait()
     run = run_dir_of(tmp_path)
     for checkpoint in (run / "checkpoints").glob("*"):
-        import shutil
         shutil.rmtree(checkpoint) if checkpoint.is_dir() else checkpoint.unlink()
     resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--resume", str(run),],
                              capture_output=True, text=True)
@@ -148,9 +154,8 @@ def test_kill_point_sweep_resumes_to_the_uninterrupted_result(tmp_path, tiny_mod
     assert outcome(run) == uninterrupted
 
 
-def test_resuming_a_finished_run_reports_the_same_results(tmp_path, tiny_model_dir, uninterrupted):
-    subprocess.run(command(tmp_path, tiny_model_dir), check=True, capture_output=True)
-    run = run_dir_of(tmp_path)
+def test_resuming_a_finished_run_reports_the_same_results(tmp_path, finished_run, uninterrupted):
+    run = Path(shutil.copytree(finished_run, tmp_path / finished_run.name))
     resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--resume", str(run)],
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
