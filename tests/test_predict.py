@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -87,3 +88,18 @@ def test_a_folder_that_is_not_a_model(tmp_path, capsys):
     (tmp_path / "in.txt").write_text("좋아\n", encoding="utf-8")
     assert main(["--model", str(tmp_path), "--input", str(tmp_path / "in.txt")]) == 2
     assert "not a saved model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("loaded_first", ["", "import huggingface_hub", "import transformers"])
+def test_libraries_are_quiet_whether_loaded_before_or_after(loaded_first):
+    """quiet_libraries speaks through environment variables to libraries not loaded yet (predict.py's int8 path
+    never loads them) and directly to loaded ones; either way their logs and progress bars are off."""
+    script = (f"{loaded_first}\nfrom koelectra_cookbook.command_line import quiet_libraries\nquiet_libraries()\n"
+              "import logging, transformers\nfrom huggingface_hub.utils import are_progress_bars_disabled, "
+              "logging as hub_logging\n"
+              "print(transformers.logging.get_verbosity() == logging.ERROR == hub_logging.get_verbosity(), "
+              "transformers.utils.logging.is_progress_bar_enabled(), are_progress_bars_disabled())\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_HUB_", "TRANSFORMERS_VERBOSITY"))}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True", "False", "True"]

@@ -106,10 +106,13 @@ def quiet_libraries() -> None:
     script that never loads them does not import them to quiet them; a library already loaded is told directly."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.update(TRANSFORMERS_VERBOSITY="error", HF_HUB_VERBOSITY="error", HF_HUB_DISABLE_PROGRESS_BARS="1")
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars, logging
+
+        logging.set_verbosity_error()
+        disable_progress_bars()
     if "transformers" in sys.modules:
-        import huggingface_hub
         import transformers
 
         transformers.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
-        huggingface_hub.utils.logging.set_verbosity_error()
