@@ -148,11 +148,11 @@ def verified_manifest(entry: Path) -> dict | None:
         manifest = json.loads(manifest_file.read_text(encoding="utf-8")) if manifest_file.stat().st_size < 2**20 \
             else None
         files = manifest.get("files") if isinstance(manifest, dict) else None
-        whole = (manifest.get("key") == entry.name and isinstance(files, dict)
+        whole = (isinstance(files, dict) and manifest.get("key") == entry.name
                  and sorted(files) == sorted([ONNX_FILE, TOKENIZER_FILE])
                  and all(whole_file(entry / name, facts) for name, facts in files.items())
                  and checked_settings(manifest.get("settings")) is not None)
-    except (OSError, ValueError, RecursionError, AttributeError):
+    except (OSError, ValueError, RecursionError):
         whole = False
     if not whole:
         print(f"note: the cached int8 model {entry} is damaged or not this model's; building it again",
