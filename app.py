@@ -11,4 +11,4 @@ import sys
 from koelectra_cookbook import entry
 
 if __name__ == "__main__":
-    sys.exit(entry.app())  # koelectra_cookbook/app.py
+    sys.exit(entry.app())  # koelectra_cookbook/app/page.py

@@ -9,4 +9,4 @@ import sys
 from koelectra_cookbook import entry
 
 if __name__ == "__main__":
-    sys.exit(entry.compare())  # src/koelectra_cookbook/compare.py
+    sys.exit(entry.compare())  # src/koelectra_cookbook/experiments/compare.py

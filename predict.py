@@ -10,4 +10,4 @@ import sys
 from koelectra_cookbook import entry
 
 if __name__ == "__main__":
-    sys.exit(entry.predict())  # koelectra_cookbook/predict.py
+    sys.exit(entry.predict())  # koelectra_cookbook/commands/predict.py

@@ -12,4 +12,4 @@ import sys
 from koelectra_cookbook import entry
 
 if __name__ == "__main__":
-    sys.exit(entry.sweep())  # src/koelectra_cookbook/sweep.py
+    sys.exit(entry.sweep())  # src/koelectra_cookbook/experiments/sweep.py

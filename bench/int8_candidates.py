@@ -41,7 +41,7 @@ def main() -> int:
     torch.set_num_threads(1)
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from koelectra_cookbook.int8_export import export_onnx
+    from koelectra_cookbook.inference.int8.export import export_onnx
 
     texts = [text for text, _ in read_test_file(args.data_dir / "ratings_test.txt")[:args.rows]]
     batches = sorted_batches(AutoTokenizer.from_pretrained(args.model), texts)

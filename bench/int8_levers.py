@@ -44,7 +44,7 @@ def main() -> int:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from koelectra_cookbook.int8_export import export_onnx, fuse_transformer_operators, quiet_logging
+    from koelectra_cookbook.inference.int8.export import export_onnx, fuse_transformer_operators, quiet_logging
 
     cores = len(os.sched_getaffinity(0))
     texts = [text for text, _ in read_test_file(args.data_dir / "ratings_test.txt")[:args.rows]]

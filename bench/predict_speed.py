@@ -106,8 +106,8 @@ def base_classifier(vocab: Path) -> Path:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from koelectra_cookbook.atomic import atomic_folder
-    from koelectra_cookbook.tiny_model import build_tiny_electra
+    from koelectra_cookbook.files.atomic import atomic_folder
+    from koelectra_cookbook.classifier.tiny import build_tiny_electra
 
     shape = SHAPES["base"]
     with tempfile.TemporaryDirectory() as encoder, atomic_folder(target) as building:

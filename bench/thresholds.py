@@ -12,7 +12,7 @@ import time
 import numpy as np
 from sklearn.metrics import f1_score
 
-from koelectra_cookbook.metrics import tune_thresholds
+from koelectra_cookbook.classifier.metrics import tune_thresholds
 
 
 def plain_search(targets: np.ndarray, probabilities: np.ndarray) -> np.ndarray:

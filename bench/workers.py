@@ -54,9 +54,9 @@ def worker_prepare(job: dict) -> dict:
     and store them for the other methods. This also fills our token cache for the rows."""
     import hashlib
     import numpy as np
-    from koelectra_cookbook.cli import parse_args, resolve_config
+    from koelectra_cookbook.commands.train import parse_args, resolve_config
     from koelectra_cookbook.data.dataset import load_task_data
-    from koelectra_cookbook.model import load_tokenizer
+    from koelectra_cookbook.classifier.loading import load_tokenizer
 
     model_dir = Path(job["model_dir"])
     if not (model_dir / "config.json").is_file():
@@ -93,8 +93,8 @@ def worker_prepare(job: dict) -> dict:
 def build_model(out_dir: Path, shape: str, vocab: str | None, seed: int) -> None:
     """A randomly initialised ELECTRA discriminator checkpoint (with its tokenizer) of the given shape, built
     whole beside its place (another worker may build the same one)."""
-    from koelectra_cookbook.atomic import atomic_folder
-    from koelectra_cookbook.tiny_model import build_tiny_electra, sample_files, train_vocab
+    from koelectra_cookbook.files.atomic import atomic_folder
+    from koelectra_cookbook.classifier.tiny import build_tiny_electra, sample_files, train_vocab
 
     dims = SHAPES[shape]
     with atomic_folder(out_dir, replace=False, shared=True) as building:
@@ -107,7 +107,7 @@ def worker_ours(job: dict) -> dict:
     """Our ExpertTrainer, constructed in-process exactly as train_expert.py does, trained with fit()."""
     import hashlib
     import numpy as np
-    from koelectra_cookbook.cli import parse_args, resolve_config
+    from koelectra_cookbook.commands.train import parse_args, resolve_config
     from koelectra_cookbook.trainers.expert import ExpertTrainer
 
     records: list = []
@@ -333,7 +333,7 @@ def worker_startup(job: dict) -> dict:
     """Seconds from just after the imports to our trainer's first training step, on the whole NSMC train file
     (and the whole evaluation file), with a breakdown of where they go."""
     import psutil
-    from koelectra_cookbook.cli import parse_args, resolve_config
+    from koelectra_cookbook.commands.train import parse_args, resolve_config
     from koelectra_cookbook.data import dataset as dataset_module
     from koelectra_cookbook.trainers import beginner as beginner_module
     from koelectra_cookbook.trainers.expert import ExpertTrainer

@@ -15,7 +15,7 @@ os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
 import pytest  # noqa: E402
 
 from koelectra_cookbook.paths import PROJECT_ROOT  # noqa: E402
-from koelectra_cookbook.tiny_model import build_tiny_electra, sample_files, train_vocab  # noqa: E402
+from koelectra_cookbook.classifier.tiny import build_tiny_electra, sample_files, train_vocab  # noqa: E402
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 SHARED_VOCAB = PROJECT_ROOT.parent / "shared" / "vocab" / "koelectra-v1-vocab.txt"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from koelectra_cookbook.cli import main
+from koelectra_cookbook.commands.train import main
 
 
 def run_cli(trainer_class, *argv: str) -> tuple[int, Path | None]:

@@ -24,9 +24,9 @@ pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
 from helpers import run_cli  # noqa: E402
-from koelectra_cookbook import app  # noqa: E402
+from koelectra_cookbook.app import page as app# noqa: E402
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR  # noqa: E402
-from koelectra_cookbook.predict import Predictor, main as predict_main  # noqa: E402
+from koelectra_cookbook.commands.predict import Predictor, main as predict_main  # noqa: E402
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer  # noqa: E402
 
 REVIEW = "정말 재밌는 영화였다 배우 연기도 좋았어요"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from koelectra_cookbook.atomic import atomic_folder, atomic_write
+from koelectra_cookbook.files.atomic import atomic_folder, atomic_write
 
 
 def test_a_write_that_fails_half_way_leaves_the_old_file_and_no_temporary_one(tmp_path):

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from koelectra_cookbook.cli import main
-from koelectra_cookbook.tiny_model import build_tiny_electra
+from koelectra_cookbook.commands.train import main
+from koelectra_cookbook.classifier.tiny import build_tiny_electra
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "좋", "##아", "##요", "싫", "##어", "영", "##화",

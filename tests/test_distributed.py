@@ -12,8 +12,8 @@ from types import SimpleNamespace
 
 from helpers import classifier_with_a_decided_head
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
-from koelectra_cookbook.predict import Predictor
-from koelectra_cookbook.processes import Processes
+from koelectra_cookbook.commands.predict import Predictor
+from koelectra_cookbook.inference.processes import Processes
 
 
 def test_two_processes_train_one_run_and_count_each_row_once(tmp_path, tiny_model_dir):

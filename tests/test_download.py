@@ -8,7 +8,7 @@ import pytest
 
 from koelectra_cookbook.data import download as download_module
 from koelectra_cookbook.data.download import ensure_file
-from koelectra_cookbook.data.tasks import TASKS, RemoteFile
+from koelectra_cookbook.config.tasks import TASKS, RemoteFile
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.paths import SAMPLES_DIR
 
@@ -57,7 +57,7 @@ def test_a_file_of_a_custom_task_that_is_missing_is_named(tmp_path):
 
 
 def test_offline_cli_run_is_one_error_line_and_exit_2(tmp_path, monkeypatch, capsys):
-    from koelectra_cookbook.cli import main
+    from koelectra_cookbook.commands.train import main
     from koelectra_cookbook.trainers.beginner import BeginnerTrainer
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

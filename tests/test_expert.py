@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from koelectra_cookbook.cli import parse_args, resolve_config
+from koelectra_cookbook.commands.train import parse_args, resolve_config
 from koelectra_cookbook.data.batching import PaddingCollator, SplitDataset
-from koelectra_cookbook.model import add_tokens, load_tokenizer
+from koelectra_cookbook.classifier.loading import add_tokens, load_tokenizer
 from koelectra_cookbook.paths import SAMPLES_DIR
 from koelectra_cookbook.trainers.expert import ExpertTrainer
 
@@ -144,7 +144,7 @@ def test_freezing_more_layers_than_the_model_has_is_a_user_error(tmp_path, tiny_
 
 def test_added_tokens_fill_unused_slots_first_and_survive_save_and_load(tmp_path, tiny_model_dir):
     # A vocabulary with two [unused*] slots, like KoELECTRA's (which has 200).
-    from koelectra_cookbook.tiny_model import build_tiny_electra
+    from koelectra_cookbook.classifier.tiny import build_tiny_electra
 
     tokenizer = load_tokenizer(str(tiny_model_dir))
     words = sorted(tokenizer.get_vocab(), key=tokenizer.get_vocab().get)

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from koelectra_cookbook.config import build_config, normalize_label
+from koelectra_cookbook.config.schema import build_config, normalize_label
 from koelectra_cookbook.data.dataset import load_task_data
 from koelectra_cookbook.data.readers import read_table
 from koelectra_cookbook.errors import UserError

@@ -23,8 +23,8 @@ import pytest
 import torch
 import yaml
 
-from koelectra_cookbook import predict
-from koelectra_cookbook.cli import main
+from koelectra_cookbook.commands import predict
+from koelectra_cookbook.commands.train import main
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer
 from koelectra_cookbook.trainers.expert import ExpertTrainer
@@ -854,7 +854,7 @@ def test_decomposed_hangul_is_read_as_the_same_text_in_training_and_prediction(c
     import unicodedata
 
     from koelectra_cookbook.data.dataset import encode_texts
-    from koelectra_cookbook.model import load_tokenizer
+    from koelectra_cookbook.classifier.loading import load_tokenizer
 
     texts = ["정말 재밌는 영화였다", "돈 아깝다 최악"]
     decomposed = [unicodedata.normalize("NFD", text) for text in texts]
@@ -910,7 +910,7 @@ def test_predict_gives_one_row_per_line_whatever_other_line_breaks_a_line_holds(
 
 
 def test_labels_that_only_look_alike_stay_apart():
-    from koelectra_cookbook.config import normalize_label
+    from koelectra_cookbook.config.schema import normalize_label
 
     assert [normalize_label(v) for v in ("1_0", "10", "１", "1", "1.0", " 007 ", "+3")] == \
         ["1_0", "10", "１", "1", "1", "7", "3"]
@@ -968,7 +968,7 @@ def test_predict_notes_a_text_that_swallowed_lines(context, capsys):
 
 def test_a_large_number_is_a_fine_label_name():
     """Labels are compared as text: a long number is a name, not a value too large for a field."""
-    from koelectra_cookbook.config import build_config
+    from koelectra_cookbook.config.schema import build_config
 
     config = build_config([("test", {"task": "mine", "data": {"labels": [0, 12345678901234567890123]}})])
     assert config.data.labels == ["0", "12345678901234567890123"]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from koelectra_cookbook.metrics import (
+from koelectra_cookbook.classifier.metrics import (
     MULTI_LABEL_METRICS,
     SINGLE_LABEL_METRICS,
     confusion_matrix,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from koelectra_cookbook.model import load_model
+from koelectra_cookbook.classifier.loading import load_model
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from helpers import run_cli
-from koelectra_cookbook.config import build_config
+from koelectra_cookbook.config.schema import build_config
 from koelectra_cookbook.data.dataset import load_task_data
 from koelectra_cookbook.errors import UserError
-from koelectra_cookbook.model import load_tokenizer
+from koelectra_cookbook.classifier.loading import load_tokenizer
 from koelectra_cookbook.paths import SAMPLES_DIR
 from koelectra_cookbook.trainers.expert import ExpertTrainer
 from koelectra_cookbook.trainers.multi_label import MultiLabelTrainer
@@ -107,8 +107,8 @@ def test_a_list_column_in_jsonl_or_pipe_separated_text(tmp_path, tiny_model_dir)
 def test_metrics_change_nothing_and_thresholds_are_chosen_once_by_calibrate(tmp_path, tiny_model_dir):
     """Scoring is free of side effects: during training each dev evaluation is scored at the thresholds it would
     get, without keeping them; `calibrate` chooses them, once, from the final model's dev predictions."""
-    from koelectra_cookbook.cli import parse_args, resolve_config
-    from koelectra_cookbook.metrics import multi_label_metrics, tune_thresholds
+    from koelectra_cookbook.commands.train import parse_args, resolve_config
+    from koelectra_cookbook.classifier.metrics import multi_label_metrics, tune_thresholds
 
     argv = unsmile_args(tmp_path, tiny_model_dir, "--set", "train.epochs=1")
     trainer = MultiLabelTrainer(resolve_config(parse_args("", argv, True)), output_dir=tmp_path / "runs")

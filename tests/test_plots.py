@@ -8,7 +8,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from koelectra_cookbook import plots
+from koelectra_cookbook.runs import plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 YNAT_LABELS = ["IT과학", "경제", "사회", "생활문화", "세계", "스포츠", "정치"]

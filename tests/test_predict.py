@@ -13,7 +13,7 @@ import pytest
 
 from helpers import run_cli
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
-from koelectra_cookbook.predict import Predictor, main
+from koelectra_cookbook.commands.predict import Predictor, main
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer
 
 
@@ -68,7 +68,7 @@ def test_jsonl_input_with_a_text_column(trained_model, tmp_path):
     (tmp_path / "in.jsonl").write_text("\n".join(json.dumps({"review": t}, ensure_ascii=False)
                                                  for t in ["최고", "최악"]), encoding="utf-8")
     predictor = Predictor(trained_model / "model")
-    from koelectra_cookbook.predict import read_texts
+    from koelectra_cookbook.commands.predict import read_texts
 
     assert predictor.table(read_texts(tmp_path / "in.jsonl", "review", "utf-8"))["text"] == ["최고", "최악"]
 
@@ -94,7 +94,7 @@ def test_a_folder_that_is_not_a_model(tmp_path, capsys):
 def test_libraries_are_quiet_whether_loaded_before_or_after(loaded_first):
     """quiet_libraries speaks through environment variables to libraries not loaded yet (predict.py's int8 path
     never loads them) and directly to loaded ones; either way their logs and progress bars are off."""
-    script = (f"{loaded_first}\nfrom koelectra_cookbook.command_line import quiet_libraries\nquiet_libraries()\n"
+    script = (f"{loaded_first}\nfrom koelectra_cookbook.commands.shell import quiet_libraries\nquiet_libraries()\n"
               "import logging, transformers\nfrom huggingface_hub.utils import are_progress_bars_disabled, "
               "logging as hub_logging\n"
               "print(transformers.logging.get_verbosity() == logging.ERROR == hub_logging.get_verbosity(), "

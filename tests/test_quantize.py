@@ -16,7 +16,7 @@ import torch
 
 from helpers import classifier_with_a_decided_head, run_cli
 from koelectra_cookbook.paths import SAMPLES_DIR
-from koelectra_cookbook.predict import Predictor, main
+from koelectra_cookbook.commands.predict import Predictor, main
 from koelectra_cookbook.trainers.multi_label import MultiLabelTrainer
 
 TEST_FILE = SAMPLES_DIR / "nsmc" / "ratings_test.txt"
@@ -100,7 +100,7 @@ def test_ctrl_c_during_int8_prediction_does_not_wait_for_every_batch():
     import threading
     import time
 
-    from koelectra_cookbook.quantize import Int8Classifier
+    from koelectra_cookbook.inference.int8.cache import Int8Classifier
 
     class SlowSession:
         computed = 0
@@ -132,8 +132,8 @@ def test_the_cached_int8_model_has_the_transformer_fusions(cache_home):
 def test_fusions_that_change_the_logits_are_left_out(nsmc_model, tmp_path, monkeypatch):
     import onnx
 
-    from koelectra_cookbook import int8_export
-    from koelectra_cookbook.full_precision import load_classifier
+    from koelectra_cookbook.inference.int8 import export as int8_export
+    from koelectra_cookbook.inference.full_precision import load_classifier
 
     real_check = int8_export.check_export
 
@@ -194,7 +194,7 @@ DAMAGES = ["flip a byte", "cut short", "tokenizer edited", "manifest of another 
 
 @pytest.mark.parametrize("damage", DAMAGES)
 def test_a_damaged_cache_entry_is_noticed(cache_home, capsys, damage):
-    from koelectra_cookbook.quantize import verified_manifest
+    from koelectra_cookbook.inference.int8.cache import verified_manifest
 
     entry = next(cache_home.iterdir())
     assert verified_manifest(entry) is not None
@@ -211,7 +211,7 @@ def test_a_damaged_cache_entry_is_rebuilt(nsmc_model, cache_home, capsys):
     assert Predictor(nsmc_model, quantize="int8").probabilities(["재밌다"]) == pytest.approx(expected, abs=1e-6)
     err = capsys.readouterr().err
     assert "building it again" in err and "building the int8 model" in err
-    from koelectra_cookbook.quantize import verified_manifest
+    from koelectra_cookbook.inference.int8.cache import verified_manifest
 
     assert verified_manifest(entry) is not None  # whole again
 
@@ -256,7 +256,7 @@ def test_a_multi_label_model_uses_sigmoids_and_its_saved_thresholds(tmp_path, ti
 
 
 def test_quantize_on_a_gpu_is_one_error_line(nsmc_model, monkeypatch, capsys):
-    from koelectra_cookbook.processes import Processes
+    from koelectra_cookbook.inference.processes import Processes
 
     monkeypatch.setattr(Processes, "may_use_a_gpu", lambda self: True)  # GPU device files, as on a GPU machine
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -296,7 +296,7 @@ def test_a_warm_int8_call_imports_neither_torch_nor_transformers(nsmc_model, cac
     import subprocess
 
     (tmp_path / "in.txt").write_text("정말 재밌다\n최악\n", encoding="utf-8")
-    script = ("import sys\nfrom koelectra_cookbook.predict import main\n"
+    script = ("import sys\nfrom koelectra_cookbook.commands.predict import main\n"
               f"status = main(['--model', {str(nsmc_model)!r}, '--input', {str(tmp_path / 'in.txt')!r}, "
               f"'--output', {str(tmp_path / 'out.csv')!r}, '--quantize', 'int8'])\n"
               "print(status, sorted({'torch', 'transformers', 'accelerate', 'pandas'} & set(sys.modules)))\n")

@@ -10,7 +10,7 @@ import json
 import pandas as pd
 import pytest
 
-from koelectra_cookbook.config import build_config
+from koelectra_cookbook.config.schema import build_config
 from koelectra_cookbook.data.dataset import load_task_data
 from koelectra_cookbook.data.readers import read_table
 from koelectra_cookbook.errors import UserError

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from koelectra_cookbook.errors import UserError
-from koelectra_cookbook.runs import RunDirectory, check_free_space
+from koelectra_cookbook.runs.directory import RunDirectory, check_free_space
 
 
 def test_runs_started_in_the_same_second_get_distinct_directories(tmp_path, monkeypatch):
@@ -62,7 +62,7 @@ def test_a_full_disk_while_saving_the_model_is_one_error_and_leaves_no_partial_f
 def test_a_checkpoint_that_cannot_be_written_is_a_clear_error_and_leaves_the_previous_ones(tmp_path, monkeypatch):
     from accelerate import Accelerator
 
-    from koelectra_cookbook.checkpoints import CheckpointManager
+    from koelectra_cookbook.runs.checkpoints import CheckpointManager
 
     accelerator, model = Accelerator(cpu=True), torch.nn.Linear(2, 1)
     optimizer = torch.optim.AdamW(model.parameters())
@@ -72,7 +72,7 @@ def test_a_checkpoint_that_cannot_be_written_is_a_clear_error_and_leaves_the_pre
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("koelectra_cookbook.checkpoints.save_file", disk_full)
+    monkeypatch.setattr("koelectra_cookbook.runs.checkpoints.save_file", disk_full)
     with pytest.raises(UserError, match=r"cannot write checkpoint .*step-00000010 \(No space left on device\)"):
         manager.save(accelerator, 10, model, optimizer, {"global_step": 10})
     monkeypatch.undo()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from koelectra_cookbook.checkpoints import CheckpointManager
+from koelectra_cookbook.runs.checkpoints import CheckpointManager
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
 
 

@@ -12,12 +12,12 @@ import optuna
 import pytest
 import yaml
 
-from koelectra_cookbook.cli import parse_args, resolve_config
+from koelectra_cookbook.commands.train import parse_args, resolve_config
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
-from koelectra_cookbook.safe_json import read_json
-from koelectra_cookbook.sweep import main
-from koelectra_cookbook.sweep_space import check_space
+from koelectra_cookbook.files.safe_json import read_json
+from koelectra_cookbook.experiments.sweep import main
+from koelectra_cookbook.experiments.sweep_space import check_space
 
 SPACE = {"train.learning_rate": {"low": 1e-4, "high": 3e-3, "log": True}, "train.batch_size": [8, 16]}
 
@@ -89,7 +89,7 @@ def test_bad_space_stops_the_cli_before_anything_runs(tmp_path, tiny_model_dir, 
 def test_push_to_hub_is_refused_by_a_sweep_before_anything_runs(tmp_path, tiny_model_dir, capsys):
     assert sweep(write_config(tmp_path, tiny_model_dir), tmp_path / "runs", "--push-to-hub", "someone/x") == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "python -m koelectra_cookbook.push" in err[0] and not (tmp_path / "runs").exists()
+    assert len(err) == 1 and "python -m koelectra_cookbook.runs.push" in err[0] and not (tmp_path / "runs").exists()
 
 
 def test_the_trainers_ignore_the_sweep_section(tmp_path, tiny_model_dir):
@@ -183,7 +183,7 @@ def test_an_unusable_storage_is_one_error_without_its_password(tmp_path, tiny_mo
 @pytest.mark.parametrize("batches", [10, 37, 4])
 def test_trials_and_repeats_evaluate_at_the_same_shares_of_each_epoch(monkeypatch, batches):
     from koelectra_cookbook.trainers.intermediate import IntermediateTrainer
-    from koelectra_cookbook.trainers.sweep_trial import ExpertTrial
+    from koelectra_cookbook.experiments.sweep_trial import ExpertTrial
 
     monkeypatch.setattr(IntermediateTrainer, "on_evaluate_end", lambda self, metrics: None)  # its bookkeeping
     trainer = ExpertTrial.__new__(ExpertTrial)  # only the loop counters the schedule reads
@@ -204,7 +204,7 @@ def test_trials_and_repeats_evaluate_at_the_same_shares_of_each_epoch(monkeypatc
 
 
 def test_the_default_spaces_are_valid_for_their_tasks(tmp_path, tiny_model_dir):
-    from koelectra_cookbook.sweep_space import default_space
+    from koelectra_cookbook.experiments.sweep_space import default_space
 
     for task, multi_label in (("nsmc", False), ("ynat", False), ("unsmile", True)):
         argv = ["--task", task, "--set", f"data.dir={SAMPLES_DIR / task}", "--set", f"model.name_or_path={tiny_model_dir}"]

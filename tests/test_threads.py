@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from helpers import run_cli
-from koelectra_cookbook.config import build_config
+from koelectra_cookbook.config.schema import build_config
 from koelectra_cookbook.errors import UserError
-from koelectra_cookbook import threads
-from koelectra_cookbook.threads import CpuSample, CpuThreads, others_busy_cores, read_sample, threads_for
+from koelectra_cookbook.trainers import cpu_threads as threads
+from koelectra_cookbook.trainers.cpu_threads import CpuSample, CpuThreads, others_busy_cores, read_sample, threads_for
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer
 
 

@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from helpers import run_cli
-from koelectra_cookbook.config import build_config
+from koelectra_cookbook.config.schema import build_config
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.paths import SAMPLES_DIR
 from koelectra_cookbook.trainers.intermediate import IntermediateTrainer

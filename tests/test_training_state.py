@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from koelectra_cookbook.training_state import BestCheckpoint, EarlyStopping
+from koelectra_cookbook.trainers.state import BestCheckpoint, EarlyStopping
 
 
 def drive(stopper: EarlyStopping, values: list[float]) -> int | None:
@@ -68,7 +68,7 @@ def test_best_checkpoint_remembers_the_best_evaluation():
 def test_pruning_spares_the_best_checkpoint_and_its_weights_are_exported(tmp_path):
     from accelerate import Accelerator
 
-    from koelectra_cookbook.checkpoints import CheckpointManager
+    from koelectra_cookbook.runs.checkpoints import CheckpointManager
 
     accelerator, model = Accelerator(cpu=True), torch.nn.Linear(2, 1)
     optimizer = torch.optim.AdamW(model.parameters())
@@ -89,7 +89,7 @@ def test_direction_comes_from_the_metric_name(metric, minimize):
 
 def test_running_loss_is_the_mean_since_the_last_report_and_refuses_a_loss_that_is_not_finite():
     from koelectra_cookbook.errors import UserError
-    from koelectra_cookbook.training_state import RunningLoss
+    from koelectra_cookbook.trainers.state import RunningLoss
 
     running = RunningLoss(torch.device("cpu"))
     assert running.mean(step=0) is None

@@ -23,22 +23,22 @@ def train(level: str, description: str) -> int:
 
 def predict() -> int:
     """predict.py: classify texts with a saved model."""
-    return _interruptible(lambda: _load("koelectra_cookbook.predict:main")())
+    return _interruptible(lambda: _load("koelectra_cookbook.commands.predict:main")())
 
 
 def app() -> int:
     """app.py: serve a web page for a saved model (Gradio, an optional extra)."""
-    return _interruptible(lambda: _load("koelectra_cookbook.app:main")())
+    return _interruptible(lambda: _load("koelectra_cookbook.app.page:main")())
 
 
 def sweep() -> int:
     """sweep.py: a hyperparameter search with Optuna (the `sweep` extra)."""
-    return _interruptible(lambda: _load("koelectra_cookbook.sweep:main")())
+    return _interruptible(lambda: _load("koelectra_cookbook.experiments.sweep:main")())
 
 
 def compare() -> int:
     """compare.py: one table of several runs."""
-    return _interruptible(lambda: _load("koelectra_cookbook.compare:main")())
+    return _interruptible(lambda: _load("koelectra_cookbook.experiments.compare:main")())
 
 
 def _interruptible(run) -> int:
@@ -54,7 +54,7 @@ def _interruptible(run) -> int:
 
 
 def _cli():
-    return importlib.import_module("koelectra_cookbook.cli")
+    return importlib.import_module("koelectra_cookbook.commands.train")
 
 
 def _load(target: str):

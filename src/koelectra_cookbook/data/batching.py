@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from .dataset import Split
-from .lengths import cut_into_batches, length_sorted_order, pad_rows
+from koelectra_cookbook.data.dataset import Split
+from koelectra_cookbook.data.lengths import cut_into_batches, length_sorted_order, pad_rows
 
 
 class SplitDataset(Dataset):

@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..atomic import atomic_write
-from ..config import Config, DataConfig, normalize_label
-from ..errors import UserError, shown
-from .download import ensure_file
-from .readers import RowLines, detect_format, read_table
-from .tasks import task_spec
-from .tokens import nfc, tokenizer_errors
+from koelectra_cookbook.files.atomic import atomic_write
+from koelectra_cookbook.config.schema import Config, DataConfig, normalize_label
+from koelectra_cookbook.errors import UserError, shown
+from koelectra_cookbook.data.download import ensure_file
+from koelectra_cookbook.data.readers import RowLines, detect_format, read_table
+from koelectra_cookbook.config.tasks import task_spec
+from koelectra_cookbook.data.tokens import nfc, tokenizer_errors
 
 
 @dataclass

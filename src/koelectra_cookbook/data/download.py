@@ -7,9 +7,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from ..atomic import atomic_write
-from ..errors import UserError
-from .tasks import RemoteFile, TaskSpec
+from koelectra_cookbook.files.atomic import atomic_write
+from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.config.tasks import RemoteFile, TaskSpec
 
 
 def ensure_file(data_dir: Path, file_name: str, spec: TaskSpec | None, allow_download: bool) -> Path:

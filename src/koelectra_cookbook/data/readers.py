@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ..errors import UserError, shown
+from koelectra_cookbook.errors import UserError, shown
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import unicodedata
 
-from ..errors import UserError
+from koelectra_cookbook.errors import UserError
 
 
 def nfc(texts: list[str]) -> list[str]:

@@ -42,20 +42,20 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from ..config import Config
-from ..data.batching import LengthGroupedBatchSampler, SortedBatchSampler
-from ..data.lengths import restore_order
-from ..data.dataset import Split, load_task_data
-from ..errors import UserError
-from ..metrics import single_label_metrics
-from ..model import check_model_limits, load_model, load_tokenizer
-from ..plots import plot_learning_curves
-from ..runs import flat_config
-from ..threads import CpuThreads
-from ..training_state import RunningLoss
-from .console import results_summary, run_summary
-from .output_hooks import OutputHooks
-from .setup_hooks import SetupHooks
+from koelectra_cookbook.config.schema import Config
+from koelectra_cookbook.data.batching import LengthGroupedBatchSampler, SortedBatchSampler
+from koelectra_cookbook.data.lengths import restore_order
+from koelectra_cookbook.data.dataset import Split, load_task_data
+from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.classifier.metrics import single_label_metrics
+from koelectra_cookbook.classifier.loading import check_model_limits, load_model, load_tokenizer
+from koelectra_cookbook.runs.plots import plot_learning_curves
+from koelectra_cookbook.runs.directory import flat_config
+from koelectra_cookbook.trainers.cpu_threads import CpuThreads
+from koelectra_cookbook.trainers.state import RunningLoss
+from koelectra_cookbook.trainers.console import results_summary, run_summary
+from koelectra_cookbook.trainers.output_hooks import OutputHooks
+from koelectra_cookbook.trainers.setup_hooks import SetupHooks
 
 
 class BeginnerTrainer(SetupHooks, OutputHooks):

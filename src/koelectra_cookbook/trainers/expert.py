@@ -18,11 +18,11 @@ import torch
 from sklearn.utils.class_weight import compute_class_weight
 from transformers import get_scheduler
 
-from ..errors import UserError
-from ..losses import build_loss
-from ..model import add_tokens, freeze, layer_index
-from .setup_hooks import weight_decay
-from .intermediate import IntermediateTrainer
+from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.classifier.losses import build_loss
+from koelectra_cookbook.classifier.loading import add_tokens, freeze, layer_index
+from koelectra_cookbook.trainers.setup_hooks import weight_decay
+from koelectra_cookbook.trainers.intermediate import IntermediateTrainer
 
 
 def layer_depth(parameter_name: str, layers: int) -> int:

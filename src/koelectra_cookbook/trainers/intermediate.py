@@ -15,15 +15,15 @@ import math
 import signal
 from pathlib import Path
 
-from ..atomic import atomic_write
-from ..checkpoints import CheckpointManager
-from ..config import Config
-from ..errors import TrainingInterrupted, UserError, shown
-from ..runs import RunDirectory
-from ..safe_json import DamagedState, check_fields, check_like
-from ..training_state import BestCheckpoint, EarlyStopping, RunningLoss
-from .beginner import BeginnerTrainer
-from .setup_hooks import parameter_bytes
+from koelectra_cookbook.files.atomic import atomic_write
+from koelectra_cookbook.runs.checkpoints import CheckpointManager
+from koelectra_cookbook.config.schema import Config
+from koelectra_cookbook.errors import TrainingInterrupted, UserError, shown
+from koelectra_cookbook.runs.directory import RunDirectory
+from koelectra_cookbook.files.safe_json import DamagedState, check_fields, check_like
+from koelectra_cookbook.trainers.state import BestCheckpoint, EarlyStopping, RunningLoss
+from koelectra_cookbook.trainers.beginner import BeginnerTrainer
+from koelectra_cookbook.trainers.setup_hooks import parameter_bytes
 
 
 class IntermediateTrainer(BeginnerTrainer):

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.dataset import Split
-from ..metrics import multi_label_metrics, per_label_report, tune_thresholds
-from ..plots import plot_learning_curves, plot_per_label_f1
-from .expert import ExpertTrainer
+from koelectra_cookbook.data.dataset import Split
+from koelectra_cookbook.classifier.metrics import multi_label_metrics, per_label_report, tune_thresholds
+from koelectra_cookbook.runs.plots import plot_learning_curves, plot_per_label_f1
+from koelectra_cookbook.trainers.expert import ExpertTrainer
 
 
 class MultiLabelTrainer(ExpertTrainer):

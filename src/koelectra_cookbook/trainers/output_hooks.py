@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_folder
-from ..data.dataset import Split
-from ..errors import UserError
-from ..metrics import confusion_matrix
-from ..model_card import portable_path, write_model_card
-from ..plots import NO_HANGUL_FONT_WARNING, hangul_font, plot_confusion_matrix, plot_learning_curves
+from koelectra_cookbook.files.atomic import atomic_folder
+from koelectra_cookbook.data.dataset import Split
+from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.classifier.metrics import confusion_matrix
+from koelectra_cookbook.runs.model_card import portable_path, write_model_card
+from koelectra_cookbook.runs.plots import NO_HANGUL_FONT_WARNING, hangul_font, plot_confusion_matrix, plot_learning_curves
 
 
 class OutputHooks:

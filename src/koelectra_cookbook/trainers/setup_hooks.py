@@ -11,11 +11,11 @@ import torch
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list
 from torch.utils.data import DataLoader
 
-from ..data.batching import PaddingCollator, SplitDataset
-from ..data.dataset import Split
-from ..losses import build_loss
-from ..model import tokenizer_bytes
-from ..runs import RunDirectory, check_free_space
+from koelectra_cookbook.data.batching import PaddingCollator, SplitDataset
+from koelectra_cookbook.data.dataset import Split
+from koelectra_cookbook.classifier.losses import build_loss
+from koelectra_cookbook.classifier.loading import tokenizer_bytes
+from koelectra_cookbook.runs.directory import RunDirectory, check_free_space
 
 
 class SetupHooks:

@@ -1,0 +1,260 @@
+"""A web page for a trained model: `python app.py --model RUN_DIR/model [--port 7860] [--host 127.0.0.1]`.
+
+A Gradio page with a text box whose label probabilities are shown as a Gradio `Label` and a bar chart, a file
+upload (txt/CSV/TSV/JSON(L)) answered with the predictions CSV that predict.py would write, and the model's
+task, labels and metrics beside them. The text classification is also the API endpoint `/classify`:
+`gradio_client.Client(url).predict("정말 재밌다", api_name="/classify")` returns
+`{"label": ..., "confidences": [{"label": ..., "confidence": ...}, ...]}`.
+
+The page listens on 127.0.0.1 (this machine only) unless --host says otherwise. Gradio is an optional extra:
+`pip install -e ".[app]"`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import codecs
+import errno
+import html
+import os
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.app.panel import summary_markdown
+from koelectra_cookbook.commands.predict import Predictor, read_texts, write_table
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
+MAX_TEXT_CHARS = 20_000  # one text; the model reads its first max_seq_len tokens anyway
+
+
+def main(argv: list[str] | None = None) -> int:
+    from koelectra_cookbook.commands.shell import ArgumentParser, exit_status, path_argument, quiet_libraries
+
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=lambda text: Path(path_argument(text)), required=True,
+                        help="a saved model directory (RUN_DIR/model)")
+    parser.add_argument("--host", type=path_argument, default="127.0.0.1",
+                        help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0: every "
+                             "network this machine is on)")
+    parser.add_argument("--port", type=int, default=7860, help="the port to listen on (default 7860)")
+    parser.add_argument("--max-upload-mb", type=int, default=5, help="largest file the page accepts (default 5)")
+    parser.add_argument("--max-upload-rows", type=int, default=10_000,
+                        help="most texts in one uploaded file (default 10000; use predict.py for more)")
+    quiet_libraries()
+    server = None
+
+    def serve() -> None:
+        nonlocal server
+        args = parser.parse_args(argv)
+        if args.max_upload_mb < 1 or args.max_upload_rows < 1:
+            raise UserError("--max-upload-mb and --max-upload-rows must be at least 1")
+        server = start_server(args.model, args.host, args.port, args.max_upload_mb * 2**20,
+                              args.max_upload_rows)
+        print(f"serving {args.model} at {server.url} (Ctrl-C stops it)", flush=True)
+        while True:  # the server runs in its own threads; this one waits for Ctrl-C or SIGTERM
+            time.sleep(1)
+
+    try:
+        return exit_status(serve, lambda: "stopped")
+    finally:
+        if server is not None:
+            server.close()
+
+
+def start_server(model_dir: Path, host: str, port: int, max_upload_bytes: int = 5 * 2**20,
+                 max_upload_rows: int = 10_000) -> "RunningServer":
+    """Check the address, load the model, build the page and start serving it in background threads."""
+    gradio = import_gradio()
+    check_address(host, port)
+    predictor = Predictor(model_dir)  # refuses a folder that is not a fine-tuned classifier, with an error: line
+    page = ModelPage(gradio, predictor, Path(model_dir), max_upload_bytes, max_upload_rows)
+    blocks = page.build()
+    try:
+        blocks.launch(server_name=host, server_port=port, prevent_thread_lock=True, share=False, quiet=True,
+                      ssr_mode=False, max_file_size=max_upload_bytes)
+    except OSError as exc:  # the port was taken between our check and Gradio's
+        page.close()
+        raise UserError(f"--host {host} --port {port}: cannot listen there ({' '.join(str(exc).split())[:200]})") \
+            from None
+    return RunningServer(blocks, page)
+
+
+class RunningServer:
+    """A page being served: `url` is where, `close()` stops the server and removes the page's files."""
+
+    def __init__(self, blocks, page: "ModelPage"):
+        self.blocks = blocks
+        self.page = page
+        self.url = blocks.local_url
+
+    def close(self) -> None:
+        self.blocks.close()
+        self.page.close()
+
+
+def import_gradio():
+    """Gradio, or the one-line error naming the extra that installs it."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a local demo does not report its use anywhere
+    try:
+        import gradio
+    except ImportError:
+        raise UserError('the web page needs Gradio, an optional extra: pip install -e ".[app]"') from None
+    return gradio
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse a port out of range, a host that names no address of this machine and an address already in use,
+    before the model loads, each with its own message."""
+    if not 1 <= port <= 65535:
+        raise UserError(f"--port {port}: give a port from 1 to 65535")
+    try:
+        family, kind, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else "not a valid host name"
+        raise UserError(f"--host {host!r}: not an address or a host name this machine can resolve ({reason})") \
+            from None
+    with socket.socket(family, kind) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: a closed port is free
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                why = "the port is in use; stop what uses it or give another --port"
+            elif exc.errno == errno.EACCES:
+                why = "permission denied; ports below 1024 need privileges, give a --port of 1024 or more"
+            elif exc.errno == errno.EADDRNOTAVAIL:
+                why = "not an address of this machine; give one of its own, 127.0.0.1 or 0.0.0.0"
+            else:
+                why = exc.strerror or str(exc)
+            raise UserError(f"--host {host} --port {port}: cannot listen there ({why})") from None
+
+
+class ModelPage:
+    """The page and what its events call. One model serves every visitor; a lock lets one batch through it at a
+    time (the tokenizer is not meant to be used from two threads at once). `gradio` is the module, imported by
+    `import_gradio` only once a page is asked for, so a missing extra is an error line and not an ImportError."""
+
+    def __init__(self, gradio, predictor: Predictor, model_dir: Path, max_upload_bytes: int, max_upload_rows: int):
+        self.gr = gradio
+        self.predictor = predictor
+        self.model_dir = model_dir
+        self.max_upload_bytes = max_upload_bytes
+        self.max_upload_rows = max_upload_rows
+        self.lock = threading.Lock()
+        # The predictions CSVs are written in here (Gradio then copies what it serves into its own cache);
+        # removed when the server stops.
+        self.work_dir = tempfile.TemporaryDirectory(prefix="koelectra-app-")
+
+    def close(self) -> None:
+        self.work_dir.cleanup()
+
+    def build(self):
+        gr, predictor = self.gr, self.predictor
+        # Gradio keeps every upload and every file it serves in its cache folder: files older than an hour are
+        # removed every hour, so a page left running does not fill the disk with strangers' files.
+        with gr.Blocks(title="Korean text classification", analytics_enabled=False,
+                       delete_cache=(3600, 3600)) as blocks:
+            gr.Markdown("## Korean text classification")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    text = gr.Textbox(label="text", lines=3, placeholder="정말 재밌는 영화였어요")
+                    button = gr.Button("classify", variant="primary")
+                    probabilities = gr.Label(label="probabilities", num_top_classes=len(predictor.label_names),
+                                             show_heading=not predictor.multi_label)
+                    above = gr.Markdown(visible=predictor.multi_label)
+                    # The chart carries its own title; a label box over the picture would hide it.
+                    chart = gr.Image(label="probability per label", show_label=False, type="pil", format="png",
+                                     interactive=False)
+                with gr.Column(scale=2):
+                    gr.Markdown(summary_markdown(self.model_dir, predictor.label_names, predictor.thresholds,
+                                                 predictor.multi_label))
+            with gr.Accordion("classify a file", open=False):
+                gr.Markdown("A .txt file (one text a line) or a CSV, TSV, JSON or JSONL file with a text column; "
+                            "the predictions come back as the CSV `predict.py` writes.")
+                with gr.Row():
+                    upload = gr.File(label="file", file_types=[".txt", *TABLE_SUFFIXES])
+                    with gr.Column():
+                        column = gr.Textbox(label="text column (CSV, TSV, JSON)", placeholder="document")
+                        encoding = gr.Textbox(label="encoding", value="utf-8")
+                        file_button = gr.Button("predict the file")
+                predictions = gr.File(label="predictions CSV", interactive=False)
+
+            classified = gr.on([button.click, text.submit], self.classify, inputs=text, outputs=probabilities,
+                               api_name="classify")
+            classified.success(self.chart, inputs=text, outputs=[chart, above], api_visibility="private")
+            file_button.click(self.predict_file, inputs=[upload, column, encoding], outputs=predictions,
+                              api_name="predict_file")
+        return blocks
+
+    def refusal(self, message: str):
+        """The message a visitor sees for what they gave (a blank text, a file that cannot be read). Shown as
+        text, not HTML (a file's column names are in it), and not logged as a server error with a traceback."""
+        return self.gr.Error(html.escape(message, quote=False), print_exception=False)
+
+    def probabilities_of(self, text: str):
+        """One text's probability per label, in label-id order."""
+        if not isinstance(text, str) or not text.strip():
+            raise self.refusal("type a text to classify")
+        if len(text) > MAX_TEXT_CHARS:
+            raise self.refusal(f"the text has {len(text)} characters; give at most {MAX_TEXT_CHARS}")
+        with self.lock:
+            return self.predictor.probabilities([text])[0]
+
+    def classify(self, text: str) -> dict[str, float]:
+        """The `/classify` endpoint: {label: probability} for the Label component."""
+        row = self.probabilities_of(text)
+        return {name: float(p) for name, p in zip(self.predictor.label_names, row)}
+
+    def chart(self, text: str):
+        """The bar chart and, for a multi-label model, the line naming the labels above their thresholds. Drawn
+        from the text again, not from the Label's value, which the browser sends back and could have altered."""
+        from koelectra_cookbook.app.chart import probability_chart
+
+        predictor = self.predictor
+        row = self.probabilities_of(text)
+        if not predictor.multi_label:
+            return probability_chart(predictor.label_names, row), ""
+        above = [name for name, p, t in zip(predictor.label_names, row, predictor.thresholds) if p >= t]
+        line = "**above threshold**: " + (", ".join(above) if above else "none")
+        return probability_chart(predictor.label_names, row, predictor.thresholds), line
+
+    def predict_file(self, upload: str | None, text_column: str, encoding: str) -> str:
+        """The predictions CSV of an uploaded file, read and written by predict.py's own functions."""
+        if upload is None:
+            raise self.refusal("choose a file first")
+        path = Path(upload)
+        try:
+            if path.stat().st_size > self.max_upload_bytes:
+                raise UserError(f"{path}: larger than {self.max_upload_bytes / 2**20:g} MB")
+            encoding = (encoding or "utf-8").strip()
+            try:
+                codecs.lookup(encoding)
+            except LookupError:
+                raise UserError(f"--encoding {encoding!r} is not an encoding Python knows") from None
+            # A .txt file is one text a line whatever the column box says; a table needs the column.
+            column = (text_column or "").strip() or None
+            texts = read_texts(path, column if path.suffix.lower() in TABLE_SUFFIXES else None, encoding)
+            if len(texts) > self.max_upload_rows:
+                raise UserError(f"{path}: {len(texts)} texts; the page classifies at most {self.max_upload_rows} "
+                                f"at a time (use predict.py for more)")
+            with self.lock:
+                columns = self.predictor.table(texts)
+            output = Path(tempfile.mkdtemp(dir=self.work_dir.name)) / "predictions.csv"
+            write_table(columns, output)
+        except (UserError, OSError) as exc:
+            raise self.refusal(page_message(str(exc), path)) from None
+        return str(output)
+
+
+def page_message(message: str, upload: Path) -> str:
+    """A predict.py error message worded for the page: the upload's own name instead of its path on the server
+    (which a visitor has no use for), and the page's boxes instead of predict.py's options."""
+    message = message.replace(f"--input {upload}", upload.name).replace(str(upload), upload.name)
+    message = message.replace("give --text-column", "give the text column")
+    message = message.replace("pass --encoding", "set the encoding to").replace("--encoding", "encoding")
+    return message
+

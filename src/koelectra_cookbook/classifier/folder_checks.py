@@ -1,0 +1,82 @@
+"""What a model folder holds, checked without loading anything: weights only as safetensors, lying in the folder
+itself. Light on purpose (no torch, no transformers): predict.py's int8 path reads a model through this alone."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from koelectra_cookbook.errors import UserError, shown
+
+# Weight files transformers can read. Only safetensors are loaded: the others are pickles (or formats we do not
+# read), and unpickling a file from elsewhere can run any code in it.
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
+
+
+def check_safe_weights(name_or_path: str | Path) -> None:
+    """A local checkpoint folder must hold its weights as safetensors, in the folder itself; pickled weights are
+    refused, never read. (A Hub id is loaded with use_safetensors=True, which refuses pickles the same way.)"""
+    folder = Path(name_or_path).expanduser()
+    if not folder.is_dir():
+        return
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        _check_shard_index(index)
+    elif not (folder / "model.safetensors").is_file():
+        pickled = next((name for name in PICKLED_WEIGHTS if (folder / name).exists()), None)
+        if pickled is not None:
+            raise UserError(f"model {folder}: its weights are in {pickled}, a pickle, which can run code when loaded; "
+                            f"only safetensors weights are read. Convert them where you trust the file: "
+                            f"from_pretrained() then save_pretrained() writes model.safetensors")
+        raise UserError(f"model {folder}: no weights (model.safetensors) in it")
+    config = folder / "config.json"
+    try:
+        settings = json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
+        quantized = isinstance(settings, dict) and "quantization_config" in settings
+    except (OSError, ValueError, TypeError, RecursionError):
+        raise UserError(f"{config}: not a readable config.json") from None
+    if quantized:
+        raise UserError(f"model {folder}: a quantized checkpoint (quantization_config in config.json); give the "
+                        f"full-precision model")
+
+
+def _check_shard_index(index: Path) -> None:
+    """A sharded checkpoint's index may only name safetensors files that lie in its own folder: transformers
+    would otherwise unpickle a .bin shard it names, or read files from anywhere."""
+    try:
+        if not index.is_file() or index.stat().st_size > 64 * 2**20:
+            raise ValueError("not a regular file of reasonable size")
+        shards = set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise UserError(f"{index}: not a readable index of weight files ({exc})") from None
+    for shard in shards:
+        path = index.parent / str(shard)
+        if not isinstance(shard, str) or Path(shard).name != shard or not shard.endswith(".safetensors"):
+            raise UserError(f"{index}: names {shown(shard)}, which is not a safetensors file in the model's folder")
+        if path.is_symlink() or not path.is_file():
+            raise UserError(f"{index}: names {shard}, which is not a regular file in {index.parent}")
+
+
+def check_local_path(name_or_path: str) -> None:
+    looks_local = name_or_path.startswith((".", "/", "~")) or Path(name_or_path).exists()
+    if looks_local and not Path(name_or_path).expanduser().is_dir():
+        raise UserError(f"model.name_or_path: directory {name_or_path!r} does not exist")
+
+
+def label_settings(model_dir: Path, config) -> tuple[list[str], np.ndarray]:
+    """The label names (id order) and decision thresholds of config.json, checked."""
+    try:
+        names = [str(config.id2label[i]) for i in range(config.num_labels)]
+    except (KeyError, TypeError):
+        raise UserError(f"{model_dir / 'config.json'}: id2label must name labels 0 to {config.num_labels - 1}") \
+            from None
+    thresholds = getattr(config, "thresholds", None)
+    thresholds = [0.5] * len(names) if thresholds is None else thresholds
+    if not isinstance(thresholds, list) or len(thresholds) != len(names) or not all(
+            isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t <= 1 for t in thresholds):
+        raise UserError(f"{model_dir / 'config.json'}: thresholds must be one number in [0, 1] per label "
+                        f"({len(names)})")
+    return names, np.asarray(thresholds, dtype=np.float64)

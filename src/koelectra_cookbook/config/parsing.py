@@ -1,0 +1,167 @@
+"""How config layers are parsed and checked against the dataclasses: YAML with YAML 1.2 booleans, nested
+merging, type checks with messages that name the key (and the nearest valid key for a typo)."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+import types
+import typing
+import unicodedata
+from typing import Any
+
+import yaml
+
+from koelectra_cookbook.errors import UserError, shown
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with only true/false as booleans (YAML 1.2), so `mixed_precision: no` and `labels: [yes, no]`
+    stay the strings they look like, and a key given twice in one mapping refused (YAML keeps the last one
+    silently, so an earlier `train:` section would be lost)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:  # the mapping's own keys (a `<<` merge may be overridden: that is its use)
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                if key_node.value in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"the key {key_node.value!r} appears twice",
+                                                            key_node.start_mark)
+                seen.add(key_node.value)
+        return super().construct_mapping(node, deep)
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
+def parse_yaml(text: str):
+    """Parse YAML the way every config layer is parsed."""
+    return yaml.load(text, Loader=_Loader)
+
+
+def merge_checked(target: dict, layer: dict, schema: type, prefix: str, source: str) -> None:
+    hints = typing.get_type_hints(schema)
+    for key, value in layer.items():
+        if key not in hints:
+            name = key[:80] if isinstance(key, str) and key.isprintable() else shown(key)
+            raise UserError(f"{source}: unknown key {prefix}{name}{_did_you_mean(str(key)[:100], hints, prefix)}")
+        if dataclasses.is_dataclass(hints[key]):
+            if not isinstance(value, dict):
+                raise UserError(f"{source}: {prefix}{key} must be a section of keys, got {shown(value)}")
+            merge_checked(target.setdefault(key, {}), value, hints[key], f"{prefix}{key}.", source)
+        else:
+            target[key] = _coerce(value, hints[key], f"{prefix}{key}", source)
+
+
+def to_dataclass(schema: type, values: dict) -> Any:
+    hints = typing.get_type_hints(schema)
+    kwargs = {}
+    for name, hint in hints.items():
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = to_dataclass(hint, values.get(name, {}))
+        elif name in values:
+            kwargs[name] = values[name]
+    return schema(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
+    """Check a value against the field's type; ints are accepted where floats are expected."""
+    for item in (value if isinstance(value, list) else [value]):
+        problem = _text_problem(item) if isinstance(item, str) else _number_problem(item)
+        if problem:
+            raise UserError(f"{source}: {key} holds {shown(item)}, {problem}")
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise UserError(f"{source}: {key} cannot be null")
+    is_scalar = isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    for option in options:
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) >= 2**63:
+                raise UserError(f"{source}: {key} holds {shown(value)}, which is too large")
+            return value
+        if option is float and is_scalar:
+            try:
+                number = float(value)  # YAML reads 5e-4 (no dot) as a string; accept it as the number it is
+            except (ValueError, OverflowError):
+                continue
+            if not math.isfinite(number):
+                raise UserError(f"{source}: {key} holds {shown(value)}, which is not a finite number")
+            return number
+        if option is str and is_scalar:
+            try:
+                return str(value)
+            except ValueError:  # an integer beyond Python's 4300-digit conversion limit
+                continue
+        if typing.get_origin(option) is list and not (str in options and is_scalar):
+            items = [value] if is_scalar else value  # a single name works as well as a list
+            item_type = typing.get_args(option)[0]
+            if isinstance(items, list) and all(isinstance(v, (str, int, float)) for v in items):
+                try:
+                    converted = [item_type(v) for v in items]
+                except (ValueError, OverflowError):
+                    continue
+                if item_type is float and not all(math.isfinite(v) for v in converted):
+                    raise UserError(f"{source}: {key} holds {shown(value)}, which is not all finite numbers")
+                return converted
+    wanted = " or ".join(_type_name(o) for o in options)
+    raise UserError(f"{source}: {key} must be {wanted}, got {shown(value)}")
+
+
+def _text_problem(text: str) -> str | None:
+    """Why a config string cannot be used, or None. Control characters (NUL, newlines, NEL) break file names and
+    do not survive the run's config.yaml; YAML's "\ud800" escape makes a lone surrogate, which is not text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "which is not valid Unicode text"
+    if any(unicodedata.category(char) == "Cc" for char in text):
+        return "which holds a control character (a NUL, a line break or a tab)"
+    return None
+
+
+def _number_problem(value: Any) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "which is not a finite number"
+    return None
+
+
+def _type_name(hint: Any) -> str:
+    if hint is type(None):
+        return "null"
+    if typing.get_origin(hint) is list:
+        return f"a list of {_type_name(typing.get_args(hint)[0]).removeprefix('a ').removeprefix('an ')}s"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, str(hint))
+
+
+def _did_you_mean(key: str, valid: dict, prefix: str) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
+    if close:
+        return f" (did you mean {prefix}{close[0]}?)"
+    return f" (valid keys: {', '.join(prefix + name for name in valid)})"
+
+
+def flat_differences(old: dict, new: dict, prefix: str = "") -> dict[str, tuple[Any, Any]]:
+    """{"train.batch_size": (16, 32)} for every dotted key whose value differs between two nested dicts."""
+    differences = {}
+    for key in list(old) + [k for k in new if k not in old]:
+        before, after = old.get(key), new.get(key)
+        if isinstance(before, dict) and isinstance(after, dict):
+            differences.update(flat_differences(before, after, f"{prefix}{key}."))
+        elif before != after:
+            differences[f"{prefix}{key}"] = (before, after)
+    return differences
+
+
+def one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

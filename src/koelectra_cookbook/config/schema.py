@@ -1,0 +1,320 @@
+"""Typed configuration: YAML -> dataclasses (validated) -> the objects that use them.
+
+A config is built in layers, each overriding the one before:
+    dataclass defaults  <-  the task's data defaults (data/tasks.py)  <-  the YAML file  <-  --set key=value
+Every layer is checked against the dataclasses, so a typo anywhere is an error naming the nearest valid key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from koelectra_cookbook.config.parsing import merge_checked, one_line, parse_yaml, to_dataclass
+from koelectra_cookbook.errors import UserError, shown
+
+
+TASK_NAME = re.compile(r"[\w.-]{1,100}")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+# Experiment trackers Accelerate can log to, and the package each needs.
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
+
+
+@dataclass
+class ModelConfig:
+    """Which pretrained encoder to fine-tune, and how long its inputs may be."""
+
+    name_or_path: str = "monologg/koelectra-base-v3-discriminator"
+    max_seq_len: int = 128
+    # "sdpa" uses PyTorch's fused attention kernels; "eager" is the reference implementation.
+    attn_implementation: str = "sdpa"
+    # Expert level.
+    freeze_embeddings: bool = False
+    freeze_layers: int = 0  # freeze the N lowest encoder layers
+    add_tokens: list[str] | None = None  # new vocabulary entries; KoELECTRA's [unused*] slots are filled first
+    # The fine-tuned model's license, written into its model card (a Hub license id such as apache-2.0);
+    # null = the card states none. Check the base model's and the dataset's licenses before choosing.
+    license: str | None = None
+
+    def validate(self) -> None:
+        _require(self.license is None or re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", self.license) is not None,
+                 "model.license", "must be a license id such as apache-2.0 (lowercase letters, digits, . + -)",
+                 self.license)
+        _require(self.freeze_layers >= 0, "model.freeze_layers", "must be at least 0", self.freeze_layers)
+        _require(self.max_seq_len >= 8, "model.max_seq_len", "must be at least 8", self.max_seq_len)
+        _require(self.attn_implementation in ("sdpa", "eager"), "model.attn_implementation",
+                 "must be sdpa or eager", self.attn_implementation)
+        for token in self.add_tokens or []:
+            # Tokenizers split text at whitespace and drop invisible characters before matching added tokens:
+            # a token made of them can never match (and the Rust tokenizer panics on some).
+            _require(token.strip() != "" and not any(unicodedata.category(c)[0] in "CZ" for c in token),
+                     "model.add_tokens", "must be visible text without spaces or invisible characters", token)
+
+
+@dataclass
+class DataConfig:
+    """Where the data lives, how its files are laid out, and how much of it to use."""
+
+    dir: str = ""
+    download: bool = True
+    train_file: str = ""
+    eval_file: str = ""
+    format: str | None = None  # csv, tsv, json, jsonl; None = from the file extension
+    text_column: str = "text"
+    label_column: str = "label"
+    # Multi-label: one 0/1 column per label (label_columns), or label_column holding a list of names per row
+    # (a JSON list or "a|b") with multi_label: true.
+    label_columns: list[str] | None = None
+    multi_label: bool = False
+    # The label values as they appear in the file, in label-id order. None = sorted values found in train.
+    labels: list[str] | None = None
+    # Human-readable names for `labels` (same order), written into the model config. None = the values.
+    label_names: list[str] | None = None
+    encoding: str = "utf-8"
+    dev_split: float = 0.1
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    cache_dir: str = "data/cache"
+
+    def validate(self) -> None:
+        _require(0 <= self.dev_split < 1, "data.dev_split", "must be in [0, 1)", self.dev_split)
+        _require(self.cache_dir.strip() != "", "data.cache_dir", "must name a folder", self.cache_dir)
+        for key in ("max_train_samples", "max_eval_samples"):
+            value = getattr(self, key)
+            _require(value is None or value >= 1, f"data.{key}", "must be at least 1 (or null for all)", value)
+        _require(self.format in (None, "csv", "tsv", "json", "jsonl"), "data.format",
+                 "must be csv, tsv, json, jsonl or null", self.format)
+        # Names are compared in NFC, however the YAML file composes their Hangul.
+        self.text_column, self.label_column = (unicodedata.normalize("NFC", c) for c in (self.text_column,
+                                                                                         self.label_column))
+        for key in ("label_columns", "label_names"):
+            names = getattr(self, key)
+            if names is not None:
+                names = [unicodedata.normalize("NFC", name.strip()) for name in names]
+                setattr(self, key, names)
+                _require(len(set(names)) == len(names) and "" not in names, f"data.{key}",
+                         "must be distinct, non-empty names", names)
+        label_columns = self.label_columns or [self.label_column]
+        _require(self.text_column not in label_columns, "data.text_column",
+                 "must differ from the label column(s)", self.text_column)
+        if self.label_columns:
+            self.multi_label = True
+            _require(self.labels is None or self.labels == self.label_columns, "data.labels",
+                     "must be left out when data.label_columns names the labels", self.labels)
+        if self.labels is not None:
+            self.labels = [normalize_label(v) for v in self.labels]
+            _require(len(set(self.labels)) == len(self.labels) and len(self.labels) >= 2, "data.labels",
+                     "must list at least 2 distinct values", self.labels)
+        if self.label_names is not None:
+            _require(self.labels is not None and len(self.label_names) == len(self.labels), "data.label_names",
+                     "needs data.labels and must have one name per label", self.label_names)
+
+
+@dataclass
+class TrainConfig:
+    """The training recipe. Keys a level does not use are ignored by it (see each trainer's docstring)."""
+
+    epochs: int = 3
+    max_steps: int | None = None  # stop after this many optimizer steps, whatever `epochs` says
+    batch_size: int = 32
+    eval_batch_size: int | None = None  # None = 2 x batch_size (no gradients, so twice the rows fit)
+    learning_rate: float = 5e-5
+    weight_decay: float = 0.01
+    seed: int = 42
+    metrics: list[str] | None = None  # None = the task's headline metric
+    log_every: int = 50  # optimizer steps between progress-bar loss updates
+    # A NaN or infinite training loss: "stop" (checked at each loss report, keeping the last good checkpoint)
+    # or "skip_batch" (checked every batch, at the cost of a host sync per batch; skipped batches are counted).
+    nan_policy: str = "stop"
+    report_to: list[str] | None = None  # experiment trackers: tensorboard, wandb, mlflow (installed separately)
+    # CPU threads for torch: auto = the cores other processes leave free (looked at again during training);
+    # a number = that many. OMP_NUM_THREADS, when set, wins over auto.
+    num_threads: int | str = "auto"
+    # Intermediate level and up.
+    eval_every: int | None = None  # optimizer steps between dev evaluations; None = once per epoch
+    evaluate_during_training: bool = True
+    es_metric: str | None = None  # None = the task's headline metric
+    es_patience: int | None = 3  # evaluations without improvement before stopping; None = never stop early
+    es_min_delta: float = 0.0
+    save_total_limit: int = 2
+    # Expert level.
+    lr_schedule: str = "linear"  # after the warmup: linear decay to 0, or constant
+    warmup_ratio: float = 0.0
+    warmup_steps: int | None = None
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float | None = None  # 0 or null = no clipping
+    mixed_precision: str = "no"
+    layerwise_lr_decay: float = 1.0  # each layer below the head gets this factor more (1.0 = off)
+    loss: str | None = None  # cross_entropy (bce for multi-label) when null; focal; dice
+    focal_gamma: float = 2.0
+    label_smoothing: float = 0.0
+    class_weights: str | list[float] | None = None  # "balanced", one weight per label, or null
+    # Multi-label.
+    pos_weight: str | list[float] | None = None  # bce's weight on positives: "balanced" (negatives/positives)
+    threshold: float | None = None  # one fixed decision threshold for all labels; null = tuned per label on dev
+
+    def validate(self) -> None:
+        _require(self.epochs >= 1, "train.epochs", "must be at least 1", self.epochs)
+        _require(self.max_steps is None or self.max_steps >= 1, "train.max_steps", "must be at least 1 or null",
+                 self.max_steps)
+        _require(self.batch_size >= 1, "train.batch_size", "must be at least 1", self.batch_size)
+        _require(self.eval_batch_size is None or self.eval_batch_size >= 1, "train.eval_batch_size",
+                 "must be at least 1 or null", self.eval_batch_size)
+        _require(self.learning_rate > 0, "train.learning_rate", "must be greater than 0", self.learning_rate)
+        _require(self.weight_decay >= 0, "train.weight_decay", "must be at least 0", self.weight_decay)
+        _require(0 <= self.seed < 2**32, "train.seed", "must be in 0..4294967295 (numpy's seed range)", self.seed)
+        for tracker in self.report_to or []:
+            package = TRACKER_PACKAGES.get(tracker)
+            _require(package is not None, "train.report_to", f"must list trackers among {', '.join(TRACKER_PACKAGES)}",
+                     self.report_to)
+            if importlib.util.find_spec(package) is None:
+                raise UserError(f"config: train.report_to: {tracker} is not installed; pip install {package}")
+        _require(self.nan_policy in ("stop", "skip_batch"), "train.nan_policy", "must be stop or skip_batch",
+                 self.nan_policy)
+        _require(self.log_every >= 1, "train.log_every", "must be at least 1", self.log_every)
+        _require(self.num_threads == "auto" or (type(self.num_threads) is int and 1 <= self.num_threads <= 1024),
+                 "train.num_threads", "must be auto or a number of threads from 1 to 1024", self.num_threads)
+        _require(self.eval_every is None or self.eval_every >= 1, "train.eval_every", "must be at least 1 or null",
+                 self.eval_every)
+        _require(self.es_patience is None or self.es_patience >= 1, "train.es_patience",
+                 "must be at least 1 or null", self.es_patience)
+        _require(self.es_min_delta >= 0, "train.es_min_delta", "must be at least 0", self.es_min_delta)
+        _require(self.save_total_limit >= 1, "train.save_total_limit", "must be at least 1", self.save_total_limit)
+        _require(self.lr_schedule in ("linear", "constant"), "train.lr_schedule", "must be linear or constant",
+                 self.lr_schedule)
+        _require(0 <= self.warmup_ratio < 1, "train.warmup_ratio", "must be in [0, 1)", self.warmup_ratio)
+        _require(self.warmup_steps is None or self.warmup_steps >= 0, "train.warmup_steps",
+                 "must be at least 0 or null", self.warmup_steps)
+        _require(self.gradient_accumulation_steps >= 1, "train.gradient_accumulation_steps", "must be at least 1",
+                 self.gradient_accumulation_steps)
+        _require(self.max_grad_norm is None or self.max_grad_norm >= 0, "train.max_grad_norm",
+                 "must be at least 0 or null", self.max_grad_norm)
+        _require(self.mixed_precision in ("no", "fp16", "bf16"), "train.mixed_precision", "must be no, fp16 or bf16",
+                 self.mixed_precision)
+        _require(0 < self.layerwise_lr_decay <= 1, "train.layerwise_lr_decay", "must be in (0, 1]",
+                 self.layerwise_lr_decay)
+        from koelectra_cookbook.classifier.losses import LOSS_NAMES
+
+        _require(self.loss is None or self.loss in LOSS_NAMES, "train.loss", f"must be one of {', '.join(LOSS_NAMES)}",
+                 self.loss)
+        _require(self.focal_gamma >= 0, "train.focal_gamma", "must be at least 0", self.focal_gamma)
+        _require(0 <= self.label_smoothing < 1, "train.label_smoothing", "must be in [0, 1)", self.label_smoothing)
+        _require(not isinstance(self.class_weights, str) or self.class_weights == "balanced", "train.class_weights",
+                 "must be balanced, a list of one weight per label, or null", self.class_weights)
+        for key in ("class_weights", "pos_weight"):  # float32 on the device: 1e-320 would become 0 there
+            weights = getattr(self, key)
+            _require(not isinstance(weights, list) or all(float(np.float32(w)) > 0 for w in weights),
+                     f"train.{key}", "must all be greater than 0", weights)
+        _require(not isinstance(self.pos_weight, str) or self.pos_weight == "balanced", "train.pos_weight",
+                 "must be balanced, a list of one weight per label, or null", self.pos_weight)
+        _require(self.threshold is None or 0 < self.threshold < 1, "train.threshold", "must be in (0, 1) or null",
+                 self.threshold)
+        if self.warmup_steps is not None and self.max_steps is not None:
+            _require(self.warmup_steps < self.max_steps, "train.warmup_steps", "must be shorter than train.max_steps",
+                     self.warmup_steps)
+
+
+@dataclass
+class Config:
+    """The whole run: which task, which model, which data, which recipe."""
+
+    task: str = ""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def normalize_label(value: Any) -> str:
+    """Labels are compared as text, so 1, "1" and "1.0" are the same label and "pos" stays "pos" (and "긍정" is the
+    same label whether its Hangul is composed or not: NFC)."""
+    text = unicodedata.normalize("NFC", str(value).strip())
+    # ASCII digits only: int() and float() also read "1_0" as 10 and full-width "１" as 1, which would merge labels.
+    if _INTEGER.fullmatch(text):
+        try:
+            return str(int(text))  # exact, however large
+        except ValueError:  # beyond Python's 4300-digit conversion limit
+            return text
+    if _DECIMAL.fullmatch(text):
+        number = float(text)
+        return str(int(number)) if number.is_integer() and abs(number) < 2**53 else text
+    return text
+
+
+def _require(ok: bool, key: str, rule: str, value: Any) -> None:
+    if not ok:
+        raise UserError(f"config: {key} {rule} (got {shown(value, 120)})")
+
+
+# --- building a Config from layers -------------------------------------------------------------------
+
+def build_config(layers: list[tuple[str, dict[str, Any]]]) -> Config:
+    """Merge (source name, nested dict) layers over the defaults, check every key and type, validate."""
+    merged: dict[str, Any] = {}
+    for source, layer in layers:
+        merge_checked(merged, layer, Config, prefix="", source=source)
+    config = to_dataclass(Config, merged)
+    if config.task:
+        check_task_name(config.task)
+    for section in (config.model, config.data, config.train):
+        section.validate()
+    return config
+
+
+def check_task_name(task: str) -> None:
+    """A task names the folder its runs go to (<output-dir>/<task>/), so it must be a name, never a path."""
+    _require(bool(TASK_NAME.fullmatch(task)) and task not in (".", ".."), "task",
+             "must be a name of letters, digits, '_', '-' and '.' (it names the folder of its runs)", task)
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML config file; a missing file or a syntax error is a user error naming the file."""
+    if not path.is_file():
+        raise UserError(f"config file {'is not a regular file' if path.exists() else 'not found'}: {path}")
+    try:
+        loaded = parse_yaml(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid YAML: {one_line(exc)[:300]}") from None
+    except (ValueError, RecursionError) as exc:  # an integer of over 4300 digits, nesting too deep
+        raise UserError(f"{path}: unreadable YAML: {one_line(exc)[:120]}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise UserError(f"{path}: expected a mapping of sections (model:, data:, train:), got {type(loaded).__name__}")
+    return loaded
+
+
+def parse_overrides(assignments: list[str]) -> dict[str, Any]:
+    """Turn ["train.epochs=1", "data.labels=[a, b]"] into a nested dict; values are parsed as YAML."""
+    nested: dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, raw_value = assignment.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {assignment!r}: expected dotted.key=value, e.g. train.epochs=1")
+        try:
+            value = parse_yaml(raw_value) if raw_value.strip() else None
+        except yaml.YAMLError as exc:
+            raise UserError(f"--set {shown(assignment)}: value is not valid YAML: {one_line(exc)[:300]}") from None
+        except (ValueError, RecursionError) as exc:  # an integer of over 4300 digits, nesting too deep
+            raise UserError(f"--set {shown(assignment)}: unreadable value: {one_line(exc)[:120]}") from None
+        node = nested
+        *parents, leaf = key.strip().split(".")
+        for depth, part in enumerate(parents):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):  # e.g. --set train=1 --set train.epochs=1
+                section = ".".join(parents[: depth + 1])
+                raise UserError(f"--set {assignment!r}: {section} was given a value, but it is a section of keys")
+        node[leaf] = value
+    return nested

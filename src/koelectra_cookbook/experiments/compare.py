@@ -1,0 +1,242 @@
+"""compare.py: one table of many runs, sorted by the dev headline metric.
+
+    python compare.py runs/nsmc [more folders or run directories] [--csv FILE] [--plot FILE]
+
+A run directory is a folder holding run.json or config.yaml; the folders given are searched for them (a few
+levels down, so a sweep's trials are found too). Each run's files may come from anyone, so each is read with a
+size limit and checked; a run that cannot be read is one line saying why, never a traceback. Runs that differ
+only in train.seed share a row: mean +- std over their seeds. The columns are the config keys that differ
+between the rows, the dev and eval headline metric, the best step, the training time and speed.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from koelectra_cookbook.config.parsing import parse_yaml
+from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.runs.directory import flatten
+from koelectra_cookbook.files.safe_json import DamagedState, read_json
+
+MAX_DEPTH = 4  # <folder>/<task>/sweep-<study>/best/<run>
+MAX_RUNS = 5000
+LOWER_IS_BETTER = ("loss", "hamming_loss")
+
+
+@dataclass
+class Run:
+    path: Path
+    level: str
+    config: dict  # flat: {"train.learning_rate": 5e-5, ...}
+    results: dict
+    metric: str  # the headline metric: train.metrics[0]
+
+    def number(self, split: str, name: str) -> float | None:
+        part = self.results.get(split) if split else self.results
+        value = part.get(name) if isinstance(part, dict) else None
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return float(value) if ok else None
+
+
+@dataclass
+class Row:
+    runs: list[Run] = field(default_factory=list)
+
+    def values(self, split: str, name: str) -> list[float]:
+        return [v for v in (run.number(split, name) for run in self.runs) if v is not None]
+
+
+def mean_std(values: list[float], digits: int = 4) -> str:
+    """`0.8123 ± 0.0041` over several values (sample standard deviation), the value alone for one."""
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def find_runs(paths: list[Path]) -> tuple[list[Path], list[str]]:
+    """Run directories at or under `paths` (symbolic links are not followed), and a line per path with none."""
+    found, problems = [], []
+    for top in paths:
+        if not top.is_dir():
+            problems.append(f"{cell(str(top), 300)}: not a folder")
+            continue
+        before = len(found)
+        folders = [(top, 0)]
+        while folders and len(found) < MAX_RUNS:
+            folder, depth = folders.pop()
+            if is_run(folder):
+                found.append(folder)
+                continue
+            if depth < MAX_DEPTH:
+                try:
+                    children = sorted(p for p in folder.iterdir() if p.is_dir() and not p.is_symlink())
+                except OSError as exc:
+                    problems.append(f"{cell(str(folder), 300)}: unreadable ({exc.strerror})")
+                    continue
+                folders.extend((child, depth + 1) for child in reversed(children))
+        if len(found) == before:
+            problems.append(f"{cell(str(top), 300)}: no run directories in it")
+    return list(dict.fromkeys(found)), problems
+
+
+def is_run(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in ("run.json", "config.yaml"))
+
+
+def read_results(run_dir: Path) -> dict:
+    """results.json as a dict, or DamagedState."""
+    results = read_json(Path(run_dir) / "results.json", limit=2**20)
+    if not isinstance(results, dict):
+        raise DamagedState("results.json is not a JSON object")
+    return results
+
+
+def read_run(path: Path) -> Run:
+    """A run's level, config and results, or DamagedState saying what is wrong."""
+    if (path / "run.json").exists():
+        identity = read_json(path / "run.json", limit=16 * 2**20)
+        if not (isinstance(identity, dict) and isinstance(identity.get("level"), str)
+                and isinstance(identity.get("config"), dict)):
+            raise DamagedState("run.json is damaged (expected level and config)")
+        level, config = identity["level"], identity["config"]
+    else:  # a run written before run.json existed: the level is in the folder's name
+        config_file = path / "config.yaml"
+        if config_file.is_symlink() or config_file.stat().st_size > 2**20:
+            raise DamagedState("config.yaml is a link or larger than 1 MiB")
+        try:
+            config = parse_yaml(config_file.read_text(encoding="utf-8"))
+        except Exception as exc:  # YAML, decoding and nesting errors alike: the file is damaged
+            raise DamagedState(f"config.yaml is not readable YAML ({type(exc).__name__})") from None
+        if not isinstance(config, dict):
+            raise DamagedState("config.yaml is not a mapping")
+        level = path.name.split("-")[0]
+    if not (path / "results.json").exists():
+        raise DamagedState("no results.json (still running, interrupted, or failed)")
+    results = read_results(path)
+    flat = flatten(config)
+    metrics = config.get("train", {}).get("metrics") if isinstance(config.get("train"), dict) else None
+    metric = metrics[0] if isinstance(metrics, list) and metrics and isinstance(metrics[0], str) else "accuracy"
+    return Run(path, cell(level), flat, results, cell(metric))
+
+
+def group_runs(runs: list[Run]) -> list[Row]:
+    """Runs with the same level, config except train.seed, and outcome (pruned or not) share a row."""
+    rows: dict[tuple, Row] = {}
+    for run in runs:
+        key = (run.level, bool(run.results.get("pruned")),
+               tuple(sorted((k, repr(v)) for k, v in run.config.items() if k != "train.seed")))
+        rows.setdefault(key, Row()).runs.append(run)
+    return list(rows.values())
+
+
+def differing_keys(rows: list[Row]) -> list[str]:
+    """The config keys (other than train.seed) whose values are not the same in every row."""
+    keys = sorted({key for row in rows for key in row.runs[0].config if key != "train.seed"})
+    return [key for key in keys if len({repr(row.runs[0].config.get(key)) for row in rows}) > 1]
+
+
+def cell(value, limit: int = 40) -> str:
+    """A config value or name as a table cell: short, one line, no `|`."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = "null" if value is None else str(value)
+    text = "".join(f"\\x{ord(char):02x}" if unicodedata.category(char)[0] == "C" else char for char in text)
+    text = text.replace("|", "/")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def table(rows: list[Row], keys: list[str], base: Path | None) -> tuple[list[str], list[list[str]]]:
+    """The header and the cells of the comparison, rows sorted by the dev headline metric (best first)."""
+    metrics = {row.runs[0].metric for row in rows}
+    one = metrics.pop() if len(metrics) == 1 else None
+    header = ["level", *keys, "seeds", f"dev {one}" if one else "dev (metric)", f"eval {one}" if one else "eval",
+              "best step", "train s", "samples/s", "run"]
+
+    def best_first(row: Row) -> float:
+        values = row.values("dev", row.runs[0].metric)
+        if not values:
+            return math.inf
+        return statistics.mean(values) * (1 if row.runs[0].metric in LOWER_IS_BETTER else -1)
+
+    cells = []
+    for row in sorted(rows, key=best_first):
+        first, metric = row.runs[0], row.runs[0].metric
+        named = "" if one else f"{metric} "
+        dev_text = mean_std(row.values("dev", metric))
+        eval_text = mean_std(row.values("eval", metric)) or ("pruned" if first.results.get("pruned") else "")
+        if first.results.get("pruned") and dev_text:
+            dev_text += " (pruned)"
+        steps = row.values("", "best_step")
+        where = _relative(first.path, base)
+        cells.append([first.level, *(cell(first.config.get(key)) for key in keys), str(len(row.runs)),
+                      named + dev_text if dev_text else "", named + eval_text if eval_text else "",
+                      "/".join(str(int(s)) for s in steps[:3]) + ("..." if len(steps) > 3 else ""),
+                      mean_std(row.values("", "train_runtime_s"), 1), mean_std(row.values("", "train_samples_per_s"), 1),
+                      where + (f" (+{len(row.runs) - 1})" if len(row.runs) > 1 else "")])
+    return header, cells
+
+
+def _relative(path: Path, base: Path | None) -> str:
+    try:
+        return cell(str(path.relative_to(base)), 300) if base is not None else cell(str(path), 300)
+    except ValueError:
+        return cell(str(path), 300)
+
+
+def markdown(header: list[str], cells: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(header)]
+    lines = ["| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from koelectra_cookbook.commands.shell import exit_status
+
+    return exit_status(lambda: compare(argv), lambda: "interrupted; nothing was written")
+
+
+def compare(argv: list[str] | None) -> None:
+    from koelectra_cookbook.commands.shell import ArgumentParser, path_argument
+    from koelectra_cookbook.experiments.compare_outputs import check_output, write_csv, write_plot
+
+    parser = ArgumentParser(description="Compare runs: a Markdown table sorted by the dev headline metric.")
+    parser.add_argument("paths", nargs="+", type=lambda text: Path(path_argument(text)),
+                        help="run directories, or folders holding them (e.g. runs/nsmc)")
+    parser.add_argument("--csv", type=lambda text: Path(path_argument(text)), help="also write the table as CSV")
+    parser.add_argument("--plot", type=lambda text: Path(path_argument(text)),
+                        help="a PNG of every run's dev headline metric and dev loss against the step")
+    args = parser.parse_args(argv)
+    found, problems = find_runs(args.paths)
+    for output in (args.csv, args.plot):
+        if output is not None:
+            check_output(output, found)
+    runs = []
+    for path in found:
+        try:
+            runs.append(read_run(path))
+        except (DamagedState, OSError) as problem:
+            problems.append(f"{cell(str(path), 300)}: {problem}")
+    for line in problems:
+        print(f"skipped: {line}", file=sys.stderr)
+    if not runs:
+        raise UserError("no run with results to compare in " + ", ".join(cell(str(p), 300) for p in args.paths))
+    rows = group_runs(runs)
+    keys = differing_keys(rows)
+    base = args.paths[0] if len(args.paths) == 1 else None
+    header, cells = table(rows, keys, base)
+    print(markdown(header, cells))
+    if args.csv is not None:
+        write_csv(args.csv, header, cells)
+        print(f"csv: {args.csv}")
+    if args.plot is not None:
+        write_plot(args.plot, runs, keys)
+        print(f"plot: {args.plot}")

@@ -1,0 +1,60 @@
+"""Prediction in full precision with PyTorch (predict.py without --quantize, and the model the int8 path
+exports): a saved classifier with its tokenizer and labels, on the device the process predicts on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoModelForSequenceClassification
+
+from koelectra_cookbook.data.dataset import encode_texts
+from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.classifier.loading import avoid_per_shape_attention_plans, check_finite_weights, check_model_limits, load_tokenizer
+from koelectra_cookbook.classifier.folder_checks import label_settings
+
+
+class FullPrecisionClassifier:
+    """The classifier saved in `model_dir`, its tokenizer and label settings, as Predictor uses them."""
+
+    def __init__(self, model_dir: Path, device: torch.device | str):
+        self.tokenizer = load_tokenizer(str(model_dir))
+        self.max_seq_len = check_model_limits(str(model_dir), self.tokenizer)
+        avoid_per_shape_attention_plans()
+        self.model = load_classifier(model_dir).eval().to(device)
+        self.device = device
+        self.label_names, self.thresholds = label_settings(model_dir, self.model.config)
+        self.multi_label = self.model.config.problem_type == "multi_label_classification"
+        # Padding is masked out, so any id does for a tokenizer that names no padding token.
+        self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+
+    def token_ids(self, texts: list[str]) -> list[np.ndarray]:
+        return encode_texts(texts, self.tokenizer, self.max_seq_len, cache_dir=None)
+
+    @torch.inference_mode()
+    def logits_in_order(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+        """The logits of each (input_ids, attention_mask) batch, in the order of `batches`."""
+        for input_ids, attention_mask in batches:
+            logits = self.model(input_ids=torch.from_numpy(input_ids).to(self.device),
+                                attention_mask=torch.from_numpy(attention_mask).to(self.device)).logits
+            yield logits.float().cpu().numpy()
+
+
+def load_classifier(model_dir: Path):
+    """The fine-tuned classifier saved in `model_dir`. A checkpoint whose classification head was never trained
+    (a pretrained encoder) would predict noise, so it is refused."""
+    try:
+        model, loading = AutoModelForSequenceClassification.from_pretrained(
+            str(model_dir), use_safetensors=True, trust_remote_code=False, output_loading_info=True)
+    except Exception as exc:  # files from elsewhere can fail in any way
+        raise UserError(f"--model {model_dir}: cannot load it ({' '.join(str(exc).split())[:200]})") from None
+    untrained = sorted(loading.get("missing_keys", [])) + sorted(k[0] if isinstance(k, tuple) else k
+                                                                for k in loading.get("mismatched_keys", []))
+    if untrained:
+        raise UserError(f"--model {model_dir}: not a fine-tuned classifier ({untrained[0]} is not in its weights, so "
+                        f"its classification head was never trained); give the model/ folder of a training run "
+                        f"(RUN_DIR/model)")
+    check_finite_weights(model, model_dir)
+    return model

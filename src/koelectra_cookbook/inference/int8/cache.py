@@ -1,0 +1,271 @@
+"""Int8 prediction on the CPU (`predict.py --quantize int8`) with ONNX Runtime.
+
+The first call for a model builds its int8 copy (int8_export.py, with torch) and caches it together with the
+model's tokenizer and label settings. Every later call predicts from the cache entry alone, with ONNX Runtime and
+the tokenizers library: it imports neither torch nor transformers, which took seconds of every call's start-up.
+docs/benchmarks.md says why this route and not PyTorch's own int8.
+
+The cache is content-addressed: an entry's folder is named by a hash of the model folder's files (config,
+weights, tokenizer) and of the export settings below, so a retrained model gets a new entry and an old one is
+never used for it. It lives in the user's cache folder (`$XDG_CACHE_HOME/koelectra-cookbook/int8`, or
+`~/.cache/...`), not in the model's folder: model folders may be read-only or on a shared disk, and a run's
+folder holds only what its run wrote. An entry is built in a temporary folder and renamed into place whole.
+When read back it is treated like any file from elsewhere: its manifest must name its own key, the size and
+SHA-256 of each of its files, and label settings that pass the checks config.json passes; its model must take
+the two inputs and give one output per label. ONNX files are protobuf and tokenizer.json is JSON, so reading
+them runs no code. When the cache folder cannot be written, the int8 model is built in a temporary folder and
+used once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from koelectra_cookbook.files.atomic import atomic_folder, atomic_write
+from koelectra_cookbook.data.tokens import nfc, tokenizer_errors
+from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.classifier.folder_checks import label_settings
+
+INSTALL_HINT = 'pip install -e ".[int8]"'
+# Everything that changes the files an entry holds: a change here (or another version of a library below)
+# gives new cache keys, so entries built the old way are never read.
+EXPORT_SETTINGS = {"format": "onnx", "opset": 18, "fusions": "onnxruntime.transformers bert, opt_level 0",
+                   "quantization": "dynamic int8 weights (QInt8), per tensor", "layout": 2}
+LIBRARIES = ["torch", "transformers", "tokenizers", "onnxruntime"]
+ONNX_FILE = "model.int8.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+MANIFEST = "manifest.json"
+INPUTS = ["input_ids", "attention_mask"]
+
+
+def check_quantize_option(quantize: str | None, processes) -> None:
+    """`--quantize` takes `int8`, runs on the CPU only, and needs ONNX Runtime installed."""
+    if quantize is None:
+        return
+    if quantize != "int8":
+        raise UserError(f"--quantize {quantize!r}: the only choice is int8")
+    device = processes.device() if processes.may_use_a_gpu() else None
+    if device is not None and device.type != "cpu":
+        raise UserError(f"--quantize int8 runs on the CPU, but this process predicts on {device}; leave "
+                        f"--quantize out on a GPU (it is faster there in full precision), or hide the GPU with "
+                        f"CUDA_VISIBLE_DEVICES=\"\"")
+    # Looked up, not imported: onnxscript (which torch.onnx's exporter needs) takes a second to import, and a
+    # call that finds its int8 model in the cache never exports.
+    missing = [name for name in ["onnxruntime", "onnx", "onnxscript"] if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"--quantize int8 needs ONNX Runtime, which is not installed ({missing[0]} is missing): "
+                        f"{INSTALL_HINT}")
+
+
+class Int8Classifier:
+    """A cache entry ready to predict: the ONNX Runtime session, the model's tokenizer and its label settings.
+
+    The session computes each batch on one thread; `logits_in_order` gives several batches at once to a pool of
+    `workers` threads (ONNX Runtime runs one session from several threads). Short batches of reviews keep one
+    core busy with little work per operator, so a core per batch beats splitting each operator across the cores
+    (docs/benchmarks.md)."""
+
+    def __init__(self, session, tokenizer, settings: dict, workers: int = 1):
+        self.session = session
+        self.tokenizer = tokenizer
+        self.label_names = settings["labels"]
+        self.thresholds = np.asarray(settings["thresholds"], dtype=np.float64)
+        self.multi_label = settings["multi_label"]
+        self.pad_token_id = settings["pad_token_id"]
+        self.workers = workers
+
+    def token_ids(self, texts: list[str]) -> list[np.ndarray]:
+        """The token ids transformers gives in full precision (encode_texts): the cached tokenizer is the Rust
+        tokenizer transformers runs, saved with the truncation transformers set on it."""
+        with tokenizer_errors():
+            encodings = self.tokenizer.encode_batch(nfc(texts))
+        return [np.asarray(encoding.ids, dtype=np.int32) for encoding in encodings]
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})[0]
+
+    def logits_in_order(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
+        """The logits of each (input_ids, attention_mask) batch, in the order of `batches`."""
+        if self.workers == 1:
+            yield from (self.logits(*batch) for batch in batches)
+            return
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="int8") as pool:
+            yield from pool.map(lambda batch: self.logits(*batch), batches)  # closing it (Ctrl-C) cancels the rest
+
+
+def load_int8_classifier(model_dir: Path, processes, cache_dir: Path | None = None) -> Int8Classifier:
+    """The int8 model of `model_dir`, from the cache or built into it. Under several processes the main one
+    builds and the others then read its entry."""
+    entry = (cache_dir or default_cache_dir()) / cache_key(model_dir)
+    with processes.main_first():
+        folder, manifest = entry, verified_manifest(entry)
+        if manifest is None:
+            folder = build_entry(entry, model_dir)
+            manifest = verified_manifest(folder)
+        classifier = open_entry(folder, manifest["settings"])
+    if folder != entry:  # built for this run only: the classifier holds what it needs in memory now
+        shutil.rmtree(folder.parent, ignore_errors=True)
+    return classifier
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "koelectra-cookbook" / "int8"
+
+
+def cache_key(model_dir: Path) -> str:
+    """SHA-256 of the export settings, the library versions, and the name and bytes of every regular file in the
+    model folder but its model card (check_safe_weights has checked what the folder holds)."""
+    versions = {name: importlib.metadata.version(name) for name in LIBRARIES}
+    digest = hashlib.sha256(json.dumps({**EXPORT_SETTINGS, **versions}, sort_keys=True).encode())
+    for path in sorted(model_dir.iterdir()):
+        if path.is_file() and path.name != "README.md" and not path.name.startswith("."):
+            digest.update(f"\0{path.name}\0".encode())
+            digest.update(bytes.fromhex(file_sha256(path)))
+    return digest.hexdigest()
+
+
+def verified_manifest(entry: Path) -> dict | None:
+    """The entry's manifest when the entry is whole and its own; None when there is none or it is damaged (it
+    is then rebuilt)."""
+    manifest_file = entry / MANIFEST
+    if not manifest_file.is_file():
+        return None
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8")) if manifest_file.stat().st_size < 2**20 \
+            else None
+        files = manifest.get("files") if isinstance(manifest, dict) else None
+        whole = (isinstance(files, dict) and manifest.get("key") == entry.name
+                 and sorted(files) == sorted([ONNX_FILE, TOKENIZER_FILE])
+                 and all(whole_file(entry / name, facts) for name, facts in files.items())
+                 and checked_settings(manifest.get("settings")) is not None)
+    except (OSError, ValueError, RecursionError):
+        whole = False
+    if not whole:
+        print(f"note: the cached int8 model {entry} is damaged or not this model's; building it again",
+              file=sys.stderr)
+        return None
+    return manifest
+
+
+def whole_file(path: Path, facts) -> bool:
+    return (isinstance(facts, dict) and path.is_file() and not path.is_symlink()
+            and facts.get("size") == path.stat().st_size and facts.get("sha256") == file_sha256(path))
+
+
+def checked_settings(settings) -> dict | None:
+    """The label settings of a manifest when they are what config.json may hold; None otherwise."""
+    if not isinstance(settings, dict) or not isinstance(settings.get("labels"), list) or not settings["labels"] \
+            or not all(isinstance(name, str) for name in settings["labels"]):
+        return None
+    pad = settings.get("pad_token_id")
+    if not isinstance(settings.get("multi_label"), bool) or not isinstance(pad, int) or isinstance(pad, bool) \
+            or pad < 0:
+        return None
+    config = SimpleNamespace(id2label=dict(enumerate(settings["labels"])), num_labels=len(settings["labels"]),
+                             thresholds=settings.get("thresholds"))
+    try:
+        label_settings(Path(MANIFEST), config)
+    except UserError:
+        return None
+    return settings
+
+
+def build_entry(entry: Path, model_dir: Path) -> Path:
+    """Export, check and quantise the model into the cache entry; into a temporary folder (used once) when the
+    cache cannot be written. Returns the folder built."""
+    from koelectra_cookbook.inference.full_precision import FullPrecisionClassifier  # torch and transformers: only when building
+
+    print("building the int8 model (once per model; later runs read it from the cache)", file=sys.stderr)
+    classifier = FullPrecisionClassifier(model_dir, device="cpu")
+    if getattr(classifier.tokenizer, "backend_tokenizer", None) is None:
+        raise UserError(f"--model {model_dir}: --quantize int8 needs a fast tokenizer (tokenizer.json), and this "
+                        f"model's tokenizer is not one; predict without --quantize")
+    try:
+        with atomic_folder(entry, replace=True, shared=True) as building:
+            write_entry(building, entry.name, classifier)
+        return entry
+    except OSError as exc:
+        print(f"note: cannot write the int8 cache {entry.parent} ({exc.strerror or exc}); quantising for this "
+              f"run only", file=sys.stderr)
+    scratch = Path(tempfile.mkdtemp(prefix="koelectra-int8-")) / entry.name
+    scratch.mkdir()
+    write_entry(scratch, entry.name, classifier)
+    return scratch
+
+
+def write_entry(folder: Path, key: str, classifier) -> None:
+    """The int8 model, the tokenizer and the manifest naming them, in `folder`."""
+    from koelectra_cookbook.inference.int8.export import write_int8_model
+
+    write_int8_model(classifier.model, folder / ONNX_FILE)
+    classifier.token_ids(["."])  # transformers sets its truncation on the Rust tokenizer, which is saved with it
+    atomic_write(folder / TOKENIZER_FILE, classifier.tokenizer.backend_tokenizer.to_str())
+    settings = {"labels": classifier.label_names, "thresholds": classifier.thresholds.tolist(),
+                "multi_label": classifier.multi_label, "pad_token_id": classifier.pad_token_id}
+    files = {name: {"size": (folder / name).stat().st_size, "sha256": file_sha256(folder / name)}
+             for name in [ONNX_FILE, TOKENIZER_FILE]}
+    atomic_write(folder / MANIFEST, json.dumps({"key": key, "files": files, "settings": settings}))
+
+
+def open_entry(folder: Path, settings: dict) -> Int8Classifier:
+    """The classifier of a verified entry, with the settings of its manifest."""
+    from tokenizers import Tokenizer
+
+    session = open_session(folder / ONNX_FILE, len(settings["labels"]))
+    with tokenizer_errors(f"{folder / TOKENIZER_FILE}: not a readable tokenizer; delete the folder {folder} to "
+                          f"rebuild it"):
+        tokenizer = Tokenizer.from_str((folder / TOKENIZER_FILE).read_text(encoding="utf-8"))
+    return Int8Classifier(session, tokenizer, settings, workers=cores_for_batches())
+
+
+def open_session(onnx_file: Path, labels: int):
+    """An ONNX Runtime session on the CPU, with all graph optimisations, computing on the thread that calls it.
+    Its inputs and outputs must be a classifier's for `labels` labels."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    try:
+        session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # a file from the cache is not trusted: it may fail in any way
+        raise UserError(f"{onnx_file}: not a readable int8 model ({' '.join(str(exc).split())[:200]}); delete "
+                        f"the folder {onnx_file.parent} to rebuild it") from None
+    inputs = [(i.name, i.type) for i in session.get_inputs()]
+    outputs = session.get_outputs()
+    if inputs != [(name, "tensor(int64)") for name in INPUTS] or len(outputs) != 1 or outputs[0].shape[-1] != labels:
+        raise UserError(f"{onnx_file}: not an int8 model of this classifier (its inputs or outputs differ); delete "
+                        f"the folder {onnx_file.parent} to rebuild it")
+    return session
+
+
+def cores_for_batches() -> int:
+    """How many batches run side by side: as many as torch has threads when the caller has loaded torch (so
+    torch.set_num_threads applies), else OMP_NUM_THREADS (torchrun sets it for each process), else one per CPU
+    this process may run on."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"].get_num_threads()
+    setting = os.environ.get("OMP_NUM_THREADS", "")
+    if setting.isdigit() and int(setting) > 0:
+        return int(setting)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def file_sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
