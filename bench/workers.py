@@ -54,7 +54,8 @@ def worker_prepare(job: dict) -> dict:
     and store them for the other methods. This also fills our token cache for the rows."""
     import hashlib
     import numpy as np
-    from koelectra_cookbook.commands.train import parse_args, resolve_config
+    from koelectra_cookbook.commands.train import parse_args
+    from koelectra_cookbook.config.resolve import resolve_config
     from koelectra_cookbook.data.dataset import load_task_data
     from koelectra_cookbook.classifier.loading import load_tokenizer
 
@@ -107,7 +108,8 @@ def worker_ours(job: dict) -> dict:
     """Our ExpertTrainer, constructed in-process exactly as train_expert.py does, trained with fit()."""
     import hashlib
     import numpy as np
-    from koelectra_cookbook.commands.train import parse_args, resolve_config
+    from koelectra_cookbook.commands.train import parse_args
+    from koelectra_cookbook.config.resolve import resolve_config
     from koelectra_cookbook.trainers.expert import ExpertTrainer
 
     records: list = []
@@ -333,7 +335,8 @@ def worker_startup(job: dict) -> dict:
     """Seconds from just after the imports to our trainer's first training step, on the whole NSMC train file
     (and the whole evaluation file), with a breakdown of where they go."""
     import psutil
-    from koelectra_cookbook.commands.train import parse_args, resolve_config
+    from koelectra_cookbook.commands.train import parse_args
+    from koelectra_cookbook.config.resolve import resolve_config
     from koelectra_cookbook.data import dataset as dataset_module
     from koelectra_cookbook.trainers import beginner as beginner_module
     from koelectra_cookbook.trainers.expert import ExpertTrainer

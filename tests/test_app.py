@@ -24,9 +24,11 @@ pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")
 
 from helpers import run_cli  # noqa: E402
-from koelectra_cookbook.app import page as app# noqa: E402
+from koelectra_cookbook.app import page as app  # noqa: E402
+from koelectra_cookbook.commands import app as app_command  # noqa: E402
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR  # noqa: E402
-from koelectra_cookbook.commands.predict import Predictor, main as predict_main  # noqa: E402
+from koelectra_cookbook.commands.predict import main as predict_main  # noqa: E402
+from koelectra_cookbook.inference.predictor import Predictor  # noqa: E402
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer  # noqa: E402
 
 REVIEW = "정말 재밌는 영화였다 배우 연기도 좋았어요"
@@ -175,24 +177,24 @@ def test_a_refused_port_or_host_is_one_error_line(trained_model, capsys):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert app.main(["--model", str(trained_model), "--port", str(port)]) == 2
+        assert app_command.main(["--model", str(trained_model), "--port", str(port)]) == 2
     assert_one_error_line(capsys, f"--port {port}: cannot listen there (the port is in use")
-    assert app.main(["--model", str(trained_model), "--host", "192.0.2.1", "--port", str(free_port())]) == 2
+    assert app_command.main(["--model", str(trained_model), "--host", "192.0.2.1", "--port", str(free_port())]) == 2
     assert_one_error_line(capsys, "not an address of this machine")
-    assert app.main(["--model", str(trained_model), "--port", "70000"]) == 2
+    assert app_command.main(["--model", str(trained_model), "--port", "70000"]) == 2
     assert_one_error_line(capsys, "give a port from 1 to 65535")
 
 
 def test_a_folder_that_is_not_a_trained_classifier(tiny_model_dir, tmp_path, capsys):
-    assert app.main(["--model", str(tiny_model_dir), "--port", str(free_port())]) == 2
+    assert app_command.main(["--model", str(tiny_model_dir), "--port", str(free_port())]) == 2
     assert_one_error_line(capsys, "not a fine-tuned classifier")
-    assert app.main(["--model", str(tmp_path), "--port", str(free_port())]) == 2
+    assert app_command.main(["--model", str(tmp_path), "--port", str(free_port())]) == 2
     assert_one_error_line(capsys, "not a saved model")
 
 
 def test_without_gradio_the_error_names_the_extra(trained_model, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` now raises ImportError
-    assert app.main(["--model", str(trained_model)]) == 2
+    assert app_command.main(["--model", str(trained_model)]) == 2
     assert_one_error_line(capsys, 'pip install -e ".[app]"')
 
 

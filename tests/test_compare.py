@@ -7,7 +7,7 @@ import csv
 import json
 from pathlib import Path
 
-from koelectra_cookbook.experiments.compare import main
+from koelectra_cookbook.commands.compare import main
 
 
 def make_run(parent: Path, name: str, lr: float, seed: int, dev: float | None, eval_: float | None,

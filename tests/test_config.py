@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from koelectra_cookbook.commands.train import parse_args, resolve_config
+from koelectra_cookbook.commands.train import parse_args
+from koelectra_cookbook.config.resolve import resolve_config
 from koelectra_cookbook.config.schema import Config, build_config, parse_overrides
 from koelectra_cookbook.errors import UserError
 

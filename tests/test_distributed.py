@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 from helpers import classifier_with_a_decided_head
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
-from koelectra_cookbook.commands.predict import Predictor
+from koelectra_cookbook.inference.predictor import Predictor
 from koelectra_cookbook.inference.processes import Processes
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from koelectra_cookbook.commands.train import parse_args, resolve_config
+from koelectra_cookbook.commands.train import parse_args
+from koelectra_cookbook.config.resolve import resolve_config
 from koelectra_cookbook.data.batching import PaddingCollator, SplitDataset
 from koelectra_cookbook.classifier.loading import add_tokens, load_tokenizer
 from koelectra_cookbook.paths import SAMPLES_DIR

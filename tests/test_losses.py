@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from koelectra_cookbook.classifier.losses import LOSS_NAMES, build_loss
+from koelectra_cookbook.classifier.losses import build_loss
+from koelectra_cookbook.classifier.names import LOSS_NAMES
 
 LN3 = math.log(3.0)
 # softmax([ln 3, 0]) = [0.75, 0.25], softmax([0, 0]) = [0.5, 0.5]; sigmoid(ln 3) = 0.75, sigmoid(0) = 0.5.

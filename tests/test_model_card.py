@@ -1,5 +1,5 @@
 """The model card a run writes (front matter the Hub reads, no local paths, a usage example that runs) and
---push-to-hub / `python -m koelectra_cookbook.runs.push`, with the upload replaced: nothing here touches the network."""
+--push-to-hub / `python -m koelectra_cookbook.commands.push`, with the upload replaced: nothing here touches the network."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from helpers import run_cli
-from koelectra_cookbook.runs import push
+from koelectra_cookbook.commands import push
 from koelectra_cookbook.runs.model_card import is_hub_id, portable_config, portable_path
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer
@@ -173,7 +173,7 @@ def test_a_failed_upload_is_one_error_line_and_the_run_is_kept(tmp_path, tiny_mo
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and (run / "results.json").is_file() and (run / "model" / "model.safetensors").is_file()
     assert err[-1].startswith("error: upload of ") and "Temporary failure in name resolution" in err[-1]
-    assert f"python -m koelectra_cookbook.runs.push {run} someone/x" in err[-1]
+    assert f"python -m koelectra_cookbook.commands.push {run} someone/x" in err[-1]
 
 
 def test_no_token_is_said_before_training_and_is_one_error_line_after_it(tmp_path, monkeypatch, capsys):

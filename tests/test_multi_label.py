@@ -107,7 +107,8 @@ def test_a_list_column_in_jsonl_or_pipe_separated_text(tmp_path, tiny_model_dir)
 def test_metrics_change_nothing_and_thresholds_are_chosen_once_by_calibrate(tmp_path, tiny_model_dir):
     """Scoring is free of side effects: during training each dev evaluation is scored at the thresholds it would
     get, without keeping them; `calibrate` chooses them, once, from the final model's dev predictions."""
-    from koelectra_cookbook.commands.train import parse_args, resolve_config
+    from koelectra_cookbook.commands.train import parse_args
+    from koelectra_cookbook.config.resolve import resolve_config
     from koelectra_cookbook.classifier.metrics import multi_label_metrics, tune_thresholds
 
     argv = unsmile_args(tmp_path, tiny_model_dir, "--set", "train.epochs=1")

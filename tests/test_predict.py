@@ -13,7 +13,8 @@ import pytest
 
 from helpers import run_cli
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
-from koelectra_cookbook.commands.predict import Predictor, main
+from koelectra_cookbook.commands.predict import main
+from koelectra_cookbook.inference.predictor import Predictor
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer
 
 
@@ -68,7 +69,7 @@ def test_jsonl_input_with_a_text_column(trained_model, tmp_path):
     (tmp_path / "in.jsonl").write_text("\n".join(json.dumps({"review": t}, ensure_ascii=False)
                                                  for t in ["최고", "최악"]), encoding="utf-8")
     predictor = Predictor(trained_model / "model")
-    from koelectra_cookbook.commands.predict import read_texts
+    from koelectra_cookbook.inference.inputs import read_texts
 
     assert predictor.table(read_texts(tmp_path / "in.jsonl", "review", "utf-8"))["text"] == ["최고", "최악"]
 

@@ -16,7 +16,8 @@ import torch
 
 from helpers import classifier_with_a_decided_head, run_cli
 from koelectra_cookbook.paths import SAMPLES_DIR
-from koelectra_cookbook.commands.predict import Predictor, main
+from koelectra_cookbook.commands.predict import main
+from koelectra_cookbook.inference.predictor import Predictor
 from koelectra_cookbook.trainers.multi_label import MultiLabelTrainer
 
 TEST_FILE = SAMPLES_DIR / "nsmc" / "ratings_test.txt"
@@ -100,7 +101,7 @@ def test_ctrl_c_during_int8_prediction_does_not_wait_for_every_batch():
     import threading
     import time
 
-    from koelectra_cookbook.inference.int8.cache import Int8Classifier
+    from koelectra_cookbook.inference.int8.runtime import Int8Classifier
 
     class SlowSession:
         computed = 0

@@ -12,11 +12,12 @@ import optuna
 import pytest
 import yaml
 
-from koelectra_cookbook.commands.train import parse_args, resolve_config
+from koelectra_cookbook.commands.train import parse_args
+from koelectra_cookbook.config.resolve import resolve_config
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
 from koelectra_cookbook.files.safe_json import read_json
-from koelectra_cookbook.experiments.sweep import main
+from koelectra_cookbook.commands.sweep import main
 from koelectra_cookbook.experiments.sweep_space import check_space
 
 SPACE = {"train.learning_rate": {"low": 1e-4, "high": 3e-3, "log": True}, "train.batch_size": [8, 16]}
@@ -89,7 +90,7 @@ def test_bad_space_stops_the_cli_before_anything_runs(tmp_path, tiny_model_dir, 
 def test_push_to_hub_is_refused_by_a_sweep_before_anything_runs(tmp_path, tiny_model_dir, capsys):
     assert sweep(write_config(tmp_path, tiny_model_dir), tmp_path / "runs", "--push-to-hub", "someone/x") == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "python -m koelectra_cookbook.runs.push" in err[0] and not (tmp_path / "runs").exists()
+    assert len(err) == 1 and "python -m koelectra_cookbook.commands.push" in err[0] and not (tmp_path / "runs").exists()
 
 
 def test_the_trainers_ignore_the_sweep_section(tmp_path, tiny_model_dir):

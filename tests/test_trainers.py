@@ -123,7 +123,8 @@ def test_intermediate_evaluates_during_training_and_exports_the_best_model(tmp_p
 
 @requires_shared_data("nsmc/ratings_train.txt", "nsmc/ratings_test.txt")
 def test_real_nsmc_files_load_with_the_right_counts(tmp_path):
-    from koelectra_cookbook.commands.train import parse_args, resolve_config
+    from koelectra_cookbook.commands.train import parse_args
+    from koelectra_cookbook.config.resolve import resolve_config
     from koelectra_cookbook.data.dataset import load_task_data
     from transformers import BertTokenizer
 

@@ -28,17 +28,17 @@ def predict() -> int:
 
 def app() -> int:
     """app.py: serve a web page for a saved model (Gradio, an optional extra)."""
-    return _interruptible(lambda: _load("koelectra_cookbook.app.page:main")())
+    return _interruptible(lambda: _load("koelectra_cookbook.commands.app:main")())
 
 
 def sweep() -> int:
     """sweep.py: a hyperparameter search with Optuna (the `sweep` extra)."""
-    return _interruptible(lambda: _load("koelectra_cookbook.experiments.sweep:main")())
+    return _interruptible(lambda: _load("koelectra_cookbook.commands.sweep:main")())
 
 
 def compare() -> int:
     """compare.py: one table of several runs."""
-    return _interruptible(lambda: _load("koelectra_cookbook.experiments.compare:main")())
+    return _interruptible(lambda: _load("koelectra_cookbook.commands.compare:main")())
 
 
 def _interruptible(run) -> int:

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LOSS_NAMES = ("cross_entropy", "bce", "focal", "dice")
+from koelectra_cookbook.classifier.names import LOSS_NAMES
+
 
 # Additive smoothing of the dice ratio: keeps a class that is absent from the batch (both
 # sums near 0) from producing 0/0, and softens the gradient when the sums are small.

@@ -11,13 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn import metrics
 
-SINGLE_LABEL_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1")
-MULTI_LABEL_METRICS = ("lrap", "macro_f1", "micro_f1", "samples_f1", "hamming_loss", "subset_accuracy")
+from koelectra_cookbook.classifier.names import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 
-
-def is_minimized(metric_name: str) -> bool:
-    """Return True when a smaller value of `metric_name` is better ("loss", "hamming_loss")."""
-    return metric_name.endswith("loss")
 
 
 def _check_names(names: Sequence[str], valid: Sequence[str]) -> None:
@@ -126,17 +121,9 @@ def tune_thresholds(targets: np.ndarray, probabilities: np.ndarray,
     return thresholds
 
 
-def one_hot(ids: np.ndarray, num_labels: int) -> np.ndarray:
-    """Turn integer class ids of shape (n,) into a 0/1 int matrix of shape (n, num_labels)."""
-    ids = _class_ids(ids, num_labels, "class ids")
-    encoded = np.zeros((ids.size, num_labels), dtype=np.int64)
-    encoded[np.arange(ids.size), ids] = 1
-    return encoded
-
-
 def per_label_report(targets: np.ndarray, predicted: np.ndarray, label_names: Sequence[str]) -> list[dict]:
     """Precision, recall, F1 and support for each label of 0/1 matrices of shape (n, num_labels). For
-    single-label data, pass `one_hot(labels, k)` and `one_hot(predictions, k)`."""
+    single-label data, pass one-hot matrices (`np.eye(k)[labels]`)."""
     gold, chosen = _as_label_matrices(targets, predicted)
     if len(label_names) != gold.shape[1]:
         raise ValueError(f"got {len(label_names)} label names for {gold.shape[1]} labels")

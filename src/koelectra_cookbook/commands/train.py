@@ -13,13 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from koelectra_cookbook.commands.shell import ArgumentParser, exit_status, path_argument, quiet_libraries
-from koelectra_cookbook.config.schema import Config, build_config, check_task_name, load_yaml, parse_overrides
 from koelectra_cookbook.config.parsing import flat_differences
-from koelectra_cookbook.config.tasks import TASKS, task_spec
-from koelectra_cookbook.errors import UserError, shown
-from koelectra_cookbook.paths import CONFIG_DIR, SAMPLES_DIR
-from koelectra_cookbook.runs.push import check_repo_id, push_run
+from koelectra_cookbook.config.resolve import complete_config, resolve_config
+from koelectra_cookbook.config.schema import Config, build_config, load_yaml
+from koelectra_cookbook.config.tasks import TASKS
+from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.runs.directory import RunDirectory
+from koelectra_cookbook.runs.push import check_repo_id, push_run
 
 # The script that continues each level's runs.
 RESUME_SCRIPTS = {"intermediate": "train_intermediate.py", "expert": "train_expert.py",
@@ -61,63 +61,6 @@ def parse_args(description: str, argv: list[str] | None, resumable: bool,
     return args
 
 
-def resolve_config(args: argparse.Namespace) -> Config:
-    """Layer the config (task defaults <- YAML <- --demo <- --set), then fill the task-dependent defaults."""
-    if args.config is not None:
-        yaml_path = args.config
-        file_layer = load_yaml(yaml_path)
-        task = file_layer.get("task")
-        if not task:
-            raise UserError(f"{yaml_path}: needs a `task:` name (a built-in task or a name for your dataset)")
-        if not isinstance(task, str):
-            raise UserError(f"{yaml_path}: task must be a name, got {shown(task)}")
-        check_task_name(task)  # before --demo looks for a samples folder of that name
-    else:
-        task = args.task
-        yaml_path = CONFIG_DIR / f"{task}.yaml"
-        if task_spec(task) is None:
-            raise UserError(f"unknown task {shown(task)}: choose one of {', '.join(TASKS)}, or describe your own "
-                            f"dataset in a YAML file and pass --config")
-        file_layer = load_yaml(yaml_path) if yaml_path.is_file() else {}
-    file_layer.pop("sweep", None)  # the search space of sweep.py: the trainers ignore it
-    spec = task_spec(task)
-    layers = [("defaults", {"task": task, "data": dict(spec.data_defaults) if spec else {}}),
-              (str(yaml_path), file_layer)]
-    if args.demo:
-        layers.append(("--demo", demo_layer(task, file_layer)))
-    layers.append(("--set", parse_overrides(args.overrides)))
-    return complete_config(build_config(layers), str(yaml_path))
-
-
-def complete_config(config: Config, source: str) -> Config:
-    """Fill the task-dependent defaults and check what depends on several keys at once."""
-    check_task_name(config.task)
-    spec, train, multi_label = task_spec(config.task), config.train, config.data.multi_label
-    if not config.data.dir:
-        raise UserError(f"{source}: data.dir must name the folder holding your data files")
-    default_metric = "macro_f1" if multi_label else (spec.metric if spec else "accuracy")
-    train.metrics = train.metrics or [default_metric]
-    train.es_metric = train.es_metric or train.metrics[0]
-    if train.es_metric != "loss" and train.es_metric not in train.metrics:
-        raise UserError(f"config: train.es_metric {train.es_metric!r} must be 'loss' or one of train.metrics "
-                        f"{train.metrics}")
-    # Imported here, not at the top: scikit-learn takes seconds to import, and predict.py needs none of it.
-    from koelectra_cookbook.classifier.metrics import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
-
-    valid = MULTI_LABEL_METRICS if multi_label else SINGLE_LABEL_METRICS
-    for name in train.metrics:
-        if name not in valid:
-            kind = "multi-label" if multi_label else "single-label"
-            raise UserError(f"config: train.metrics: {name!r} is not a {kind} metric (choose from {', '.join(valid)})")
-    if multi_label and train.class_weights is not None:
-        raise UserError("config: train.class_weights is for single-label data; multi-label data weighs its labels "
-                        "with train.pos_weight")
-    if not multi_label and (train.pos_weight is not None or train.threshold is not None):
-        raise UserError("config: train.pos_weight and train.threshold are for multi-label data (data.label_columns "
-                        "or data.multi_label)")
-    return config
-
-
 def check_script_fits(trainer_class, config: Config) -> None:
     """Multi-label data goes to train_multi_label.py, single-label data to the other scripts."""
     multi_label_trainer = trainer_class.multi_label
@@ -148,25 +91,6 @@ def load_resume_config(run_dir: Path, level: str) -> Config:
         raise UserError(f"{config_file} was edited after the run started ({listed}{'; ...' if len(edits) > 4 else ''})"
                         f"; a run resumes with the config it started with: undo the edit, or start a new run")
     return config
-
-
-def demo_layer(task: str, file_layer: dict) -> dict:
-    """--demo: the bundled samples and a tiny random ELECTRA built on the spot; nothing from the network."""
-    from koelectra_cookbook.classifier.tiny import build_demo_model
-
-    samples = SAMPLES_DIR / task
-    data = {"download": False}
-    file_data = file_layer.get("data")
-    if samples.is_dir():
-        data["dir"] = str(samples)
-    elif not (isinstance(file_data, dict) and file_data.get("dir")):
-        raise UserError(f"--demo: no bundled samples for task {task!r} in {SAMPLES_DIR}")
-    return {
-        "model": {"name_or_path": str(build_demo_model())},
-        "data": data,
-        # A from-scratch model needs many passes over a few hundred rows and a high learning rate to learn.
-        "train": {"epochs": 20, "batch_size": 16, "learning_rate": 1e-3, "log_every": 10, "es_patience": 5},
-    }
 
 
 def main(trainer_class, description: str, argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from koelectra_cookbook.classifier.names import LOSS_NAMES
 from koelectra_cookbook.config.parsing import merge_checked, one_line, parse_yaml, to_dataclass
 from koelectra_cookbook.errors import UserError, shown
 
@@ -203,8 +204,6 @@ class TrainConfig:
                  self.mixed_precision)
         _require(0 < self.layerwise_lr_decay <= 1, "train.layerwise_lr_decay", "must be in (0, 1]",
                  self.layerwise_lr_decay)
-        from koelectra_cookbook.classifier.losses import LOSS_NAMES
-
         _require(self.loss is None or self.loss in LOSS_NAMES, "train.loss", f"must be one of {', '.join(LOSS_NAMES)}",
                  self.loss)
         _require(self.focal_gamma >= 0, "train.focal_gamma", "must be at least 0", self.focal_gamma)

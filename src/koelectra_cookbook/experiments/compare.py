@@ -1,6 +1,4 @@
-"""compare.py: one table of many runs, sorted by the dev headline metric.
-
-    python compare.py runs/nsmc [more folders or run directories] [--csv FILE] [--plot FILE]
+"""One table of many runs, sorted by the dev headline metric (compare.py: commands/compare.py).
 
 A run directory is a folder holding run.json or config.yaml; the folders given are searched for them (a few
 levels down, so a sweep's trials are found too). Each run's files may come from anyone, so each is read with a
@@ -13,19 +11,18 @@ from __future__ import annotations
 
 import math
 import statistics
-import sys
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from koelectra_cookbook.classifier.names import is_minimized
 from koelectra_cookbook.config.parsing import parse_yaml
-from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.files.safe_json import DamagedState
+from koelectra_cookbook.files.tables import cell
 from koelectra_cookbook.runs.directory import flatten
-from koelectra_cookbook.files.safe_json import DamagedState, read_json
+from koelectra_cookbook.runs.reader import IDENTITY_FILE, read_identity, read_results
 
 MAX_DEPTH = 4  # <folder>/<task>/sweep-<study>/best/<run>
 MAX_RUNS = 5000
-LOWER_IS_BETTER = ("loss", "hamming_loss")
 
 
 @dataclass
@@ -90,21 +87,10 @@ def is_run(folder: Path) -> bool:
     return any((folder / name).is_file() for name in ("run.json", "config.yaml"))
 
 
-def read_results(run_dir: Path) -> dict:
-    """results.json as a dict, or DamagedState."""
-    results = read_json(Path(run_dir) / "results.json", limit=2**20)
-    if not isinstance(results, dict):
-        raise DamagedState("results.json is not a JSON object")
-    return results
-
-
 def read_run(path: Path) -> Run:
     """A run's level, config and results, or DamagedState saying what is wrong."""
-    if (path / "run.json").exists():
-        identity = read_json(path / "run.json", limit=16 * 2**20)
-        if not (isinstance(identity, dict) and isinstance(identity.get("level"), str)
-                and isinstance(identity.get("config"), dict)):
-            raise DamagedState("run.json is damaged (expected level and config)")
+    if (path / IDENTITY_FILE).exists():
+        identity = read_identity(path)
         level, config = identity["level"], identity["config"]
     else:  # a run written before run.json existed: the level is in the folder's name
         config_file = path / "config.yaml"
@@ -142,16 +128,6 @@ def differing_keys(rows: list[Row]) -> list[str]:
     return [key for key in keys if len({repr(row.runs[0].config.get(key)) for row in rows}) > 1]
 
 
-def cell(value, limit: int = 40) -> str:
-    """A config value or name as a table cell: short, one line, no `|`."""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    text = "null" if value is None else str(value)
-    text = "".join(f"\\x{ord(char):02x}" if unicodedata.category(char)[0] == "C" else char for char in text)
-    text = text.replace("|", "/")
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 def table(rows: list[Row], keys: list[str], base: Path | None) -> tuple[list[str], list[list[str]]]:
     """The header and the cells of the comparison, rows sorted by the dev headline metric (best first)."""
     metrics = {row.runs[0].metric for row in rows}
@@ -163,7 +139,7 @@ def table(rows: list[Row], keys: list[str], base: Path | None) -> tuple[list[str
         values = row.values("dev", row.runs[0].metric)
         if not values:
             return math.inf
-        return statistics.mean(values) * (1 if row.runs[0].metric in LOWER_IS_BETTER else -1)
+        return statistics.mean(values) * (1 if is_minimized(row.runs[0].metric) else -1)
 
     cells = []
     for row in sorted(rows, key=best_first):
@@ -196,47 +172,3 @@ def markdown(header: list[str], cells: list[list[str]]) -> str:
              "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
     lines += ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |" for row in cells]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from koelectra_cookbook.commands.shell import exit_status
-
-    return exit_status(lambda: compare(argv), lambda: "interrupted; nothing was written")
-
-
-def compare(argv: list[str] | None) -> None:
-    from koelectra_cookbook.commands.shell import ArgumentParser, path_argument
-    from koelectra_cookbook.experiments.compare_outputs import check_output, write_csv, write_plot
-
-    parser = ArgumentParser(description="Compare runs: a Markdown table sorted by the dev headline metric.")
-    parser.add_argument("paths", nargs="+", type=lambda text: Path(path_argument(text)),
-                        help="run directories, or folders holding them (e.g. runs/nsmc)")
-    parser.add_argument("--csv", type=lambda text: Path(path_argument(text)), help="also write the table as CSV")
-    parser.add_argument("--plot", type=lambda text: Path(path_argument(text)),
-                        help="a PNG of every run's dev headline metric and dev loss against the step")
-    args = parser.parse_args(argv)
-    found, problems = find_runs(args.paths)
-    for output in (args.csv, args.plot):
-        if output is not None:
-            check_output(output, found)
-    runs = []
-    for path in found:
-        try:
-            runs.append(read_run(path))
-        except (DamagedState, OSError) as problem:
-            problems.append(f"{cell(str(path), 300)}: {problem}")
-    for line in problems:
-        print(f"skipped: {line}", file=sys.stderr)
-    if not runs:
-        raise UserError("no run with results to compare in " + ", ".join(cell(str(p), 300) for p in args.paths))
-    rows = group_runs(runs)
-    keys = differing_keys(rows)
-    base = args.paths[0] if len(args.paths) == 1 else None
-    header, cells = table(rows, keys, base)
-    print(markdown(header, cells))
-    if args.csv is not None:
-        write_csv(args.csv, header, cells)
-        print(f"csv: {args.csv}")
-    if args.plot is not None:
-        write_plot(args.plot, runs, keys)
-        print(f"plot: {args.plot}")

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 from pathlib import Path
 
-from koelectra_cookbook.files.atomic import atomic_write
-from koelectra_cookbook.experiments.compare import cell
 from koelectra_cookbook.errors import UserError
-
-METRICS_LIMIT = 16 * 2**20  # bytes of one metrics.csv read for the plot
+from koelectra_cookbook.files.atomic import atomic_write
+from koelectra_cookbook.files.safe_json import DamagedState
+from koelectra_cookbook.files.tables import cell
+from koelectra_cookbook.runs.reader import read_metrics
 
 
 def check_output(output: Path, runs: list[Path]) -> None:
@@ -25,23 +24,13 @@ def check_output(output: Path, runs: list[Path]) -> None:
                             f"write it outside the run directories")
 
 
-def write_csv(output: Path, header: list[str], cells: list[list[str]]) -> None:
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(header)
-    writer.writerows(cells)
-    atomic_write(output, text.getvalue())
-
-
 def read_curves(metrics_csv: Path, metric: str) -> dict[str, list[tuple[float, float]]]:
     """(step, value) points of `metric` and `loss` from a run's metrics.csv; rows that are not numbers are
     left out, and an unreadable file gives no points."""
     curves: dict[str, list[tuple[float, float]]] = {metric: [], "loss": []}
     try:
-        if metrics_csv.is_symlink() or not metrics_csv.is_file() or metrics_csv.stat().st_size > METRICS_LIMIT:
-            return curves
-        rows = list(csv.DictReader(io.StringIO(metrics_csv.read_text(encoding="utf-8"))))
-    except (OSError, UnicodeDecodeError, csv.Error):
+        rows = read_metrics(metrics_csv)
+    except DamagedState:
         return curves
     for row in rows:
         step = _number(row.get("step"))

@@ -1,7 +1,4 @@
-"""sweep.py: a hyperparameter search with Optuna, selecting on the dev split only.
-
-    python sweep.py --task nsmc --trials 20
-    python sweep.py --config my.yaml --trials 20 --storage postgresql://user:pass@db/optuna   # several machines
+"""A hyperparameter search with Optuna, selecting on the dev split only (sweep.py: commands/sweep.py).
 
 Each trial is an ordinary expert (or multi-label) run in <output-dir>/<task>/sweep-<study>/, whose dev
 evaluations are reported to Optuna so that the median pruner stops poor trials early (trainers/sweep_trial.py).
@@ -23,49 +20,30 @@ from pathlib import Path
 
 import yaml
 
-from koelectra_cookbook.experiments import compare
-from koelectra_cookbook.files.atomic import atomic_write
-from koelectra_cookbook.commands.train import complete_config, exit_status, parse_args, quiet_libraries, resolve_config
-from koelectra_cookbook.config.schema import TASK_NAME, Config, build_config, load_yaml
+from koelectra_cookbook.classifier.names import is_minimized
 from koelectra_cookbook.config.parsing import flat_differences
+from koelectra_cookbook.config.resolve import complete_config, resolve_config
+from koelectra_cookbook.config.schema import TASK_NAME, Config, build_config, load_yaml
 from koelectra_cookbook.errors import TrainingInterrupted, UserError, shown
-from koelectra_cookbook.paths import CONFIG_DIR
-from koelectra_cookbook.files.safe_json import DamagedState, read_json
 from koelectra_cookbook.experiments.sweep_report import finished_line, repeat_summary
 from koelectra_cookbook.experiments.sweep_space import check_space, default_space, nested, suggest
+from koelectra_cookbook.files.atomic import atomic_write
+from koelectra_cookbook.files.safe_json import DamagedState
+from koelectra_cookbook.paths import CONFIG_DIR
+from koelectra_cookbook.runs.reader import read_results
 
-LOWER_IS_BETTER = compare.LOWER_IS_BETTER  # metrics to minimize
 HEARTBEAT_S = 30  # a trial whose process stopped beating this long ago x 4 is marked failed (a killed sweep)
 
 
-def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--trials", type=int, default=20, help="trials complete or pruned in the study, in all")
-    parser.add_argument("--study", default="default", help="the study's name (its folder is sweep-<study>)")
-    parser.add_argument("--storage", help="an Optuna RDB URL (default: sqlite:///<sweep folder>/study.db)")
-    parser.add_argument("--repeat-best", type=int, default=0, metavar="N",
-                        help="run the best config again with N new seeds; report mean +- std on the evaluation file")
-    parser.add_argument("--evals-per-epoch", type=int,
-                        help="dev evaluations per epoch in each trial, reported to the pruner (default: 4 per run, "
-                             "at least 1 per epoch)")
-    parser.add_argument("--sampler-seed", type=int, help="seed of the TPE sampler (default: train.seed)")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """sweep.py: parse, check everything, then search. Returns the process exit status."""
-    quiet_libraries()
-    return exit_status(lambda: sweep(argv), lambda: "interrupted; the running trial is lost (marked failed): run "
-                                                    "the same command again to continue the study")
-
-
-def sweep(argv: list[str] | None) -> None:
-    args = parse_args(__doc__.splitlines()[0], argv, resumable=False, extra=add_sweep_arguments)
+def run_sweep(args: argparse.Namespace) -> None:
+    """The search of commands/sweep.py's arguments: check everything, then run the trials and report the best."""
     try:
         import optuna
     except ImportError:
         raise UserError('sweep.py needs Optuna: pip install -e ".[sweep]"') from None
     if args.push_to_hub:
         raise UserError("--push-to-hub uploads one run: upload the best trial's run with python -m "
-                        "koelectra_cookbook.runs.push RUN_DIR REPO_ID")
+                        "koelectra_cookbook.commands.push RUN_DIR REPO_ID")
     if args.trials < 1 or args.repeat_best < 0 or (args.evals_per_epoch or 1) < 1:
         raise UserError("--trials and --evals-per-epoch must be at least 1, --repeat-best at least 0")
     if not TASK_NAME.fullmatch(args.study) or args.study in (".", ".."):
@@ -113,7 +91,7 @@ def open_study(optuna, args, base: Config, space: dict, folder: Path):
                                 f"({' '.join(str(exc).split())[:200]})") from None
             time.sleep(1 + attempt)
     metric = base.train.es_metric
-    direction = "minimize" if metric in LOWER_IS_BETTER else "maximize"
+    direction = "minimize" if is_minimized(metric) else "maximize"
     seed = base.train.seed if args.sampler_seed is None else args.sampler_seed
     study = optuna.create_study(storage=storage, study_name=args.study, direction=direction, load_if_exists=True,
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
@@ -195,7 +173,7 @@ def write_pruned_note(trainer) -> None:
 def dev_value(run_dir: Path, metric: str) -> float:
     """The final model's dev value of the selection metric, from the results.json the trial just wrote."""
     try:
-        return float(read_json(run_dir / "results.json")["dev"][metric])
+        return float(read_results(run_dir)["dev"][metric])
     except (DamagedState, KeyError, TypeError, ValueError) as problem:
         raise UserError(f"{run_dir}/results.json: no dev {metric} ({problem})") from None
 

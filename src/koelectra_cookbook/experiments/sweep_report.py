@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from koelectra_cookbook.experiments.compare import mean_std, read_results
+from koelectra_cookbook.experiments.compare import mean_std
+from koelectra_cookbook.runs.reader import read_results
 
 
 def finished_line(trial) -> str:

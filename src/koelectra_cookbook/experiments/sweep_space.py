@@ -18,7 +18,7 @@ import math
 import typing
 from typing import Any
 
-from koelectra_cookbook.commands.train import complete_config
+from koelectra_cookbook.config.resolve import complete_config
 from koelectra_cookbook.config.schema import Config, build_config
 from koelectra_cookbook.errors import UserError, shown
 

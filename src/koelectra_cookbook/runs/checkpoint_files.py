@@ -9,12 +9,10 @@ older checkpoint instead of crashing halfway through a restore.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import math
 import random
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -164,11 +162,3 @@ def checked_rng(stored: Any, tensors: dict[str, torch.Tensor], where: str) -> Ca
             if device.startswith("cuda."):
                 torch.cuda.set_rng_state(tensor, int(device.split(".")[1]))
     return restore
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -25,11 +25,12 @@ from accelerate import Accelerator
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from koelectra_cookbook.files.atomic import finish_folder, start_folder
 from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.files.atomic import finish_folder, start_folder
+from koelectra_cookbook.files.checksums import file_sha256
 from koelectra_cookbook.files.safe_json import DamagedState, read_json
-from koelectra_cookbook.runs.checkpoint_files import (check_model_tensors, checked_rng, model_tensors, optimizer_files, optimizer_state, rng_files,
-                         sha256_of)
+from koelectra_cookbook.runs.checkpoint_files import (check_model_tensors, checked_rng, model_tensors, optimizer_files,
+                                                      optimizer_state, rng_files)
 
 STEP_FOLDER = re.compile(r"step-\d{8}")
 MANIFEST = "manifest.json"
@@ -61,7 +62,7 @@ class CheckpointManager:
                 (partial / TRAINER_STATE).write_text(json.dumps(trainer_state, indent=1), encoding="utf-8")
             accelerator.wait_for_everyone()
             if accelerator.is_main_process:
-                files = {p.name: {"bytes": p.stat().st_size, "sha256": sha256_of(p)}
+                files = {p.name: {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
                          for p in sorted(partial.iterdir()) if p.is_file()}
                 (partial / MANIFEST).write_text(json.dumps(files, indent=1), encoding="utf-8")
                 finish_folder(partial, final)
@@ -161,7 +162,7 @@ def _verify(checkpoint: Path, process_index: int = 0) -> None:
             raise DamagedState(f"{name} is not a regular file")
         if path.stat().st_size != expected.get("bytes"):
             raise DamagedState(f"{name} has {path.stat().st_size} bytes, expected {expected.get('bytes')} (truncated?)")
-        if sha256_of(path) != expected.get("sha256"):
+        if file_sha256(path) != expected.get("sha256"):
             raise DamagedState(f"{name} does not match its checksum (damaged on disk or edited)")
 
 

@@ -12,7 +12,6 @@ time; the operating system releases the lock when the process ends, however it e
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import os
@@ -24,12 +23,14 @@ from typing import Any
 
 import yaml
 
-from koelectra_cookbook.files.atomic import atomic_write
 from koelectra_cookbook.errors import UserError, shown
+from koelectra_cookbook.files.atomic import atomic_write
 from koelectra_cookbook.files.safe_json import DamagedState, read_json
+from koelectra_cookbook.files.tables import columns_csv_text
+from koelectra_cookbook.runs.reader import (IDENTITY_FILE, IDENTITY_LIMIT, METRICS_FILE, RESULTS_FILE,
+                                            checked_identity)
 
 METRICS_FIRST_COLUMNS = ["epoch", "step", "train_loss", "learning_rate", "loss"]
-IDENTITY_FILE = "run.json"
 
 
 class RunDirectory:
@@ -40,13 +41,8 @@ class RunDirectory:
         self.model_dir = self.path / "model"
         self.checkpoints_dir = self.path / "checkpoints"
         self.plots_dir = self.path / "plots"
-        self.metrics_file = self.path / "metrics.csv"
+        self.metrics_file = self.path / METRICS_FILE
         self._lock = None
-
-    @classmethod
-    def create(cls, output_dir: Path, task: str, level: str) -> "RunDirectory":
-        """Make a new, empty run directory (locked) in <output_dir>/<task>/."""
-        return cls.create_in(Path(output_dir) / task, level)
 
     @classmethod
     def create_in(cls, parent: Path, level: str) -> "RunDirectory":
@@ -85,13 +81,13 @@ class RunDirectory:
             raise UserError(f"--resume {self.path}: no {IDENTITY_FILE} in it (not a run directory, or one written by "
                             f"an older version, which cannot be resumed safely); start a new run")
         try:
-            identity = read_json(where, limit=16 * 2**20)
+            identity = read_json(where, limit=IDENTITY_LIMIT)
         except DamagedState as problem:
             raise UserError(f"{where}: unreadable ({problem})") from None
-        if not (isinstance(identity, dict) and isinstance(identity.get("level"), str)
-                and isinstance(identity.get("task"), str) and isinstance(identity.get("config"), dict)):
-            raise UserError(f"{where}: damaged (expected level, task and config)")
-        return identity
+        try:
+            return checked_identity(identity)
+        except DamagedState:
+            raise UserError(f"{where}: damaged (expected level, task and config)") from None
 
     def check_own_files(self) -> None:
         """Everything in a run folder must be its own plain files and folders: a symbolic link would send the
@@ -165,16 +161,12 @@ class RunDirectory:
     def write_results(self, results: dict[str, Any]) -> None:
         """results.json; a metric that is not a finite number (a loss of NaN) is written as null, so the file
         stays valid JSON for every reader."""
-        atomic_write(self.path / "results.json", json.dumps(_finite_or_null(results), indent=2, ensure_ascii=False,
+        atomic_write(self.path / RESULTS_FILE, json.dumps(_finite_or_null(results), indent=2, ensure_ascii=False,
                                                            allow_nan=False) + "\n")
 
     def write_csv(self, file_name: str, columns: dict[str, list]) -> None:
         """Write a CSV file from named columns of equal length (predictions.csv, per_label.csv)."""
-        text = io.StringIO()
-        writer = csv.writer(text)
-        writer.writerow(list(columns))
-        writer.writerows(zip(*columns.values()))
-        atomic_write(self.path / file_name, text.getvalue())
+        atomic_write(self.path / file_name, columns_csv_text(columns))
 
 
 def flatten(nested: dict, prefix: str = "") -> dict:

@@ -1,6 +1,6 @@
 """Upload a run's model folder to the Hugging Face Hub (a private repository unless told otherwise).
 
-    python -m koelectra_cookbook.runs.push RUN_DIR REPO_ID [--public]
+    python -m koelectra_cookbook.commands.push RUN_DIR REPO_ID [--public]
     python train_expert.py --task nsmc --push-to-hub REPO_ID      # the same, once the run is saved
 
 The run is saved before anything is uploaded, so an upload that fails (no token, no network, no permission)
@@ -124,25 +124,6 @@ def push_run(run_dir: Path, repo_id: str, private: bool = True, just_trained: bo
     to upload it later)."""
     if not (run_dir / "results.json").is_file():
         raise UserError(f"{run_dir}: not a finished run (no results.json): its model is not saved yet")
-    retry = (f"; the run is saved: upload it later with python -m koelectra_cookbook.runs.push {run_dir} {repo_id}"
+    retry = (f"; the run is saved: upload it later with python -m koelectra_cookbook.commands.push {run_dir} {repo_id}"
              if just_trained else "")
     return push_model(run_dir / "model", repo_id, private, retry)
-
-
-def main(argv: list[str] | None = None) -> int:
-    from koelectra_cookbook.commands.shell import ArgumentParser, exit_status, path_argument
-
-    parser = ArgumentParser(prog="python -m koelectra_cookbook.runs.push", description=__doc__.split("\n\n")[0])
-    parser.add_argument("run_dir", type=lambda text: Path(path_argument(text)), metavar="RUN_DIR")
-    parser.add_argument("repo_id", type=check_repo_id, metavar="REPO_ID", help="owner/name on the Hub")
-    parser.add_argument("--public", action="store_true", help="create the repository public (default: private)")
-
-    def body() -> None:
-        args = parser.parse_args(argv)
-        print(f"uploaded: {push_run(args.run_dir, args.repo_id, private=not args.public)}")
-
-    return exit_status(body, lambda: "interrupted; nothing of the run was changed")
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

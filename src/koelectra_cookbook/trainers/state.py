@@ -10,7 +10,7 @@ from collections.abc import Callable
 import torch
 
 from koelectra_cookbook.errors import UserError
-from koelectra_cookbook.classifier.metrics import is_minimized
+from koelectra_cookbook.classifier.names import is_minimized
 
 
 class RunningLoss:

@@ -1,7 +1,7 @@
 """Building an int8 model, the first time `predict.py --quantize int8` meets a model: the float classifier is
 exported to ONNX with torch.onnx, checked against PyTorch, given ONNX Runtime's transformer fusions, and its
 weights quantised to int8 with ONNX Runtime's dynamic quantisation (activations are quantised batch by batch as
-they come, so no calibration data is needed). quantize.py caches the result and predicts with it.
+they come, so no calibration data is needed). cache.py caches the result; runtime.py predicts with it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from koelectra_cookbook.inference.int8.cache import EXPORT_SETTINGS, INPUTS
+from koelectra_cookbook.inference.int8.format import EXPORT_SETTINGS, INPUTS
 
 
 def write_int8_model(model: torch.nn.Module, onnx_file: Path) -> None:

@@ -1,0 +1,44 @@
+"""The texts predict.py and the web page's upload classify: a .txt file (one text a line), a CSV/TSV/JSON(L)
+file's text column, or standard input."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from koelectra_cookbook.data.readers import decode, detect_format, read_bytes, read_table
+from koelectra_cookbook.errors import UserError
+
+
+def read_texts(input_path: Path | None, text_column: str | None, encoding: str) -> list[str]:
+    """Texts from a file (or standard input), in order. Lines end at \n (or \r\n) only: a form feed or a
+    U+2028 inside a line does not split it, so output rows match input lines."""
+    if input_path is None:
+        stdin = getattr(sys.stdin, "buffer", None)
+        text = sys.stdin.read() if stdin is None else decode("<stdin>", stdin.read(), encoding, "--encoding")
+        texts = text_lines(text)
+    elif input_path.suffix.lower() in (".txt", "") and text_column is None:
+        texts = text_lines(decode(input_path, read_bytes(input_path), encoding, "--encoding"))
+    elif text_column is None:
+        read_bytes(input_path)  # a missing file is said first
+        raise UserError(f"--input {input_path}: give --text-column for a {input_path.suffix} file")
+    else:
+        fmt = detect_format(input_path, None, "name it .csv, .tsv, .json or .jsonl")
+        table = read_table(input_path, fmt, [text_column], encoding, "--encoding", text_column=text_column)
+        texts = table.rows[text_column].tolist()
+        spanning = [i for i, text in enumerate(texts) if "\n" in text]
+        if spanning:  # legal in CSV, but in a TSV usually a stray quote that swallowed the rows after it
+            print(f"note: {len(spanning)} texts run over several lines, the first at {input_path}:"
+                  f"{table.lines[spanning[0]]} (a quoted field; check for a stray quote)", file=sys.stderr)
+    if not texts:
+        raise UserError(f"{'--input ' + str(input_path) if input_path else 'standard input'}: no texts to classify")
+    return texts
+
+
+def text_lines(text: str) -> list[str]:
+    """One text per line; a file of lone \r line ends (old Mac) is read by those."""
+    newline = "\n" if "\n" in text or "\r" not in text else "\r"
+    lines = text.split(newline)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line.removesuffix("\r") for line in lines]

@@ -1,0 +1,89 @@
+"""Predictor: a saved model turned into label probabilities for a list of texts, in input order (batched by
+length, put back in order), in full precision or int8, by one process or several."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from koelectra_cookbook.classifier.folder_checks import check_safe_weights
+from koelectra_cookbook.data.lengths import cut_into_batches, length_sorted_order, pad_rows, restore_order
+from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.inference.int8.cache import check_quantize_option, load_int8_classifier
+from koelectra_cookbook.inference.processes import Processes
+
+
+class Predictor:
+    """A saved model and its tokenizer, ready to turn texts into label probabilities.
+
+    `quantize="int8"`: predict with an int8 copy of the model on the CPU (quantize.py); once it is cached, this
+    path imports neither torch nor transformers. `processes`: several processes started by torchrun or
+    `accelerate launch` share the work (processes.py); each ends with every row's probabilities."""
+
+    def __init__(self, model_dir: Path, batch_size: int | None = None, *, quantize: str | None = None,
+                 processes: Processes | None = None):
+        model_dir = Path(model_dir)
+        if not (model_dir / "config.json").is_file():
+            raise UserError(f"--model {model_dir}: not a saved model (no config.json); give RUN_DIR/model")
+        self.processes = processes or Processes()
+        check_quantize_option(quantize, self.processes)
+        check_safe_weights(model_dir)
+        if quantize == "int8":
+            self.model = load_int8_classifier(model_dir, self.processes)
+        else:
+            from koelectra_cookbook.inference.full_precision import FullPrecisionClassifier  # torch and transformers take seconds to import
+
+            self.model = FullPrecisionClassifier(model_dir, self.processes.device())
+        self.label_names, self.thresholds = self.model.label_names, self.model.thresholds
+        self.multi_label = self.model.multi_label
+        # Int8 batches run one per core (quantize.py), and shorter ones measured faster there (docs/benchmarks.md).
+        self.batch_size = batch_size or (16 if quantize == "int8" else 64)
+
+    def probabilities(self, texts: list[str]) -> np.ndarray:
+        """Probabilities of shape (len(texts), labels): softmax, or one sigmoid per label (multi-label)."""
+        token_ids = self.model.token_ids(texts)
+        order = length_sorted_order([len(ids) for ids in token_ids])
+        batches = self.processes.share(cut_into_batches(order, self.batch_size))
+        padded = (pad_rows([token_ids[row] for row in batch], self.model.pad_token_id) for batch in batches)
+        chunks = [np.zeros((0, len(self.label_names)), dtype=np.float32)]  # a process may get no batch at all
+        for logits in self.model.logits_in_order(padded):
+            chunks.append(sigmoid(logits) if self.multi_label else softmax(logits))
+        visited = np.array([row for batch in batches for row in batch], dtype=np.int64)
+        visited, probabilities = self.processes.gather(visited, np.concatenate(chunks))
+        return restore_order(probabilities, visited)
+
+    def table(self, texts: list[str], top_k: int = 1) -> dict[str, list]:
+        """Output columns: text, prediction(s) and score(s); multi-label: predicted names and each probability.
+        Blank texts keep their row, with empty predictions."""
+        kept = [i for i, text in enumerate(texts) if text.strip()]
+        probabilities = np.zeros((len(texts), len(self.label_names)))
+        if kept:
+            probabilities[kept] = self.probabilities([texts[i] for i in kept])
+        blank = np.ones(len(texts), dtype=bool)
+        blank[kept] = False
+        columns: dict[str, list] = {"text": texts}
+        if self.multi_label:
+            chosen = probabilities >= self.thresholds
+            columns["predicted"] = ["" if blank[i] else "|".join(np.array(self.label_names)[row])
+                                    for i, row in enumerate(chosen)]
+            for index, name in enumerate(self.label_names):
+                columns[name] = ["" if blank[i] else f"{p:.6f}" for i, p in enumerate(probabilities[:, index])]
+            return columns
+        ranked = np.argsort(-probabilities, axis=1, kind="stable")[:, :top_k]
+        for rank in range(min(top_k, len(self.label_names))):
+            suffix = "" if top_k == 1 else f"_{rank + 1}"
+            columns[f"prediction{suffix}"] = ["" if blank[i] else self.label_names[r[rank]]
+                                              for i, r in enumerate(ranked)]
+            columns[f"score{suffix}"] = ["" if blank[i] else f"{probabilities[i, r[rank]]:.6f}"
+                                         for i, r in enumerate(ranked)]
+        return columns
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    exponentials = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exponentials / exponentials.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    return 0.5 * (1 + np.tanh(0.5 * logits))  # 1 / (1 + e^-x), without overflow for very negative logits
