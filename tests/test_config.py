@@ -8,7 +8,8 @@ import pytest
 
 from koelectra_cookbook.commands.train import parse_args
 from koelectra_cookbook.config.resolve import resolve_config
-from koelectra_cookbook.config.schema import Config, build_config, parse_overrides
+from koelectra_cookbook.config.parsing import parse_overrides
+from koelectra_cookbook.config.schema import Config, build_config
 from koelectra_cookbook.errors import UserError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"

@@ -14,7 +14,7 @@ from koelectra_cookbook.runs.directory import RunDirectory, check_free_space
 
 def test_runs_started_in_the_same_second_get_distinct_directories(tmp_path, monkeypatch):
     monkeypatch.setattr("time.strftime", lambda fmt: "20260101-120000")
-    paths = [RunDirectory.create(tmp_path, "nsmc", "expert").path for _ in range(3)]
+    paths = [RunDirectory.create_in(tmp_path / "nsmc", "expert").path for _ in range(3)]
     assert [p.name for p in paths] == ["expert-20260101-120000", "expert-20260101-120000-2",
                                        "expert-20260101-120000-3"]
 
@@ -22,7 +22,7 @@ def test_runs_started_in_the_same_second_get_distinct_directories(tmp_path, monk
 def test_a_run_directory_that_cannot_be_created_is_a_user_error(tmp_path):
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(UserError, match="cannot create a run directory under"):
-        RunDirectory.create(tmp_path / "file", "nsmc", "beginner")
+        RunDirectory.create_in(tmp_path / "file" / "nsmc", "beginner")
 
 
 def test_too_little_free_space_is_refused_before_training(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from koelectra_cookbook.classifier.names import LOSS_NAMES
+from koelectra_cookbook.classifier.names import loss_problem
 
 
 # Additive smoothing of the dice ratio: keeps a class that is absent from the batch (both
@@ -162,24 +162,14 @@ def build_loss(
     class_weights outside single-label cross_entropy/focal, pos_weight outside bce) raise
     ValueError instead of being silently ignored.
     """
-    if name not in LOSS_NAMES:
-        raise ValueError(f"unknown loss {name!r}; valid choices are: {', '.join(LOSS_NAMES)}")
-    task = "multi-label" if multi_label else "single-label"
-    valid_for_task = ("bce", "focal", "dice") if multi_label else ("cross_entropy", "focal", "dice")
-    if name not in valid_for_task:
-        raise ValueError(f"loss {name!r} does not support {task} tasks; choose one of: {', '.join(valid_for_task)}")
+    problem = loss_problem(name, multi_label, label_smoothing=label_smoothing,
+                           class_weights=class_weights is not None, pos_weight=pos_weight is not None)
+    if problem:
+        raise ValueError(problem)
     if focal_gamma < 0:
         raise ValueError(f"focal_gamma must be >= 0, got {focal_gamma}")
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
-    if label_smoothing and name != "cross_entropy":
-        raise ValueError(f"label_smoothing is only supported by 'cross_entropy', not {name!r}")
-    if class_weights is not None and (multi_label or name == "dice"):
-        raise ValueError(
-            f"class_weights are only supported by single-label 'cross_entropy' and 'focal', not {task} {name!r}"
-        )
-    if pos_weight is not None and name != "bce":
-        raise ValueError(f"pos_weight is only supported by 'bce', not {name!r}")
     _check_weights("class_weights", class_weights, num_labels)
     _check_weights("pos_weight", pos_weight, num_labels)
 

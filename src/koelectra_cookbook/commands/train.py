@@ -15,7 +15,8 @@ from pathlib import Path
 from koelectra_cookbook.commands.shell import ArgumentParser, exit_status, path_argument, quiet_libraries
 from koelectra_cookbook.config.parsing import flat_differences
 from koelectra_cookbook.config.resolve import complete_config, resolve_config
-from koelectra_cookbook.config.schema import Config, build_config, load_yaml
+from koelectra_cookbook.config.parsing import load_yaml
+from koelectra_cookbook.config.schema import Config, build_config
 from koelectra_cookbook.config.tasks import TASKS
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.runs.directory import RunDirectory
@@ -61,16 +62,6 @@ def parse_args(description: str, argv: list[str] | None, resumable: bool,
     return args
 
 
-def check_script_fits(trainer_class, config: Config) -> None:
-    """Multi-label data goes to train_multi_label.py, single-label data to the other scripts."""
-    multi_label_trainer = trainer_class.multi_label
-    if config.data.multi_label and not multi_label_trainer:
-        raise UserError(f"task {config.task!r} is multi-label: run train_multi_label.py")
-    if multi_label_trainer and not config.data.multi_label:
-        raise UserError(f"task {config.task!r} is single-label: run train_expert.py (or set data.label_columns / "
-                        f"data.multi_label for multi-label data)")
-
-
 def load_resume_config(run_dir: Path, level: str) -> Config:
     """The config of the run to continue (--resume), after checking that the folder is a run of this level whose
     config.yaml is still the one it was started with."""
@@ -104,19 +95,15 @@ def main(trainer_class, description: str, argv: list[str] | None = None) -> int:
         args = parse_args(description, argv, resumable)
         if resumable and args.resume is not None:
             config = load_resume_config(args.resume, trainer_class.level)
-            check_script_fits(trainer_class, config)
+            trainer_class.check_config(config)
             trainer = trainer_class(config, resume_dir=args.resume, push_to_hub=args.push_to_hub)
         else:
             config = resolve_config(args)
-            check_script_fits(trainer_class, config)
+            trainer_class.check_config(config)
             trainer = trainer_class(config, output_dir=args.output_dir, push_to_hub=args.push_to_hub)
         if args.push_to_hub:
             warn_without_token(args.push_to_hub)
-        try:
-            run_dir = trainer.run()
-        finally:
-            if getattr(trainer, "run_dir", None) is not None:
-                trainer.run_dir.unlock()
+        run_dir = trainer.run()
         if trainer.accelerator.is_main_process:
             if args.push_to_hub:  # the run is saved: a failed upload is an error line, never lost work
                 print(f"uploaded: {push_run(run_dir, args.push_to_hub, just_trained=True)}")

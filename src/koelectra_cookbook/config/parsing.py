@@ -10,6 +10,7 @@ import re
 import types
 import typing
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -51,7 +52,8 @@ def merge_checked(target: dict, layer: dict, schema: type, prefix: str, source: 
     for key, value in layer.items():
         if key not in hints:
             name = key[:80] if isinstance(key, str) and key.isprintable() else shown(key)
-            raise UserError(f"{source}: unknown key {prefix}{name}{_did_you_mean(str(key)[:100], hints, prefix)}")
+            valid = f"valid keys: {', '.join(prefix + name for name in hints)}"
+            raise UserError(f"{source}: unknown key {prefix}{name}{did_you_mean(str(key)[:100], hints, valid, prefix)}")
         if dataclasses.is_dataclass(hints[key]):
             if not isinstance(value, dict):
                 raise UserError(f"{source}: {prefix}{key} must be a section of keys, got {shown(value)}")
@@ -144,11 +146,33 @@ def _type_name(hint: Any) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, str(hint))
 
 
-def _did_you_mean(key: str, valid: dict, prefix: str) -> str:
-    close = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
-    if close:
-        return f" (did you mean {prefix}{close[0]}?)"
-    return f" (valid keys: {', '.join(prefix + name for name in valid)})"
+def did_you_mean(name: str, choices, otherwise: str, prefix: str = "") -> str:
+    """` (did you mean <prefix><closest choice>?)` for a misspelt name, else ` (<otherwise>)`."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {prefix}{close[0]}?)" if close else f" ({otherwise})"
+
+
+def flatten(nested: dict, prefix: str = "") -> dict:
+    """{"train": {"epochs": 3}} -> {"train.epochs": 3}, values kept as they are."""
+    flat = {}
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """{"train.learning_rate": 1e-4} -> {"train": {"learning_rate": 1e-4}}: a config layer from dotted keys."""
+    layer: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split(".")
+        node = layer
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return layer
 
 
 def flat_differences(old: dict, new: dict, prefix: str = "") -> dict[str, tuple[Any, Any]]:
@@ -165,3 +189,44 @@ def flat_differences(old: dict, new: dict, prefix: str = "") -> dict[str, tuple[
 
 def one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
+
+
+def load_yaml(path: Path) -> dict[str, Any]:
+    """Read a YAML config file; a missing file or a syntax error is a user error naming the file."""
+    if not path.is_file():
+        raise UserError(f"config file {'is not a regular file' if path.exists() else 'not found'}: {path}")
+    try:
+        loaded = parse_yaml(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid YAML: {one_line(exc)[:300]}") from None
+    except (ValueError, RecursionError) as exc:  # an integer of over 4300 digits, nesting too deep
+        raise UserError(f"{path}: unreadable YAML: {one_line(exc)[:120]}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise UserError(f"{path}: expected a mapping of sections (model:, data:, train:), got {type(loaded).__name__}")
+    return loaded
+
+
+def parse_overrides(assignments: list[str]) -> dict[str, Any]:
+    """Turn ["train.epochs=1", "data.labels=[a, b]"] into a nested dict; values are parsed as YAML."""
+    nested: dict[str, Any] = {}
+    for assignment in assignments:
+        key, sep, raw_value = assignment.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--set {assignment!r}: expected dotted.key=value, e.g. train.epochs=1")
+        try:
+            value = parse_yaml(raw_value) if raw_value.strip() else None
+        except yaml.YAMLError as exc:
+            raise UserError(f"--set {shown(assignment)}: value is not valid YAML: {one_line(exc)[:300]}") from None
+        except (ValueError, RecursionError) as exc:  # an integer of over 4300 digits, nesting too deep
+            raise UserError(f"--set {shown(assignment)}: unreadable value: {one_line(exc)[:120]}") from None
+        node = nested
+        *parents, leaf = key.strip().split(".")
+        for depth, part in enumerate(parents):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):  # e.g. --set train=1 --set train.epochs=1
+                section = ".".join(parents[: depth + 1])
+                raise UserError(f"--set {assignment!r}: {section} was given a value, but it is a section of keys")
+        node[leaf] = value
+    return nested

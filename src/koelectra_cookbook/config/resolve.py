@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 
 from koelectra_cookbook.classifier.names import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
-from koelectra_cookbook.config.schema import Config, build_config, check_task_name, load_yaml, parse_overrides
+from koelectra_cookbook.config.parsing import load_yaml, parse_overrides
+from koelectra_cookbook.config.schema import Config, build_config, check_task_name
 from koelectra_cookbook.config.tasks import TASKS, task_spec
 from koelectra_cookbook.errors import UserError, shown
 from koelectra_cookbook.paths import CONFIG_DIR, SAMPLES_DIR

@@ -12,14 +12,11 @@ import importlib.util
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
-
 from koelectra_cookbook.classifier.names import LOSS_NAMES
-from koelectra_cookbook.config.parsing import merge_checked, one_line, parse_yaml, to_dataclass
+from koelectra_cookbook.config.parsing import merge_checked, to_dataclass
 from koelectra_cookbook.errors import UserError, shown
 
 
@@ -276,44 +273,3 @@ def check_task_name(task: str) -> None:
     """A task names the folder its runs go to (<output-dir>/<task>/), so it must be a name, never a path."""
     _require(bool(TASK_NAME.fullmatch(task)) and task not in (".", ".."), "task",
              "must be a name of letters, digits, '_', '-' and '.' (it names the folder of its runs)", task)
-
-
-def load_yaml(path: Path) -> dict[str, Any]:
-    """Read a YAML config file; a missing file or a syntax error is a user error naming the file."""
-    if not path.is_file():
-        raise UserError(f"config file {'is not a regular file' if path.exists() else 'not found'}: {path}")
-    try:
-        loaded = parse_yaml(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: not valid YAML: {one_line(exc)[:300]}") from None
-    except (ValueError, RecursionError) as exc:  # an integer of over 4300 digits, nesting too deep
-        raise UserError(f"{path}: unreadable YAML: {one_line(exc)[:120]}") from None
-    if loaded is None:
-        return {}
-    if not isinstance(loaded, dict):
-        raise UserError(f"{path}: expected a mapping of sections (model:, data:, train:), got {type(loaded).__name__}")
-    return loaded
-
-
-def parse_overrides(assignments: list[str]) -> dict[str, Any]:
-    """Turn ["train.epochs=1", "data.labels=[a, b]"] into a nested dict; values are parsed as YAML."""
-    nested: dict[str, Any] = {}
-    for assignment in assignments:
-        key, sep, raw_value = assignment.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--set {assignment!r}: expected dotted.key=value, e.g. train.epochs=1")
-        try:
-            value = parse_yaml(raw_value) if raw_value.strip() else None
-        except yaml.YAMLError as exc:
-            raise UserError(f"--set {shown(assignment)}: value is not valid YAML: {one_line(exc)[:300]}") from None
-        except (ValueError, RecursionError) as exc:  # an integer of over 4300 digits, nesting too deep
-            raise UserError(f"--set {shown(assignment)}: unreadable value: {one_line(exc)[:120]}") from None
-        node = nested
-        *parents, leaf = key.strip().split(".")
-        for depth, part in enumerate(parents):
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):  # e.g. --set train=1 --set train.epochs=1
-                section = ".".join(parents[: depth + 1])
-                raise UserError(f"--set {assignment!r}: {section} was given a value, but it is a section of keys")
-        node[leaf] = value
-    return nested

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from koelectra_cookbook.classifier.names import is_minimized
-from koelectra_cookbook.config.parsing import parse_yaml
+from koelectra_cookbook.config.parsing import flatten, parse_yaml
 from koelectra_cookbook.files.safe_json import DamagedState
 from koelectra_cookbook.files.tables import cell
-from koelectra_cookbook.runs.directory import flatten
 from koelectra_cookbook.runs.reader import IDENTITY_FILE, read_identity, read_results
 
 MAX_DEPTH = 4  # <folder>/<task>/sweep-<study>/best/<run>

@@ -21,12 +21,12 @@ from pathlib import Path
 import yaml
 
 from koelectra_cookbook.classifier.names import is_minimized
-from koelectra_cookbook.config.parsing import flat_differences
+from koelectra_cookbook.config.parsing import flat_differences, load_yaml, nest
 from koelectra_cookbook.config.resolve import complete_config, resolve_config
-from koelectra_cookbook.config.schema import TASK_NAME, Config, build_config, load_yaml
+from koelectra_cookbook.config.schema import TASK_NAME, Config, build_config
 from koelectra_cookbook.errors import TrainingInterrupted, UserError, shown
 from koelectra_cookbook.experiments.sweep_report import finished_line, repeat_summary
-from koelectra_cookbook.experiments.sweep_space import check_space, default_space, nested, suggest
+from koelectra_cookbook.experiments.sweep_space import check_space, default_space, suggest
 from koelectra_cookbook.files.atomic import atomic_write
 from koelectra_cookbook.files.safe_json import DamagedState
 from koelectra_cookbook.paths import CONFIG_DIR
@@ -72,7 +72,7 @@ def sweep_section(args: argparse.Namespace) -> tuple[str, object]:
 
 def trial_config(base: Config, values: dict) -> Config:
     """The base config with one trial's values, checked as --set values are."""
-    return complete_config(build_config([("sweep base", base.to_dict()), ("sweep", nested(values))]), "sweep")
+    return complete_config(build_config([("sweep base", base.to_dict()), ("sweep", nest(values))]), "sweep")
 
 
 def open_study(optuna, args, base: Config, space: dict, folder: Path):
@@ -128,6 +128,7 @@ def run_trials(optuna, study, args, base: Config, space: dict, folder: Path) -> 
     from koelectra_cookbook.experiments.sweep_trial import ExpertTrial, MultiLabelTrial
 
     trainer_class = MultiLabelTrial if base.data.multi_label else ExpertTrial
+    trainer_class.check_config(base)
     done = finished_count(optuna, study)
     print(f"study {args.study!r}: {done} of {args.trials} trials finished; {folder}", flush=True)
     if done >= args.trials:
@@ -144,9 +145,8 @@ def run_trials(optuna, study, args, base: Config, space: dict, folder: Path) -> 
         except TrainingInterrupted:  # Ctrl-C: the trial's checkpoint is no use to the study
             raise KeyboardInterrupt from None
         finally:
-            if getattr(trainer, "run_dir", None) is not None:
+            if trainer.run_dir is not None:
                 trial.set_user_attr("run_dir", str(trainer.run_dir.path))
-                trainer.run_dir.unlock()
         return dev_value(trainer.run_dir.path, base.train.es_metric)
 
     def progress(study, trial) -> None:
@@ -164,7 +164,6 @@ def run_trials(optuna, study, args, base: Config, space: dict, folder: Path) -> 
 
 def write_pruned_note(trainer) -> None:
     """results.json of a pruned trial: it says so, with the dev metrics of its last evaluation (no eval)."""
-    trainer.accelerator.end_training()  # what run() would have done: the trackers' files are closed
     extras = trainer.results_extras()
     trainer.run_dir.write_results({"pruned": True, "pruned_at_epoch": trainer.pruned_at / trainer.evals_per_epoch,
                                    "dev": trainer.last_dev_metrics, **extras})
@@ -210,11 +209,6 @@ def repeat_best(config: Config, args, folder: Path) -> None:
     runs = []
     for offset in range(1, args.repeat_best + 1):
         seeded = trial_config(config, {"train.seed": (config.train.seed + offset) % 2**32})
-        trainer = trainer_class(seeded, folder / "best", None, args.evals_per_epoch)
-        try:
-            runs.append(trainer.run())
-        finally:
-            if getattr(trainer, "run_dir", None) is not None:
-                trainer.run_dir.unlock()
+        runs.append(trainer_class(seeded, folder / "best", None, args.evals_per_epoch).run())
     print(repeat_summary(runs, config.train.metrics), flush=True)
     sys.stdout.flush()

@@ -13,12 +13,12 @@ Each key is a dotted config key (as for --set). A range may also give `step` (no
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import typing
 from typing import Any
 
 from koelectra_cookbook.config.resolve import complete_config
+from koelectra_cookbook.config.parsing import did_you_mean, nest
 from koelectra_cookbook.config.schema import Config, build_config
 from koelectra_cookbook.errors import UserError, shown
 
@@ -53,15 +53,6 @@ def config_keys(schema: type = Config, prefix: str = "") -> dict[str, Any]:
     return keys
 
 
-def nested(flat: dict[str, Any]) -> dict[str, Any]:
-    """{"train.learning_rate": 1e-4} -> {"train": {"learning_rate": 1e-4}}, a config layer."""
-    layer: dict[str, Any] = {}
-    for key, value in flat.items():
-        section, name = key.split(".", 1)
-        layer.setdefault(section, {})[name] = value
-    return layer
-
-
 def check_space(space: Any, base: Config, source: str) -> dict[str, Any]:
     """The search space if every key names a config key and every range or list is well formed, and every
     value it can produce (the ends of each range, each listed value) makes a valid config; else UserError."""
@@ -71,15 +62,14 @@ def check_space(space: Any, base: Config, source: str) -> dict[str, Any]:
     checked = {}
     for key, rule in space.items():
         if not isinstance(key, str) or key not in known:
-            close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]}?)" if close else " (keys are dotted, as for --set: train.learning_rate)"
+            hint = did_you_mean(str(key), known, "keys are dotted, as for --set: train.learning_rate")
             raise UserError(f"{source}: sweep: unknown key {shown(key)[1:-1] if isinstance(key, str) else shown(key)}"
                             f"{hint}")
         where = f"{source}: sweep: {key}"
         checked[key] = check_rule(rule, known[key], where)
         for value in extremes(checked[key]):  # the same checks as --set key=value, before any trial runs
             try:
-                complete_config(build_config([("base", base.to_dict()), (where, nested({key: value}))]), where)
+                complete_config(build_config([("base", base.to_dict()), (where, nest({key: value}))]), where)
             except UserError as problem:
                 raise UserError(f"{where}: the value {shown(value)} is not allowed: {problem}") from None
     return checked
@@ -100,9 +90,8 @@ def check_rule(rule: Any, hint: Any, where: str) -> Any:
         raise UserError(f"{where}: expected a range {{low: ..., high: ...}} or a list of values, got {shown(rule)}")
     unknown = [k for k in rule if k not in RANGE_KEYS]
     if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), RANGE_KEYS, n=1, cutoff=0.5)
         raise UserError(f"{where}: unknown range key {shown(unknown[0])}"
-                        + (f" (did you mean {close[0]}?)" if close else f" (a range has {', '.join(RANGE_KEYS)})"))
+                        + did_you_mean(str(unknown[0]), RANGE_KEYS, f"a range has {', '.join(RANGE_KEYS)}"))
     options = typing.get_args(hint) or (hint,)
     integer = int in options and float not in options
     if not integer and float not in options:

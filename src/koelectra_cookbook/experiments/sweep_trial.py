@@ -69,7 +69,6 @@ class ReportsToOptuna:
 
     def load_final_model(self) -> None:
         if self.pruned_at is not None:
-            self.cpu_threads.restore()  # run() ends here: the next trial starts from the process's own count
             raise optuna.TrialPruned(f"pruned at step {self.pruned_at}")
         super().load_final_model()
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from koelectra_cookbook.config.parsing import flatten
 from koelectra_cookbook.errors import UserError, shown
 from koelectra_cookbook.files.atomic import atomic_write
 from koelectra_cookbook.files.safe_json import DamagedState, read_json
@@ -167,17 +168,6 @@ class RunDirectory:
     def write_csv(self, file_name: str, columns: dict[str, list]) -> None:
         """Write a CSV file from named columns of equal length (predictions.csv, per_label.csv)."""
         atomic_write(self.path / file_name, columns_csv_text(columns))
-
-
-def flatten(nested: dict, prefix: str = "") -> dict:
-    """{"train": {"epochs": 3}} -> {"train.epochs": 3}, values kept as they are."""
-    flat = {}
-    for key, value in nested.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def flat_config(nested: dict) -> dict:

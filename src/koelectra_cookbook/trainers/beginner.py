@@ -4,10 +4,11 @@
 expert trainers change behaviour by overriding a hook or two and calling super(), never the loop. The hooks, in
 the order they run:
 
+    check_config(config)        before anything loads (a class method: the script calls it)
     run()
       setup()                   accelerator_options, prepare_tokenizer, prepare_model, create_loss,
-                                parameter_groups, count_total_steps, create_scheduler, create_run_directory
-                                (these set-up hooks are in setup_hooks.py)
+                                parameter_groups, count_total_steps (accumulation_steps), create_scheduler,
+                                create_run_directory (these set-up hooks are in setup_hooks.py)
       fit()
         on_fit_start()
         each epoch:   on_epoch_start()
@@ -21,6 +22,8 @@ the order they run:
       load_final_model()
       evaluate(dev split) -> calibrate() -> evaluate(evaluation file)
       write_outputs()           save_model, write_predictions, write_plots, results.json (output_hooks.py)
+      teardown()                always, however run() ends: trackers closed, CPU threads and signal handlers
+                                given back, the run folder unlocked
 
     evaluate_dev() = evaluate(dev split) -> on_evaluate_end(metrics)
     evaluate(split) = predict_logits -> loss, probabilities -> compute_metrics
@@ -67,7 +70,6 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
     supports_resume = False  # the intermediate level adds checkpoints and --resume
     problem_type = "single_label_classification"
     multi_label = False
-    accumulates = False  # the expert level accumulates gradients over train.gradient_accumulation_steps batches
 
     def __init__(self, config: Config, output_dir: str | Path = "runs", push_to_hub: str | None = None):
         """Only stores its arguments: `setup()`, the first step of `run()`, builds everything. `push_to_hub` is
@@ -76,29 +78,52 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
         self.output_dir = Path(output_dir)
         self.push_to_hub = push_to_hub
         self.resume_dir: Path | None = None  # the intermediate level continues a run in its own folder
+        self.accelerator = self.cpu_threads = self.run_dir = None  # set by `setup`; `teardown` checks them
+
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        """Called by the script before anything is loaded: whether this level can train `config` (multi-label
+        data goes to train_multi_label.py, single-label data to the other scripts)."""
+        if config.data.multi_label and not cls.multi_label:
+            raise UserError(f"task {config.task!r} is multi-label: run train_multi_label.py")
+        if cls.multi_label and not config.data.multi_label:
+            raise UserError(f"task {config.task!r} is single-label: run train_expert.py (or set data.label_columns / "
+                            f"data.multi_label for multi-label data)")
 
     # --- the recipe --------------------------------------------------------------------------------
 
     def run(self) -> Path:
         """Set up, train, choose the final model, score it on the dev split and the evaluation file, and write
-        the outputs. Returns the run directory."""
-        self.setup()
-        self.accelerator.print(run_summary(self))
-        self.fit()
-        self.load_final_model()
-        results, dev_probabilities = {}, None
-        if self.data.dev is not None:
-            results["dev"], dev_probabilities = self.evaluate(self.data.dev)
-        self.calibrate(dev_probabilities)
-        results["eval"], probabilities = self.evaluate(self.data.eval)
-        results.update(self.results_extras())
-        if self.accelerator.is_main_process:
-            self.write_outputs(results, probabilities)
-        self.accelerator.print(results_summary(results))
-        self.accelerator.wait_for_everyone()
-        self.accelerator.end_training()
-        self.cpu_threads.restore()
-        return self.run_dir.path
+        the outputs; tear down however it ends. Returns the run directory."""
+        try:
+            self.setup()
+            self.accelerator.print(run_summary(self))
+            self.fit()
+            self.load_final_model()
+            results, dev_probabilities = {}, None
+            if self.data.dev is not None:
+                results["dev"], dev_probabilities = self.evaluate(self.data.dev)
+            self.calibrate(dev_probabilities)
+            results["eval"], probabilities = self.evaluate(self.data.eval)
+            results.update(self.results_extras())
+            if self.accelerator.is_main_process:
+                self.write_outputs(results, probabilities)
+            self.accelerator.print(results_summary(results))
+            self.accelerator.wait_for_everyone()
+            return self.run_dir.path
+        finally:
+            self.teardown()
+
+    def teardown(self) -> None:
+        """Called last by `run()`, however it ends (done, an error, Ctrl-C, a pruned sweep trial), for whatever
+        `setup` got to build: the trackers' files closed, the process's CPU thread count given back, the run
+        folder unlocked. Callers rely on it and repeat none of it."""
+        if self.accelerator is not None:
+            self.accelerator.end_training()
+        if self.cpu_threads is not None:
+            self.cpu_threads.restore()
+        if self.run_dir is not None:
+            self.run_dir.unlock()
 
     def setup(self) -> None:
         """Called first by `run()`: the accelerator, the tokenizer and the data, the model, the loss, the
@@ -182,7 +207,8 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
         self.optimizer_step()
         self.global_step += 1
         self.progress.update(1)
-        if self.global_step % self.config.train.log_every == 0:
+        if self.global_step % self.config.train.log_every == 0:  # the loop's one host sync for the loss
+            self.running_loss.check_finite(self.global_step)
             self.progress.set_postfix(loss=f"{self.running_loss.mean(self.global_step, reset=False):.4f}")
         self.should_stop = self.should_stop or self.max_steps_reached()
         if self.should_evaluate("step"):
@@ -215,6 +241,8 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
         """Called for every batch: forward pass and loss (the mean over the batch)."""
         logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = self.loss_fn(logits, batch["labels"])
+        # A loss that is not finite: skip_batch looks at every batch (a host sync each); stop counts it on the
+        # device here, and the loop raises at the next loss report or evaluation, before any checkpoint.
         if self.config.train.nan_policy == "skip_batch" and not torch.isfinite(loss):
             self.skipped_batches += 1
             return loss.new_zeros((), requires_grad=True)  # no gradient from this batch
@@ -270,6 +298,7 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
     def on_evaluate_end(self, metrics: dict) -> None:
         """Called after each evaluation on the dev split: its row in metrics.csv, the plot, the trackers."""
         progress = self.epoch + self.batch_in_epoch / max(len(self.train_loader), 1)
+        self.running_loss.check_finite(self.global_step)  # before this evaluation's checkpoint is saved
         row = {"epoch": progress, "step": self.global_step, "train_loss": self.running_loss.mean(self.global_step),
                "learning_rate": self.current_learning_rate(), **metrics}
         if self.accelerator.is_main_process:

@@ -13,11 +13,11 @@ def run_summary(trainer) -> str:
     lines += [f"  {note}" for note in data.notes]
     parameters = sum(p.numel() for p in trainer.model.parameters())
     processes = trainer.accelerator.num_processes
-    accumulation = train.gradient_accumulation_steps if trainer.accumulates else 1  # the beginner never does
+    accumulation = trainer.accumulation_steps()
     effective_batch = train.batch_size * accumulation * processes
     lines.append(f"model {config.model.name_or_path}: {parameters / 1e6:.1f}M parameters on "
                  f"{trainer.accelerator.device}" + (f" x {processes} processes" if processes > 1 else ""))
-    factors = [f"batch {train.batch_size}", *([f"accumulation {accumulation}"] if trainer.accumulates else []),
+    factors = [f"batch {train.batch_size}", *([f"accumulation {accumulation}"] if accumulation > 1 else []),
                f"{processes} processes"]
     lines.append(f"{trainer.total_steps} optimizer steps; effective batch {effective_batch} ({' x '.join(factors)}), "
                  f"learning rate {train.learning_rate:g}")

@@ -123,6 +123,3 @@ class CpuThreads:
     def restore(self) -> None:
         """After the run: the count the process had before."""
         torch.set_num_threads(self.previous)
-
-    def state_dict(self) -> dict:
-        return {"threads": self.threads, "mode": self.mode, "others_busy_cores": round(self.others, 2)}

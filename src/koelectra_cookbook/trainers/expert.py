@@ -20,6 +20,7 @@ from transformers import get_scheduler
 
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.classifier.losses import build_loss
+from koelectra_cookbook.classifier.names import loss_problem
 from koelectra_cookbook.classifier.loading import add_tokens, freeze, layer_index
 from koelectra_cookbook.trainers.setup_hooks import weight_decay
 from koelectra_cookbook.trainers.intermediate import IntermediateTrainer
@@ -38,7 +39,18 @@ class ExpertTrainer(IntermediateTrainer):
 
     level = "expert"
     default_loss = "cross_entropy"
-    accumulates = True
+
+    @classmethod
+    def check_config(cls, config) -> None:
+        """The beginner's check, and that train.loss (with its options) fits the task: bce is for multi-label
+        data, cross_entropy for single-label data, label smoothing for cross_entropy only..."""
+        super().check_config(config)
+        train = config.train
+        problem = loss_problem(train.loss or cls.default_loss, config.data.multi_label,
+                               label_smoothing=train.label_smoothing, class_weights=train.class_weights is not None,
+                               pos_weight=train.pos_weight is not None)
+        if problem:
+            raise UserError(f"config: train.loss: {problem}")
 
     def accelerator_options(self) -> dict:
         """Mixed precision (train.mixed_precision) is Accelerate's autocast and, for fp16, its grad scaler."""
@@ -114,9 +126,13 @@ class ExpertTrainer(IntermediateTrainer):
         name = "linear" if train.lr_schedule == "linear" else "constant_with_warmup"
         return get_scheduler(name, self.optimizer, num_warmup_steps=warmup, num_training_steps=self.total_steps)
 
+    def accumulation_steps(self) -> int:
+        """train.gradient_accumulation_steps batches per optimizer step."""
+        return self.config.train.gradient_accumulation_steps
+
     def accumulation_group_size(self) -> int:
         """How many batches the current optimizer step averages over (the epoch's last group may be short)."""
-        every = self.config.train.gradient_accumulation_steps
+        every = self.accumulation_steps()
         start = (self.batch_in_epoch // every) * every
         return min(every, len(self.train_loader) - start)
 
@@ -126,7 +142,7 @@ class ExpertTrainer(IntermediateTrainer):
 
     def should_step(self) -> bool:
         """Step after every `gradient_accumulation_steps` batches, and after the epoch's last batch."""
-        every = self.config.train.gradient_accumulation_steps
+        every = self.accumulation_steps()
         return self.batch_in_epoch % every == 0 or self.batch_in_epoch == len(self.train_loader)
 
     def optimizer_step(self) -> None:

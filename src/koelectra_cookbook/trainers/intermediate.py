@@ -36,6 +36,7 @@ class IntermediateTrainer(BeginnerTrainer):
                  push_to_hub: str | None = None):
         super().__init__(config, output_dir, push_to_hub)
         self.resume_dir = resume_dir
+        self._outer_handlers: dict = {}  # the Ctrl-C and SIGTERM handlers fit() replaces while it trains
 
     def setup(self) -> None:
         """The beginner's set-up, then early stopping, the best checkpoint so far and the checkpoint folder."""
@@ -124,8 +125,12 @@ class IntermediateTrainer(BeginnerTrainer):
     def on_fit_end(self) -> None:
         """After training, Ctrl-C and SIGTERM interrupt at once again."""
         super().on_fit_end()
-        for stop, handler in self._outer_handlers.items():
-            signal.signal(stop, handler)
+        self._restore_stop_handlers()
+
+    def teardown(self) -> None:
+        """The beginner's teardown; and the handlers `on_fit_start` replaced are back, had fit() ended early."""
+        self._restore_stop_handlers()
+        super().teardown()
 
     def load_final_model(self) -> None:
         """Export the best model by `train.es_metric`, not the last weights (its checkpoint was spared)."""
@@ -212,6 +217,11 @@ class IntermediateTrainer(BeginnerTrainer):
         if self.accelerator.is_main_process:
             _drop_metrics_after(self.run_dir.metrics_file, self.global_step)
         self.accelerator.print(f"resumed from {checkpoint.name} (epoch {self.epoch}, step {self.global_step})")
+
+    def _restore_stop_handlers(self) -> None:
+        for stop, handler in self._outer_handlers.items():
+            signal.signal(stop, handler)
+        self._outer_handlers = {}
 
     def _request_stop(self, signum, frame) -> None:
         if self._stop_signal is not None:  # a second Ctrl-C: the user really wants out now

@@ -47,11 +47,15 @@ class SetupHooks:
                 groups.setdefault(weight_decay(parameter, self.config.train.weight_decay), []).append(parameter)
         return [{"params": params, "weight_decay": decay} for decay, params in groups.items()]
 
+    def accumulation_steps(self) -> int:
+        """Batches whose gradients one optimizer step sums: the beginner steps after every batch (the expert
+        level accumulates train.gradient_accumulation_steps)."""
+        return 1
+
     def count_total_steps(self) -> int:
-        """Optimizer steps the whole run will take: one per batch, or per group of accumulated batches (the
+        """Optimizer steps the whole run will take: one per group of `accumulation_steps()` batches (the
         epoch's last group may be short), over every epoch; train.max_steps caps it."""
-        accumulation = self.config.train.gradient_accumulation_steps if self.accumulates else 1
-        steps = math.ceil(len(self.train_loader) / accumulation) * self.config.train.epochs
+        steps = math.ceil(len(self.train_loader) / self.accumulation_steps()) * self.config.train.epochs
         return min(steps, self.config.train.max_steps or steps)
 
     def create_scheduler(self):

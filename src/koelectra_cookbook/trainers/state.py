@@ -15,7 +15,8 @@ from koelectra_cookbook.classifier.names import is_minimized
 
 class RunningLoss:
     """The mean training loss since the last report. Summed on the device, so the loop never waits for it:
-    reading it (`mean`) is the loop's only host sync, and where a loss that is not finite is noticed."""
+    reading it is the loop's only host sync. A loss that is not finite makes the sum not finite, which
+    `check_finite` turns into the run's stop."""
 
     STATE_FIELDS = {"sum": (float,), "batches": (int,)}
 
@@ -30,16 +31,22 @@ class RunningLoss:
         self.sum += loss.detach()
         self.batches += 1
 
-    def mean(self, step: int, reset: bool = True) -> float | None:
-        """The mean since the last reset (across processes), or None without a batch. A loss that is not finite
-        ends the run with a user error naming the steps between which it went wrong."""
+    def check_finite(self, step: int) -> None:
+        """A user error naming the steps between which the loss went wrong when a loss added since the last
+        reset was not finite (NaN or infinite); nothing otherwise."""
         if self.batches == 0:
-            return None
+            return
         value = float(self.reduce(self.sum)) / self.batches
         if not math.isfinite(value):
             raise UserError(f"the training loss became {value} by step {step} (after the last report at step "
                             f"{self.last_report_step}); nothing after that was saved. Lower train.learning_rate, "
                             f"set train.max_grad_norm, or set train.nan_policy: skip_batch")
+
+    def mean(self, step: int, reset: bool = True) -> float | None:
+        """The mean since the last reset (across processes), or None without a batch."""
+        if self.batches == 0:
+            return None
+        value = float(self.reduce(self.sum)) / self.batches
         self.last_report_step = step
         if reset:
             self.sum.zero_()
