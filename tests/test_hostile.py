@@ -820,6 +820,20 @@ def test_a_stop_signal_outside_training_exits_130_with_what_to_do(phase, patched
         assert status == 0 and (run / "model" / "model.safetensors").is_file(), err
 
 
+def wait_until_it_loads(process: subprocess.Popen, library: str) -> None:
+    """Return once `process` has mapped a shared library whose name holds `library` (torch is being imported).
+    Linux shows a process's mapped files in /proc; elsewhere the test is skipped."""
+    maps = Path(f"/proc/{process.pid}/maps")
+    if not maps.parent.is_dir():
+        process.kill()
+        pytest.skip("needs /proc to see what a process has loaded")
+    deadline = time.monotonic() + 120
+    while library not in maps.read_text(errors="replace"):
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{library} was never loaded"
+        time.sleep(0.01)
+
+
 @pytest.mark.parametrize("script, moment", [("train_beginner.py", "while training"),
                                             ("train_intermediate.py", "while loading the libraries"),
                                             ("predict.py", "while loading the libraries")])
@@ -832,7 +846,7 @@ def test_sigterm_to_a_real_process_exits_130_without_a_traceback(script, moment,
     if moment == "while training":
         assert process.stdout.readline().startswith("task nsmc:")  # set-up is over, training begins
     else:
-        time.sleep(0.5)
+        wait_until_it_loads(process, "libtorch")  # the phase itself, not a guess at how long it takes to begin
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130 and "Traceback" not in err, err
