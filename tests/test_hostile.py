@@ -867,7 +867,7 @@ def test_decomposed_hangul_is_read_as_the_same_text_in_training_and_prediction(c
     label is the same label."""
     import unicodedata
 
-    from koelectra_cookbook.data.dataset import encode_texts
+    from koelectra_cookbook.data.token_cache import encode_texts
     from koelectra_cookbook.classifier.loading import load_tokenizer
 
     texts = ["정말 재밌는 영화였다", "돈 아깝다 최악"]

@@ -1,7 +1,7 @@
 """Typed configuration: YAML -> dataclasses (validated) -> the objects that use them.
 
 A config is built in layers, each overriding the one before:
-    dataclass defaults  <-  the task's data defaults (data/tasks.py)  <-  the YAML file  <-  --set key=value
+    dataclass defaults  <-  the task's data defaults (config/tasks.py)  <-  the YAML file  <-  --set key=value
 Every layer is checked against the dataclasses, so a typo anywhere is an error naming the nearest valid key.
 """
 

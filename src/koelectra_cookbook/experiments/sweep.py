@@ -1,7 +1,7 @@
 """A hyperparameter search with Optuna, selecting on the dev split only (sweep.py: commands/sweep.py).
 
 Each trial is an ordinary expert (or multi-label) run in <output-dir>/<task>/sweep-<study>/, whose dev
-evaluations are reported to Optuna so that the median pruner stops poor trials early (trainers/sweep_trial.py).
+evaluations are reported to Optuna so that the median pruner stops poor trials early (sweep_trial.py).
 The study lives in an RDB storage (SQLite at <sweep folder>/study.db by default), so running the same command
 again continues it until --trials trials are complete or pruned in all, and several processes can share it.
 The end: the best trial, its config as a YAML for the trainers, and with --repeat-best N the best config run

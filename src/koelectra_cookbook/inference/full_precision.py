@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from koelectra_cookbook.data.dataset import encode_texts
+from koelectra_cookbook.data.token_cache import encode_texts
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.classifier.loading import avoid_per_shape_attention_plans, check_finite_weights, check_model_limits, load_tokenizer
 from koelectra_cookbook.classifier.folder_checks import label_settings

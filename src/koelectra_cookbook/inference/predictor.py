@@ -17,9 +17,9 @@ from koelectra_cookbook.inference.processes import Processes
 class Predictor:
     """A saved model and its tokenizer, ready to turn texts into label probabilities.
 
-    `quantize="int8"`: predict with an int8 copy of the model on the CPU (quantize.py); once it is cached, this
+    `quantize="int8"`: predict with an int8 copy of the model on the CPU (int8/); once it is cached, this
     path imports neither torch nor transformers. `processes`: several processes started by torchrun or
-    `accelerate launch` share the work (processes.py); each ends with every row's probabilities."""
+    `accelerate launch` share the work (processes.py beside this); each ends with every row's probabilities."""
 
     def __init__(self, model_dir: Path, batch_size: int | None = None, *, quantize: str | None = None,
                  processes: Processes | None = None):
@@ -37,7 +37,7 @@ class Predictor:
             self.model = FullPrecisionClassifier(model_dir, self.processes.device())
         self.label_names, self.thresholds = self.model.label_names, self.model.thresholds
         self.multi_label = self.model.multi_label
-        # Int8 batches run one per core (quantize.py), and shorter ones measured faster there (docs/benchmarks.md).
+        # Int8 batches run one per core (int8/runtime.py), and shorter ones measured faster there (docs/benchmarks.md).
         self.batch_size = batch_size or (16 if quantize == "int8" else 64)
 
     def probabilities(self, texts: list[str]) -> np.ndarray:

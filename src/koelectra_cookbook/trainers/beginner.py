@@ -80,16 +80,6 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
         self.resume_dir: Path | None = None  # the intermediate level continues a run in its own folder
         self.accelerator = self.cpu_threads = self.run_dir = None  # set by `setup`; `teardown` checks them
 
-    @classmethod
-    def check_config(cls, config: Config) -> None:
-        """Called by the script before anything is loaded: whether this level can train `config` (multi-label
-        data goes to train_multi_label.py, single-label data to the other scripts)."""
-        if config.data.multi_label and not cls.multi_label:
-            raise UserError(f"task {config.task!r} is multi-label: run train_multi_label.py")
-        if cls.multi_label and not config.data.multi_label:
-            raise UserError(f"task {config.task!r} is single-label: run train_expert.py (or set data.label_columns / "
-                            f"data.multi_label for multi-label data)")
-
     # --- the recipe --------------------------------------------------------------------------------
 
     def run(self) -> Path:
@@ -113,17 +103,6 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
             return self.run_dir.path
         finally:
             self.teardown()
-
-    def teardown(self) -> None:
-        """Called last by `run()`, however it ends (done, an error, Ctrl-C, a pruned sweep trial), for whatever
-        `setup` got to build: the trackers' files closed, the process's CPU thread count given back, the run
-        folder unlocked. Callers rely on it and repeat none of it."""
-        if self.accelerator is not None:
-            self.accelerator.end_training()
-        if self.cpu_threads is not None:
-            self.cpu_threads.restore()
-        if self.run_dir is not None:
-            self.run_dir.unlock()
 
     def setup(self) -> None:
         """Called first by `run()`: the accelerator, the tokenizer and the data, the model, the loss, the

@@ -1,6 +1,7 @@
-"""SetupHooks: the hooks `BeginnerTrainer.setup()` calls to build a run, with the beginner's answers. The
-expert level overrides most of them (mixed precision, added tokens, frozen layers, losses, layer-wise learning
-rates, the schedule); the intermediate level the run directory."""
+"""SetupHooks: the hooks that build a run (`check_config` before anything loads, then what `BeginnerTrainer.setup()`
+calls) and `teardown`, which takes it down, with the beginner's answers. The expert level overrides most of them
+(mixed precision, added tokens, frozen layers, losses, layer-wise learning rates, the schedule); the intermediate
+level the run directory and the teardown."""
 
 from __future__ import annotations
 
@@ -11,15 +12,27 @@ import torch
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list
 from torch.utils.data import DataLoader
 
+from koelectra_cookbook.config.schema import Config
 from koelectra_cookbook.data.batching import PaddingCollator, SplitDataset
 from koelectra_cookbook.data.dataset import Split
+from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.classifier.losses import build_loss
 from koelectra_cookbook.classifier.loading import tokenizer_bytes
 from koelectra_cookbook.runs.directory import RunDirectory, check_free_space
 
 
 class SetupHooks:
-    """Mixed into BeginnerTrainer: each method is called once, by `setup()`, in the order below."""
+    """Mixed into BeginnerTrainer: each method is called once, in the order below."""
+
+    @classmethod
+    def check_config(cls, config: Config) -> None:
+        """Called by the script before anything is loaded: whether this level can train `config` (multi-label
+        data goes to train_multi_label.py, single-label data to the other scripts)."""
+        if config.data.multi_label and not cls.multi_label:
+            raise UserError(f"task {config.task!r} is multi-label: run train_multi_label.py")
+        if cls.multi_label and not config.data.multi_label:
+            raise UserError(f"task {config.task!r} is single-label: run train_expert.py (or set data.label_columns / "
+                            f"data.multi_label for multi-label data)")
 
     def accelerator_options(self) -> dict:
         """Keyword arguments for the Accelerator: the experiment trackers of train.report_to. Their folder is
@@ -89,6 +102,17 @@ class SetupHooks:
         return DataLoader(SplitDataset(split), batch_sampler=batch_sampler, collate_fn=collator,
                           generator=torch.Generator().manual_seed(self.config.train.seed),
                           pin_memory=torch.cuda.is_available())  # pinned pages copy to a GPU asynchronously
+
+    def teardown(self) -> None:
+        """Called last by `run()`, however it ends (done, an error, Ctrl-C, a pruned sweep trial), for whatever
+        `setup` got to build: the trackers' files closed, the process's CPU thread count given back, the run
+        folder unlocked. Callers rely on it and repeat none of it."""
+        if self.accelerator is not None:
+            self.accelerator.end_training()
+        if self.cpu_threads is not None:
+            self.cpu_threads.restore()
+        if self.run_dir is not None:
+            self.run_dir.unlock()
 
 
 def weight_decay(parameter: torch.nn.Parameter, rate: float) -> float:
