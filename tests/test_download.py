@@ -56,17 +56,24 @@ def test_a_file_of_a_custom_task_that_is_missing_is_named(tmp_path):
         ensure_file(tmp_path, "train.csv", None, allow_download=True)
 
 
-def test_offline_cli_run_is_one_error_line_and_exit_2(tmp_path, monkeypatch, capsys):
+def test_offline_cli_run_says_every_problem_at_once_with_the_way_forward(tmp_path, monkeypatch, capsys):
+    """No network, no cached model, no data: one error line naming the model and both missing files, then the
+    fixes (a local folder, HF_HUB_OFFLINE, --demo, the tiny-model command); nothing is written."""
     from koelectra_cookbook.commands.train import main
-    from koelectra_cookbook.trainers.beginner import BeginnerTrainer
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    status = main(BeginnerTrainer, "", ["--task", "nsmc", "--output-dir", str(tmp_path / "runs")])
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    status = main("beginner", "", ["--task", "nsmc", "--output-dir", str(tmp_path / "runs"), "--set",
+                                   f"data.dir={tmp_path / 'data'}", "--set", "data.download=false"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert status == 2 and len(err) == 1
-    assert err[0].startswith("error: cannot load model 'monologg/koelectra-base-v3-discriminator'")
-    assert "set model.name_or_path to a local directory" in err[0]
-    assert not (tmp_path / "runs").exists()
+    assert status == 2 and len(err) <= 6 and sum(line.startswith("error:") for line in err) == 1
+    assert err[0].startswith("error: model 'monologg/koelectra-base-v3-discriminator' is not in the local cache")
+    assert "ratings_train.txt: file not found" in err[1] and "ratings_test.txt: file not found" in err[2]
+    fixes = "\n".join(err[3:])
+    assert "model.name_or_path to a local checkpoint folder" in fixes and "HF_HUB_OFFLINE=1" in fixes
+    assert "--demo" in fixes and "python -m koelectra_cookbook.classifier.tiny" in fixes
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()
 
 
 def test_json_row_count(tmp_path):

@@ -1,6 +1,7 @@
-"""What the scripts call. The heavy libraries (torch, transformers) are imported in here, after Ctrl-C and
-SIGTERM are handled, so stopping a script at any moment, even while torch loads, ends with exit status 130
-and a one-line message instead of a traceback."""
+"""What the scripts call: each script's main() in commands/, imported after Ctrl-C and SIGTERM are handled, so
+stopping a script at any moment ends with exit status 130 and a one-line message instead of a traceback. The
+heavy libraries (torch, transformers, accelerate) load later still, once the arguments and the config are
+checked."""
 
 from __future__ import annotations
 
@@ -8,17 +9,10 @@ import importlib
 import signal
 import sys
 
-TRAINERS = {
-    "beginner": "koelectra_cookbook.trainers.beginner:BeginnerTrainer",
-    "intermediate": "koelectra_cookbook.trainers.intermediate:IntermediateTrainer",
-    "expert": "koelectra_cookbook.trainers.expert:ExpertTrainer",
-    "multi-label": "koelectra_cookbook.trainers.multi_label:MultiLabelTrainer",
-}
-
 
 def train(level: str, description: str) -> int:
     """train_<level>.py: run the trainer of `level` on the command-line arguments."""
-    return _interruptible(lambda: _cli().main(_load(TRAINERS[level]), description))
+    return _interruptible(lambda: _load("koelectra_cookbook.commands.train:main")(level, description))
 
 
 def predict() -> int:
@@ -51,10 +45,6 @@ def _interruptible(run) -> int:
     except KeyboardInterrupt:  # only while the libraries load: the scripts handle it themselves afterwards
         print("interrupted before the run started; nothing was written", file=sys.stderr)
         return 130
-
-
-def _cli():
-    return importlib.import_module("koelectra_cookbook.commands.train")
 
 
 def _load(target: str):

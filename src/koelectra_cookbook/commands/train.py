@@ -8,23 +8,23 @@ has a checkpoint). Anything else is a bug.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from koelectra_cookbook.commands.shell import ArgumentParser, exit_status, path_argument, quiet_libraries
+from koelectra_cookbook.config.levels import LEVELS, Level, check_level
 from koelectra_cookbook.config.parsing import flat_differences
 from koelectra_cookbook.config.resolve import complete_config, resolve_config
 from koelectra_cookbook.config.parsing import load_yaml
 from koelectra_cookbook.config.schema import Config, build_config
 from koelectra_cookbook.config.tasks import TASKS
+from koelectra_cookbook.data.preflight import check_inputs
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.runs.directory import RunDirectory
 from koelectra_cookbook.runs.push import check_repo_id, push_run
 
-# The script that continues each level's runs.
-RESUME_SCRIPTS = {"intermediate": "train_intermediate.py", "expert": "train_expert.py",
-                  "multi-label": "train_multi_label.py"}
 
 
 def parse_args(description: str, argv: list[str] | None, resumable: bool,
@@ -71,8 +71,8 @@ def load_resume_config(run_dir: Path, level: str) -> Config:
     RunDirectory(run_dir).check_own_files()
     identity = RunDirectory(run_dir).identity()
     if identity["level"] != level:
-        script = RESUME_SCRIPTS.get(identity["level"])
-        how = f"resume it with {script}" if script else "that level keeps no checkpoints"
+        other = LEVELS.get(identity["level"])
+        how = f"resume it with {other.script}" if other and other.resumable else "that level keeps no checkpoints"
         raise UserError(f"--resume {run_dir}: a {identity['level']} run, and this script continues {level} runs "
                         f"({how}, or start a new run)")
     config = complete_config(build_config([(str(config_file), load_yaml(config_file))]), str(config_file))
@@ -84,32 +84,42 @@ def load_resume_config(run_dir: Path, level: str) -> Config:
     return config
 
 
-def main(trainer_class, description: str, argv: list[str] | None = None) -> int:
-    """Run one training script: parse, configure, train, report. Returns the process exit status."""
+def main(trainer: type | str, description: str, argv: list[str] | None = None) -> int:
+    """Run one training script: parse, configure and check (before torch loads), train, report. `trainer` is a
+    level's name (the scripts: its module is imported only once the config is checked) or a trainer class (the
+    tests' own subclasses). Returns the process exit status."""
     quiet_libraries()
-    resumable = getattr(trainer_class, "supports_resume", False)
-    trainer = None
+    level = LEVELS[trainer if isinstance(trainer, str) else trainer.level]
+    running = None
 
     def train() -> None:
-        nonlocal trainer
-        args = parse_args(description, argv, resumable)
-        if resumable and args.resume is not None:
-            config = load_resume_config(args.resume, trainer_class.level)
-            trainer_class.check_config(config)
-            trainer = trainer_class(config, resume_dir=args.resume, push_to_hub=args.push_to_hub)
+        nonlocal running
+        args = parse_args(description, argv, level.resumable)
+        resume = getattr(args, "resume", None)
+        config = load_resume_config(resume, level.name) if resume is not None else resolve_config(args)
+        check_level(level, config)
+        check_inputs(config, writes=resume is None)
+        trainer_class = import_trainer(level) if isinstance(trainer, str) else trainer
+        if resume is not None:
+            running = trainer_class(config, resume_dir=resume, push_to_hub=args.push_to_hub)
         else:
-            config = resolve_config(args)
-            trainer_class.check_config(config)
-            trainer = trainer_class(config, output_dir=args.output_dir, push_to_hub=args.push_to_hub)
+            running = trainer_class(config, output_dir=args.output_dir, push_to_hub=args.push_to_hub)
         if args.push_to_hub:
             warn_without_token(args.push_to_hub)
-        run_dir = trainer.run()
-        if trainer.accelerator.is_main_process:
+        run_dir = running.run()
+        if running.accelerator.is_main_process:
             if args.push_to_hub:  # the run is saved: a failed upload is an error line, never lost work
                 print(f"uploaded: {push_run(run_dir, args.push_to_hub, just_trained=True)}")
             print(f"run: {run_dir}")
 
-    return exit_status(train, lambda: interrupted_message(trainer))
+    return exit_status(train, lambda: interrupted_message(running))
+
+
+def import_trainer(level: Level) -> type:
+    """The level's trainer class: torch, transformers and accelerate load here, after every check that can fail
+    without them."""
+    module, name = level.trainer.split(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def warn_without_token(repo_id: str) -> None:

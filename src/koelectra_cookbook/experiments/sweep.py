@@ -21,9 +21,11 @@ from pathlib import Path
 import yaml
 
 from koelectra_cookbook.classifier.names import is_minimized
+from koelectra_cookbook.config.levels import LEVELS, check_level
 from koelectra_cookbook.config.parsing import flat_differences, load_yaml, nest
 from koelectra_cookbook.config.resolve import complete_config, resolve_config
 from koelectra_cookbook.config.schema import TASK_NAME, Config, build_config
+from koelectra_cookbook.data.preflight import check_inputs
 from koelectra_cookbook.errors import TrainingInterrupted, UserError, shown
 from koelectra_cookbook.experiments.sweep_report import finished_line, repeat_summary
 from koelectra_cookbook.experiments.sweep_space import check_space, default_space, suggest
@@ -49,6 +51,7 @@ def run_sweep(args: argparse.Namespace) -> None:
     if not TASK_NAME.fullmatch(args.study) or args.study in (".", ".."):
         raise UserError(f"--study {shown(args.study)}: must be a name of letters, digits, '_', '-' and '.'")
     base = resolve_config(args)
+    check_level(LEVELS["multi-label" if base.data.multi_label else "expert"], base)
     source, space = sweep_section(args)
     space = check_space(space if space is not None else default_space(base.data.multi_label, args.demo), base,
                         source if space is not None else "the default search space")
@@ -56,6 +59,7 @@ def run_sweep(args: argparse.Namespace) -> None:
         args.evals_per_epoch = max(1, math.ceil(4 / base.train.epochs))
     if base.data.dev_split <= 0:
         raise UserError("config: a sweep selects on the dev split, so data.dev_split must be above 0")
+    check_inputs(base, writes=True)
     folder = args.output_dir / base.task / f"sweep-{args.study}"
     folder.mkdir(parents=True, exist_ok=True)
     study = open_study(optuna, args, base, space, folder)
@@ -128,7 +132,6 @@ def run_trials(optuna, study, args, base: Config, space: dict, folder: Path) -> 
     from koelectra_cookbook.experiments.sweep_trial import ExpertTrial, MultiLabelTrial
 
     trainer_class = MultiLabelTrial if base.data.multi_label else ExpertTrial
-    trainer_class.check_config(base)
     done = finished_count(optuna, study)
     print(f"study {args.study!r}: {done} of {args.trials} trials finished; {folder}", flush=True)
     if done >= args.trials:

@@ -4,8 +4,7 @@
 expert trainers change behaviour by overriding a hook or two and calling super(), never the loop. The hooks, in
 the order they run:
 
-    check_config(config)        before anything loads (a class method: the script calls it)
-    run()
+    run()                       (before it, the script has checked the config: config/levels.py)
       setup()                   accelerator_options, prepare_tokenizer, prepare_model, create_loss,
                                 parameter_groups, count_total_steps (accumulation_steps), create_scheduler,
                                 create_run_directory (these set-up hooks are in setup_hooks.py)

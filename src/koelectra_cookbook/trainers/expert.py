@@ -20,7 +20,6 @@ from transformers import get_scheduler
 
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.classifier.losses import build_loss
-from koelectra_cookbook.classifier.names import loss_problem
 from koelectra_cookbook.classifier.loading import add_tokens, freeze, layer_index
 from koelectra_cookbook.trainers.setup_hooks import weight_decay
 from koelectra_cookbook.trainers.intermediate import IntermediateTrainer
@@ -39,18 +38,6 @@ class ExpertTrainer(IntermediateTrainer):
 
     level = "expert"
     default_loss = "cross_entropy"
-
-    @classmethod
-    def check_config(cls, config) -> None:
-        """The beginner's check, and that train.loss (with its options) fits the task: bce is for multi-label
-        data, cross_entropy for single-label data, label smoothing for cross_entropy only..."""
-        super().check_config(config)
-        train = config.train
-        problem = loss_problem(train.loss or cls.default_loss, config.data.multi_label,
-                               label_smoothing=train.label_smoothing, class_weights=train.class_weights is not None,
-                               pos_weight=train.pos_weight is not None)
-        if problem:
-            raise UserError(f"config: train.loss: {problem}")
 
     def accelerator_options(self) -> dict:
         """Mixed precision (train.mixed_precision) is Accelerate's autocast and, for fp16, its grad scaler."""

@@ -1,5 +1,4 @@
-"""SetupHooks: the hooks that build a run (`check_config` before anything loads, then what `BeginnerTrainer.setup()`
-calls) and `teardown`, which takes it down, with the beginner's answers. The expert level overrides most of them
+"""SetupHooks: the hooks that build a run (what `BeginnerTrainer.setup()` calls) and `teardown`, which takes it down, with the beginner's answers. The expert level overrides most of them
 (mixed precision, added tokens, frozen layers, losses, layer-wise learning rates, the schedule); the intermediate
 level the run directory and the teardown."""
 
@@ -12,10 +11,8 @@ import torch
 from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, broadcast_object_list
 from torch.utils.data import DataLoader
 
-from koelectra_cookbook.config.schema import Config
 from koelectra_cookbook.data.batching import PaddingCollator, SplitDataset
 from koelectra_cookbook.data.dataset import Split
-from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.classifier.losses import build_loss
 from koelectra_cookbook.classifier.loading import tokenizer_bytes
 from koelectra_cookbook.runs.directory import RunDirectory, check_free_space
@@ -23,16 +20,6 @@ from koelectra_cookbook.runs.directory import RunDirectory, check_free_space
 
 class SetupHooks:
     """Mixed into BeginnerTrainer: each method is called once, in the order below."""
-
-    @classmethod
-    def check_config(cls, config: Config) -> None:
-        """Called by the script before anything is loaded: whether this level can train `config` (multi-label
-        data goes to train_multi_label.py, single-label data to the other scripts)."""
-        if config.data.multi_label and not cls.multi_label:
-            raise UserError(f"task {config.task!r} is multi-label: run train_multi_label.py")
-        if cls.multi_label and not config.data.multi_label:
-            raise UserError(f"task {config.task!r} is single-label: run train_expert.py (or set data.label_columns / "
-                            f"data.multi_label for multi-label data)")
 
     def accelerator_options(self) -> dict:
         """Keyword arguments for the Accelerator: the experiment trackers of train.report_to. Their folder is

@@ -1,0 +1,42 @@
+"""Before anything heavy loads: the data files are there (a built-in task's are downloaded now) and the model
+can be reached. Every problem of the two is said in one go, so a user fixes both before trying again."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from koelectra_cookbook.classifier.hub import model_problem
+from koelectra_cookbook.config.schema import Config
+from koelectra_cookbook.config.tasks import task_spec
+from koelectra_cookbook.data.download import ensure_file
+from koelectra_cookbook.errors import UserError
+
+
+def check_inputs(config: Config, writes: bool) -> None:
+    """UserError naming every problem of the model and the data files. `writes` false (a resumed run): nothing is
+    downloaded. Under several processes only the first downloads; the others find the files when they read
+    them, after it (the trainers' main_process_first)."""
+    problems = []
+    try:
+        problem = model_problem(config.model.name_or_path)
+    except UserError as exc:
+        problem = str(exc)
+    if problem:
+        problems.append(problem)
+    first_process = int(os.environ.get("LOCAL_RANK", "0")) == 0
+    data = config.data
+    for file_name in (data.train_file, data.eval_file):
+        if not file_name:
+            problems.append(f"config: data.train_file and data.eval_file must name files in data.dir ({data.dir})")
+            break
+        if not first_process:
+            continue
+        try:
+            ensure_file(Path(data.dir), file_name, task_spec(config.task), data.download and writes)
+        except UserError as exc:
+            problems.append(str(exc))
+    if problems:  # each problem's first line, then the ways around them
+        lines = [problem.split("\n", 1) for problem in problems]
+        message = lines[0][0] + "".join(f"\n  also: {line[0]}" for line in lines[1:])
+        raise UserError(message + "".join(f"\n{line[1]}" for line in lines if len(line) > 1))

@@ -1,0 +1,76 @@
+"""Every script answers --help, a mistyped argument and a config error before torch, transformers or accelerate
+load (they take seconds), and so within a second or two. Checked on what the process imported (`python -X
+importtime` lists every module), not on a clock; the time bound is generous and only catches a hang."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from koelectra_cookbook.config.levels import LEVELS
+from koelectra_cookbook.paths import PROJECT_ROOT
+
+HEAVY = ("torch", "transformers", "accelerate", "sklearn", "pandas", "matplotlib", "optuna", "gradio")
+SCRIPTS = ["train_beginner.py", "train_intermediate.py", "train_expert.py", "train_multi_label.py", "predict.py",
+           "sweep.py", "compare.py", "app.py"]
+
+
+def run(script: str, *args: str) -> tuple[subprocess.CompletedProcess, set[str], float]:
+    """The script's outcome, the heavy packages it imported, and the seconds it took."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-X", "importtime", str(PROJECT_ROOT / script), *args],
+                          capture_output=True, text=True, timeout=120)
+    seconds = time.perf_counter() - start
+    imported = set(re.findall(r"^import time:.*\|\s*(\S+)$", done.stderr, flags=re.M))
+    return done, imported & set(HEAVY), seconds
+
+
+def error_lines(done: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in done.stderr.splitlines() if not line.startswith("import time:")]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_loads_no_heavy_library(script):
+    done, heavy, seconds = run(script, "--help")
+    assert done.returncode == 0 and "usage:" in done.stdout, done.stderr[-2000:]
+    assert not heavy, f"{script} --help imported {sorted(heavy)}"
+    assert seconds < 30
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_an_unknown_argument_is_one_error_line_before_any_heavy_library(script):
+    done, heavy, _ = run(script, "--bogus")
+    assert done.returncode == 2 and len(error_lines(done)) == 1 and error_lines(done)[0].startswith("error:")
+    assert not heavy, f"{script} --bogus imported {sorted(heavy)}"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "train.lr=1e-4"], "unknown key train.lr"),
+    (["--set", "train.epochs=0"], "train.epochs must be at least 1"),
+    (["--set", "train.loss=bce"], "loss 'bce' does not support single-label tasks"),
+    (["--config", "missing.yaml"], "config file not found"),
+])
+def test_a_config_error_is_said_before_any_heavy_library(args, message, tmp_path):
+    if args[0] == "--config":
+        args = ["--config", str(tmp_path / args[1])]
+    else:
+        args = ["--task", "nsmc", *args]
+    done, heavy, _ = run("train_expert.py", *args)
+    assert done.returncode == 2 and message in error_lines(done)[0], done.stderr[-2000:]
+    assert not heavy, f"a config error imported {sorted(heavy)}"
+
+
+def test_the_levels_known_before_import_are_the_trainer_classes():
+    """config/levels.py says what each level is before its module is imported: it must agree with the classes."""
+    from koelectra_cookbook.commands.train import import_trainer
+
+    for name, level in LEVELS.items():
+        trainer = import_trainer(level)
+        assert trainer.level == name and trainer.supports_resume == level.resumable
+        assert trainer.multi_label == level.multi_label
+        assert getattr(trainer, "default_loss", None) == level.loss
+        assert (PROJECT_ROOT / level.script).is_file() and f'"{name}"' in (PROJECT_ROOT / level.script).read_text()
