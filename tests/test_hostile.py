@@ -46,11 +46,13 @@ def small_run_args(out: Path, cache: Path, model: Path, *extra: str) -> list[str
 
 @pytest.fixture(scope="module")
 def finished_runs(tmp_path_factory, tiny_model_dir) -> dict[str, Path]:
-    """A finished run of the beginner and of the intermediate level (3 evaluations, checkpoints at 2, 4, 6)."""
+    """A finished run of the beginner and of the intermediate level (3 evaluations, checkpoints at 2, 4, 6, all
+    kept: train.keep_checkpoints)."""
     root = tmp_path_factory.mktemp("hostile-runs")
     runs = {}
     for level in ("beginner", "intermediate"):
-        assert main(SCRIPTS[level], "test", small_run_args(root / level, root / "cache", tiny_model_dir)) == 0
+        assert main(SCRIPTS[level], "test", small_run_args(root / level, root / "cache", tiny_model_dir,
+                                                           "--set", "train.keep_checkpoints=true")) == 0
         runs[level] = next((root / level / "nsmc").iterdir())
     return runs
 

@@ -160,3 +160,13 @@ def test_resuming_a_finished_run_reports_the_same_results(tmp_path, finished_run
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert outcome(run) == uninterrupted and (run / "model" / "config.json").is_file()
+
+
+def test_a_finished_run_keeps_only_the_checkpoints_a_resume_needs_and_no_lock(finished_run):
+    """The newest checkpoint (where a --resume of the finished run continues) and the best one (whose weights it
+    exports again) stay; the others are removed, and so is the .lock file (the resume above works on this)."""
+    results = json.loads((finished_run / "results.json").read_text())
+    steps = [int(line.split(",")[1]) for line in (finished_run / "metrics.csv").read_text().splitlines()[1:]]
+    kept = sorted(int(p.name.removeprefix("step-")) for p in (finished_run / "checkpoints").glob("step-*"))
+    assert kept == sorted({max(steps), results["best_step"]}) and len(steps) > len(kept)
+    assert not (finished_run / ".lock").exists()

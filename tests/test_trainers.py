@@ -107,7 +107,7 @@ def test_intermediate_evaluates_during_training_and_exports_the_best_model(tmp_p
     status, run = run_cli(IntermediateTrainer, *small_run_args(
         tmp_path, tiny_model_dir, "--set", "train.eval_every=5", "--set", "train.epochs=2",
         "--set", "train.metrics=[accuracy, macro_f1, weighted_f1]", "--set", "train.es_metric=loss",
-        "--set", "train.es_patience=null"))
+        "--set", "train.es_patience=null", "--set", "train.keep_checkpoints=true"))
     assert status == 0
     metrics = read_csv(run / "metrics.csv")
     steps = [int(row["step"]) for row in metrics]

@@ -99,6 +99,7 @@ def test_running_loss_is_the_mean_since_the_last_report_and_refuses_a_loss_that_
     restored = RunningLoss(torch.device("cpu"))
     restored.load_state_dict(running.state_dict(), step=3)
     assert restored.mean(step=4) == 2.0 and restored.batches == 0
+    restored.check_finite(step=5)  # nothing since the last report: nothing to refuse
     restored.add(torch.tensor(float("nan")))
     with pytest.raises(UserError, match=r"became nan by step 6 \(after the last report at step 4\)"):
-        restored.mean(step=6)
+        restored.check_finite(step=6)

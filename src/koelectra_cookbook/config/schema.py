@@ -145,6 +145,9 @@ class TrainConfig:
     es_patience: int | None = 3  # evaluations without improvement before stopping; None = never stop early
     es_min_delta: float = 0.0
     save_total_limit: int = 2
+    # A run that ends well keeps only its newest checkpoint (what --resume of it needs) and its best one; true
+    # keeps every checkpoint save_total_limit left.
+    keep_checkpoints: bool = False
     # Expert level.
     lr_schedule: str = "linear"  # after the warmup: linear decay to 0, or constant
     warmup_ratio: float = 0.0

@@ -135,6 +135,16 @@ class CheckpointManager:
         return {"model": model_state, "restore_rng": restore_rng, "trainer_state": trainer_state,
                 "optimizer": optimizer_state(optimizer_json, optimizer_tensors, optimizer, "optimizer.json")}
 
+    def keep_only(self, steps: set[int]) -> list[Path]:
+        """Remove every checkpoint but those of `steps` (a finished run's newest and best). Returns the kept."""
+        kept = []
+        for checkpoint in self.candidates():
+            if int(checkpoint.name.removeprefix("step-")) in steps:
+                kept.append(checkpoint)
+            else:
+                shutil.rmtree(checkpoint, ignore_errors=True)
+        return kept
+
     def _prune(self, keep_step: int | None) -> None:
         spare = f"step-{keep_step:08d}" if keep_step is not None else None
         for old in self.candidates()[self.keep:]:

@@ -139,7 +139,9 @@ class RunDirectory:
         self._lock = handle
 
     def unlock(self) -> None:
+        """Release the lock and remove its file: a stale .lock is taken over safely, so nothing needs it left."""
         if self._lock is not None:
+            (self.path / ".lock").unlink(missing_ok=True)
             self._lock.close()  # closing the file releases the lock
             self._lock = None
 

@@ -146,6 +146,19 @@ class IntermediateTrainer(BeginnerTrainer):
         self.accelerator.print(f"best model: step {self.best.best_step} "
                                f"({self.best.metric} {self.best.best:.4f} on dev)")
 
+    def write_outputs(self, results: dict, probabilities) -> None:
+        """The beginner's outputs; then, the run having ended well, only the checkpoints a --resume of it still
+        needs stay: the newest (where it resumes) and the best (whose weights it exports again), unless
+        train.keep_checkpoints keeps them all."""
+        super().write_outputs(results, probabilities)
+        if self.config.train.keep_checkpoints:
+            return
+        before = len(self.checkpoints.candidates())
+        kept = self.checkpoints.keep_only({self.global_step, self.best.best_step})
+        if before > len(kept):
+            self.log(f"checkpoints: kept {', '.join(p.name for p in kept)} (the newest, for --resume, and the best); "
+                     f"removed {before - len(kept)} (train.keep_checkpoints: true keeps them)")
+
     def results_extras(self) -> dict:
         extras = super().results_extras()
         if self.best.best_step is not None:

@@ -64,14 +64,14 @@ class SetupHooks:
 
     def create_run_directory(self) -> RunDirectory:
         """Called at the end of set-up: a new run directory, named by the main process and shared with all."""
-        path = [None]
+        path, run = [None], None
         if self.accelerator.is_main_process:
             check_free_space(self.output_dir, self.disk_space_needed())
-            run = RunDirectory.create_in(self.runs_folder(), self.level)
+            run = RunDirectory.create_in(self.runs_folder(), self.level)  # locked by this process until teardown
             run.write_config(self.config.to_dict(), self.level)
             path = [str(run.path)]
         path = broadcast_object_list(path) if self.accelerator.num_processes > 1 else path
-        return RunDirectory(Path(path[0]))
+        return run or RunDirectory(Path(path[0]))
 
     def runs_folder(self) -> Path:
         """Where `create_run_directory` puts a new run: <output-dir>/<task>/ (a sweep's trials go one folder
