@@ -74,3 +74,41 @@ def test_the_levels_known_before_import_are_the_trainer_classes():
         assert trainer.multi_label == level.multi_label
         assert getattr(trainer, "default_loss", None) == level.loss
         assert (PROJECT_ROOT / level.script).is_file() and f'"{name}"' in (PROJECT_ROOT / level.script).read_text()
+
+
+def test_hugging_face_trainer_flags_set_their_config_keys_and_set_wins():
+    from koelectra_cookbook.commands.arguments import TRAINER_ALIASES, parse_args
+    from koelectra_cookbook.config.resolve import resolve_config
+
+    args = parse_args("", ["--task", "nsmc", "--learning_rate", "1e-4", "--num_train_epochs", "2",
+                           "--per_device_train_batch_size", "8", "--max_seq_length", "64", "--seed", "7", "--bf16",
+                           "--output_dir", "elsewhere", "--set", "train.seed=9"], resumable=True)
+    config = resolve_config(args)
+    assert (config.train.learning_rate, config.train.epochs, config.train.batch_size) == (1e-4, 2, 8)
+    assert config.model.max_seq_len == 64 and config.train.mixed_precision == "bf16"
+    assert config.train.seed == 9 and str(args.output_dir) == "elsewhere"  # the explicit --set wins
+    keys = {key for key in TRAINER_ALIASES.values()}
+    for key in keys:  # every alias names a real config key
+        section, name = key.split(".")
+        assert hasattr(getattr(config, section), name), key
+
+
+def test_help_lists_examples_one_per_line_and_help_config_every_key_with_its_default():
+    import dataclasses
+    import typing
+
+    from koelectra_cookbook.commands.arguments import yaml_value
+    from koelectra_cookbook.config.schema import Config
+
+    done, _, _ = run("train_expert.py", "--help")
+    assert "\n    python train_expert.py --task nsmc --demo\n" in done.stdout and "--help-config" in done.stdout
+    assert "--learning_rate VALUE" in done.stdout
+    done, heavy, _ = run("train_expert.py", "--help-config")
+    assert done.returncode == 0 and not heavy
+    listed = done.stdout
+    for section_name, section in typing.get_type_hints(Config).items():
+        if dataclasses.is_dataclass(section):
+            for knob in dataclasses.fields(section):
+                assert knob.metadata["help"], knob.name
+                assert f"  {section_name}.{knob.name} = {yaml_value(knob.default)}" in listed
+                assert knob.metadata["help"] in listed

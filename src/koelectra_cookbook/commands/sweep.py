@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from koelectra_cookbook.commands.shell import exit_status, quiet_libraries
-from koelectra_cookbook.commands.train import parse_args
+from koelectra_cookbook.commands.arguments import parse_args
 from koelectra_cookbook.experiments.sweep import run_sweep
 
 

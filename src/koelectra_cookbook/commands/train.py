@@ -7,59 +7,21 @@ has a checkpoint). Anything else is a bug.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from koelectra_cookbook.commands.shell import ArgumentParser, exit_status, path_argument, quiet_libraries
+from koelectra_cookbook.commands.arguments import parse_args
+from koelectra_cookbook.commands.shell import exit_status, quiet_libraries
 from koelectra_cookbook.config.levels import LEVELS, Level, check_level
 from koelectra_cookbook.config.parsing import flat_differences
 from koelectra_cookbook.config.resolve import complete_config, resolve_config
 from koelectra_cookbook.config.parsing import load_yaml
 from koelectra_cookbook.config.schema import Config, build_config
-from koelectra_cookbook.config.tasks import TASKS
 from koelectra_cookbook.data.preflight import check_inputs
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.runs.directory import RunDirectory
-from koelectra_cookbook.runs.push import check_repo_id, push_run
-
-
-
-def parse_args(description: str, argv: list[str] | None, resumable: bool,
-               extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
-    """The arguments every script takes (`extra` adds a script's own, e.g. sweep.py's)."""
-    parser = ArgumentParser(description=description)
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--task", help=f"a built-in task ({', '.join(TASKS)}); reads config/<task>.yaml")
-    source.add_argument("--config", type=lambda text: Path(path_argument(text)),
-                        help="a YAML config file (see config/custom-example.yaml)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config key, e.g. --set train.epochs=1 (repeatable; values are YAML)")
-    parser.add_argument("--output-dir", type=path_argument, help="where run directories go (default: runs)")
-    parser.add_argument("--demo", action="store_true",
-                        help="offline: bundled sample data and a tiny random ELECTRA (under a minute on a CPU)")
-    parser.add_argument("--push-to-hub", metavar="REPO_ID", type=check_repo_id,
-                        help="after the run is saved, upload its model/ to this Hub repository (private)")
-    if resumable:
-        parser.add_argument("--resume", type=lambda text: Path(path_argument(text)), metavar="RUN_DIR",
-                            help="continue a run in its directory")
-    if extra is not None:
-        extra(parser)
-    args = parser.parse_args(argv)
-    resume = getattr(args, "resume", None)
-    if resume is not None and (args.task or args.config or args.overrides or args.demo or args.output_dir):
-        parser.error("--resume continues a run in its own folder with its own config.yaml: give it alone "
-                     "(or with --push-to-hub)")
-    if not args.task and not args.config and resume is None:
-        parser.error("give --task NAME or --config PATH")
-    if args.output_dir == "":
-        parser.error("--output-dir must name a folder")
-    if args.task and any(assignment.strip().startswith("task=") for assignment in args.overrides):
-        parser.error("--set task=...: the task is the one --task names")
-    args.output_dir = Path(args.output_dir or "runs")
-    return args
+from koelectra_cookbook.runs.push import push_run
 
 
 def load_resume_config(run_dir: Path, level: str) -> Config:

@@ -24,6 +24,11 @@ TASK_NAME = re.compile(r"[\w.-]{1,100}")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
+def knob(default: Any, help: str) -> Any:
+    """A config key's default and its one-line help (`--help-config` and docs/reference/config.md show it)."""
+    return field(default=default, metadata={"help": help})
+
+
 # Experiment trackers Accelerate can log to, and the package each needs.
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 
@@ -32,17 +37,16 @@ TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "m
 class ModelConfig:
     """Which pretrained encoder to fine-tune, and how long its inputs may be."""
 
-    name_or_path: str = "monologg/koelectra-base-v3-discriminator"
-    max_seq_len: int = 128
-    # "sdpa" uses PyTorch's fused attention kernels; "eager" is the reference implementation.
-    attn_implementation: str = "sdpa"
+    name_or_path: str = knob("monologg/koelectra-base-v3-discriminator",
+                             "a Hub model id or a local checkpoint folder (any encoder with a classification head)")
+    max_seq_len: int = knob(128, "longest input in tokens; longer texts are cut")
+    attn_implementation: str = knob("sdpa", "sdpa (PyTorch's fused attention kernels) or eager (the reference)")
     # Expert level.
-    freeze_embeddings: bool = False
-    freeze_layers: int = 0  # freeze the N lowest encoder layers
-    add_tokens: list[str] | None = None  # new vocabulary entries; KoELECTRA's [unused*] slots are filled first
-    # The fine-tuned model's license, written into its model card (a Hub license id such as apache-2.0);
-    # null = the card states none. Check the base model's and the dataset's licenses before choosing.
-    license: str | None = None
+    freeze_embeddings: bool = knob(False, "expert: keep the embeddings as pretrained")
+    freeze_layers: int = knob(0, "expert: freeze the N lowest encoder layers")
+    add_tokens: list[str] | None = knob(None, "expert: new vocabulary entries (KoELECTRA's [unused*] slots first)")
+    # Check the base model's and the dataset's licenses before choosing one.
+    license: str | None = knob(None, "the fine-tuned model's license for its card (a Hub id such as apache-2.0)")
 
     def validate(self) -> None:
         _require(self.license is None or re.fullmatch(r"[a-z0-9][a-z0-9.+-]*", self.license) is not None,
@@ -63,26 +67,22 @@ class ModelConfig:
 class DataConfig:
     """Where the data lives, how its files are laid out, and how much of it to use."""
 
-    dir: str = ""
-    download: bool = True
-    train_file: str = ""
-    eval_file: str = ""
-    format: str | None = None  # csv, tsv, json, jsonl; None = from the file extension
-    text_column: str = "text"
-    label_column: str = "label"
-    # Multi-label: one 0/1 column per label (label_columns), or label_column holding a list of names per row
-    # (a JSON list or "a|b") with multi_label: true.
-    label_columns: list[str] | None = None
-    multi_label: bool = False
-    # The label values as they appear in the file, in label-id order. None = sorted values found in train.
-    labels: list[str] | None = None
-    # Human-readable names for `labels` (same order), written into the model config. None = the values.
-    label_names: list[str] | None = None
-    encoding: str = "utf-8"
-    dev_split: float = 0.1
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    cache_dir: str = "data/cache"
+    dir: str = knob("", "the folder holding the data files")
+    download: bool = knob(True, "fetch a built-in task's files into data.dir when they are missing")
+    train_file: str = knob("", "the training file in data.dir (the dev split is held out from it)")
+    eval_file: str = knob("", "the evaluation file in data.dir: only reported on, never chosen on")
+    format: str | None = knob(None, "csv, tsv, json or jsonl; null = from the file extension")
+    text_column: str = knob("text", "the column (or JSON field) holding the text")
+    label_column: str = knob("label", "the column holding the label (a list of names with data.multi_label)")
+    label_columns: list[str] | None = knob(None, "multi-label: one 0/1 column per label")
+    multi_label: bool = knob(False, "multi-label: label_column holds a JSON list or a|b of names per row")
+    labels: list[str] | None = knob(None, "the label values in label-id order; null = sorted values of train")
+    label_names: list[str] | None = knob(None, "readable names for data.labels (same order), saved with the model")
+    encoding: str = knob("utf-8", "the data files' text encoding")
+    dev_split: float = knob(0.1, "share of the training file held out to choose on; 0 = none")
+    max_train_samples: int | None = knob(None, "use at most this many training rows (seeded sample); null = all")
+    max_eval_samples: int | None = knob(None, "use at most this many evaluation rows (seeded sample); null = all")
+    cache_dir: str = knob("data/cache", "where token ids are cached between runs")
 
     def validate(self) -> None:
         _require(0 <= self.dev_split < 1, "data.dev_split", "must be in [0, 1)", self.dev_split)
@@ -122,47 +122,44 @@ class DataConfig:
 class TrainConfig:
     """The training recipe. Keys a level does not use are ignored by it (see each trainer's docstring)."""
 
-    epochs: int = 3
-    max_steps: int | None = None  # stop after this many optimizer steps, whatever `epochs` says
-    batch_size: int = 32
-    eval_batch_size: int | None = None  # None = 2 x batch_size (no gradients, so twice the rows fit)
-    learning_rate: float = 5e-5
-    weight_decay: float = 0.01
-    seed: int = 42
-    metrics: list[str] | None = None  # None = the task's headline metric
-    log_every: int = 50  # optimizer steps between progress-bar loss updates
-    # A NaN or infinite training loss: "stop" (checked at each loss report, keeping the last good checkpoint)
-    # or "skip_batch" (checked every batch, at the cost of a host sync per batch; skipped batches are counted).
-    nan_policy: str = "stop"
-    report_to: list[str] | None = None  # experiment trackers: tensorboard, wandb, mlflow (installed separately)
-    # CPU threads for torch: auto = the cores other processes leave free (looked at again during training);
-    # a number = that many. OMP_NUM_THREADS, when set, wins over auto.
-    num_threads: int | str = "auto"
+    epochs: int = knob(3, "passes over the training data")
+    max_steps: int | None = knob(None, "stop after this many optimizer steps, whatever epochs says")
+    batch_size: int = knob(32, "rows per batch (per process)")
+    eval_batch_size: int | None = knob(None, "rows per evaluation batch; null = 2 x batch_size (no gradients)")
+    learning_rate: float = knob(5e-5, "AdamW's learning rate (the head's, with layer-wise decay)")
+    weight_decay: float = knob(0.01, "AdamW's weight decay (none on biases and LayerNorm weights)")
+    seed: int = knob(42, "seeds the data order, the splits, dropout and the head's initial weights")
+    metrics: list[str] | None = knob(None, "metrics computed at each evaluation; null = the task's headline one")
+    log_every: int = knob(50, "optimizer steps between loss reports (the progress bar, the NaN check)")
+    # "stop" is checked at each loss report and evaluation, before a checkpoint; "skip_batch" every batch, at
+    # the cost of a host sync per batch.
+    nan_policy: str = knob("stop", "a NaN or infinite loss: stop (keeping the last good checkpoint) or skip_batch")
+    report_to: list[str] | None = knob(None, "experiment trackers: tensorboard, wandb, mlflow (installed apart)")
+    # auto is looked at again during training; OMP_NUM_THREADS, when set, wins over auto.
+    num_threads: int | str = knob("auto", "CPU threads for torch: auto (the cores others leave free) or a number")
     # Intermediate level and up.
-    eval_every: int | None = None  # optimizer steps between dev evaluations; None = once per epoch
-    evaluate_during_training: bool = True
-    es_metric: str | None = None  # None = the task's headline metric
-    es_patience: int | None = 3  # evaluations without improvement before stopping; None = never stop early
-    es_min_delta: float = 0.0
-    save_total_limit: int = 2
-    # A run that ends well keeps only its newest checkpoint (what --resume of it needs) and its best one; true
-    # keeps every checkpoint save_total_limit left.
-    keep_checkpoints: bool = False
+    eval_every: int | None = knob(None, "intermediate: steps between dev evaluations; null = once per epoch")
+    evaluate_during_training: bool = knob(True, "intermediate: evaluate on the dev split while training")
+    es_metric: str | None = knob(None, "intermediate: the metric that picks the best model; null = headline")
+    es_patience: int | None = knob(3, "intermediate: evaluations without improvement before stopping; null = never")
+    es_min_delta: float = knob(0.0, "intermediate: the least change that counts as an improvement")
+    save_total_limit: int = knob(2, "intermediate: checkpoints kept while training (the best one is spared too)")
+    keep_checkpoints: bool = knob(False, "intermediate: keep them all when a run ends (else only newest and best)")
     # Expert level.
-    lr_schedule: str = "linear"  # after the warmup: linear decay to 0, or constant
-    warmup_ratio: float = 0.0
-    warmup_steps: int | None = None
-    gradient_accumulation_steps: int = 1
-    max_grad_norm: float | None = None  # 0 or null = no clipping
-    mixed_precision: str = "no"
-    layerwise_lr_decay: float = 1.0  # each layer below the head gets this factor more (1.0 = off)
-    loss: str | None = None  # cross_entropy (bce for multi-label) when null; focal; dice
-    focal_gamma: float = 2.0
-    label_smoothing: float = 0.0
-    class_weights: str | list[float] | None = None  # "balanced", one weight per label, or null
+    lr_schedule: str = knob("linear", "expert: after the warmup, linear decay to 0 or constant")
+    warmup_ratio: float = knob(0.0, "expert: share of all steps spent warming the learning rate up")
+    warmup_steps: int | None = knob(None, "expert: warmup steps (wins over warmup_ratio)")
+    gradient_accumulation_steps: int = knob(1, "expert: batches summed into one optimizer step")
+    max_grad_norm: float | None = knob(None, "expert: clip the gradient norm to this; 0 or null = no clipping")
+    mixed_precision: str = knob("no", "expert: no, fp16 (CUDA) or bf16")
+    layerwise_lr_decay: float = knob(1.0, "expert: each layer below the head gets this factor more (1.0 = off)")
+    loss: str | None = knob(None, "expert: cross_entropy, bce, focal or dice; null = cross_entropy (bce multi-label)")
+    focal_gamma: float = knob(2.0, "expert: focal loss's gamma")
+    label_smoothing: float = knob(0.0, "expert: cross_entropy's label smoothing")
+    class_weights: str | list[float] | None = knob(None, "expert: balanced, one weight per label, or null")
     # Multi-label.
-    pos_weight: str | list[float] | None = None  # bce's weight on positives: "balanced" (negatives/positives)
-    threshold: float | None = None  # one fixed decision threshold for all labels; null = tuned per label on dev
+    pos_weight: str | list[float] | None = knob(None, "multi-label: bce's weight on positives, or balanced")
+    threshold: float | None = knob(None, "multi-label: one decision threshold for all labels; null = tuned on dev")
 
     def validate(self) -> None:
         _require(self.epochs >= 1, "train.epochs", "must be at least 1", self.epochs)
