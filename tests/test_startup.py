@@ -112,3 +112,18 @@ def test_help_lists_examples_one_per_line_and_help_config_every_key_with_its_def
                 assert knob.metadata["help"], knob.name
                 assert f"  {section_name}.{knob.name} = {yaml_value(knob.default)}" in listed
                 assert knob.metadata["help"] in listed
+
+
+def test_a_finished_run_says_what_to_do_next_and_a_tiny_dev_split_is_named(tmp_path, tiny_model_dir, capsys):
+    from helpers import run_cli
+
+    from koelectra_cookbook.paths import SAMPLES_DIR
+
+    status, run = run_cli("beginner", "--task", "nsmc", "--output-dir", str(tmp_path / "runs"),
+                          "--set", f"data.dir={SAMPLES_DIR / 'nsmc'}", "--set", f"data.cache_dir={tmp_path / 'c'}",
+                          "--set", f"model.name_or_path={tiny_model_dir}", "--set", "train.max_steps=2")
+    out = capsys.readouterr().out.strip().splitlines()
+    assert status == 0 and out[-1] == f"run: {run}"  # the contract: the run line stays last
+    assert f"next: python predict.py --model {run / 'model'} --input texts.txt" in "\n".join(out[-5:])
+    assert any("dev: 30 rows are too few to choose a model on" in line for line in out)
+    assert any("ratings_test.txt: 1 row with empty text dropped (line 82)" in line for line in out)

@@ -20,6 +20,10 @@ from koelectra_cookbook.data.readers import RowLines, detect_format, read_table
 from koelectra_cookbook.config.tasks import task_spec
 
 
+# Fewer dev rows than this and one row moves a metric by over 2%: choosing checkpoints on it follows noise.
+SMALL_DEV_SPLIT = 50
+
+
 @dataclass
 class Split:
     """One set of examples: the texts, their label ids (in file order) and their token ids."""
@@ -121,6 +125,10 @@ def _choose_rows(train_count: int, eval_count: int, data: DataConfig, seed: int,
         order = rng.permutation(len(train_rows))
         dev_rows, train_rows = np.sort(train_rows[order[:dev_size]]), np.sort(train_rows[order[dev_size:]])
         notes.append(f"dev: {len(dev_rows)} rows held out from {data.train_file} (data.dev_split={data.dev_split})")
+        if len(dev_rows) < SMALL_DEV_SPLIT:
+            notes.append(f"dev: {len(dev_rows)} rows are too few to choose a model on (one row moves accuracy by "
+                         f"{1 / len(dev_rows):.0%}): choices made on it (the best checkpoint, early stopping, a "
+                         f"sweep) follow noise; raise data.dev_split or bring more training rows")
     eval_rows = np.arange(eval_count)
     if data.max_eval_samples and data.max_eval_samples < eval_count:
         eval_rows = np.sort(rng.permutation(eval_count)[: data.max_eval_samples])
@@ -145,8 +153,10 @@ def _read_labelled(path: Path, data: DataConfig, notes: list[str]) -> _RawFile:
     kept = np.flatnonzero(~empty)
     if empty.any():
         dropped = lines[np.flatnonzero(empty)[:5]].tolist()
-        notes.append(f"{path.name}: {int(empty.sum())} rows with empty text dropped (lines "
-                     f"{', '.join(map(str, dropped))}{', ...' if empty.sum() > 5 else ''})")
+        count = int(empty.sum())
+        rows, lines_word = ("row", "line") if count == 1 else ("rows", "lines")
+        notes.append(f"{path.name}: {count} {rows} with empty text dropped ({lines_word} "
+                     f"{', '.join(map(str, dropped))}{', ...' if count > 5 else ''})")
         table, texts = table[~empty], texts[~empty]
     spanning = texts.str.contains("\n", regex=False).to_numpy()
     if spanning.any():  # legal in CSV, but in a TSV usually a stray quote that swallowed the rows after it
