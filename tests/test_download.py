@@ -67,10 +67,11 @@ def test_offline_cli_run_says_every_problem_at_once_with_the_way_forward(tmp_pat
     status = main("beginner", "", ["--task", "nsmc", "--output-dir", str(tmp_path / "runs"), "--set",
                                    f"data.dir={tmp_path / 'data'}", "--set", "data.download=false"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert status == 2 and len(err) <= 6 and sum(line.startswith("error:") for line in err) == 1
+    assert status == 2 and len(err) <= 5 and sum(line.startswith("error:") for line in err) == 1
     assert err[0].startswith("error: model 'monologg/koelectra-base-v3-discriminator' is not in the local cache")
-    assert "ratings_train.txt: file not found" in err[1] and "ratings_test.txt: file not found" in err[2]
-    fixes = "\n".join(err[3:])
+    assert "; also: " in err[0] and "ratings_train.txt: file not found" in err[0]
+    assert "ratings_test.txt: file not found" in err[0]
+    fixes = "\n".join(err[1:])
     assert "model.name_or_path to a local checkpoint folder" in fixes and "HF_HUB_OFFLINE=1" in fixes
     assert "--demo" in fixes and "python -m koelectra_cookbook.classifier.tiny" in fixes
     assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()

@@ -70,16 +70,16 @@ def main(trainer: type | str, description: str, argv: list[str] | None = None) -
             warn_without_token(args.push_to_hub)
         run_dir = running.run()
         if running.accelerator.is_main_process:
+            print(next_steps(run_dir))
             if args.push_to_hub:  # the run is saved: a failed upload is an error line, never lost work
                 print(f"uploaded: {push_run(run_dir, args.push_to_hub, just_trained=True)}")
-            print(next_steps(run_dir))
             print(f"run: {run_dir}")
 
     return exit_status(train, lambda: interrupted_message(running))
 
 
 def next_steps(run_dir: Path) -> str:
-    """What a newcomer can do with the run just saved (printed before the `run:` line, which stays last)."""
+    """What a newcomer can do with the run just saved (printed before the `uploaded:` and `run:` lines, which stay last)."""
     model = run_dir / "model"
     return (f"next: python predict.py --model {model} --input texts.txt   (one text a line; or pipe text in)\n"
             f"      python app.py --model {model}   (a web page; needs the app extra)\n"

@@ -20,6 +20,8 @@ def ensure_file(data_dir: Path, file_name: str, spec: TaskSpec | None, allow_dow
     """
     path = data_dir / file_name
     if path.is_file():
+        if path.stat().st_size == 0:  # also what /proc files report: refused here as the reader would
+            raise UserError(f"{path}: file is empty")
         return path
     if path.exists():
         raise UserError(f"{path}: not a regular file")

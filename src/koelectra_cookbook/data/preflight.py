@@ -36,7 +36,7 @@ def check_inputs(config: Config, writes: bool) -> None:
             ensure_file(Path(data.dir), file_name, task_spec(config.task), data.download and writes)
         except UserError as exc:
             problems.append(str(exc))
-    if problems:  # each problem's first line, then the ways around them
+    if problems:  # one error line naming every problem, then the ways around them (the model's, if any)
         lines = [problem.split("\n", 1) for problem in problems]
-        message = lines[0][0] + "".join(f"\n  also: {line[0]}" for line in lines[1:])
+        message = "; also: ".join(line[0] for line in lines)
         raise UserError(message + "".join(f"\n{line[1]}" for line in lines if len(line) > 1))
