@@ -11,21 +11,25 @@ from koelectra_cookbook.commands.compare import main
 
 
 def make_run(parent: Path, name: str, lr: float, seed: int, dev: float | None, eval_: float | None,
-             pruned: bool = False) -> Path:
-    """A run directory as the trainers leave it (run.json, results.json, metrics.csv), written by hand."""
+             pruned: bool = False, task: str = "nsmc", metric: str = "accuracy", **settings) -> Path:
+    """A run directory as the trainers leave it (run.json, results.json, metrics.csv), written by hand;
+    `settings` are more config keys, `section__key=value`."""
     run = parent / name
     run.mkdir(parents=True)
-    config = {"task": "nsmc", "model": {"name_or_path": "tiny"},
-              "train": {"learning_rate": lr, "seed": seed, "metrics": ["accuracy", "macro_f1"]}}
-    (run / "run.json").write_text(json.dumps({"level": "expert", "task": "nsmc", "config": config}))
-    results = {"dev": {"loss": 0.5, "accuracy": dev}, "train_runtime_s": 10.0, "train_samples_per_s": 100.0,
+    config = {"task": task, "model": {"name_or_path": "tiny"}, "data": {},
+              "train": {"learning_rate": lr, "seed": seed, "metrics": [metric, "accuracy"]}}
+    for dotted, value in settings.items():
+        section, key = dotted.split("__")
+        config[section][key] = value
+    (run / "run.json").write_text(json.dumps({"level": "expert", "task": task, "config": config}))
+    results = {"dev": {"loss": 0.5, metric: dev}, "train_runtime_s": 10.0, "train_samples_per_s": 100.0,
                "best_step": 20}
     if pruned:
         results["pruned"] = True
     else:
-        results["eval"] = {"loss": 0.6, "accuracy": eval_}
+        results["eval"] = {"loss": 0.6, metric: eval_}
     (run / "results.json").write_text(json.dumps(results))
-    (run / "metrics.csv").write_text("epoch,step,train_loss,learning_rate,loss,accuracy\n"
+    (run / "metrics.csv").write_text(f"epoch,step,train_loss,learning_rate,loss,{metric}\n"
                                      f"0.5,10,0.7,{lr},0.6,{dev - 0.1}\n1.0,20,0.6,0,0.5,{dev}\n")
     return run
 
@@ -41,7 +45,7 @@ def test_one_row_per_run_sorted_by_dev_and_seeds_grouped(tmp_path, capsys):
     make_run(folder, "expert-2", lr=1e-3, seed=1, dev=0.80, eval_=0.78)
     make_run(folder, "expert-3", lr=1e-3, seed=2, dev=0.82, eval_=0.80)
     make_run(folder / "sweep-default", "expert-4", lr=3e-5, seed=1, dev=0.60, eval_=None, pruned=True)
-    assert main([str(folder)]) == 0
+    assert main([str(folder), "--wide"]) == 0
     out = capsys.readouterr()
     header, *rows = table_rows(out.out)
     assert header == ["level", "train.learning_rate", "seeds", "dev accuracy", "eval accuracy", "best step",
@@ -98,3 +102,72 @@ def test_csv_and_plot_are_written_but_never_inside_a_run(tmp_path, capsys):
     assert main([str(folder), "--csv", str(run / "results.json")]) == 2
     assert capsys.readouterr().err.strip().endswith("write it outside the run directories")
     assert (run / "results.json").read_text() == before
+
+
+def test_runs_of_each_task_get_their_own_table_ranked_by_their_own_metric(tmp_path, capsys):
+    """Accuracy and macro-F1 are never ranked in one column: a table per task, headed by its metric."""
+    runs = tmp_path / "runs"
+    make_run(runs / "nsmc", "expert-1", lr=1e-4, seed=1, dev=0.70, eval_=0.69)
+    make_run(runs / "ynat", "expert-1", lr=1e-4, seed=1, dev=0.90, eval_=0.80, task="ynat", metric="macro_f1")
+    make_run(runs / "ynat", "expert-2", lr=1e-3, seed=1, dev=0.50, eval_=0.40, task="ynat", metric="macro_f1")
+    assert main([str(runs), "--csv", str(tmp_path / "all.csv")]) == 0
+    out = capsys.readouterr().out
+    titles = [line for line in out.splitlines() if line.startswith("## ")]
+    assert titles == ["## nsmc (dev accuracy)", "## ynat (dev macro_f1)"]
+    ynat = out.split("## ynat")[1]
+    header, *rows = table_rows(ynat)
+    assert "dev macro_f1" in header and [row[header.index("dev macro_f1")] for row in rows] == ["0.9000", "0.5000"]
+    with open(tmp_path / "all.csv", newline="", encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    assert [(row["task"], row["metric"], row["dev"]) for row in table] == \
+        [("nsmc", "accuracy", "0.7000"), ("ynat", "macro_f1", "0.9000"), ("ynat", "macro_f1", "0.5000")]
+
+
+def test_keys_that_do_not_change_results_neither_split_rows_nor_become_columns(tmp_path, capsys):
+    folder = tmp_path / "nsmc"
+    make_run(folder, "expert-1", lr=1e-4, seed=1, dev=0.70, eval_=0.69, data__download=True, train__log_every=10)
+    make_run(folder, "expert-2", lr=1e-4, seed=2, dev=0.72, eval_=0.70, data__download=False, train__log_every=50)
+    make_run(folder, "expert-3", lr=1e-3, seed=1, dev=0.80, eval_=0.78, data__download=True, train__log_every=10)
+    assert main([str(folder)]) == 0
+    out = capsys.readouterr().out
+    header, *rows = table_rows(out)
+    assert header[0] == "train.learning_rate" and "data.download" not in header
+    assert "level: expert (every row)" in out  # one level in every row: said under the table, not a column
+    assert [row[header.index("seeds")] for row in rows] == ["1", "2"]  # expert-1 and expert-2 share a row: mean over seeds
+    assert "differ, but do not change results (not columns): data.download, train.log_every" in out
+
+
+def test_a_wide_table_fits_120_columns_and_hangul_lines_up(tmp_path, capsys):
+    """Many differing keys, long values and Hangul: every line of the table is at most 120 terminal columns
+    (Hangul counts two), every line of a table is as wide as its header, the metric cells are whole, and the
+    keys moved out are named under the table; --wide shows them all."""
+    from koelectra_cookbook.experiments.compare_table import display_width
+
+    folder = tmp_path / "nsmc"
+    for i in range(3):
+        make_run(folder / ("아주-긴-폴더-이름-" * 3), f"expert-{i}", lr=10.0 ** -(i + 3), seed=1, dev=0.7 + i / 100,
+                 eval_=0.6, model__name_or_path=f"/home/someone/models/한국어-모델-{i}" * 2,
+                 train__warmup_ratio=i / 10, train__weight_decay=i / 100, train__label_smoothing=i / 10,
+                 model__max_seq_len=128 * (i + 1), train__batch_size=16 * (i + 1), train__epochs=i + 1,
+                 train__loss=["ce", "focal", "dice"][i], train__gradient_accumulation_steps=i + 1)
+    assert main([str(folder)]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("|")]
+    assert max(display_width(line) for line in lines) <= 120, out
+    assert len({display_width(line) for line in lines}) == 1, out
+    header, *rows = table_rows(out)
+    assert [row[header.index("dev accuracy")] for row in rows] == ["0.7200", "0.7100", "0.7000"]
+    moved = next(line for line in out.splitlines() if line.startswith("not shown (--wide shows them): "))
+    assert moved and all(key not in header for key in moved.split(": ")[1].split(", "))
+    assert main([str(folder), "--wide"]) == 0
+    wide_header = table_rows(capsys.readouterr().out)[0]
+    assert {"model.name_or_path", "train.loss", "train.warmup_ratio"} <= set(wide_header)
+    assert len(wide_header) > len(header)
+
+
+def test_display_width_counts_hangul_as_two_columns():
+    from koelectra_cookbook.experiments.compare_table import cut, display_width
+
+    assert display_width("한국어 abc") == 10 and display_width("e\u0301") == 1
+    assert cut("한국어모델", 7) == "한국어…" and display_width(cut("한국어모델", 7)) == 7
+    assert cut("short", 10) == "short"

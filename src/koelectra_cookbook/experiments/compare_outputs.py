@@ -42,20 +42,24 @@ def read_curves(metrics_csv: Path, metric: str) -> dict[str, list[tuple[float, f
 
 
 def write_plot(output: Path, runs: list, keys: list[str]) -> None:
-    """Dev headline metric (left) and dev loss (right) of every run against the step; legend = differing keys."""
+    """Dev headline metric (left) and dev loss (right) of every run against the step; legend = differing keys
+    (and the task, when runs of several tasks are drawn)."""
     from koelectra_cookbook.runs.plots import plt  # the Agg backend, set up once by plots.py
 
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    several_tasks = len({run.task for run in runs}) > 1
     for run in runs:
         curves = read_curves(run.path / "metrics.csv", run.metric)
         label = ", ".join(f"{key.split('.')[-1]}={cell(run.config.get(key), 20)}" for key in keys) or run.path.name
+        if several_tasks:
+            label = f"{run.task} {run.metric}: {label}"
         if len({repr(other.config.get("train.seed")) for other in runs}) > 1:
             label += f" (seed {run.config.get('train.seed')})"
         for axis, name in ((left, run.metric), (right, "loss")):
             if curves[name]:
                 steps, values = zip(*curves[name])
                 axis.plot(steps, values, marker="o" if len(steps) <= 20 else None, label=label[:100])
-    left.set_title(f"dev {runs[0].metric}")
+    left.set_title("dev " + " / ".join(sorted({run.metric for run in runs})))
     right.set_title("dev loss")
     for axis in (left, right):
         axis.set_xlabel("step")
