@@ -1,7 +1,7 @@
 """Training and evaluation throughput, side by side: our ExpertTrainer, a static-padding PyTorch loop, and the
 Hugging Face Trainer (random batches, and group_by_length), on the same rows, model shape and recipe.
 
-    python bench/benchmark.py --shape tiny                 # 6-8 minutes on 2 CPU cores; appends to docs/benchmarks.md
+    python bench/benchmark.py --shape tiny                 # 6-8 minutes on 2 CPU cores; appends to docs/history/benchmarks-log.md
     python bench/benchmark.py --shape small --train-rows 3200 --eval-rows 2000
     python bench/benchmark.py --shape base --device cuda --bf16
 
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                                                        "(default: the bundled samples, repeated: not real data)")
     parser.add_argument("--vocab", type=Path, help="a WordPiece vocab.txt for the model, e.g. KoELECTRA's "
                                                     "(default: one learnt from the bundled samples)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md",
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "history" / "benchmarks-log.md",
                         help="markdown file a section is appended to")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--job", type=Path, help=argparse.SUPPRESS)

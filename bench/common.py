@@ -32,7 +32,7 @@ ON_REQUEST_METHODS = {"hf_static"}  # run when --methods names them (bench/loade
 BATCH_SIZE = 32
 EVAL_BATCH_SIZE = 64  # our trainer's default (twice the training batch); used by every method
 # Peak learning rate per shape: 5e-4 trains the 2-layer model from scratch; the 12-layer base shape stayed at
-# chance with it (50% after one epoch on an H100, docs/benchmarks.md), so it gets BERT's pre-training rate.
+# chance with it (50% after one epoch on an H100, docs/history/benchmarks-log.md), so it gets BERT's pre-training rate.
 LEARNING_RATES = {"tiny": 5e-4, "small": 5e-4, "base": 1e-4}
 WEIGHT_DECAY = 0.01
 WARMUP_RATIO = 0.1

@@ -8,7 +8,7 @@ Int8DynamicActivationInt8WeightConfig on a few batches when torchao is installed
         --rows 300 --rounds 2
 
 Prints seconds per method and round, rows/s, agreement of the argmax with PyTorch fp32 and the load average.
-Not part of the test suite; docs/benchmarks.md has what it printed.
+Not part of the test suite; docs/history/benchmarks-log.md has what it printed.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ with ONNX Runtime's transformer fusions made before quantising, side by side (wh
         --rows 2000 --rounds 2
 
 Prints seconds per lever and round, the largest logit difference from the first lever, and the load average.
-Not part of the test suite; docs/benchmarks.md has what it printed.
+Not part of the test suite; docs/history/benchmarks-log.md has what it printed.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ implementation, rows per training batch, torch.compile, evaluation batch size / 
 
 Every variant runs in this one process on the same prepared rows and model, one after another, with a plain
 PyTorch loop (forward, backward, clipping, fused AdamW), so the figures compare the variants with each other.
-A section is appended to docs/benchmarks.md. Not part of the test suite.
+A section is appended to docs/history/benchmarks-log.md. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run", type=Path, help="a bench/out/<time>-tiny folder (default: the newest with data)")
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile (minutes on 2 cores)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "history" / "benchmarks-log.md")
     args = parser.parse_args()
     runs = sorted(p.parent for p in OUT_DIR.glob("*-tiny/data.npz"))
     run = args.run or (runs[-1] if runs else None)

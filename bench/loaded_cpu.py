@@ -6,7 +6,7 @@ Cases, each a fresh process timed from start to exit (the recipe, rows and model
 level, one epoch): ours on an idle machine; then, with one busy process (a Python loop, standing in for a browser
 or another job) running beside it: ours with `train.num_threads: auto` (OMP_NUM_THREADS unset), ours with
 torch's default thread count forced (the behaviour before `auto`), and the Hugging Face Trainer with static
-padding to 128 (torch's default threads). Appends a section to docs/benchmarks.md. Not part of the test suite.
+padding to 128 (torch's default threads). Appends a section to docs/history/benchmarks-log.md. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-default-threads", action="store_true",
                         help="leave out ours with torch's default thread count under load (saves ~90 s)")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "history" / "benchmarks-log.md")
     args = parser.parse_args()
     job_args = argparse.Namespace(shape="tiny", seed=args.seed, bf16=False, learning_rate=None, vocab=args.vocab,
                                   data_dir=args.data_dir, train_rows=args.train_rows, eval_rows=args.eval_rows,

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, required=True, help="NSMC folder (ratings_test.txt)")
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "history" / "benchmarks-log.md")
     args = parser.parse_args(argv)
 
     work = OUT_DIR / f"processes-{datetime.datetime.now():%Y%m%d-%H%M%S}"

@@ -4,7 +4,7 @@ int8 model into an empty cache, then a second call with the cache warm); and, on
 int8 agrees with full precision and the accuracy of each.
 
     python bench/predict_speed.py --data-dir ../shared/data/nsmc --vocab ../shared/vocab/koelectra-v1-vocab.txt \\
-        --quality-model RUN_DIR/model          # appends a section to docs/benchmarks.md
+        --quality-model RUN_DIR/model          # appends a section to docs/history/benchmarks-log.md
 
 Speed uses KoELECTRA-base's shape (random weights: the work is the same as for the real checkpoint). Each
 method is a fresh Python process timed from start to exit, so imports, loading and tokenizing count; the methods
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset ('' for none: "
                                                                       "only the quality check)")
     parser.add_argument("--quality-model", type=Path, help="a trained model folder: int8 vs fp32 on the test file")
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "history" / "benchmarks-log.md")
     args = parser.parse_args(argv)
 
     work = OUT_DIR / f"predict-{datetime.datetime.now():%Y%m%d-%H%M%S}"

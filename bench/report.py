@@ -1,4 +1,4 @@
-"""The markdown section benchmark.py appends to docs/benchmarks.md: the machine, the software, the data and
+"""The markdown section benchmark.py appends to docs/history/benchmarks-log.md: the machine, the software, the data and
 recipe, and the tables, all from the workers' results."""
 
 from __future__ import annotations
