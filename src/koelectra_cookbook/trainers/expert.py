@@ -4,7 +4,7 @@ Linear warmup then linear decay, gradient accumulation, gradient clipping, mixed
 learning-rate decay, frozen layers, added tokens, and a choice of loss.
 
 Hooks overridden: accelerator_options, prepare_tokenizer, prepare_model, create_loss (with loss_weights),
-parameter_groups, create_scheduler, backward, should_step, optimizer_step.
+parameter_groups, accumulation_steps, create_scheduler, backward, should_step, optimizer_step.
 Config keys added: train.lr_schedule, warmup_ratio, warmup_steps, gradient_accumulation_steps, max_grad_norm,
 mixed_precision, layerwise_lr_decay, loss, focal_gamma, label_smoothing, class_weights;
 model.freeze_embeddings, freeze_layers, add_tokens.

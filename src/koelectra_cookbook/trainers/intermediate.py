@@ -2,9 +2,9 @@
 model kept, early stopping, checkpoints, resume and a clean stop on Ctrl-C.
 
 Hooks overridden: setup, create_run_directory, disk_space_needed, metric_names, on_fit_start, epoch_batches,
-should_evaluate, on_evaluate_end, on_step_end, on_fit_end, load_final_model, results_extras.
+should_evaluate, on_evaluate_end, on_step_end, on_fit_end, load_final_model, write_outputs, results_extras, teardown.
 Config keys added: train.metrics (all of them), eval_every, evaluate_during_training, es_metric,
-es_patience, es_min_delta, save_total_limit.
+es_patience, es_min_delta, save_total_limit, keep_checkpoints.
 """
 
 from __future__ import annotations
