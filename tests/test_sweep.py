@@ -214,3 +214,43 @@ def test_the_default_spaces_are_valid_for_their_tasks(tmp_path, tiny_model_dir):
         for demo in (False, True):
             space = check_space(default_space(multi_label, demo), base, "default")
             assert ("train.pos_weight" in space) == multi_label
+
+
+def demo_config():
+    return resolve_config(parse_args("", ["--task", "nsmc", "--demo"], False))
+
+
+def test_the_demo_space_spans_the_demo_learning_rate_and_the_pretrained_one_the_yaml_rate():
+    from koelectra_cookbook.experiments.sweep_space import default_space
+
+    demo_rate = demo_config().train.learning_rate  # what `make demo` (train_beginner.py --demo) learns with
+    pretrained_rate = resolve_config(parse_args("", ["--task", "nsmc"], False)).train.learning_rate
+    for multi_label in (False, True):
+        demo, pretrained = (default_space(multi_label, flag)["train.learning_rate"] for flag in (True, False))
+        assert demo["low"] < demo_rate < demo["high"] and demo["log"]
+        assert pretrained["low"] < pretrained_rate < pretrained["high"] and pretrained["high"] < demo_rate
+
+
+@pytest.mark.slow  # three demo trials: about 25 s of CPU
+def test_the_demo_sweep_searches_and_its_best_trial_learns(tmp_path, capsys):
+    """`sweep.py --task nsmc --demo --trials 3`, the guides' offline sweep: the trials differ on dev, and the best one
+    beats always answering the dev split's most common label (a model that learnt nothing scores that or less)."""
+    import numpy as np
+
+    from koelectra_cookbook.classifier.loading import load_tokenizer
+    from koelectra_cookbook.data.dataset import load_task_data
+
+    out = tmp_path / "runs"
+    # One thread: on two busy cores a second one costs more than it gains (the trials come out the same).
+    argv = ["--task", "nsmc", "--demo", "--trials", "3", "--output-dir", str(out), "--set", "train.num_threads=1"]
+    assert main(argv) == 0
+    study = optuna.load_study(study_name="default", storage=f"sqlite:///{out / 'nsmc' / 'sweep-default' / 'study.db'}")
+    trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+    dev = [read_json(Path(trial.user_attrs["run_dir"]) / "results.json")["dev"]["accuracy"] for trial in trials]
+    assert len(trials) == 3 and len(set(dev)) > 1, dev
+
+    config = demo_config()
+    labels = load_task_data(config, load_tokenizer(config.model.name_or_path), writes=False).dev.labels
+    majority = np.bincount(labels).max() / len(labels)
+    assert study.best_value > majority + 1 / len(labels), (study.best_value, majority, dev)
+    assert f"best trial {study.best_trial.number}: dev accuracy {study.best_value:.4f}" in capsys.readouterr().out
