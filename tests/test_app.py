@@ -1,8 +1,9 @@
 """app.py: a Gradio page for a trained model, its `/classify` endpoint, its file upload and its errors.
 
 The server runs in this process on a free port of 127.0.0.1 and is called over HTTP with gradio_client, as a
-user's script would. The browser check (marked slow) starts app.py itself and drives the system Chromium; it
-skips where no Chromium is installed.
+user's script would, and with plain HTTP requests, as the footer's curl commands do. Ctrl-C is sent to a real
+`python app.py`. The browser check (marked slow) starts app.py itself and drives the system Chromium; it skips
+where no Chromium is installed.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ import io
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
+import urllib.request
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +78,70 @@ def test_classify_endpoint_returns_the_models_probabilities(trained_model, serve
     assert [confidences["negative"], confidences["positive"]] == pytest.approx(expected.tolist(), abs=1e-6)
     assert sum(confidences.values()) == pytest.approx(1.0, abs=1e-6)
     assert answer["label"] == ["negative", "positive"][int(np.argmax(expected))]
+
+
+def post_json(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.load(answer)
+
+
+def call_over_http(base_url: str, api_name: str, data: list) -> tuple[str, object]:
+    """Gradio's HTTP API as the footer's curl commands use it: POST /gradio_api/call/NAME answers an event id,
+    GET /gradio_api/call/NAME/ID streams server-sent events. Returns the last event's name and its data."""
+    event_id = post_json(f"{base_url}gradio_api/call/{api_name}", {"data": data})["event_id"]
+    with urllib.request.urlopen(f"{base_url}gradio_api/call/{api_name}/{event_id}", timeout=60) as stream:
+        text = stream.read().decode("utf-8")
+    events = [block.splitlines() for block in text.strip().split("\n\n")]
+    names = [line.removeprefix("event: ") for lines in events for line in lines if line.startswith("event: ")]
+    datas = [line.removeprefix("data: ") for lines in events for line in lines if line.startswith("data: ")]
+    return names[-1], json.loads(datas[-1])
+
+
+def test_the_footers_two_http_requests_return_the_models_probabilities(trained_model, server):
+    """No gradio_client: the POST then the GET the page's footer shows, with urllib."""
+    event, data = call_over_http(server.url, "classify", [REVIEW])
+    assert event == "complete"
+    confidences = {row["label"]: row["confidence"] for row in data[0]["confidences"]}
+    expected = Predictor(trained_model).probabilities([REVIEW])[0]
+    assert [confidences["negative"], confidences["positive"]] == pytest.approx(expected.tolist(), abs=1e-6)
+    event, data = call_over_http(server.url, "classify", ["   "])
+    assert event == "error" and data["error"] == "type a text to classify"
+
+
+def footer_of(base_url: str) -> str:
+    """The API footer as the page serves it (its Markdown in the page's config)."""
+    with urllib.request.urlopen(f"{base_url}config", timeout=60) as answer:
+        config = json.load(answer)
+    values = [component["props"].get("value") or "" for component in config["components"]
+              if component.get("type") == "markdown"]
+    return next(value for value in values if value.startswith("### API"))
+
+
+def test_the_footer_shows_curl_for_the_pages_own_address(server):
+    footer = footer_of(server.url)
+    endpoint = f"{server.url}gradio_api/call/classify"
+    assert server.url.startswith("http://127.0.0.1:")
+    assert f"curl -s -X POST {endpoint} -H 'Content-Type: application/json' -d '{{\"data\": [" in footer
+    assert f"curl -s -N {endpoint}/$EVENT_ID" in footer and "/predict_file" in footer
+    assert app.api_markdown("http://localhost:8080", wildcard=True).count("http://localhost:8080/gradio_api/") == 4
+    assert "in place of `localhost`" in app.api_markdown("http://localhost:8080", wildcard=True)
+    assert app.page_url("0.0.0.0", 8080) == "http://localhost:8080" and app.page_url("::1", 80) == "http://[::1]:80"
+
+
+@pytest.mark.skipif(shutil.which("curl") is None or shutil.which("bash") is None, reason="needs curl and bash")
+def test_the_footers_one_line_curl_command_works(trained_model, server):
+    """The footer's last command, run as it is shown: the POST inside the GET."""
+    fence = footer_of(server.url).split("```bash\n", 1)[1].split("```", 1)[0]
+    one_line = [line for line in fence.splitlines() if line.startswith("curl") and "$(curl" in line]
+    assert len(one_line) == 1
+    answer = subprocess.run(["bash", "-c", one_line[0]], capture_output=True, text=True, timeout=120)
+    assert answer.returncode == 0 and answer.stdout.startswith("event: complete\ndata: "), answer
+    data = json.loads(answer.stdout.splitlines()[1].removeprefix("data: "))
+    confidences = {row["label"]: row["confidence"] for row in data[0]["confidences"]}
+    text = json.loads(one_line[0].split("-d '", 1)[1].split("'", 1)[0])["data"][0]
+    expected = Predictor(trained_model).probabilities([text])[0]
+    assert [confidences["negative"], confidences["positive"]] == pytest.approx(expected.tolist(), abs=1e-6)
 
 
 def test_an_empty_text_is_a_message_not_a_traceback(client):
@@ -196,6 +266,114 @@ def test_without_gradio_the_error_names_the_extra(trained_model, monkeypatch, ca
     monkeypatch.setitem(sys.modules, "gradio", None)  # `import gradio` now raises ImportError
     assert app_command.main(["--model", str(trained_model)]) == 2
     assert_one_error_line(capsys, 'pip install -e ".[app]"')
+
+
+def start_app_py(model: Path, port: int) -> subprocess.Popen:
+    """`python app.py --model MODEL --port PORT`, its output in pipes. With SIGINT handled as Python does by
+    default even where this test runs with it ignored (a shell's background job): the child inherits that."""
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"),
+                                                                os.environ.get("PYTHONPATH", "")])}
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen([sys.executable, str(PROJECT_ROOT / "app.py"), "--model", str(model),
+                                 "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=environment)
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
+def start_a_large_file(base_url: str, session: str, path: Path) -> list[bytes]:
+    """Upload `path` and queue its /predict_file as the browser does (queue/join, then the queue/data stream it
+    keeps open). Returns once the server has started on it (or the stream ended): the stream's lines so far."""
+    boundary = uuid.uuid4().hex
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n\r\n'
+            .encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode())
+    upload = urllib.request.Request(f"{base_url}gradio_api/upload", data=body,
+                                    headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(upload, timeout=60) as answer:
+        uploaded = json.load(answer)[0]
+    with urllib.request.urlopen(f"{base_url}config", timeout=60) as answer:
+        dependencies = json.load(answer)["dependencies"]
+    fn_index = next(d["id"] for d in dependencies if d.get("api_name") == "predict_file")
+    post_json(f"{base_url}gradio_api/queue/join",
+              {"data": [{"path": uploaded, "meta": {"_type": "gradio.FileData"}}, "", "utf-8"],
+               "fn_index": fn_index, "session_hash": session, "trigger_id": None, "event_data": None})
+    started, lines = threading.Event(), []
+
+    def follow() -> None:
+        try:
+            with urllib.request.urlopen(f"{base_url}gradio_api/queue/data?session_hash={session}") as stream:
+                for line in stream:
+                    lines.append(line)
+                    if b'"process_starts"' in line:
+                        started.set()
+        except Exception:  # noqa: BLE001 (the server stops under it, mid-stream: the point of the test)
+            pass
+        started.set()
+
+    threading.Thread(target=follow, daemon=True).start()
+    assert started.wait(timeout=120), "the file was never started on"
+    return lines
+
+
+def test_ctrl_c_stops_the_server_in_seconds(trained_model, tmp_path):
+    """SIGINT to `python app.py` while a browser-like client keeps its stream open and a 10,000-text file is
+    being classified: exit status 130 and its line within seconds, no traceback and no abort. (Before, the
+    interpreter took 4 to 10 s to exit; and an exit while the model runs aborts, SIGABRT, unless the script ends
+    the process itself.)"""
+    port = free_port()
+    process = start_app_py(trained_model, port)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        assert process.stdout.readline() == f"serving {trained_model} at {url} (Ctrl-C stops it)\n"
+        assert call_over_http(url, "classify", [REVIEW])[0] == "complete"
+        large = tmp_path / "large.txt"  # 1.8 MB (under 5 MB): the model is still at it when the script exits
+        large.write_text(f"{' '.join([REVIEW] * 3)}\n" * 10_000, encoding="utf-8")
+        assert any(b'"process_starts"' in line for line in start_a_large_file(url, "ctrl-c-test", large))
+        stopping = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+        took = time.monotonic() - stopping
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130, err
+    # stderr also holds the tokenizer's progress bar for the file (a line of \r-separated updates)
+    assert f"stopped serving {url}\n" in err and out == ""
+    assert "Traceback" not in err and "terminate called" not in err and "Error" not in err, err
+    assert took < 10, f"{took:.1f} s to stop"  # about 1 s on an idle machine; generous for a busy one
+
+
+def test_a_stopped_page_starts_no_batch(trained_model, monkeypatch):
+    """The model is marked in use while it runs, and a closed page (the script is exiting) starts no batch."""
+    import gradio
+
+    page = app.ModelPage(gradio, Predictor(trained_model), trained_model, max_upload_bytes=2**20, max_upload_rows=10)
+    seen = []
+    original = page.predictor.probabilities
+    monkeypatch.setattr(page.predictor, "probabilities", lambda texts: seen.append(page.in_use) or original(texts))
+    assert page.classify(REVIEW) and seen == [True] and not page.in_use
+    page.close()
+    with pytest.raises(gradio.Error, match="the page is stopping"):
+        page.classify(REVIEW)
+    assert seen == [True]
+
+
+def test_after_ctrl_c_the_process_ends_at_once_only_while_the_model_runs(monkeypatch):
+    """The exit handler app.py registers after Ctrl-C: os._exit while a server thread is in the model (a normal
+    exit would abort), nothing otherwise."""
+    ended = []
+    monkeypatch.setattr(app_command.os, "_exit", ended.append)
+
+    class Server:
+        def __init__(self, busy: bool):
+            self.busy = lambda: busy
+
+    app_command.end_now_if_busy(Server(False), 130)
+    assert ended == []
+    app_command.end_now_if_busy(Server(True), 130)
+    assert ended == [130]
 
 
 def assert_one_error_line(capsys, expected: str) -> None:

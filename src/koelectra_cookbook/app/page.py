@@ -4,15 +4,23 @@ A Gradio page with a text box whose label probabilities are shown as a Gradio `L
 upload (txt/CSV/TSV/JSON(L)) answered with the predictions CSV that predict.py would write, and the model's
 task, labels and metrics beside them. The text classification is also the API endpoint `/classify`:
 `gradio_client.Client(url).predict("정말 재밌다", api_name="/classify")` returns
-`{"label": ..., "confidences": [{"label": ..., "confidence": ...}, ...]}`.
+`{"label": ..., "confidences": [{"label": ..., "confidence": ...}, ...]}`. Without gradio_client it is two HTTP
+requests, which the page's footer shows for its own address: a POST answered with `{"event_id": "..."}`,
 
-The page listens on 127.0.0.1 (this machine only) unless --host says otherwise. Gradio is an optional extra:
-`pip install -e ".[app]"`.
+    curl -s -X POST http://127.0.0.1:7860/gradio_api/call/classify -H 'Content-Type: application/json' -d '{"data": ["정말 재밌다"]}'
+
+then a GET of that id, which streams `event: complete` and `data: [{"label": ..., "confidences": [...]}]`:
+
+    curl -s -N http://127.0.0.1:7860/gradio_api/call/classify/EVENT_ID
+
+The page listens on 127.0.0.1 (this machine only) unless --host says otherwise; Ctrl-C stops it within a second
+or two (requests still running get no answer). Gradio is an optional extra: `pip install -e ".[app]"`.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import errno
 import html
 import os
@@ -28,7 +36,9 @@ from koelectra_cookbook.inference.inputs import read_texts
 from koelectra_cookbook.inference.predictor import Predictor
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")  # every address of the machine: none to put in a URL
 MAX_TEXT_CHARS = 20_000  # one text; the model reads its first max_seq_len tokens anyway
+EXAMPLE_TEXT = "정말 재밌는 영화였다"
 
 
 def start_server(model_dir: Path, host: str, port: int, max_upload_bytes: int = 5 * 2**20,
@@ -37,7 +47,8 @@ def start_server(model_dir: Path, host: str, port: int, max_upload_bytes: int = 
     gradio = import_gradio()
     check_address(host, port)
     predictor = Predictor(model_dir)  # refuses a folder that is not a fine-tuned classifier, with an error: line
-    page = ModelPage(gradio, predictor, Path(model_dir), max_upload_bytes, max_upload_rows)
+    page = ModelPage(gradio, predictor, Path(model_dir), max_upload_bytes, max_upload_rows, page_url(host, port),
+                     wildcard=host in WILDCARD_HOSTS)
     blocks = page.build()
     try:
         blocks.launch(server_name=host, server_port=port, prevent_thread_lock=True, share=False, quiet=True,
@@ -57,9 +68,30 @@ class RunningServer:
         self.page = page
         self.url = blocks.local_url
 
-    def close(self) -> None:
-        self.blocks.close()
+    def close(self, wait: float | None = None) -> None:
+        """Stop serving and remove the page's files. Gradio stops uvicorn, which lets the requests still running
+        finish (a file being classified; a result stream a client keeps open never does), and gives it up to 5
+        seconds. `wait`: how many seconds of that to wait for at most (Ctrl-C gives 1); the server's threads are
+        daemon threads, which end with the process."""
+        closing = threading.Thread(target=self.blocks.close, kwargs={"verbose": False}, daemon=True,
+                                   name="close-page")  # verbose: the script says itself that the page stopped
+        closing.start()
+        closing.join(wait)
         self.page.close()
+
+    def busy(self) -> bool:
+        """Whether a server thread is in the model now (classifying a large file takes a while)."""
+        return self.page.in_use
+
+
+def page_url(host: str, port: int) -> str:
+    """The page's address as the footer's curl commands give it: Gradio's own (`local_url`) for an address of
+    this machine; `localhost` for a wildcard, where a visitor from elsewhere puts the machine's own name."""
+    if host in WILDCARD_HOSTS:
+        host = "localhost"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address, as a URL writes it
+    return f"http://{host}:{port}"
 
 
 def import_gradio():
@@ -104,19 +136,38 @@ class ModelPage:
     time (the tokenizer is not meant to be used from two threads at once). `gradio` is the module, imported by
     `import_gradio` only once a page is asked for, so a missing extra is an error line and not an ImportError."""
 
-    def __init__(self, gradio, predictor: Predictor, model_dir: Path, max_upload_bytes: int, max_upload_rows: int):
+    def __init__(self, gradio, predictor: Predictor, model_dir: Path, max_upload_bytes: int, max_upload_rows: int,
+                 url: str = "http://127.0.0.1:7860", wildcard: bool = False):
         self.gr = gradio
+        self.url = url  # where the page is served, for the footer's curl commands
+        self.wildcard = wildcard  # listening on every address of the machine: `url` names localhost
         self.predictor = predictor
         self.model_dir = model_dir
         self.max_upload_bytes = max_upload_bytes
         self.max_upload_rows = max_upload_rows
         self.lock = threading.Lock()
+        self.in_use = False  # a batch is in the model now (`busy`)
+        self.closed = False  # the server stopped: no batch starts any more
         # The predictions CSVs are written in here (Gradio then copies what it serves into its own cache);
-        # removed when the server stops.
-        self.work_dir = tempfile.TemporaryDirectory(prefix="koelectra-app-")
+        # removed when the server stops (a file a request cut short by Ctrl-C still writes there is left behind).
+        self.work_dir = tempfile.TemporaryDirectory(prefix="koelectra-app-", ignore_cleanup_errors=True)
 
     def close(self) -> None:
+        self.closed = True
         self.work_dir.cleanup()
+
+    @contextlib.contextmanager
+    def model_in_use(self):
+        """The model, for one batch at a time. Marked while in use (`RunningServer.busy`), and refused once the
+        page is closed, so that no batch starts while the process exits after Ctrl-C."""
+        with self.lock:
+            if self.closed:
+                raise self.refusal("the page is stopping; reload it once the server is back")
+            self.in_use = True
+            try:
+                yield self.predictor
+            finally:
+                self.in_use = False
 
     def build(self):
         gr, predictor = self.gr, self.predictor
@@ -148,6 +199,7 @@ class ModelPage:
                         encoding = gr.Textbox(label="encoding", value="utf-8")
                         file_button = gr.Button("predict the file")
                 predictions = gr.File(label="predictions CSV", interactive=False)
+            gr.Markdown(api_markdown(self.url, self.wildcard))
 
             classified = gr.on([button.click, text.submit], self.classify, inputs=text, outputs=probabilities,
                                api_name="classify")
@@ -167,8 +219,8 @@ class ModelPage:
             raise self.refusal("type a text to classify")
         if len(text) > MAX_TEXT_CHARS:
             raise self.refusal(f"the text has {len(text)} characters; give at most {MAX_TEXT_CHARS}")
-        with self.lock:
-            return self.predictor.probabilities([text])[0]
+        with self.model_in_use() as predictor:
+            return predictor.probabilities([text])[0]
 
     def classify(self, text: str) -> dict[str, float]:
         """The `/classify` endpoint: {label: probability} for the Label component."""
@@ -207,13 +259,44 @@ class ModelPage:
             if len(texts) > self.max_upload_rows:
                 raise UserError(f"{path}: {len(texts)} texts; the page classifies at most {self.max_upload_rows} "
                                 f"at a time (use predict.py for more)")
-            with self.lock:
-                columns = self.predictor.table(texts)
+            with self.model_in_use() as predictor:
+                columns = predictor.table(texts)
             output = Path(tempfile.mkdtemp(dir=self.work_dir.name)) / "predictions.csv"
             write_table(columns, output)
         except (UserError, OSError) as exc:
             raise self.refusal(page_message(str(exc), path)) from None
         return str(output)
+
+
+def api_markdown(url: str, wildcard: bool = False) -> str:
+    """The page's footer: its `/classify` endpoint called with curl, as Gradio's HTTP API takes it (a POST that
+    queues the text and answers its event id, then a GET of that id that streams the result as server-sent
+    events), and with gradio_client. `wildcard`: the page listens on every address, `url` names `localhost`."""
+    call = f"{url}/gradio_api/call/classify"
+    post = f"""curl -s -X POST {call} -H 'Content-Type: application/json' -d '{{"data": ["{EXAMPLE_TEXT}"]}}'"""
+    elsewhere = " From another machine, put this machine's address in place of `localhost`." if wildcard else ""
+    return "\n".join([
+        "### API",
+        "",
+        f"The classification is also the HTTP endpoint `/classify`.{elsewhere} A POST queues a text and answers "
+        "its event id; a GET of that id streams the result, `event: complete` then `data: [...]` (`event: error` "
+        "and the message for a refused text):",
+        "",
+        "```bash",
+        post,
+        '# {"event_id":"..."}',
+        f"curl -s -N {call}/$EVENT_ID        # the id the POST answered",
+        "# event: complete",
+        '# data: [{"label": "...", "confidences": [{"label": "...", "confidence": ...}, ...]}]',
+        "",
+        "# the two in one line",
+        f"""curl -s -N {call}/$({post} | awk -F'"' '{{print $4}}')""",
+        "```",
+        "",
+        f'From Python: `gradio_client.Client("{url}/").predict("{EXAMPLE_TEXT}", api_name="/classify")`. Every '
+        "endpoint, the file upload's `/predict_file` too, is described under *Use via API* at the bottom of the "
+        "page.",
+    ])
 
 
 def page_message(message: str, upload: Path) -> str:
