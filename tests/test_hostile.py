@@ -576,7 +576,56 @@ PREDICT = [
      "name it .csv, .tsv, .json or .jsonl"),
 ]
 
-TABLE = COMMAND_LINE_AND_CONFIG + DATA + MODEL_FOLDER + RUN_FOLDER + PREDICT
+PAIRS = "text,second,score\n좋다,좋아,4.5\n싫다,별로,1.0\n"  # a pair dataset with scores
+PAIR_EVAL = "text,second,score\n좋다,좋아,4.0\n"
+
+
+def pairs(c: Context, train: str = PAIRS, evaluation: str = PAIR_EVAL, *sets: str, **data) -> list[str]:
+    """A user's sentence-pair regression dataset, with --set options."""
+    data = {"text_pair_column": "second", "label_column": "score", **data}
+    argv = c.custom(train, evaluation, **data)
+    return [*argv, "--set", "train.task_type=regression", *(x for item in sets for x in ("--set", item))]
+
+
+PAIRS_AND_REGRESSION = [
+    ("a pair column that does not exist", "beginner", lambda c: pairs(c, text_pair_column="secnd"),
+     "no column 'secnd'"),
+    ("a pair column that is the text column", "beginner", lambda c: pairs(c, text_pair_column="text"),
+     "data.text_pair_column must differ"),
+    ("a score that is not a number", "beginner", lambda c: pairs(c, "text,second,score\n좋다,좋아,high\n싫다,별로,1\n"),
+     "train.csv:2: score 'high' is not a finite number"),
+    ("a score of NaN", "beginner", lambda c: pairs(c, "text,second,score\n좋다,좋아,1\n싫다,별로,nan\n"),
+     "train.csv:3: score 'nan' is not a finite number"),
+    ("a score of inf", "beginner", lambda c: pairs(c, PAIRS, "text,second,score\n좋다,좋아,inf\n"),
+     "eval.csv:2: score 'inf' is not a finite number"),
+    ("an empty score", "beginner", lambda c: pairs(c, "text,second,score\n좋다,좋아,\n싫다,별로,1\n"),
+     "train.csv:2: score '' is not a finite number"),
+    ("scores read as classes", "beginner",
+     lambda c: c.custom("text,label\n좋다,4.5\n싫다,1.2\n", "text,label\n좋다,4.5\n"),
+     "set train.task_type: regression"),
+    ("an unknown task type", "beginner", lambda c: pairs(c, PAIRS, PAIR_EVAL, "train.task_type=ranking"),
+     "train.task_type must be classification or regression"),
+    ("binary_f1 without a threshold", "beginner", lambda c: pairs(c, PAIRS, PAIR_EVAL, "train.metrics=[binary_f1]"),
+     "binary_f1 needs train.binary_threshold"),
+    ("a classification metric for regression", "beginner",
+     lambda c: pairs(c, PAIRS, PAIR_EVAL, "train.metrics=[accuracy]"), "'accuracy' is not a regression metric"),
+    ("a classification loss for regression", "expert", lambda c: pairs(c, PAIRS, PAIR_EVAL, "train.loss=focal"),
+     "does not support regression"),
+    ("mse for classes", "expert", lambda c: [*c.custom("text,label\n좋다,1\n싫다,0\n"), "--set", "train.loss=mse"],
+     "does not support single-label"),
+    ("regression on the multi-label script", "multi-label", lambda c: pairs(c), "is single-label"),
+    ("a binary threshold for classes", "beginner",
+     lambda c: [*c.custom("text,label\n좋다,1\n싫다,0\n"), "--set", "train.binary_threshold=3"],
+     "train.binary_threshold is a finite number for regression tasks only"),
+    ("an empty list of training files", "beginner", lambda c: pairs(c, PAIRS, PAIR_EVAL, "data.train_file=[]"),
+     "data.train_file must name a file"),
+    ("a dev file that does not exist", "beginner", lambda c: pairs(c, PAIRS, PAIR_EVAL, "data.dev_file=dev.csv"),
+     "dev.csv: file not found"),
+    ("every pair missing its second text", "beginner", lambda c: pairs(c, "text,second,score\n좋다,,1\n싫다, ,2\n"),
+     "every row has an empty text 'text' or 'second'"),
+]
+
+TABLE = COMMAND_LINE_AND_CONFIG + DATA + PAIRS_AND_REGRESSION + MODEL_FOLDER + RUN_FOLDER + PREDICT
 
 
 @pytest.mark.parametrize("name, script, argv, expected", TABLE, ids=[row[0] for row in TABLE])

@@ -140,6 +140,21 @@ class SigmoidDiceLoss(nn.Module):
         return _soft_dice_loss(torch.sigmoid(logits.float()), targets.float())
 
 
+class Regression(nn.Module):
+    """Mean squared error (or Huber's, less swayed by a few far-off gold scores) between the one output of a
+    regression head and the score."""
+
+    def __init__(self, huber: bool = False) -> None:
+        super().__init__()
+        self.huber = huber
+
+    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        predicted, targets = logits.float().reshape(-1), targets.float().reshape(-1)
+        if self.huber:
+            return nn.functional.huber_loss(predicted, targets)
+        return nn.functional.mse_loss(predicted, targets)
+
+
 def _check_weights(name: str, weights: torch.Tensor | None, num_labels: int) -> None:
     if weights is not None and tuple(weights.shape) != (num_labels,):
         raise ValueError(f"{name} must have shape ({num_labels},), got {tuple(weights.shape)}")
@@ -154,16 +169,18 @@ def build_loss(
     label_smoothing: float = 0.0,
     class_weights: torch.Tensor | None = None,
     pos_weight: torch.Tensor | None = None,
+    regression: bool = False,
 ) -> nn.Module:
     """Build the loss called `name` (one of LOSS_NAMES) for a single- or multi-label task.
 
     "cross_entropy" is single-label only, "bce" multi-label only; "focal" and "dice" exist
-    for both. Options a loss does not use (label_smoothing outside cross_entropy,
+    for both; "mse" and "huber" are the regression losses. Options a loss does not use (label_smoothing outside cross_entropy,
     class_weights outside single-label cross_entropy/focal, pos_weight outside bce) raise
     ValueError instead of being silently ignored.
     """
     problem = loss_problem(name, multi_label, label_smoothing=label_smoothing,
-                           class_weights=class_weights is not None, pos_weight=pos_weight is not None)
+                           class_weights=class_weights is not None, pos_weight=pos_weight is not None,
+                           regression=regression)
     if problem:
         raise ValueError(problem)
     if focal_gamma < 0:
@@ -173,6 +190,8 @@ def build_loss(
     _check_weights("class_weights", class_weights, num_labels)
     _check_weights("pos_weight", pos_weight, num_labels)
 
+    if regression:
+        return Regression(huber=name == "huber")
     if name == "cross_entropy":
         return CrossEntropy(label_smoothing=label_smoothing, class_weights=class_weights)
     if name == "bce":

@@ -1,4 +1,5 @@
-"""Evaluation metrics for single-label and multi-label classification, as the config names them.
+"""Evaluation metrics for single-label and multi-label classification and for regression, as the config names
+them.
 
 They are scikit-learn's, with `zero_division=0` and every label counted (a label absent from both gold and
 predictions scores F1 0 in the macro average). Written here by hand is only the per-label threshold search of
@@ -11,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn import metrics
 
-from koelectra_cookbook.classifier.names import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
+from koelectra_cookbook.classifier.names import MULTI_LABEL_METRICS, REGRESSION_METRICS, SINGLE_LABEL_METRICS
 
 
 
@@ -49,6 +50,31 @@ def single_label_metrics(labels: np.ndarray, predictions: np.ndarray, num_labels
 
     compute = {"accuracy": lambda: metrics.accuracy_score(labels, predictions), "macro_f1": lambda: f1("macro"),
                "micro_f1": lambda: f1("micro"), "weighted_f1": lambda: f1("weighted")}
+    return {name: float(compute[name]()) for name in names}
+
+
+def regression_metrics(scores: np.ndarray, predicted: np.ndarray, names: Sequence[str] = REGRESSION_METRICS[:3],
+                       threshold: float | None = None) -> dict[str, float]:
+    """Pearson's and Spearman's correlation and the mean squared error of predicted against gold scores
+    (scipy's, which scikit-learn installs); binary_f1 is the F1 of `predicted >= threshold` against
+    `scores >= threshold` (KLUE-STS's F1, at 3.0). A constant prediction correlates with nothing: 0."""
+    _check_names(names, REGRESSION_METRICS)
+    from scipy import stats
+
+    scores, predicted = np.asarray(scores, dtype=np.float64).ravel(), np.asarray(predicted, dtype=np.float64).ravel()
+    if scores.size == 0 or scores.shape != predicted.shape:
+        raise ValueError(f"expected two arrays of one non-zero length, got {scores.size} and {predicted.size}")
+    if "binary_f1" in names and threshold is None:
+        raise ValueError("binary_f1 needs train.binary_threshold")
+
+    def correlation(function) -> float:
+        if np.ptp(scores) == 0 or np.ptp(predicted) == 0:
+            return 0.0
+        return float(function(scores, predicted)[0])
+
+    compute = {"pearson": lambda: correlation(stats.pearsonr), "spearman": lambda: correlation(stats.spearmanr),
+               "mse": lambda: float(np.mean((scores - predicted) ** 2)),
+               "binary_f1": lambda: metrics.f1_score(scores >= threshold, predicted >= threshold, zero_division=0)}
     return {name: float(compute[name]()) for name in names}
 
 

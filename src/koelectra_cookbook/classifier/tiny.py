@@ -34,10 +34,14 @@ def train_vocab(text_files: list[Path], vocab_size: int = 3000) -> list[str]:
 
 
 def sample_files() -> list[Path]:
-    """The bundled sample files, whose text a demo vocabulary is learnt from."""
+    """The bundled sample files, whose text a demo vocabulary is learnt from. The sentence-pair samples are
+    left out: their sentences are those of the nsmc and ynat samples (make_pairs.py), and counting them again
+    would change the vocabulary every other demo learns with."""
     from koelectra_cookbook.paths import SAMPLES_DIR
 
-    return sorted(p for p in SAMPLES_DIR.rglob("*") if p.is_file())
+    derived = {"korsts", "kornli"}
+    return sorted(p for p in SAMPLES_DIR.rglob("*") if p.is_file() and p.suffix != ".py"
+                  and not derived & set(p.relative_to(SAMPLES_DIR).parts))
 
 
 def build_tiny_electra(out_dir: Path, vocab: list[str] | Path, hidden_size: int = 64, num_layers: int = 2,

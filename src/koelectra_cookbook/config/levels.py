@@ -41,10 +41,13 @@ def check_level(level: Level, config: Config) -> None:
     if level.multi_label and not config.data.multi_label:
         raise UserError(f"task {config.task!r} is single-label: run train_expert.py (or set data.label_columns / "
                         f"data.multi_label for multi-label data)")
+    regression = config.train.task_type == "regression"
+    if regression and level.multi_label:
+        raise UserError("config: train.task_type regression gives one score per row: run train_expert.py")
     if level.loss is not None:
         train = config.train
-        problem = loss_problem(train.loss or level.loss, config.data.multi_label,
+        problem = loss_problem(train.loss or ("mse" if regression else level.loss), config.data.multi_label,
                                label_smoothing=train.label_smoothing, class_weights=train.class_weights is not None,
-                               pos_weight=train.pos_weight is not None)
+                               pos_weight=train.pos_weight is not None, regression=regression)
         if problem:
             raise UserError(f"config: train.loss: {problem}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from koelectra_cookbook.classifier.names import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
+from koelectra_cookbook.classifier.names import MULTI_LABEL_METRICS, REGRESSION_METRICS, SINGLE_LABEL_METRICS
 from koelectra_cookbook.config.parsing import load_yaml, parse_overrides
 from koelectra_cookbook.config.schema import Config, build_config, check_task_name
 from koelectra_cookbook.config.tasks import TASKS, task_spec
@@ -37,7 +37,8 @@ def resolve_config(args: argparse.Namespace) -> Config:
         file_layer = load_yaml(yaml_path) if yaml_path.is_file() else {}
     file_layer.pop("sweep", None)  # the search space of sweep.py: the trainers ignore it
     spec = task_spec(task)
-    layers = [("defaults", {"task": task, "data": dict(spec.data_defaults) if spec else {}}),
+    layers = [("defaults", {"task": task, "data": dict(spec.data_defaults) if spec else {},
+                            "train": dict(spec.train_defaults) if spec else {}}),
               (str(yaml_path), file_layer)]
     if args.demo:
         layers.append(("--demo", demo_layer(task, file_layer)))
@@ -51,17 +52,25 @@ def complete_config(config: Config, source: str) -> Config:
     spec, train, multi_label = task_spec(config.task), config.train, config.data.multi_label
     if not config.data.dir:
         raise UserError(f"{source}: data.dir must name the folder holding your data files")
-    default_metric = "macro_f1" if multi_label else (spec.metric if spec else "accuracy")
+    regression = train.task_type == "regression"
+    if regression and multi_label:
+        raise UserError("config: train.task_type regression takes one score column (data.label_column), not "
+                        "data.label_columns or data.multi_label")
+    default_metric = "macro_f1" if multi_label else (spec.metric if spec else
+                                                     "pearson" if regression else "accuracy")
     train.metrics = train.metrics or [default_metric]
     train.es_metric = train.es_metric or train.metrics[0]
     if train.es_metric != "loss" and train.es_metric not in train.metrics:
         raise UserError(f"config: train.es_metric {train.es_metric!r} must be 'loss' or one of train.metrics "
                         f"{train.metrics}")
-    valid = MULTI_LABEL_METRICS if multi_label else SINGLE_LABEL_METRICS
+    valid = REGRESSION_METRICS if regression else MULTI_LABEL_METRICS if multi_label else SINGLE_LABEL_METRICS
     for name in train.metrics:
         if name not in valid:
-            kind = "multi-label" if multi_label else "single-label"
+            kind = "regression" if regression else "multi-label" if multi_label else "single-label"
             raise UserError(f"config: train.metrics: {name!r} is not a {kind} metric (choose from {', '.join(valid)})")
+    if "binary_f1" in train.metrics and train.binary_threshold is None:
+        raise UserError("config: train.metrics: binary_f1 needs train.binary_threshold (the score where 'similar' "
+                        "starts: 3.0 for KLUE-STS)")
     if multi_label and train.class_weights is not None:
         raise UserError("config: train.class_weights is for single-label data; multi-label data weighs its labels "
                         "with train.pos_weight")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -69,10 +70,15 @@ class DataConfig:
 
     dir: str = knob("", "the folder holding the data files")
     download: bool = knob(True, "fetch a built-in task's files into data.dir when they are missing")
-    train_file: str = knob("", "the training file in data.dir (the dev split is held out from it)")
+    train_file: str | list[str] = knob("", "the training file in data.dir, or a list of files read as one")
+    dev_file: str = knob("", "a dev file in data.dir to choose on; \"\" = a split held out from the training file")
     eval_file: str = knob("", "the evaluation file in data.dir: only reported on, never chosen on")
     format: str | None = knob(None, "csv, tsv, json or jsonl; null = from the file extension")
-    text_column: str = knob("text", "the column (or JSON field) holding the text")
+    quoting: bool = knob(True, "csv/tsv: false reads a quote as a plain character (KorNLI, KorSTS hold stray ones)")
+    text_column: str = knob("text", "the column (or JSON field; a.b for a nested one) holding the text")
+    # A column of its own rather than a list in text_column: predict.py, the page and pipeline() all name the
+    # second text (`text_pair`), and a single-text config stays what it was.
+    text_pair_column: str | None = knob(None, "sentence pairs: the column of the second text; null = one text")
     label_column: str = knob("label", "the column holding the label (a list of names with data.multi_label)")
     label_columns: list[str] | None = knob(None, "multi-label: one 0/1 column per label")
     multi_label: bool = knob(False, "multi-label: label_column holds a JSON list or a|b of names per row")
@@ -84,8 +90,14 @@ class DataConfig:
     max_eval_samples: int | None = knob(None, "use at most this many evaluation rows (seeded sample); null = all")
     cache_dir: str = knob("data/cache", "where token ids are cached between runs")
 
+    def train_files(self) -> list[str]:
+        return list(self.train_file) if isinstance(self.train_file, list) else [self.train_file]
+
     def validate(self) -> None:
         _require(0 <= self.dev_split < 1, "data.dev_split", "must be in [0, 1)", self.dev_split)
+        _require(isinstance(self.train_file, str) or (len(self.train_file) >= 1 and all(
+            isinstance(name, str) and name for name in self.train_file)), "data.train_file",
+            "must name a file or a non-empty list of files", self.train_file)
         _require(self.cache_dir.strip() != "", "data.cache_dir", "must name a folder", self.cache_dir)
         for key in ("max_train_samples", "max_eval_samples"):
             value = getattr(self, key)
@@ -95,6 +107,10 @@ class DataConfig:
         # Names are compared in NFC, however the YAML file composes their Hangul.
         self.text_column, self.label_column = (unicodedata.normalize("NFC", c) for c in (self.text_column,
                                                                                          self.label_column))
+        if self.text_pair_column is not None:
+            self.text_pair_column = unicodedata.normalize("NFC", self.text_pair_column)
+            _require(self.text_pair_column not in (self.text_column, *(self.label_columns or [self.label_column])),
+                     "data.text_pair_column", "must differ from the text and label columns", self.text_pair_column)
         for key in ("label_columns", "label_names"):
             names = getattr(self, key)
             if names is not None:
@@ -137,6 +153,8 @@ class TrainConfig:
     report_to: list[str] | None = knob(None, "experiment trackers: tensorboard, wandb, mlflow (installed apart)")
     # auto is looked at again during training; OMP_NUM_THREADS, when set, wins over auto.
     num_threads: int | str = knob("auto", "CPU threads for torch: auto (the cores others leave free) or a number")
+    task_type: str = knob("classification", "classification, or regression: one number per row (MSE, pearson)")
+    binary_threshold: float | None = knob(None, "regression: binary_f1 compares score >= this (KLUE-STS: 3.0)")
     # Intermediate level and up.
     eval_every: int | None = knob(None, "intermediate: steps between dev evaluations; null = once per epoch")
     evaluate_during_training: bool = knob(True, "intermediate: evaluate on the dev split while training")
@@ -153,7 +171,7 @@ class TrainConfig:
     max_grad_norm: float | None = knob(None, "expert: clip the gradient norm to this; 0 or null = no clipping")
     mixed_precision: str = knob("no", "expert: no, fp16 (CUDA) or bf16")
     layerwise_lr_decay: float = knob(1.0, "expert: each layer below the head gets this factor more (1.0 = off)")
-    loss: str | None = knob(None, "expert: cross_entropy, bce, focal or dice; null = cross_entropy (bce multi-label)")
+    loss: str | None = knob(None, "expert: cross_entropy, bce, focal, dice, mse or huber; null = the task's usual")
     focal_gamma: float = knob(2.0, "expert: focal loss's gamma")
     label_smoothing: float = knob(0.0, "expert: cross_entropy's label smoothing")
     class_weights: str | list[float] | None = knob(None, "expert: balanced, one weight per label, or null")
@@ -163,6 +181,11 @@ class TrainConfig:
 
     def validate(self) -> None:
         _require(self.epochs >= 1, "train.epochs", "must be at least 1", self.epochs)
+        _require(self.task_type in ("classification", "regression"), "train.task_type",
+                 "must be classification or regression", self.task_type)
+        _require(self.binary_threshold is None or (self.task_type == "regression"
+                                                   and math.isfinite(self.binary_threshold)),
+                 "train.binary_threshold", "is a finite number for regression tasks only", self.binary_threshold)
         _require(self.max_steps is None or self.max_steps >= 1, "train.max_steps", "must be at least 1 or null",
                  self.max_steps)
         _require(self.batch_size >= 1, "train.batch_size", "must be at least 1", self.batch_size)

@@ -39,6 +39,7 @@ class TaskSpec:
     data_defaults: dict[str, Any]
     remote_files: tuple[RemoteFile, ...] = field(default=())
     hub_dataset: HubDataset | None = None
+    train_defaults: dict[str, Any] = field(default_factory=dict)  # the lowest layer of `train:` (task_type)
 
 
 _GITHUB = "https://raw.githubusercontent.com"
@@ -110,6 +111,104 @@ TASKS: dict[str, TaskSpec] = {
         hub_dataset=HubDataset("smilegate-ai/kor_unsmile", "korean_unsmile_dataset", eval_split="valid"),
     ),
 }
+
+
+_KOR_NLU = f"{_GITHUB}/kakaobrain/kor-nlu-datasets/master"
+_KLUE = f"{_GITHUB}/KLUE-benchmark/KLUE/main/klue_benchmark"
+NLI_LABELS = ["entailment", "neutral", "contradiction"]  # KLUE's label-id order, and KorNLI's
+
+# Sentence pairs. KorNLI and KorSTS are tab-separated without quoting, and several sentences hold an unbalanced
+# quote: read with quoting, xnli.dev.ko.tsv gives 1,571 rows of its 2,490 (data.quoting: false reads them all).
+TASKS.update({
+    "kornli": TaskSpec(
+        name="kornli",
+        description="KorNLI natural language inference (sentence pairs, 3 classes)",
+        metric="accuracy",
+        data_defaults={
+            "dir": "data/kornli",
+            # Machine-translated MultiNLI and SNLI; the dev and test files are human-translated XNLI.
+            "train_file": ["multinli.train.ko.tsv", "snli_1.0_train.ko.tsv"],
+            "dev_file": "xnli.dev.ko.tsv",
+            "eval_file": "xnli.test.ko.tsv",
+            "format": "tsv",
+            "quoting": False,
+            "text_column": "sentence1",
+            "text_pair_column": "sentence2",
+            "label_column": "gold_label",
+            "labels": NLI_LABELS,
+        },
+        remote_files=(
+            RemoteFile("multinli.train.ko.tsv", f"{_KOR_NLU}/KorNLI/multinli.train.ko.tsv", 392_702),
+            RemoteFile("snli_1.0_train.ko.tsv", f"{_KOR_NLU}/KorNLI/snli_1.0_train.ko.tsv", 550_152),
+            RemoteFile("xnli.dev.ko.tsv", f"{_KOR_NLU}/KorNLI/xnli.dev.ko.tsv", 2_490),
+            RemoteFile("xnli.test.ko.tsv", f"{_KOR_NLU}/KorNLI/xnli.test.ko.tsv", 5_010),
+        ),
+        hub_dataset=HubDataset("kakaobrain/kor_nlu", "KorNLI", eval_split="test", config="nli"),
+    ),
+    "korsts": TaskSpec(
+        name="korsts",
+        description="KorSTS semantic textual similarity (sentence pairs, a 0-5 score)",
+        metric="spearman",  # what KoELECTRA's table reports for KorSTS
+        data_defaults={
+            "dir": "data/korsts",
+            "train_file": "sts-train.tsv",
+            "dev_file": "sts-dev.tsv",
+            "eval_file": "sts-test.tsv",
+            "format": "tsv",
+            "quoting": False,
+            "text_column": "sentence1",
+            "text_pair_column": "sentence2",
+            "label_column": "score",
+        },
+        remote_files=(
+            RemoteFile("sts-train.tsv", f"{_KOR_NLU}/KorSTS/sts-train.tsv", 5_749),
+            RemoteFile("sts-dev.tsv", f"{_KOR_NLU}/KorSTS/sts-dev.tsv", 1_500),
+            RemoteFile("sts-test.tsv", f"{_KOR_NLU}/KorSTS/sts-test.tsv", 1_379),
+        ),
+        hub_dataset=HubDataset("kakaobrain/kor_nlu", "KorSTS", eval_split="test", config="sts"),
+        train_defaults={"task_type": "regression"},
+    ),
+    "klue-nli": TaskSpec(
+        name="klue-nli",
+        description="KLUE-NLI natural language inference (sentence pairs, 3 classes)",
+        metric="accuracy",
+        data_defaults={
+            "dir": "data/klue-nli",
+            "train_file": "klue-nli-v1.1_train.json",
+            "eval_file": "klue-nli-v1.1_dev.json",  # the test set is hidden: the dev set is the evaluation file
+            "format": "json",
+            "text_column": "premise",
+            "text_pair_column": "hypothesis",
+            "label_column": "gold_label",
+            "labels": NLI_LABELS,
+        },
+        remote_files=(
+            RemoteFile("klue-nli-v1.1_train.json", f"{_KLUE}/klue-nli-v1.1/klue-nli-v1.1_train.json", 24_998),
+            RemoteFile("klue-nli-v1.1_dev.json", f"{_KLUE}/klue-nli-v1.1/klue-nli-v1.1_dev.json", 3_000),
+        ),
+        hub_dataset=HubDataset("klue/klue", "KLUE-NLI", eval_split="validation", config="nli"),
+    ),
+    "klue-sts": TaskSpec(
+        name="klue-sts",
+        description="KLUE-STS semantic textual similarity (sentence pairs, a 0-5 score)",
+        metric="pearson",
+        data_defaults={
+            "dir": "data/klue-sts",
+            "train_file": "klue-sts-v1.1_train.json",
+            "eval_file": "klue-sts-v1.1_dev.json",
+            "format": "json",
+            "text_column": "sentence1",
+            "text_pair_column": "sentence2",
+            "label_column": "labels.real-label",  # the unrounded score; labels.binary-label is real-label >= 3
+        },
+        remote_files=(
+            RemoteFile("klue-sts-v1.1_train.json", f"{_KLUE}/klue-sts-v1.1/klue-sts-v1.1_train.json", 11_668),
+            RemoteFile("klue-sts-v1.1_dev.json", f"{_KLUE}/klue-sts-v1.1/klue-sts-v1.1_dev.json", 519),
+        ),
+        hub_dataset=HubDataset("klue/klue", "KLUE-STS", eval_split="validation", config="sts"),
+        train_defaults={"task_type": "regression", "binary_threshold": 3.0},
+    ),
+})
 
 
 def task_spec(name: str) -> TaskSpec | None:

@@ -12,11 +12,11 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from koelectra_cookbook.data.dataset import Split
-from koelectra_cookbook.data.lengths import cut_into_batches, length_sorted_order, pad_rows
+from koelectra_cookbook.data.lengths import cut_into_batches, length_sorted_order, pad_rows, segment_ids
 
 
 class SplitDataset(Dataset):
-    """Row i of a split as {"input_ids": array, "labels": label}."""
+    """Row i of a split as {"input_ids": array, "labels": label}, and for a sentence pair "first_length"."""
 
     def __init__(self, split: Split):
         self.split = split
@@ -25,7 +25,10 @@ class SplitDataset(Dataset):
         return len(self.split)
 
     def __getitem__(self, index: int) -> dict:
-        return {"input_ids": self.split.token_ids[index], "labels": self.split.labels[index]}
+        row = {"input_ids": self.split.token_ids[index], "labels": self.split.labels[index]}
+        if self.split.first_lengths is not None:
+            row["first_length"] = int(self.split.first_lengths[index])
+        return row
 
 
 class LengthGroupedBatchSampler(Sampler[list[int]]):
@@ -75,6 +78,11 @@ class SortedBatchSampler(Sampler[list[int]]):
         yield from cut_into_batches(self.order, self.batch_size)
 
 
+def model_inputs(batch: dict) -> dict:
+    """What the model's forward takes from a batch (token_type_ids only for sentence pairs)."""
+    return {key: batch[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in batch}
+
+
 class PaddingCollator:
     """Stacks rows into tensors padded to the longest row of the batch. Labels keep their dtype: class ids
     (int64) for single-label data, float multi-hot rows for multi-label data."""
@@ -85,6 +93,9 @@ class PaddingCollator:
     def __call__(self, rows: list[dict]) -> dict[str, torch.Tensor]:
         input_ids, attention_mask = pad_rows([row["input_ids"] for row in rows], self.pad_token_id)
         batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(attention_mask)}
+        if "first_length" in rows[0]:  # sentence pairs: segment 1 from the token after the first [SEP]
+            firsts = np.array([row["first_length"] for row in rows])
+            batch["token_type_ids"] = torch.from_numpy(segment_ids(firsts, attention_mask))
         if "labels" in rows[0]:  # prediction on unlabelled text has none
             batch["labels"] = torch.from_numpy(np.stack([np.asarray(row["labels"]) for row in rows]))
         return batch

@@ -1,19 +1,22 @@
-"""Rows read and validated -> labels mapped to ids -> train/dev/eval splits -> token ids, encoded once and cached.
+"""Rows read and validated -> labels mapped to ids (or scores) -> train/dev/eval splits -> token ids, encoded once
+and cached. A row is one text or, with data.text_pair_column, a sentence pair.
 
 The evaluation file is only ever reported on. Choices during training (best checkpoint, early stopping) use
-the dev split held out from the training file, because NSMC and YNAT publish no labelled dev set beside it.
+data.dev_file where a dataset has one (KorSTS, KorNLI), else a dev split held out from the training file,
+because NSMC and YNAT publish no labelled dev set beside it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from koelectra_cookbook.config.schema import Config, DataConfig, normalize_label
-from koelectra_cookbook.data.token_cache import check_cache_dir, encode_texts
+from koelectra_cookbook.data.token_cache import check_cache_dir, encode_rows
 from koelectra_cookbook.errors import UserError, shown
 from koelectra_cookbook.data.download import ensure_file
 from koelectra_cookbook.data.readers import RowLines, detect_format, read_table
@@ -30,8 +33,10 @@ class Split:
 
     name: str
     texts: list[str]
-    labels: np.ndarray
+    labels: np.ndarray  # class ids, multi-hot rows, or float scores (regression)
     token_ids: list[np.ndarray]
+    pairs: list[str] | None = None  # the second texts of sentence pairs
+    first_lengths: np.ndarray | None = None  # pairs: tokens of [CLS] a [SEP], where token_type_ids turn 1
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -41,7 +46,8 @@ class Split:
 
     def subset(self, rows: np.ndarray, name: str | None = None) -> "Split":
         return Split(name or self.name, [self.texts[i] for i in rows], self.labels[rows],
-                     [self.token_ids[i] for i in rows])
+                     [self.token_ids[i] for i in rows], None if self.pairs is None else [self.pairs[i] for i in rows],
+                     None if self.first_lengths is None else self.first_lengths[rows])
 
 
 @dataclass
@@ -61,7 +67,8 @@ class _RawFile:
     texts: list[str]
     label_values: list  # a label per row, or a tuple of labels per row (multi-label)
     lines: RowLines  # the line each row of the file starts on
-    kept: np.ndarray  # the file's rows that were kept (rows with empty text are dropped)
+    kept: np.ndarray  # the file's rows that were kept (rows with an empty text are dropped)
+    pairs: list[str] | None = None
 
     def line(self, row: int) -> int:
         """The physical line of kept row `row` (found only when a message needs it)."""
@@ -79,52 +86,78 @@ def load_task_data(config: Config, tokenizer, writes: bool = True) -> TaskData:
     if writes:
         check_cache_dir(cache_dir)
     notes: list[str] = []
-    raw_files = []
-    for file_name in (data.train_file, data.eval_file):
-        if not file_name:
-            raise UserError(f"config: data.train_file and data.eval_file must name files in data.dir ({data.dir})")
-        path = ensure_file(data_dir, file_name, spec, data.download and writes)
-        raw_files.append(_read_labelled(path, data, notes))
-    train_raw, eval_raw = raw_files
-    if train_raw.path.resolve() == eval_raw.path.resolve():
+    if not data.train_file or not data.eval_file:
+        raise UserError(f"config: data.train_file and data.eval_file must name files in data.dir ({data.dir})")
+
+    def read(file_name: str) -> _RawFile:
+        return _read_labelled(ensure_file(data_dir, file_name, spec, data.download and writes), config, notes)
+
+    train_parts = [read(name) for name in data.train_files()]
+    dev_raw = read(data.dev_file) if data.dev_file else None
+    eval_raw = read(data.eval_file)
+    train_raw = train_parts[0]
+    if eval_raw.path.resolve() in {part.path.resolve() for part in train_parts}:
         notes.append(f"the evaluation file is the training file ({eval_raw.path.name}): its metrics are not held out")
 
-    label_values = data.labels or data.label_columns or _infer_labels(train_raw.label_values, train_raw.path)
-    label_names = data.label_names or label_values
+    regression = config.train.task_type == "regression"
+    label_values = data.labels or data.label_columns or ([] if regression else _infer_labels(
+        [value for part in train_parts for value in part.label_values], train_raw.path))
+    label_names = ["score"] if regression else (data.label_names or label_values)
     if data.multi_label:  # predictions.csv has a column per label beside these
         clash = next((name for name in label_names if name in ("text", "labels", "predicted")), None)
         if clash is not None:
             raise UserError(f"config: a multi-label label may not be called {clash!r} (predictions.csv has a column "
                             f"of that name); rename it with data.label_names")
 
+    def labels_of(raw: _RawFile) -> np.ndarray:
+        return _scores(raw) if regression else _label_ids(raw, label_values)
+
+    train_labels = np.concatenate([labels_of(part) for part in train_parts])
+    train_raw = _joined(train_parts) if len(train_parts) > 1 else train_raw
     # Choose rows first, then tokenize only the rows that will be used.
+    split_dev = dev_raw is None
     train_rows, dev_rows, eval_rows = _choose_rows(len(train_raw.texts), len(eval_raw.texts), data,
-                                                   config.train.seed, notes)
-    train_labels, eval_labels = (_label_ids(raw, label_values) for raw in (train_raw, eval_raw))
+                                                   config.train.seed, notes, split_dev)
     train_all = _encode_split("train", train_raw, train_labels, np.concatenate([train_rows, dev_rows]), config,
                               tokenizer, writes)
     train = train_all.subset(np.arange(len(train_rows)))
     dev = train_all.subset(np.arange(len(train_rows), len(train_all)), "dev") if len(dev_rows) else None
-    evaluation = _encode_split("eval", eval_raw, eval_labels, eval_rows, config, tokenizer, writes)
+    if dev_raw is not None:
+        dev = _encode_split("dev", dev_raw, labels_of(dev_raw), np.arange(len(dev_raw.texts)), config, tokenizer,
+                            writes)
+        notes.append(f"dev: {len(dev)} rows of {data.dev_file} (data.dev_file)")
+    evaluation = _encode_split("eval", eval_raw, labels_of(eval_raw), eval_rows, config, tokenizer, writes)
     return TaskData(train, dev, evaluation, list(label_names), notes)
 
 
-def _choose_rows(train_count: int, eval_count: int, data: DataConfig, seed: int, notes: list[str]):
-    """Seeded row indices (each sorted, so file order is kept) for train, the held-out dev split, and eval."""
+def _joined(parts: list[_RawFile]) -> _RawFile:
+    """Several training files as one (their labels are checked file by file, where lines still mean something)."""
+    texts = [text for part in parts for text in part.texts]
+    pairs = None if parts[0].pairs is None else [pair for part in parts for pair in part.pairs]
+    return _RawFile(parts[0].path, texts, [v for part in parts for v in part.label_values],
+                    RowLines(lambda: np.concatenate([np.asarray(part.lines[part.kept]) for part in parts])),
+                    np.arange(len(texts)), pairs)
+
+
+def _choose_rows(train_count: int, eval_count: int, data: DataConfig, seed: int, notes: list[str],
+                 split_dev: bool = True):
+    """Seeded row indices (each sorted, so file order is kept) for train, the held-out dev split (none when
+    `split_dev` is false: a dev file is given), and eval."""
     rng = np.random.default_rng(seed)
     train_rows = np.arange(train_count)
     if data.max_train_samples and data.max_train_samples < train_count:
         train_rows = np.sort(rng.permutation(train_count)[: data.max_train_samples])
         notes.append(f"train: using {len(train_rows)} rows (data.max_train_samples)")
     dev_rows = train_rows[:0]
-    if data.dev_split > 0:
+    if data.dev_split > 0 and split_dev:
         dev_size = max(1, round(len(train_rows) * data.dev_split))
         if dev_size >= len(train_rows):
             raise UserError(f"config: data.dev_split {data.dev_split} leaves no training rows out of "
                             f"{len(train_rows)}")
         order = rng.permutation(len(train_rows))
         dev_rows, train_rows = np.sort(train_rows[order[:dev_size]]), np.sort(train_rows[order[dev_size:]])
-        notes.append(f"dev: {len(dev_rows)} rows held out from {data.train_file} (data.dev_split={data.dev_split})")
+        notes.append(f"dev: {len(dev_rows)} rows held out from {', '.join(data.train_files())} "
+                     f"(data.dev_split={data.dev_split})")
         if len(dev_rows) < SMALL_DEV_SPLIT:
             notes.append(f"dev: {len(dev_rows)} rows are too few to choose a model on (one row moves accuracy by "
                          f"{1 / len(dev_rows):.0%}): choices made on it (the best checkpoint, early stopping, a "
@@ -141,28 +174,42 @@ def _choose_rows(train_count: int, eval_count: int, data: DataConfig, seed: int,
 _BLANK = r"[\s\u200b-\u200f\u2060-\u2064\ufeff]*"
 
 
-def _read_labelled(path: Path, data: DataConfig, notes: list[str]) -> _RawFile:
+def _read_labelled(path: Path, config: Config, notes: list[str]) -> _RawFile:
+    data = config.data
     label_columns = data.label_columns or [data.label_column]
-    table, lines = read_table(path, detect_format(path, data.format), [data.text_column, *label_columns],
+    pair_column = data.text_pair_column
+    table, lines = read_table(path, detect_format(path, data.format),
+                              [data.text_column, *([pair_column] if pair_column else []), *label_columns],
                               data.encoding, text_column=data.text_column,
-                              list_column=data.label_column if data.multi_label and not data.label_columns else None)
+                              list_column=data.label_column if data.multi_label and not data.label_columns else None,
+                              quoting=data.quoting)
     texts = table[data.text_column].str.strip()
     empty = texts.str.fullmatch(_BLANK).to_numpy()
+    pairs = None
+    if pair_column:  # a pair missing either text is dropped and counted, as an empty text is
+        pairs = table[pair_column].str.strip()
+        empty = empty | pairs.str.fullmatch(_BLANK).to_numpy()
+    what = "an empty text" if pair_column else "empty text"
     if empty.all():
-        raise UserError(f"{path}: every row has an empty {data.text_column!r}")
+        raise UserError(f"{path}: every row has {'an empty text' if pair_column else 'an empty'} "
+                        f"{data.text_column!r}{f' or {pair_column!r}' if pair_column else ''}")
     kept = np.flatnonzero(~empty)
     if empty.any():
         dropped = lines[np.flatnonzero(empty)[:5]].tolist()
         count = int(empty.sum())
         rows, lines_word = ("row", "line") if count == 1 else ("rows", "lines")
-        notes.append(f"{path.name}: {count} {rows} with empty text dropped ({lines_word} "
+        notes.append(f"{path.name}: {count} {rows} with {what} dropped ({lines_word} "
                      f"{', '.join(map(str, dropped))}{', ...' if count > 5 else ''})")
         table, texts = table[~empty], texts[~empty]
+        pairs = pairs[~empty] if pairs is not None else None
     spanning = texts.str.contains("\n", regex=False).to_numpy()
     if spanning.any():  # legal in CSV, but in a TSV usually a stray quote that swallowed the rows after it
         notes.append(f"{path.name}: {int(spanning.sum())} texts run over several lines, the first at line "
                      f"{lines[kept[np.flatnonzero(spanning)[0]]]} (a quoted field; check for a stray quote)")
-    raw = _RawFile(path, texts.tolist(), [], lines, kept)
+    raw = _RawFile(path, texts.tolist(), [], lines, kept, None if pairs is None else pairs.tolist())
+    if config.train.task_type == "regression":
+        raw.label_values = [str(value).strip() for value in table[data.label_column]]
+        return raw
     if data.label_columns:
         raw.label_values = _labels_from_indicator_columns(raw, table, data.label_columns)
     elif data.multi_label:
@@ -214,12 +261,31 @@ def _infer_labels(values: list, path: Path) -> list[str]:
         found = sorted(set(values))
     try:
         found.sort(key=float)  # 2 before 10 when the labels are numbers
+        numbers = True
     except ValueError:
-        pass
+        numbers = False
+    if numbers and any("." in value or "e" in value.lower() for value in found):  # 3.8, 4.2: scores, not classes
+        raise UserError(f"{path}: the labels are numbers that are not whole ({shown(found[:5], 80)}...): for a "
+                        f"score set train.task_type: regression; for classes list them in data.labels")
     if len(found) < 2:
         has = f"only one label value {shown(found[0])}" if found else "no labels"
         raise UserError(f"{path}: the training file has {has}; a classifier needs at least two")
     return found
+
+
+def _scores(raw: _RawFile) -> np.ndarray:
+    """Regression targets: one finite number per row, or an error naming the line."""
+    scores = np.empty(len(raw.label_values), dtype=np.float32)
+    for row, value in enumerate(raw.label_values):
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or abs(number) > 1e30:
+            raise UserError(f"{raw.path}:{raw.line(row)}: score {shown(value)} is not a finite number "
+                            f"(train.task_type is regression)")
+        scores[row] = number
+    return scores
 
 
 def _label_ids(raw: _RawFile, label_values: list[str]) -> np.ndarray:
@@ -244,6 +310,7 @@ def _label_ids(raw: _RawFile, label_values: list[str]) -> np.ndarray:
 def _encode_split(name: str, raw: _RawFile, labels: np.ndarray, rows: np.ndarray, config: Config,
                   tokenizer, writes: bool) -> Split:
     texts = [raw.texts[i] for i in rows]
-    token_ids = encode_texts(texts, tokenizer, config.model.max_seq_len, Path(config.data.cache_dir),
-                             write_cache=writes)
-    return Split(name, texts, labels[rows], token_ids)
+    pairs = None if raw.pairs is None else [raw.pairs[i] for i in rows]
+    token_ids, first_lengths = encode_rows(texts, pairs, tokenizer, config.model.max_seq_len,
+                                           Path(config.data.cache_dir), write_cache=writes)
+    return Split(name, texts, labels[rows], token_ids, pairs, first_lengths)

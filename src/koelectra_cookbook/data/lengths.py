@@ -27,6 +27,13 @@ def pad_rows(rows, pad_token_id: int) -> tuple[np.ndarray, np.ndarray]:
     return input_ids, attention_mask
 
 
+def segment_ids(first_lengths: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    """token_type_ids of padded sentence pairs: 0 over [CLS] a [SEP], 1 over b [SEP], 0 on padding (as
+    transformers' tokenizer pads them)."""
+    positions = np.arange(attention_mask.shape[1])[None, :]
+    return ((positions >= np.asarray(first_lengths)[:, None]) & (attention_mask == 1)).astype(np.int64)
+
+
 def restore_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
     """Put values computed in `order` back into input order."""
     restored = np.empty_like(values)

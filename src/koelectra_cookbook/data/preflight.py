@@ -26,7 +26,7 @@ def check_inputs(config: Config, writes: bool) -> None:
         problems.append(problem)
     first_process = int(os.environ.get("LOCAL_RANK", "0")) == 0
     data = config.data
-    for file_name in (data.train_file, data.eval_file):
+    for file_name in [*data.train_files(), *([data.dev_file] if data.dev_file else []), data.eval_file]:
         if not file_name:
             problems.append(f"config: data.train_file and data.eval_file must name files in data.dir ({data.dir})")
             break

@@ -71,19 +71,21 @@ def detect_format(path: Path, configured: str | None,
 
 def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8",
                encoding_option: str = "data.encoding", text_column: str | None = None,
-               list_column: str | None = None) -> Table:
+               list_column: str | None = None, quoting: bool = True) -> Table:
     """Read `columns` of a data file as strings, or raise UserError naming the file and, where one is to
     blame, the line. Column names are compared in NFC, however the file or the config composes their Hangul.
 
     In JSON, `text_column` must hold strings and `list_column` (multi-label) lists of names; every other
-    column scalars. `encoding_option` is what the user sets to change the encoding (for messages).
+    column scalars; a column `a.b` is field b of the object in field a. `encoding_option` is what the user
+    sets to change the encoding (for messages). `quoting` false: in CSV/TSV a quote is a plain character
+    (files written without quoting, whose texts hold an unbalanced `"`).
     """
     raw = read_bytes(path)
     if not raw.strip():
         raise UserError(f"{path}: file is empty")
     text = decode(path, raw, encoding, encoding_option)
     if fmt in ("csv", "tsv"):
-        table, lines = _read_delimited(path, text, "," if fmt == "csv" else "\t")
+        table, lines = _read_delimited(path, text, "," if fmt == "csv" else "\t", quoting)
     else:
         table, lines = _read_json_records(path, text, fmt, columns, text_column, list_column)
     table.columns = [unicodedata.normalize("NFC", str(c)) for c in table.columns]
@@ -133,8 +135,8 @@ def decode(path: Path | str, raw: bytes, encoding: str, encoding_option: str = "
 
 # --- CSV and TSV ---------------------------------------------------------------------------------------------
 
-def _read_delimited(path: Path, text: str, sep: str) -> tuple[pd.DataFrame, RowLines]:
-    rows, starts = _rows_and_starts(path, text, sep)
+def _read_delimited(path: Path, text: str, sep: str, quoting: bool = True) -> tuple[pd.DataFrame, RowLines]:
+    rows, starts = _rows_and_starts(path, text, sep, quoting)
     while rows and _whitespace_only(rows[0]):  # blank lines before the header
         rows, starts = rows[1:], starts[1:]
     if not rows:
@@ -165,9 +167,10 @@ def _whitespace_only(row: list[str]) -> bool:
     return len(row) == 1 and not row[0].strip()
 
 
-def _rows_and_starts(path: Path, text: str, sep: str) -> tuple[list[list[str]], list[int]]:
+def _rows_and_starts(path: Path, text: str, sep: str, quoting: bool = True) -> tuple[list[list[str]], list[int]]:
     """Every row but empty lines, and the physical line it starts on. A line ends at \n, \r\n or a lone \r."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True,
+                        quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE)
     rows, starts = [], []
     with _no_field_size_limit():
         while True:
@@ -220,6 +223,7 @@ def _read_json_records(path: Path, text: str, fmt: str, columns: list[str], text
     if not records:
         raise UserError(f"{path}: no records")
     kinds = {name: "scalar" for name in columns} | {text_column: "text", list_column: "list"}
+    nested = any("." in name for name in columns)
     rows = []
     for index, record in enumerate(records):
         if not isinstance(record, dict):
@@ -228,7 +232,7 @@ def _read_json_records(path: Path, text: str, fmt: str, columns: list[str], text
         if record.repeated is not None:
             raise UserError(f"{path}:{lines[index]}: key {shown(record.repeated, 40)} appears more than once")
         row = {}
-        for key, value in record.items():
+        for key, value in (_flattened(record) if nested else record.items()):
             name = unicodedata.normalize("NFC", key)  # keys from macOS (NFD) and Windows (NFC) files are one key
             if name in row:
                 raise UserError(f"{path}:{lines[index]}: key {shown(name, 40)} appears twice (composed and "
@@ -242,6 +246,16 @@ def _read_json_records(path: Path, text: str, fmt: str, columns: list[str], text
 
     table = pd.DataFrame.from_records(rows).fillna("")
     return table, lines
+
+
+def _flattened(record: dict, prefix: str = "", depth: int = 0):
+    """(key, value) of a record and, for an object value, of its fields as `key.field` (KLUE-STS keeps its
+    scores in `labels.real-label`), up to three levels down."""
+    for key, value in record.items():
+        name = prefix + str(key)
+        yield name, value
+        if isinstance(value, dict) and depth < 2:
+            yield from _flattened(value, name + ".", depth + 1)
 
 
 class _Record(dict):

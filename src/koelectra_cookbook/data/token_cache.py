@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import tempfile
 from pathlib import Path
 
@@ -30,68 +31,106 @@ def check_cache_dir(cache_dir: Path) -> None:
 
 def encode_texts(texts: list[str], tokenizer, max_seq_len: int, cache_dir: Path | None,
                  write_cache: bool = True) -> list[np.ndarray]:
-    """Token ids of every text (with [CLS]/[SEP], truncated to max_seq_len), tokenized in batches by the fast
-    tokenizer, after NFC normalisation (tokens.py). Cached under a key of the texts, the tokenizer and
+    """Token ids of every text (with [CLS]/[SEP], truncated to max_seq_len): `encode_rows` without pairs."""
+    return encode_rows(texts, None, tokenizer, max_seq_len, cache_dir, write_cache)[0]
+
+
+def encode_rows(texts: list[str], pairs: list[str] | None, tokenizer, max_seq_len: int, cache_dir: Path | None,
+                write_cache: bool = True) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Token ids of every row, and for sentence pairs the length of each row's first segment ([CLS] a [SEP]),
+    from which the batches' token_type_ids are made. Pairs are encoded as the tokenizer means them,
+    `[CLS] a [SEP] b [SEP]`, the longer text cut first to fit max_seq_len. Tokenized in batches by the fast
+    tokenizer after NFC normalisation (tokens.py), and cached under a key of the texts, the tokenizer and
     max_seq_len, so a second run reads them back."""
     texts = nfc(texts)
+    pairs = nfc(pairs) if pairs is not None else None
     cache_file = None
     if cache_dir is not None:
         key = hashlib.sha256()
         key.update(tokenizer_fingerprint(tokenizer).encode())
         key.update(str(max_seq_len).encode())
-        for text in texts:
+        key.update(b"pairs" if pairs is not None else b"")
+        for i, text in enumerate(texts):
             key.update(text.encode("utf-8", "surrogatepass") + b"\0")
+            if pairs is not None:
+                key.update(pairs[i].encode("utf-8", "surrogatepass") + b"\1")
         cache_file = cache_dir / f"tokens-{key.hexdigest()[:24]}.npz"
-        cached = _load_cache(cache_file, len(texts))
+        cached = _load_cache(cache_file, len(texts), pairs is not None)
         if cached is not None:
             return cached
-    pieces = []
+    pieces, first_lengths = [], []
     chunk = 8192
     for start in tqdm(range(0, len(texts), chunk), desc="tokenizing", unit="chunk", leave=False,
                       disable=len(texts) <= chunk):
-        encoded = tokenize(tokenizer, texts[start: start + chunk], max_seq_len)
-        pieces.extend(np.asarray(ids, dtype=np.int32) for ids in encoded)
+        second = pairs[start: start + chunk] if pairs is not None else None
+        ids, firsts = tokenize_rows(tokenizer, texts[start: start + chunk], second, max_seq_len)
+        pieces.extend(np.asarray(row, dtype=np.int32) for row in ids)
+        first_lengths.extend(firsts or [])
+    firsts = np.asarray(first_lengths, dtype=np.int32) if pairs is not None else None
     if cache_file is not None and write_cache:
-        _save_cache(cache_file, pieces)
-    return pieces
+        _save_cache(cache_file, pieces, firsts)
+    return pieces, firsts
 
 
 def tokenize(tokenizer, texts: list[str], max_seq_len: int) -> list[list[int]]:
     """Token ids of `texts` (a tokenizer that fails is a user error: tokens.py)."""
+    return tokenize_rows(tokenizer, texts, None, max_seq_len)[0]
+
+
+def tokenize_rows(tokenizer, texts: list[str], pairs: list[str] | None,
+                  max_seq_len: int) -> tuple[list[list[int]], list[int] | None]:
+    """Token ids of `texts` (with `pairs` as second segments), and each pair's first-segment length: the
+    count of its token_type_ids that are 0 (all of them for a tokenizer without segments)."""
     with tokenizer_errors():
-        return tokenizer(texts, truncation=True, max_length=max_seq_len, return_attention_mask=False,
-                         return_token_type_ids=False)["input_ids"]
+        encoded = tokenizer(texts, pairs, truncation="longest_first" if pairs is not None else True,
+                            max_length=max_seq_len, return_attention_mask=False,
+                            return_token_type_ids=pairs is not None)
+    if pairs is None:
+        return encoded["input_ids"], None
+    types = encoded.get("token_type_ids")
+    if types is None:
+        return encoded["input_ids"], [len(ids) for ids in encoded["input_ids"]]
+    return encoded["input_ids"], [len(row) - sum(row) for row in types]
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
     """A digest of everything that changes how the tokenizer splits text (vocabulary, normaliser, added tokens)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
-    description = backend.to_str() if backend is not None else f"{tokenizer.name_or_path}:{len(tokenizer)}"
+    if backend is None:
+        description = f"{tokenizer.name_or_path}:{len(tokenizer)}"
+    else:  # without the truncation and padding state, which the last call left there (pairs set longest_first)
+        settings = json.loads(backend.to_str())
+        description = json.dumps({k: v for k, v in settings.items() if k not in ("truncation", "padding")},
+                                 sort_keys=True)
     return hashlib.sha256(description.encode()).hexdigest()
 
 
-def _load_cache(path: Path, expected_rows: int) -> list[np.ndarray] | None:
+def _load_cache(path: Path, expected_rows: int,
+                pairs: bool) -> tuple[list[np.ndarray], np.ndarray | None] | None:
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as stored:
             flat, offsets = stored["flat"], stored["offsets"]
+            firsts = stored["first_lengths"] if pairs else None
     except Exception:  # a damaged file can fail in many ways (zip, header, a pickled array): all mean "rebuild it"
         print(f"warning: tokenized cache {path} is unreadable; tokenizing again", flush=True)
         return None
-    if len(offsets) != expected_rows + 1 or offsets[-1] != len(flat):
+    if len(offsets) != expected_rows + 1 or offsets[-1] != len(flat) or (
+            pairs and (len(firsts) != expected_rows or (firsts > np.diff(offsets)).any() or (firsts < 0).any())):
         print(f"warning: tokenized cache {path} does not match the data; tokenizing again", flush=True)
         return None
-    return [flat[offsets[i]: offsets[i + 1]] for i in range(expected_rows)]
+    return [flat[offsets[i]: offsets[i + 1]] for i in range(expected_rows)], firsts
 
 
-def _save_cache(path: Path, pieces: list[np.ndarray]) -> None:
+def _save_cache(path: Path, pieces: list[np.ndarray], first_lengths: np.ndarray | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     offsets = np.zeros(len(pieces) + 1, dtype=np.int64)
     np.cumsum([len(p) for p in pieces], out=offsets[1:])
     flat = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int32)
     stored = io.BytesIO()
-    np.savez(stored, flat=flat, offsets=offsets)
+    extra = {"first_lengths": first_lengths} if first_lengths is not None else {}
+    np.savez(stored, flat=flat, offsets=offsets, **extra)
     try:
         atomic_write(path, stored.getvalue())  # a reader never sees a half-written cache
     except OSError as exc:  # a full disk: the run goes on, it only tokenizes again next time

@@ -47,8 +47,8 @@ def portable_path(text: str, start: Path, keep: int = 1) -> str:
         return "/".join(("...",) + path.parts[-keep:])
 
 
-PATH_KEYS = {("model", "name_or_path"), ("data", "dir"), ("data", "train_file"), ("data", "eval_file"),
-             ("data", "cache_dir")}
+PATH_KEYS = {("model", "name_or_path"), ("data", "dir"), ("data", "train_file"), ("data", "dev_file"),
+             ("data", "eval_file"), ("data", "cache_dir")}
 
 
 def portable_config(config: dict, start: Path) -> dict:
@@ -58,6 +58,8 @@ def portable_config(config: dict, start: Path) -> dict:
         value = shown.get(section, {}).get(key)
         if isinstance(value, str):
             shown[section][key] = portable_path(value, start)
+        elif isinstance(value, list):  # data.train_file may list several files
+            shown[section][key] = [portable_path(str(item), start) for item in value]
     return shown
 
 
@@ -136,7 +138,8 @@ def card_body(config: Config, label_names: list[str], results: dict, data: TaskD
         "",
         "## Data",
         "",
-        f"- training: `{Path(config.data.train_file).name}`, {len(data.train)} rows",
+        f"- training: {', '.join(f'`{Path(name).name}`' for name in config.data.train_files())}, "
+        f"{len(data.train)} rows",
         f"- evaluation: `{Path(config.data.eval_file).name}`, {len(data.eval)} rows (reported only, never used "
         f"to choose anything)",
         *[f"- {note}" for note in data.notes],  # the dev split's line is among them when there is one

@@ -208,6 +208,24 @@ def plot_confusion_matrix(matrix: np.ndarray, label_names: list[str], out_dir: P
         return _save(fig, Path(out_dir), "confusion_matrix")
 
 
+def plot_predicted_scores(gold: np.ndarray, predicted: np.ndarray, out_dir: Path, title: str) -> Path:
+    """Called after evaluating a regression run: predicted_scores.png, each row's predicted score against its
+    gold score, with the line where they would be equal."""
+    gold, predicted = np.asarray(gold, dtype=float), np.asarray(predicted, dtype=float)
+    low, high = float(min(gold.min(), predicted.min())), float(max(gold.max(), predicted.max()))
+    with korean_text():
+        fig, ax = plt.subplots(figsize=(5.5, 5))
+        ax.scatter(gold, predicted, s=8, alpha=0.4 if len(gold) > 500 else 0.7)
+        ax.plot([low, high], [low, high], color="grey", linewidth=1, linestyle="--", label="predicted = gold")
+        ax.set_xlabel("gold score")
+        ax.set_ylabel("predicted score")
+        ax.set_title(title)
+        ax.legend(loc="upper left")
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        return _save(fig, Path(out_dir), "predicted_scores")
+
+
 def plot_per_label_f1(per_label_csv: Path, out_dir: Path) -> Path | None:
     """Called after evaluating a multi-label run: per_label_f1.png, one bar per label from
     per_label.csv (support in the label text). None when the file is missing or empty."""

@@ -45,11 +45,11 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from koelectra_cookbook.config.schema import Config
-from koelectra_cookbook.data.batching import LengthGroupedBatchSampler, SortedBatchSampler
+from koelectra_cookbook.data.batching import LengthGroupedBatchSampler, SortedBatchSampler, model_inputs
 from koelectra_cookbook.data.lengths import restore_order
 from koelectra_cookbook.data.dataset import Split, load_task_data
 from koelectra_cookbook.errors import UserError
-from koelectra_cookbook.classifier.metrics import single_label_metrics
+from koelectra_cookbook.classifier.metrics import regression_metrics, single_label_metrics
 from koelectra_cookbook.classifier.loading import check_model_limits, load_model, load_tokenizer
 from koelectra_cookbook.runs.plots import plot_learning_curves
 from koelectra_cookbook.runs.directory import flat_config
@@ -77,6 +77,8 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
         self.output_dir = Path(output_dir)
         self.push_to_hub = push_to_hub
         self.resume_dir: Path | None = None  # the intermediate level continues a run in its own folder
+        # A score per row (KorSTS): one output, a squared-error loss, correlation metrics; the loop is the same.
+        self.regression = config.train.task_type == "regression"
         self.accelerator = self.cpu_threads = self.run_dir = None  # set by `setup`; `teardown` checks them
 
     # --- the recipe --------------------------------------------------------------------------------
@@ -121,7 +123,8 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
             self.data = load_task_data(config, self.tokenizer, writes=self.resume_dir is None)
         self.label_names = self.data.label_names
         self.model = self.prepare_model(load_model(config.model.name_or_path, self.label_names,
-                                                   config.model.attn_implementation, self.problem_type))
+                                                   config.model.attn_implementation,
+                                                   "regression" if self.regression else self.problem_type))
         self.loss_fn = self.create_loss().to(self.accelerator.device)  # class weights live with the logits
         try:  # the fused AdamW updates every tensor in one kernel (docs/benchmarks.md has the measured gain)
             optimizer = torch.optim.AdamW(self.parameter_groups(), lr=train.learning_rate, fused=True)
@@ -217,7 +220,7 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
 
     def training_step(self, batch: dict) -> torch.Tensor:
         """Called for every batch: forward pass and loss (the mean over the batch)."""
-        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = self.model(**model_inputs(batch)).logits
         loss = self.loss_fn(logits, batch["labels"])
         # A loss that is not finite: skip_batch looks at every batch (a host sync each); stop counts it on the
         # device here, and the loop raises at the next loss report or evaluation, before any checkpoint.
@@ -289,11 +292,15 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
                  + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
 
     def evaluate(self, split: Split) -> tuple[dict, np.ndarray]:
-        """Loss and metrics on `split` (the selected metrics plus `loss`), and the probabilities."""
+        """Loss and metrics on `split` (the selected metrics plus `loss`), and the probabilities (for
+        regression, the predicted scores)."""
         logits = torch.from_numpy(self.predict_logits(split)).to(self.accelerator.device)
         loss = float(self.loss_fn(logits, torch.from_numpy(split.labels).to(self.accelerator.device)))
         # One probability per label: independent sigmoids for multi-label data, a softmax over the labels else.
-        probabilities = (torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)).cpu().numpy()
+        if self.regression:
+            probabilities = logits[:, 0].cpu().numpy()
+        else:
+            probabilities = (torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)).cpu().numpy()
         return {"loss": loss, **self.compute_metrics(split, probabilities)}, probabilities
 
     @torch.inference_mode()
@@ -308,13 +315,16 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
         loader, sampler = self._eval_loaders[split.name]
         chunks = []
         for batch in loader:
-            logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            logits = self.model(**model_inputs(batch)).logits
             chunks.append(self.accelerator.gather_for_metrics(logits.float()))
         self.model.train()
         return restore_order(torch.cat(chunks).cpu().numpy(), sampler.order)  # one device-to-host copy
 
     def compute_metrics(self, split: Split, probabilities: np.ndarray) -> dict:
-        """Called by `evaluate`: the metrics of `metric_names()` for these probabilities."""
+        """Called by `evaluate`: the metrics of `metric_names()` for these probabilities (or scores)."""
+        if self.regression:
+            return regression_metrics(split.labels, probabilities, self.metric_names(),
+                                      self.config.train.binary_threshold)
         return single_label_metrics(split.labels, probabilities.argmax(-1), len(self.label_names),
                                     self.metric_names())
 

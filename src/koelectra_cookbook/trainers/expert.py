@@ -68,9 +68,10 @@ class ExpertTrainer(IntermediateTrainer):
         """train.loss (default_loss when null) with its options and `loss_weights()`."""
         train = self.config.train
         try:
-            return build_loss(train.loss or self.default_loss, num_labels=len(self.label_names),
-                              multi_label=self.multi_label, focal_gamma=train.focal_gamma,
-                              label_smoothing=train.label_smoothing, **self.loss_weights())
+            return build_loss(train.loss or ("mse" if self.regression else self.default_loss),
+                              num_labels=len(self.label_names), multi_label=self.multi_label,
+                              focal_gamma=train.focal_gamma, label_smoothing=train.label_smoothing,
+                              regression=self.regression, **self.loss_weights())
         except ValueError as exc:
             raise UserError(f"config: train.loss: {exc}") from None
 

@@ -13,7 +13,8 @@ from koelectra_cookbook.data.dataset import Split
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.classifier.metrics import confusion_matrix
 from koelectra_cookbook.runs.model_card import portable_path, write_model_card
-from koelectra_cookbook.runs.plots import NO_HANGUL_FONT_WARNING, hangul_font, plot_confusion_matrix, plot_learning_curves
+from koelectra_cookbook.runs.plots import (NO_HANGUL_FONT_WARNING, hangul_font, plot_confusion_matrix, plot_learning_curves,
+                                          plot_predicted_scores)
 
 
 class OutputHooks:
@@ -51,18 +52,29 @@ class OutputHooks:
         self.tokenizer.save_pretrained(directory)
 
     def write_predictions(self, split: Split, probabilities: np.ndarray) -> None:
-        """Called once at the end, on the main process: predictions.csv for the evaluation file."""
+        """Called once at the end, on the main process: predictions.csv for the evaluation file (both texts of
+        a pair; for regression the gold and predicted score)."""
+        texts = {"text": split.texts, **({"text_pair": split.pairs} if split.pairs is not None else {})}
+        if self.regression:
+            self.run_dir.write_csv("predictions.csv", {
+                **texts, "label": [f"{v:g}" for v in split.labels], "prediction": [f"{p:.6f}" for p in probabilities]})
+            return
         predicted = probabilities.argmax(-1)
         self.run_dir.write_csv("predictions.csv", {
-            "text": split.texts,
+            **texts,
             "label": [self.label_names[i] for i in split.labels],
             "prediction": [self.label_names[i] for i in predicted],
             "score": [f"{p:.6f}" for p in probabilities[np.arange(len(predicted)), predicted]],
         })
 
     def write_plots(self, split: Split, probabilities: np.ndarray) -> None:
-        """Called once at the end, on the main process: learning curves and the confusion matrix."""
+        """Called once at the end, on the main process: learning curves and the confusion matrix (for
+        regression, predicted against gold scores)."""
         plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir)
+        if self.regression:
+            plot_predicted_scores(split.labels, probabilities, self.run_dir.plots_dir,
+                                  f"{self.config.task}: {split.name} ({len(split)} rows)")
+            return
         matrix = confusion_matrix(split.labels, probabilities.argmax(-1), len(self.label_names))
         plot_confusion_matrix(matrix, self.label_names, self.run_dir.plots_dir,
                               f"{self.config.task}: {split.name} ({len(split)} rows)")

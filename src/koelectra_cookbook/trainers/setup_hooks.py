@@ -36,7 +36,10 @@ class SetupHooks:
         return model
 
     def create_loss(self) -> torch.nn.Module:
-        """Called once during set-up: the loss between logits and labels."""
+        """Called once during set-up: the loss between logits and labels (a score's squared error for
+        regression)."""
+        if self.regression:
+            return build_loss("mse", num_labels=1, multi_label=False, regression=True)
         return build_loss("cross_entropy", num_labels=len(self.label_names), multi_label=False)
 
     def parameter_groups(self) -> list[dict]:

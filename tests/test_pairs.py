@@ -1,0 +1,145 @@
+"""Sentence pairs and regression: files read as the published datasets are, pairs encoded as the tokenizer means
+them (token_type_ids included), scores trained with one output, and the run's outputs keep both texts."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from scipy import stats
+from transformers import AutoTokenizer
+
+from conftest import SHARED_DATA, requires_shared_data
+from helpers import run_cli
+from koelectra_cookbook.classifier.metrics import regression_metrics
+from koelectra_cookbook.data.batching import PaddingCollator, SplitDataset
+from koelectra_cookbook.data.dataset import Split
+from koelectra_cookbook.data.readers import read_table
+from koelectra_cookbook.data.token_cache import encode_rows
+from koelectra_cookbook.paths import SAMPLES_DIR
+from koelectra_cookbook.trainers.beginner import BeginnerTrainer
+from koelectra_cookbook.trainers.expert import ExpertTrainer
+
+
+def test_a_tsv_without_quoting_keeps_a_stray_quote_as_text(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text('sentence1\tsentence2\tgold_label\n그는 "안녕\t인사했다\tentailment\n둘째\t줄\tneutral\n',
+                    encoding="utf-8")
+    table, _ = read_table(path, "tsv", ["sentence1", "sentence2", "gold_label"], quoting=False)
+    assert table["sentence1"].tolist() == ['그는 "안녕', "둘째"]
+
+
+@requires_shared_data("korsts/sts-train.tsv", "kornli/xnli.dev.ko.tsv", "klue-sts/klue-sts-v1.1_dev.json")
+@pytest.mark.parametrize("relative, columns, rows", [
+    ("korsts/sts-train.tsv", ["sentence1", "sentence2", "score"], 5_749),
+    ("korsts/sts-dev.tsv", ["sentence1", "sentence2", "score"], 1_500),
+    ("korsts/sts-test.tsv", ["sentence1", "sentence2", "score"], 1_379),
+    ("kornli/xnli.dev.ko.tsv", ["sentence1", "sentence2", "gold_label"], 2_490),
+    ("kornli/xnli.test.ko.tsv", ["sentence1", "sentence2", "gold_label"], 5_010),
+])
+def test_the_real_pair_files_give_their_published_row_counts(relative, columns, rows):
+    table, _ = read_table(SHARED_DATA / relative, "tsv", columns, quoting=False)
+    assert len(table) == rows
+
+
+@requires_shared_data("klue-sts/klue-sts-v1.1_dev.json")
+def test_a_nested_json_field_is_a_column():
+    path = SHARED_DATA / "klue-sts" / "klue-sts-v1.1_dev.json"
+    table, _ = read_table(path, "json", ["sentence1", "labels.real-label", "labels.binary-label"])
+    records = json.loads(path.read_text(encoding="utf-8"))
+    assert len(table) == 519
+    assert [float(v) for v in table["labels.real-label"]] == [r["labels"]["real-label"] for r in records]
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model_dir):
+    return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+def test_pairs_are_encoded_and_padded_as_the_tokenizer_does(tokenizer, tmp_path):
+    """Ids and token_type_ids of a collated batch equal transformers' own pair encoding, the longer text cut first."""
+    texts = ["영화가 정말 재미있었다", "배우들 연기가 미쳤음 " * 20, "짧다"]
+    pairs = ["재미있는 영화", "연기 좋음", "아주 길고 긴 두 번째 문장이 여기에 있다 " * 10]
+    ids, firsts = encode_rows(texts, pairs, tokenizer, 32, tmp_path / "cache")
+    expected = tokenizer(texts, pairs, truncation="longest_first", max_length=32, padding=True, return_tensors="np")
+    split = Split("eval", texts, np.zeros(3, dtype=np.int64), ids, pairs, firsts)
+    batch = PaddingCollator(tokenizer.pad_token_id)([SplitDataset(split)[i] for i in range(3)])
+    assert batch["input_ids"].tolist() == expected["input_ids"].tolist()
+    assert batch["token_type_ids"].tolist() == expected["token_type_ids"].tolist()
+    assert batch["attention_mask"].tolist() == expected["attention_mask"].tolist()
+    assert max(len(row) for row in ids) == 32
+    # read back from the cache: the same ids and segment lengths; single texts are cached apart
+    again, firsts_again = encode_rows(texts, pairs, tokenizer, 32, tmp_path / "cache")
+    assert [a.tolist() for a in again] == [a.tolist() for a in ids] and firsts_again.tolist() == firsts.tolist()
+    single, no_firsts = encode_rows(texts, None, tokenizer, 32, tmp_path / "cache")
+    assert no_firsts is None and single[0].tolist() != ids[0].tolist()
+    assert len(list((tmp_path / "cache").glob("tokens-*.npz"))) == 2
+
+
+def test_a_damaged_segment_length_in_the_cache_is_rebuilt(tokenizer, tmp_path, capsys):
+    texts, pairs = ["가나다", "라마바"], ["사아", "자차"]
+    ids, firsts = encode_rows(texts, pairs, tokenizer, 16, tmp_path)
+    [cache] = tmp_path.glob("tokens-*.npz")
+    with np.load(cache) as stored:
+        parts = dict(stored)
+    parts["first_lengths"] = np.array([99, 1], dtype=np.int32)  # longer than the row
+    np.savez(cache, **parts)
+    again, firsts_again = encode_rows(texts, pairs, tokenizer, 16, tmp_path)
+    assert firsts_again.tolist() == firsts.tolist() and "does not match the data" in capsys.readouterr().out
+
+
+def test_regression_metrics_are_scipys_and_binary_f1_cuts_both_sides():
+    gold = np.array([0.0, 1.0, 2.5, 3.0, 4.2, 5.0])
+    predicted = np.array([0.5, 0.8, 3.1, 2.9, 4.0, 4.4])
+    got = regression_metrics(gold, predicted, ["pearson", "spearman", "mse", "binary_f1"], threshold=3.0)
+    assert got["pearson"] == pytest.approx(stats.pearsonr(gold, predicted)[0])
+    assert got["spearman"] == pytest.approx(stats.spearmanr(gold, predicted)[0])
+    assert got["mse"] == pytest.approx(np.mean((gold - predicted) ** 2))
+    # gold >= 3: rows 3, 4, 5; predicted >= 3: rows 2, 4, 5 -> precision 2/3, recall 2/3
+    assert got["binary_f1"] == pytest.approx(2 / 3)
+    assert regression_metrics(gold, np.full(6, 2.0), ["pearson"])["pearson"] == 0.0  # constant: no correlation
+
+
+def read_csv(path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def pair_run(tmp_path, model_dir, trainer, task, *extra):
+    status, run = run_cli(trainer, "--task", task, "--output-dir", str(tmp_path / "runs"),
+                          "--set", f"data.dir={SAMPLES_DIR / task}", "--set", f"data.cache_dir={tmp_path / 'cache'}",
+                          "--set", f"model.name_or_path={model_dir}", "--set", "train.max_steps=8",
+                          "--set", "train.learning_rate=1e-3", "--set", "data.download=false", *extra)
+    assert status == 0
+    return run
+
+
+def test_a_regression_run_on_pairs_saves_scores_both_texts_and_a_scatter(tmp_path, tiny_model_dir):
+    run = pair_run(tmp_path, tiny_model_dir, ExpertTrainer, "korsts")
+    rows = read_csv(run / "predictions.csv")
+    with open(SAMPLES_DIR / "korsts" / "sts-test.tsv", encoding="utf-8") as handle:
+        test = [line.rstrip("\n").split("\t") for line in handle][1:]
+    assert list(rows[0]) == ["text", "text_pair", "label", "prediction"] and len(rows) == len(test)
+    assert [(r["text"], r["text_pair"], float(r["label"])) for r in rows] == [(t[5], t[6], float(t[4])) for t in test]
+    predicted = np.array([float(r["prediction"]) for r in rows])
+    assert np.isfinite(predicted).all() and np.ptp(predicted) > 0  # numbers, not class names
+    results = json.loads((run / "results.json").read_text())
+    gold = np.array([float(r["label"]) for r in rows])
+    assert results["eval"]["pearson"] == pytest.approx(stats.pearsonr(gold, predicted)[0], abs=1e-3)
+    assert results["eval"]["mse"] == pytest.approx(np.mean((gold - predicted) ** 2), rel=1e-3)
+    assert "dev" in results  # chosen on the official dev file
+    config = json.loads((run / "model" / "config.json").read_text())
+    assert config["problem_type"] == "regression" and len(config["id2label"]) == 1
+    assert (run / "plots" / "predicted_scores.png").stat().st_size > 5000
+
+
+def test_a_classification_run_on_pairs_reads_two_training_files_and_keeps_both_texts(tmp_path, tiny_model_dir):
+    run = pair_run(tmp_path, tiny_model_dir, BeginnerTrainer, "kornli")
+    rows = read_csv(run / "predictions.csv")
+    assert list(rows[0]) == ["text", "text_pair", "label", "prediction", "score"] and len(rows) == 90
+    assert {r["prediction"] for r in rows} <= {"entailment", "neutral", "contradiction"}
+    card = (run / "model" / "README.md").read_text()
+    assert "`multinli.train.ko.tsv`, `snli_1.0_train.ko.tsv`, 300 rows" in card
+    assert (run / "plots" / "confusion_matrix.png").is_file()
