@@ -143,3 +143,34 @@ def test_a_classification_run_on_pairs_reads_two_training_files_and_keeps_both_t
     card = (run / "model" / "README.md").read_text()
     assert "`multinli.train.ko.tsv`, `snli_1.0_train.ko.tsv`, 300 rows" in card
     assert (run / "plots" / "confusion_matrix.png").is_file()
+
+
+def test_predict_py_gives_a_pair_model_the_runs_own_scores_and_refuses_one_text(tmp_path, tiny_model_dir, capsys):
+    """predict.py on the evaluation file reproduces the run's predictions.csv, from two named columns or from a
+    text file of tab-separated pairs; one text for a pair model, or int8, is one error line."""
+    from koelectra_cookbook.commands import predict
+
+    run = pair_run(tmp_path, tiny_model_dir, ExpertTrainer, "korsts")
+    saved = read_csv(run / "predictions.csv")
+    test_file = SAMPLES_DIR / "korsts" / "sts-test.tsv"
+    capsys.readouterr()
+    assert predict.main(["--model", str(run / "model"), "--input", str(test_file), "--text-column", "sentence1",
+                         "--pair-column", "sentence2", "--no-quoting", "--output", str(tmp_path / "a.csv")]) == 0
+    by_columns = read_csv(tmp_path / "a.csv")
+    assert [(r["text"], r["text_pair"]) for r in by_columns] == [(r["text"], r["text_pair"]) for r in saved]
+    assert [float(r["prediction"]) for r in by_columns] == pytest.approx([float(r["prediction"]) for r in saved],
+                                                                       abs=1e-5)
+    lines = tmp_path / "pairs.txt"
+    lines.write_text("".join(f"{r['text']}\t{r['text_pair']}\n" for r in saved[:5]), encoding="utf-8")
+    assert predict.main(["--model", str(run / "model"), "--input", str(lines), "--output", str(tmp_path / "b.csv")]) == 0
+    assert [r["prediction"] for r in read_csv(tmp_path / "b.csv")] == [r["prediction"] for r in by_columns[:5]]
+    capsys.readouterr()
+    one_text = tmp_path / "one.txt"
+    one_text.write_text("첫 줄\t둘째\n탭이 없는 줄\n", encoding="utf-8")
+    for argv, expected in [
+            (["--input", str(one_text)], f"{one_text}:2: a sentence-pair model needs two texts a line"),
+            (["--input", str(test_file), "--text-column", "sentence1", "--no-quoting"], "needs both --text-column"),
+            (["--input", str(lines), "--quantize", "int8"], "is a sentence-pair model, which the int8 path")]:
+        assert predict.main(["--model", str(run / "model"), *argv]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err

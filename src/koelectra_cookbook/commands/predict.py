@@ -1,7 +1,8 @@
 """Classify texts with a saved model: `python predict.py --model RUN_DIR/model --input FILE [--output OUT.csv]`.
 
 Input: a .txt file (one text a line; one output row per line, blank lines included), or a CSV/TSV/JSON(L)
-file with --text-column; standard input when --input is left out. Output: CSV in input order, to standard
+file with --text-column; standard input when --input is left out. A sentence-pair model (KorNLI, KorSTS) takes
+two texts a row: --text-column and --pair-column, or a tab between the two texts of each line. Output: CSV in input order, to standard
 output when --output is left out. Rows are batched by length and put back in order.
 """
 
@@ -16,7 +17,8 @@ from koelectra_cookbook.classifier.folder_checks import PICKLED_WEIGHTS, SAFE_WE
 from koelectra_cookbook.commands.shell import ArgumentParser, exit_status, path_argument, quiet_libraries
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.files.tables import write_table
-from koelectra_cookbook.inference.inputs import read_texts
+from koelectra_cookbook.files.safe_json import DamagedState, read_json
+from koelectra_cookbook.inference.inputs import read_pairs, read_texts
 from koelectra_cookbook.inference.predictor import Predictor
 from koelectra_cookbook.inference.processes import Processes
 from koelectra_cookbook.runs.reader import IDENTITY_FILE
@@ -40,6 +42,15 @@ def check_output(output: Path | None, input_path: Path | None, model_dir: Path) 
                             f"elsewhere")
 
 
+def is_pair_model(model_dir: Path) -> bool:
+    """Whether the saved model compares two texts (its config.json says `sentence_pair`), read before torch loads."""
+    try:
+        config = read_json(model_dir / "config.json", limit=2**20)
+    except DamagedState:
+        return False  # the model loader says what is wrong with it
+    return isinstance(config, dict) and config.get("sentence_pair") is True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 
@@ -50,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", type=path, help="a .txt, .csv, .tsv, .json or .jsonl file (default: stdin)")
     parser.add_argument("--output", type=path, help="where to write the CSV (default: stdout)")
     parser.add_argument("--text-column", help="the text column of a CSV/TSV/JSON(L) input")
+    parser.add_argument("--pair-column", help="sentence-pair models: the column of the second text")
+    parser.add_argument("--no-quoting", action="store_true",
+                        help="a CSV/TSV input written without quoting: a quote is a plain character (KorNLI, KorSTS)")
     parser.add_argument("--top-k", type=int, default=1, help="single-label: the k most likely labels per text")
     parser.add_argument("--batch-size", type=int, help="rows per batch (default 64; 16 with --quantize int8)")
     parser.add_argument("--encoding", default="utf-8")
@@ -66,11 +80,19 @@ def main(argv: list[str] | None = None) -> int:
         except LookupError:
             raise UserError(f"--encoding {args.encoding!r} is not an encoding Python knows") from None
         check_output(args.output, args.input, args.model)
-        texts = read_texts(args.input, args.text_column, args.encoding)
+        pair_model = is_pair_model(args.model)
+        if args.pair_column is not None and not pair_model:
+            raise UserError(f"--pair-column: {args.model} classifies one text; leave --pair-column out")
+        pairs = None
+        if pair_model:
+            texts, pairs = read_pairs(args.input, args.text_column, args.pair_column, args.encoding,
+                                      not args.no_quoting)
+        else:
+            texts = read_texts(args.input, args.text_column, args.encoding, not args.no_quoting)
         # Under torchrun or accelerate launch, every process predicts its share; the main one writes.
         processes = Processes.from_environment()
         predictor = Predictor(args.model, batch_size=args.batch_size, quantize=args.quantize, processes=processes)
-        columns = predictor.table(texts, top_k=args.top_k)
+        columns = predictor.table(texts, top_k=args.top_k, pairs=pairs)
         if not processes.is_main:
             return
         write_table(columns, args.output)

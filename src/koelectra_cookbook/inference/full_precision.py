@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from koelectra_cookbook.data.token_cache import encode_texts
+from koelectra_cookbook.data.token_cache import encode_rows
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.classifier.loading import avoid_per_shape_attention_plans, check_finite_weights, check_model_limits, load_tokenizer
 from koelectra_cookbook.classifier.folder_checks import label_settings
@@ -27,19 +27,25 @@ class FullPrecisionClassifier:
         self.device = device
         self.label_names, self.thresholds = label_settings(model_dir, self.model.config)
         self.multi_label = self.model.config.problem_type == "multi_label_classification"
+        self.regression = self.model.config.problem_type == "regression"
+        self.sentence_pair = bool(getattr(self.model.config, "sentence_pair", False))
         # Padding is masked out, so any id does for a tokenizer that names no padding token.
         self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
 
     def token_ids(self, texts: list[str]) -> list[np.ndarray]:
-        return encode_texts(texts, self.tokenizer, self.max_seq_len, cache_dir=None)
+        return encode_rows(texts, None, self.tokenizer, self.max_seq_len, cache_dir=None)[0]
+
+    def pair_token_ids(self, texts: list[str], pairs: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
+        """Token ids of each pair, and each pair's first-segment length (token_cache.py)."""
+        return encode_rows(texts, pairs, self.tokenizer, self.max_seq_len, cache_dir=None)
 
     @torch.inference_mode()
-    def logits_in_order(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
-        """The logits of each (input_ids, attention_mask) batch, in the order of `batches`."""
-        for input_ids, attention_mask in batches:
-            logits = self.model(input_ids=torch.from_numpy(input_ids).to(self.device),
-                                attention_mask=torch.from_numpy(attention_mask).to(self.device)).logits
-            yield logits.float().cpu().numpy()
+    def logits_in_order(self, batches: Iterable[tuple[np.ndarray, ...]]) -> Iterator[np.ndarray]:
+        """The logits of each (input_ids, attention_mask[, token_type_ids]) batch, in the order of `batches`."""
+        for batch in batches:
+            names = ("input_ids", "attention_mask", "token_type_ids")
+            inputs = {name: torch.from_numpy(array).to(self.device) for name, array in zip(names, batch)}
+            yield self.model(**inputs).logits.float().cpu().numpy()
 
 
 def load_classifier(model_dir: Path):

@@ -1,5 +1,6 @@
 """The texts predict.py and the web page's upload classify: a .txt file (one text a line), a CSV/TSV/JSON(L)
-file's text column, or standard input."""
+file's text column, or standard input; for a sentence-pair model, two texts a row (two named columns, or a
+tab between the two texts of a line)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from koelectra_cookbook.data.readers import decode, detect_format, read_bytes, r
 from koelectra_cookbook.errors import UserError
 
 
-def read_texts(input_path: Path | None, text_column: str | None, encoding: str) -> list[str]:
+def read_texts(input_path: Path | None, text_column: str | None, encoding: str, quoting: bool = True) -> list[str]:
     """Texts from a file (or standard input), in order. Lines end at \n (or \r\n) only: a form feed or a
     U+2028 inside a line does not split it, so output rows match input lines."""
     if input_path is None:
@@ -24,7 +25,8 @@ def read_texts(input_path: Path | None, text_column: str | None, encoding: str) 
         raise UserError(f"--input {input_path}: give --text-column for a {input_path.suffix} file")
     else:
         fmt = detect_format(input_path, None, "name it .csv, .tsv, .json or .jsonl")
-        table = read_table(input_path, fmt, [text_column], encoding, "--encoding", text_column=text_column)
+        table = read_table(input_path, fmt, [text_column], encoding, "--encoding", text_column=text_column,
+                           quoting=quoting)
         texts = table.rows[text_column].tolist()
         spanning = [i for i, text in enumerate(texts) if "\n" in text]
         if spanning:  # legal in CSV, but in a TSV usually a stray quote that swallowed the rows after it
@@ -42,3 +44,34 @@ def text_lines(text: str) -> list[str]:
     if lines and lines[-1] == "":
         lines.pop()
     return [line.removesuffix("\r") for line in lines]
+
+
+def read_pairs(input_path: Path | None, text_column: str | None, pair_column: str | None,
+               encoding: str, quoting: bool = True) -> tuple[list[str], list[str]]:
+    """(first texts, second texts) for a sentence-pair model: the two named columns of a CSV/TSV/JSON(L) file,
+    or the two tab-separated texts of each line of a .txt file or standard input."""
+    if (text_column is None) != (pair_column is None):
+        raise UserError("a sentence-pair model needs both --text-column and --pair-column (or neither, for a "
+                        "text file of two tab-separated texts a line)")
+    if text_column is not None:
+        fmt = detect_format(input_path, None, "name it .csv, .tsv, .json or .jsonl") if input_path else None
+        if fmt is None:
+            raise UserError("--text-column and --pair-column read a file: give --input")
+        table = read_table(input_path, fmt, [text_column, pair_column], encoding, "--encoding",
+                           text_column=text_column, quoting=quoting)
+        texts, pairs = table.rows[text_column].tolist(), table.rows[pair_column].tolist()
+    else:
+        lines = read_texts(input_path, None, encoding)
+        where = str(input_path) if input_path is not None else "<stdin>"
+        texts, pairs = [], []
+        for number, line in enumerate(lines, start=1):
+            parts = line.split("\t")
+            if line.strip() and len(parts) != 2:
+                raise UserError(f"{where}:{number}: a sentence-pair model needs two texts a line, separated by one "
+                                f"tab (found {len(parts)} field{'s' if len(parts) != 1 else ''})")
+            first, second = parts if len(parts) == 2 else (line, "")
+            texts.append(first)
+            pairs.append(second)
+    if not texts:
+        raise UserError(f"{'--input ' + str(input_path) if input_path else 'standard input'}: no texts to classify")
+    return texts, pairs

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from koelectra_cookbook.classifier.folder_checks import check_safe_weights
-from koelectra_cookbook.data.lengths import cut_into_batches, length_sorted_order, pad_rows, restore_order
+from koelectra_cookbook.data.lengths import cut_into_batches, length_sorted_order, pad_rows, restore_order, segment_ids
 from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.files.safe_json import DamagedState, read_json
 from koelectra_cookbook.inference.int8.cache import check_quantize_option, load_int8_classifier
 from koelectra_cookbook.inference.processes import Processes
 
@@ -30,6 +31,7 @@ class Predictor:
         check_quantize_option(quantize, self.processes)
         check_safe_weights(model_dir)
         if quantize == "int8":
+            check_int8_fits(model_dir)
             self.model = load_int8_classifier(model_dir, self.processes)
         else:
             from koelectra_cookbook.inference.full_precision import FullPrecisionClassifier  # torch and transformers take seconds to import
@@ -37,32 +39,51 @@ class Predictor:
             self.model = FullPrecisionClassifier(model_dir, self.processes.device())
         self.label_names, self.thresholds = self.model.label_names, self.model.thresholds
         self.multi_label = self.model.multi_label
+        self.regression = getattr(self.model, "regression", False)  # a score per row (one output)
+        self.sentence_pair = getattr(self.model, "sentence_pair", False)  # two texts per row
         # Int8 batches run one per core (int8/runtime.py), and shorter ones measured faster there (docs/benchmarks.md).
         self.batch_size = batch_size or (16 if quantize == "int8" else 64)
 
-    def probabilities(self, texts: list[str]) -> np.ndarray:
-        """Probabilities of shape (len(texts), labels): softmax, or one sigmoid per label (multi-label)."""
-        token_ids = self.model.token_ids(texts)
+    def probabilities(self, texts: list[str], pairs: list[str] | None = None) -> np.ndarray:
+        """Probabilities of shape (len(texts), labels): softmax, or one sigmoid per label (multi-label); for a
+        regression model, the scores, shape (len(texts), 1). `pairs`: the second texts of a pair model."""
+        if (pairs is not None) != self.sentence_pair:
+            raise UserError("this model compares two texts: give the second text of each row too" if self.sentence_pair
+                            else "this model classifies one text: it takes no second text")
+        if pairs is None:
+            token_ids, first_lengths = self.model.token_ids(texts), None
+        else:
+            token_ids, first_lengths = self.model.pair_token_ids(texts, pairs)
         order = length_sorted_order([len(ids) for ids in token_ids])
         batches = self.processes.share(cut_into_batches(order, self.batch_size))
-        padded = (pad_rows([token_ids[row] for row in batch], self.model.pad_token_id) for batch in batches)
+
+        def padded(batch: list[int]) -> tuple[np.ndarray, ...]:
+            input_ids, attention_mask = pad_rows([token_ids[row] for row in batch], self.model.pad_token_id)
+            if first_lengths is None:
+                return input_ids, attention_mask
+            return input_ids, attention_mask, segment_ids(first_lengths[batch], attention_mask)
+
         chunks = [np.zeros((0, len(self.label_names)), dtype=np.float32)]  # a process may get no batch at all
-        for logits in self.model.logits_in_order(padded):
-            chunks.append(sigmoid(logits) if self.multi_label else softmax(logits))
+        for logits in self.model.logits_in_order(padded(batch) for batch in batches):
+            chunks.append(logits if self.regression else sigmoid(logits) if self.multi_label else softmax(logits))
         visited = np.array([row for batch in batches for row in batch], dtype=np.int64)
         visited, probabilities = self.processes.gather(visited, np.concatenate(chunks))
         return restore_order(probabilities, visited)
 
-    def table(self, texts: list[str], top_k: int = 1) -> dict[str, list]:
-        """Output columns: text, prediction(s) and score(s); multi-label: predicted names and each probability.
-        Blank texts keep their row, with empty predictions."""
-        kept = [i for i, text in enumerate(texts) if text.strip()]
+    def table(self, texts: list[str], top_k: int = 1, pairs: list[str] | None = None) -> dict[str, list]:
+        """Output columns: text (and text_pair), prediction(s) and score(s); multi-label: predicted names and
+        each probability; regression: the predicted score. Blank texts keep their row, with empty predictions."""
+        kept = [i for i, text in enumerate(texts) if text.strip() and (pairs is None or pairs[i].strip())]
         probabilities = np.zeros((len(texts), len(self.label_names)))
         if kept:
-            probabilities[kept] = self.probabilities([texts[i] for i in kept])
+            probabilities[kept] = self.probabilities([texts[i] for i in kept],
+                                                     None if pairs is None else [pairs[i] for i in kept])
         blank = np.ones(len(texts), dtype=bool)
         blank[kept] = False
-        columns: dict[str, list] = {"text": texts}
+        columns: dict[str, list] = {"text": texts, **({"text_pair": pairs} if pairs is not None else {})}
+        if self.regression:
+            columns["prediction"] = ["" if blank[i] else f"{p:.6f}" for i, p in enumerate(probabilities[:, 0])]
+            return columns
         if self.multi_label:
             chosen = probabilities >= self.thresholds
             columns["predicted"] = ["" if blank[i] else "|".join(np.array(self.label_names)[row])
@@ -78,6 +99,19 @@ class Predictor:
             columns[f"score{suffix}"] = ["" if blank[i] else f"{probabilities[i, r[rank]]:.6f}"
                                          for i, r in enumerate(ranked)]
         return columns
+
+
+def check_int8_fits(model_dir: Path) -> None:
+    """The int8 export takes one text and class logits: a sentence-pair or regression model is refused before
+    anything is exported (their int8 path is not built yet)."""
+    try:
+        config = read_json(model_dir / "config.json", limit=2**20)
+    except DamagedState:
+        return  # the loader says what is wrong with it
+    if isinstance(config, dict) and (config.get("sentence_pair") or config.get("problem_type") == "regression"):
+        kind = "a sentence-pair" if config.get("sentence_pair") else "a regression"
+        raise UserError(f"--quantize int8: {model_dir} is {kind} model, which the int8 path does not handle yet; "
+                        f"leave --quantize out to predict in full precision")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

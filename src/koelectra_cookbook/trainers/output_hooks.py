@@ -47,8 +47,12 @@ class OutputHooks:
         return self.push_to_hub or portable_path(str(self.run_dir.model_dir), Path.cwd(), keep=3)
 
     def save_model(self, directory: Path) -> None:
-        """Save model and tokenizer so `transformers.pipeline("text-classification", model=directory)` works."""
-        self.accelerator.unwrap_model(self.model).save_pretrained(directory)
+        """Save model and tokenizer so `transformers.pipeline("text-classification", model=directory)` works. A
+        sentence-pair model says so in its config.json (`sentence_pair`), for predict.py and the page."""
+        model = self.accelerator.unwrap_model(self.model)
+        if self.data.train.pairs is not None:
+            model.config.sentence_pair = True
+        model.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
 
     def write_predictions(self, split: Split, probabilities: np.ndarray) -> None:
