@@ -123,6 +123,38 @@ def test_runs_of_each_task_get_their_own_table_ranked_by_their_own_metric(tmp_pa
         [("nsmc", "accuracy", "0.7000"), ("ynat", "macro_f1", "0.9000"), ("ynat", "macro_f1", "0.5000")]
 
 
+def test_sentence_pair_tasks_get_their_own_tables_and_an_mse_section_ranks_lowest_first(tmp_path, capsys):
+    """KorSTS (spearman) and KorNLI (accuracy) are never ranked together; KorSTS runs headlined and chosen by mse
+    (smaller is better) rank lowest first, in the table and in --csv."""
+    runs = tmp_path / "runs"
+    make_run(runs / "korsts", "expert-1", lr=1e-4, seed=1, dev=0.60, eval_=0.55, task="korsts", metric="spearman")
+    make_run(runs / "korsts", "expert-2", lr=1e-3, seed=1, dev=0.80, eval_=0.75, task="korsts", metric="spearman")
+    make_run(runs / "kornli", "expert-1", lr=1e-4, seed=1, dev=0.70, eval_=0.69, task="kornli")
+    make_run(runs / "kornli", "expert-2", lr=1e-3, seed=1, dev=0.75, eval_=0.72, task="kornli")
+    assert main([str(runs), "--wide"]) == 0
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("## ")] == \
+        ["## kornli (dev accuracy)", "## korsts (dev spearman)"]
+    kornli, korsts = out.split("## kornli")[1].split("## korsts")
+    header, *rows = table_rows(korsts)
+    assert "dev accuracy" not in header and [row[header.index("dev spearman")] for row in rows] == ["0.8000", "0.6000"]
+    header, *rows = table_rows(kornli)
+    assert "dev spearman" not in header and [row[header.index("dev accuracy")] for row in rows] == ["0.7500", "0.7000"]
+
+    mse = tmp_path / "mse" / "korsts"
+    for i, (lr, dev) in enumerate([(1e-4, 1.20), (3e-4, 0.45), (1e-3, 2.10)]):
+        make_run(mse, f"expert-{i}", lr=lr, seed=1, dev=dev, eval_=dev + 0.1, task="korsts", metric="mse",
+                 train__es_metric="mse")
+    assert main([str(mse), "--wide", "--csv", str(tmp_path / "mse.csv")]) == 0
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("## ")] == ["## korsts (dev mse)"]
+    header, *rows = table_rows(out)
+    assert [(row[header.index("train.learning_rate")], row[header.index("dev mse")]) for row in rows] == \
+        [("0.0003", "0.4500"), ("0.0001", "1.2000"), ("0.001", "2.1000")]
+    with open(tmp_path / "mse.csv", newline="", encoding="utf-8") as handle:
+        assert [row["dev"] for row in csv.DictReader(handle)] == ["0.4500", "1.2000", "2.1000"]
+
+
 def test_keys_that_do_not_change_results_neither_split_rows_nor_become_columns(tmp_path, capsys):
     folder = tmp_path / "nsmc"
     make_run(folder, "expert-1", lr=1e-4, seed=1, dev=0.70, eval_=0.69, data__download=True, train__log_every=10)
@@ -171,3 +203,4 @@ def test_display_width_counts_hangul_as_two_columns():
     assert display_width("한국어 abc") == 10 and display_width("e\u0301") == 1
     assert cut("한국어모델", 7) == "한국어…" and display_width(cut("한국어모델", 7)) == 7
     assert cut("short", 10) == "short"
+    assert cut("runs/nsmc/expert-1", 9, keep_end=True) == "…expert-1"  # a path keeps its end

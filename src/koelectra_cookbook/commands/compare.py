@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def compare(argv: list[str] | None) -> None:
         print(f"skipped: {line}", file=sys.stderr)
     if not runs:
         raise UserError("no run with results to compare in " + ", ".join(cell(str(p), 300) for p in args.paths))
-    base = args.paths[0] if len(args.paths) == 1 else None
+    base = common_folder(args.paths)
     every_section = sections(group_runs(runs))
     for number, section in enumerate(every_section):
         keys = differing_keys(section.rows)
@@ -67,6 +68,15 @@ def compare(argv: list[str] | None) -> None:
     if args.plot is not None:
         write_plot(args.plot, runs, differing_keys(group_runs(runs)))
         print(f"plot: {args.plot}")
+
+
+def common_folder(paths: list[Path]) -> Path | None:
+    """The folder every given path lies in, which run paths are shown relative to (None if there is none)."""
+    try:
+        common = Path(os.path.commonpath([str(path.resolve()) for path in paths]))
+    except ValueError:
+        return None
+    return common if common != Path(common.anchor) else None
 
 
 def csv_table(every_section: list, base: Path | None) -> tuple[list[str], list[list[str]]]:

@@ -253,6 +253,6 @@ def table(rows: list[Row], keys: list[str], base: Path | None,
 
 def _relative(path: Path, base: Path | None) -> str:
     try:
-        return cell(str(path.relative_to(base)), FULL) if base is not None else cell(str(path), FULL)
+        return cell(str(path.resolve().relative_to(base.resolve())), FULL) if base is not None else cell(str(path), FULL)
     except ValueError:
         return cell(str(path), FULL)

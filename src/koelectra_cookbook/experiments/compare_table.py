@@ -4,7 +4,7 @@ Hangul and other wide characters take two columns of a terminal, so padding coun
 A table wider than the terminal is made to fit in steps, each taken only while it is still too wide: a
 column with one value in every row (the level, most often) becomes a line under the table, config keys lose
 their section (`train.learning_rate` -> `learning_rate`), the widest text cells are cut
-(ending in `…`, never below a readable minimum), and config columns are moved out, the keys a reader looks
+(with `…`; a path keeps its end; never below a readable minimum), and config columns are moved out, the keys a reader looks
 for first last, to a line under the table. The metric columns are never cut. `--wide` shows everything.
 """
 
@@ -26,18 +26,19 @@ def display_width(text: str) -> int:
     return width
 
 
-def cut(text: str, width: int) -> str:
-    """`text` cut to at most `width` terminal columns, ending in an ellipsis when anything was cut."""
+def cut(text: str, width: int, keep_end: bool = False) -> str:
+    """`text` cut to at most `width` terminal columns, an ellipsis where it was cut: at the end, or with
+    `keep_end` at the start (a path's last folders tell runs apart, its first ones rarely do)."""
     if display_width(text) <= width:
         return text
     kept, used = [], 0
-    for char in text:
+    for char in reversed(text) if keep_end else text:
         step = display_width(char)
         if used + step > width - 1:
             break
         kept.append(char)
         used += step
-    return "".join(kept) + ELLIPSIS
+    return ELLIPSIS + "".join(reversed(kept)) if keep_end else "".join(kept) + ELLIPSIS
 
 
 def pad(text: str, width: int) -> str:
@@ -83,6 +84,7 @@ def fit(header: list[str], cells: list[list[str]], keys: list[str],
             if short.count(name) == 1:
                 header[first_key + i] = name
     cuttable = [*range(first_key, first_key + len(keys)), len(header) - 1]  # the config columns and the run
+    paths = {i for i in cuttable if any("/" in row[i] for row in cells)}  # cut at their start
     while too_wide():  # 3. cut the widest cuttable column by one column of text
         widths = {i: column_width(header, cells, i) for i in cuttable}
         widths = {i: w for i, w in widths.items() if w > MIN_CUT}
@@ -91,7 +93,7 @@ def fit(header: list[str], cells: list[list[str]], keys: list[str],
         column = max(widths, key=lambda i: (widths[i], i))
         header[column] = cut(header[column], widths[column] - 1)
         for row in cells:
-            row[column] = cut(row[column], widths[column] - 1)
+            row[column] = cut(row[column], widths[column] - 1, keep_end=column in paths)
     moved: list[str] = []
     while too_wide() and keys:  # 4. move config columns out, the last of them first
         moved.insert(0, keys.pop())

@@ -57,8 +57,9 @@ def run_sweep(args: argparse.Namespace) -> None:
                         source if space is not None else "the default search space")
     if args.evals_per_epoch is None:  # 4 evaluations in a 1-epoch run, 2 per epoch in 2 or 3, then 1 per epoch
         args.evals_per_epoch = max(1, math.ceil(4 / base.train.epochs))
-    if base.data.dev_split <= 0:
-        raise UserError("config: a sweep selects on the dev split, so data.dev_split must be above 0")
+    if base.data.dev_split <= 0 and not base.data.dev_file:  # a dev file (KorSTS, KorNLI) needs no split
+        raise UserError("config: a sweep selects on the dev split, so data.dev_split must be above 0 (or "
+                        "data.dev_file must name a dev file)")
     check_inputs(base, writes=True)
     folder = args.output_dir / base.task / f"sweep-{args.study}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -95,7 +96,7 @@ def open_study(optuna, args, base: Config, space: dict, folder: Path):
                                 f"({' '.join(str(exc).split())[:200]})") from None
             time.sleep(1 + attempt)
     metric = base.train.es_metric
-    direction = "minimize" if is_minimized(metric) else "maximize"
+    direction = study_direction(metric)
     seed = base.train.seed if args.sampler_seed is None else args.sampler_seed
     study = optuna.create_study(storage=storage, study_name=args.study, direction=direction, load_if_exists=True,
                                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=2))
@@ -112,6 +113,12 @@ def open_study(optuna, args, base: Config, space: dict, folder: Path):
         raise UserError(f"study {args.study!r} in {shown(without_password(url), 200)} was started with another config or search "
                         f"space ({listed[:400]}); use the same arguments to continue it, or another --study")
     return study
+
+
+def study_direction(metric: str) -> str:
+    """Optuna's direction for the selection metric: "minimize" for a metric where smaller is better (loss,
+    hamming_loss, a regression's mse: classifier.names.is_minimized), else "maximize"."""
+    return "minimize" if is_minimized(metric) else "maximize"
 
 
 def without_password(url: str) -> str:
