@@ -36,6 +36,7 @@ from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR  # noqa: E402
 from koelectra_cookbook.commands.predict import main as predict_main  # noqa: E402
 from koelectra_cookbook.inference.predictor import Predictor  # noqa: E402
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer  # noqa: E402
+from koelectra_cookbook.trainers.expert import ExpertTrainer  # noqa: E402
 
 REVIEW = "정말 재밌는 영화였다 배우 연기도 좋았어요"
 
@@ -379,6 +380,180 @@ def test_after_ctrl_c_the_process_ends_at_once_only_while_the_model_runs(monkeyp
 def assert_one_error_line(capsys, expected: str) -> None:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err
+
+
+# --- sentence-pair and regression models ----------------------------------------------------------------------
+
+PAIR = ("한 남자가 기타를 치고 있다", "남자가 악기를 연주하고 있다")
+
+
+def pair_model(tmp_path_factory, tiny_model_dir, trainer, task: str) -> Path:
+    """The model/ folder of a few steps on a built-in pair task's bundled samples."""
+    root = tmp_path_factory.mktemp(task)
+    status, run = run_cli(trainer, "--task", task, "--output-dir", str(root / "runs"),
+                          "--set", f"data.dir={SAMPLES_DIR / task}", "--set", f"data.cache_dir={root / 'cache'}",
+                          "--set", f"model.name_or_path={tiny_model_dir}", "--set", "train.max_steps=8",
+                          "--set", "train.learning_rate=1e-3", "--set", "data.download=false")
+    assert status == 0
+    return run / "model"
+
+
+@pytest.fixture(scope="module")
+def nli_model(tmp_path_factory, tiny_model_dir) -> Path:
+    """Sentence-pair classification (KorNLI: entailment, neutral, contradiction)."""
+    return pair_model(tmp_path_factory, tiny_model_dir, BeginnerTrainer, "kornli")
+
+
+@pytest.fixture(scope="module")
+def sts_model(tmp_path_factory, tiny_model_dir) -> Path:
+    """Sentence-pair regression (KorSTS: one score)."""
+    return pair_model(tmp_path_factory, tiny_model_dir, ExpertTrainer, "korsts")
+
+
+@pytest.fixture(scope="module")
+def nli_server(nli_model):
+    running = app.start_server(nli_model, "127.0.0.1", free_port())
+    yield running
+    running.close()
+
+
+@pytest.fixture(scope="module")
+def sts_server(sts_model):
+    running = app.start_server(sts_model, "127.0.0.1", free_port())
+    yield running
+    running.close()
+
+
+def page_components(base_url: str) -> list[dict]:
+    with urllib.request.urlopen(f"{base_url}config", timeout=60) as answer:
+        return json.load(answer)["components"]
+
+
+def test_a_pair_models_two_texts_get_the_predictors_probabilities(nli_model, nli_server):
+    expected = Predictor(nli_model).probabilities([PAIR[0]], [PAIR[1]])[0]
+    names = ["entailment", "neutral", "contradiction"]
+    answer = gradio_client.Client(nli_server.url, verbose=False).predict(*PAIR, api_name="/classify")
+    confidences = {row["label"]: row["confidence"] for row in answer["confidences"]}
+    assert [confidences[name] for name in names] == pytest.approx(expected.tolist(), abs=1e-6)
+    assert answer["label"] == names[int(np.argmax(expected))]
+    event, data = call_over_http(nli_server.url, "classify", list(PAIR))  # the footer's POST and GET
+    assert event == "complete"
+    assert [{r["label"]: r["confidence"] for r in data[0]["confidences"]}[name] for name in names] == \
+        pytest.approx(expected.tolist(), abs=1e-6)
+    boxes = [c["props"].get("label") for c in page_components(nli_server.url) if c.get("type") == "textbox"]
+    assert boxes[:2] == ["first text", "second text"]
+
+
+def test_a_pair_models_bad_calls_are_messages(nli_server, capsys):
+    client = gradio_client.Client(nli_server.url, verbose=False)
+    with pytest.raises(gradio_client.exceptions.AppError, match="type the second text"):
+        client.predict(PAIR[0], "  ", api_name="/classify")
+    with pytest.raises(gradio_client.exceptions.AppError, match="type the first text"):
+        client.predict("", PAIR[1], api_name="/classify")
+    event, data = call_over_http(nli_server.url, "classify", [PAIR[0]])  # a single-text page's footer, one string
+    assert event == "error" and data["error"].startswith("this model compares two texts: give both")
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_regression_models_call_returns_the_predictors_score(sts_model, sts_server):
+    expected = float(Predictor(sts_model).probabilities([PAIR[0]], [PAIR[1]])[0, 0])
+    score = gradio_client.Client(sts_server.url, verbose=False).predict(*PAIR, api_name="/classify")
+    assert isinstance(score, float) and score == pytest.approx(expected, abs=1e-6)
+    event, data = call_over_http(sts_server.url, "classify", list(PAIR))
+    assert event == "complete" and data[0] == pytest.approx(expected, abs=1e-6)
+    kinds = [c.get("type") for c in page_components(sts_server.url)]
+    assert "number" in kinds and "label" not in kinds and "image" not in kinds  # a number, no chart of classes
+    summary = next(c["props"]["value"] for c in page_components(sts_server.url)
+                   if c.get("type") == "markdown" and (c["props"].get("value") or "").startswith("### Model"))
+    assert "**kind**: regression" in summary and "**labels**" not in summary and "**input**: a sentence pair" in summary
+
+
+@pytest.mark.parametrize("kind", ["classification", "regression"])
+def test_the_footer_of_a_pair_model_sends_two_texts(kind, request):
+    name = "nli" if kind == "classification" else "sts"
+    model, server = request.getfixturevalue(f"{name}_model"), request.getfixturevalue(f"{name}_server")
+    footer = footer_of(server.url)
+    assert f"""-d '{{"data": ["{PAIR[0]}", "{PAIR[1]}"]}}'""" in footer
+    assert f'predict("{PAIR[0]}", "{PAIR[1]}", api_name="/classify")' in footer
+    assert ("the predicted score" in footer) == (kind == "regression")
+    if shutil.which("curl") is None or shutil.which("bash") is None:
+        return  # the text of the footer is checked; running its command needs curl
+    fence = footer.split("```bash\n", 1)[1].split("```", 1)[0]
+    [one_line] = [line for line in fence.splitlines() if line.startswith("curl") and "$(curl" in line]
+    answer = subprocess.run(["bash", "-c", one_line], capture_output=True, text=True, timeout=120)
+    assert answer.returncode == 0 and answer.stdout.startswith("event: complete\ndata: "), answer
+    data = json.loads(answer.stdout.splitlines()[1].removeprefix("data: "))
+    expected = Predictor(model).probabilities([PAIR[0]], [PAIR[1]])[0]
+    if kind == "regression":
+        assert data[0] == pytest.approx(float(expected[0]), abs=1e-6)
+    else:
+        confidences = {row["label"]: row["confidence"] for row in data[0]["confidences"]}
+        assert [confidences[n] for n in ["entailment", "neutral", "contradiction"]] == \
+            pytest.approx(expected.tolist(), abs=1e-6)
+
+
+def test_a_pair_upload_returns_the_csv_predict_py_writes(nli_model, nli_server, sts_model, sts_server, tmp_path):
+    """Two named columns of a file written without quoting (KorSTS's own TSV), and a .txt file of tab-separated
+    pairs with a blank line: the page's CSV is predict.py's, byte for byte."""
+    sts_test = SAMPLES_DIR / "korsts" / "sts-test.tsv"
+    returned = Path(gradio_client.Client(sts_server.url, verbose=False).predict(
+        gradio_client.handle_file(str(sts_test)), "sentence1", "sentence2", "utf-8", True, api_name="/predict_file"))
+    assert predict_main(["--model", str(sts_model), "--input", str(sts_test), "--text-column", "sentence1",
+                         "--pair-column", "sentence2", "--no-quoting", "--output", str(tmp_path / "sts.csv")]) == 0
+    assert returned.read_bytes() == (tmp_path / "sts.csv").read_bytes()
+    rows = list(csv.DictReader(io.StringIO(returned.read_text(encoding="utf-8"))))
+    assert list(rows[0]) == ["text", "text_pair", "prediction"] and len(rows) == 60
+    float(rows[0]["prediction"])  # a score, not a class name
+
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text(f"{PAIR[0]}\t{PAIR[1]}\n\n남자가 노래한다\t여자가 춤춘다\n", encoding="utf-8")
+    returned = Path(gradio_client.Client(nli_server.url, verbose=False).predict(
+        gradio_client.handle_file(str(pairs)), "", "", "utf-8", False, api_name="/predict_file"))
+    assert predict_main(["--model", str(nli_model), "--input", str(pairs),
+                         "--output", str(tmp_path / "nli.csv")]) == 0
+    assert returned.read_bytes() == (tmp_path / "nli.csv").read_bytes()
+    rows = list(csv.DictReader(io.StringIO(returned.read_text(encoding="utf-8"))))
+    assert list(rows[0]) == ["text", "text_pair", "prediction", "score"]
+    second = ("남자가 노래한다", "여자가 춤춘다")
+    assert [(r["text"], r["text_pair"]) for r in rows] == [PAIR, ("", ""), second]
+
+
+def test_a_one_column_upload_for_a_pair_model_is_a_message(nli_server, tmp_path, capsys):
+    upload = tmp_path / "reviews.csv"
+    upload.write_text("sentence1,sentence2\n가,나\n", encoding="utf-8")
+    with pytest.raises(gradio_client.exceptions.AppError, match="reviews.csv: give both text columns"):
+        gradio_client.Client(nli_server.url, verbose=False).predict(
+            gradio_client.handle_file(str(upload)), "sentence1", "", "utf-8", False, api_name="/predict_file")
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name,content,columns,no_quoting,expected", [
+    ("one.txt", "첫 줄\t둘째\n탭이 없는 줄\n", ("", ""), False,
+     "one.txt:2: a sentence-pair model needs two texts a line, separated by one tab (found 1 field)"),
+    ("one.csv", "sentence1\n가\n", ("sentence1", "sentence2"), False, "no column 'sentence2'"),
+    ("one.csv", "sentence1,sentence2\n가,나\n", ("", "sentence2"), False, "one.csv: give both text columns"),
+    ("quote.tsv", 'sentence1\tsentence2\n"그는 안녕\t인사했다\n', ("sentence1", "sentence2"), False,
+     "a quoted field is never closed; tick 'no quoting'"),
+    ("big.txt", "가\t나\n" * 6, ("", ""), False, "6 pairs; the page classifies at most 5"),
+])
+def test_bad_pair_uploads_are_one_clear_message(nli_model, tmp_path, name, content, columns, no_quoting, expected):
+    import gradio
+
+    page = app.ModelPage(gradio, Predictor(nli_model), nli_model, max_upload_bytes=1024, max_upload_rows=5)
+    try:
+        upload = tmp_path / name
+        upload.write_text(content, encoding="utf-8")
+        with pytest.raises(gradio.Error) as caught:
+            page.predict_pair_file(str(upload), *columns, "utf-8", no_quoting)
+        assert expected in caught.value.message and str(tmp_path) not in caught.value.message
+        assert list(Path(page.work_dir.name).iterdir()) == []
+        # the same file without quoting is read (the quote is a plain character)
+        if name == "quote.tsv":
+            rows = (Path(page.predict_pair_file(str(upload), *columns, "utf-8", True)).read_text(encoding="utf-8")
+                    .splitlines())
+            assert rows[1].startswith('"""그는 안녕",인사했다,')
+    finally:
+        page.close()
 
 
 # --- in a real browser -------------------------------------------------------------------------------------

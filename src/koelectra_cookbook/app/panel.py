@@ -1,4 +1,4 @@
-"""What the web page shows beside the text box: the model's task, labels and metrics.
+"""What the web page shows beside the text box: the model's task, kind, labels and metrics.
 
 Read from the files a run leaves, not from the model card's wording (the card may be rewritten): the labels
 and their thresholds from the loaded model's config.json (via `Predictor`), the task name from the run's
@@ -19,18 +19,29 @@ MAX_METRICS = 20  # a results.json from elsewhere could hold thousands of keys; 
 SPLIT_TITLES = {"eval": "evaluation file", "dev": "dev split (held out from train; optimistic)"}
 
 
-def summary_markdown(model_dir: Path, label_names: list[str], thresholds, multi_label: bool) -> str:
-    """The Markdown shown beside the text box."""
+def summary_markdown(model_dir: Path, label_names: list[str], thresholds, multi_label: bool,
+                     regression: bool = False, sentence_pair: bool = False) -> str:
+    """The Markdown shown beside the text box. A regression model has no labels to list (its one output is the
+    score); a sentence-pair model says that it reads two texts."""
     model_dir = Path(model_dir)
     run_dir = model_dir.parent if model_dir.name == "model" else None  # only a run's layout has its files there
-    kind = ("multi-label: one sigmoid per label, a label is predicted at or above its threshold" if multi_label
-            else "single-label: the probabilities sum to 1")
+    if regression:
+        kind = "regression: one predicted score, a number (no classes)"
+    elif multi_label:
+        kind = "multi-label: one sigmoid per label, a label is predicted at or above its threshold"
+    else:
+        kind = "single-label: the probabilities sum to 1"
     lines = ["### Model", "", f"**task**: {escape(run_task(run_dir) or 'unknown (no run.json beside the model)')}",
-             "", f"**kind**: {kind}", "", "**labels**:", ""]
-    for index, name in enumerate(label_names):
-        threshold = f" (threshold {thresholds[index]:.3f})" if multi_label else ""
-        lines.append(f"- {index}: {escape(name)}{threshold}")
-    lines += ["", *metrics_lines(run_dir)]
+             "", f"**kind**: {kind}", ""]
+    if sentence_pair:
+        lines += ["**input**: a sentence pair, the first and the second text read together", ""]
+    if not regression:
+        lines += ["**labels**:", ""]
+        for index, name in enumerate(label_names):
+            threshold = f" (threshold {thresholds[index]:.3f})" if multi_label else ""
+            lines.append(f"- {index}: {escape(name)}{threshold}")
+        lines.append("")
+    lines += metrics_lines(run_dir)
     return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7860, help="the port to listen on (default 7860)")
     parser.add_argument("--max-upload-mb", type=int, default=5, help="largest file the page accepts (default 5)")
     parser.add_argument("--max-upload-rows", type=int, default=10_000,
-                        help="most texts in one uploaded file (default 10000; use predict.py for more)")
+                        help="most texts (or text pairs) in one uploaded file (default 10000; use predict.py for more)")
     quiet_libraries()
     server = None
 
