@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from koelectra_cookbook.commands import push
 from koelectra_cookbook.runs.model_card import is_hub_id, portable_config, portable_path
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer
+from koelectra_cookbook.trainers.expert import ExpertTrainer
 from koelectra_cookbook.trainers.multi_label import MultiLabelTrainer
 
 
@@ -53,9 +55,11 @@ def test_the_card_has_a_model_index_with_the_results_of_the_run(ynat_run):
     entries = meta["model-index"][0]["results"]
     evaluation, dev = entries[0], entries[1]
     assert evaluation["dataset"] == {"name": "KLUE-YNAT", "type": "klue/klue", "config": "ynat", "split": "validation"}
-    headline = evaluation["metrics"][0]
-    assert headline["type"] == "macro_f1" and headline["value"] == results["eval"]["macro_f1"]
+    headline = evaluation["metrics"][0]  # a metric id of hf.co/metrics, with the arguments that make ours
+    assert headline["type"] == "f1" and headline["args"] == {"average": "macro"}
+    assert headline["value"] == results["eval"]["macro_f1"] and headline["name"] == "Macro F1 (eval)"
     assert "dev" in dev["dataset"]["name"] and dev["metrics"][0]["value"] == results["dev"]["macro_f1"]
+    assert dev["dataset"]["split"] == "train"  # held out from the training file
     assert dev["metrics"][0]["name"].endswith("(dev)")
 
 
@@ -95,6 +99,105 @@ def test_a_multi_label_card_explains_the_thresholds_and_its_example_applies_them
     thresholds, label2id = config["thresholds"], config["label2id"]
     assert len(scores) == len(thresholds) == 10
     assert set(labels) == {s["label"] for s in scores if s["score"] >= thresholds[label2id[s["label"]]]}
+
+
+def run_usage_code(card: str, model_dir: Path) -> list:
+    """Execute the card's usage example against the saved folder; what it prints."""
+    printed = []
+    exec(re.sub(r'model="[^"]*"', f'model="{model_dir}"', usage_code(card)),
+         {"print": lambda *values: printed.append(values)})
+    return printed
+
+
+def first_row(run: Path) -> dict:
+    with open(run / "predictions.csv", newline="", encoding="utf-8") as handle:
+        return next(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def korsts_run(tmp_path_factory, tiny_model_dir):
+    return short_run(tmp_path_factory.mktemp("card-sts"), tiny_model_dir, ExpertTrainer, "korsts",
+                     "--set", "data.download=false")
+
+
+@pytest.fixture(scope="module")
+def kornli_run(tmp_path_factory, tiny_model_dir):
+    return short_run(tmp_path_factory.mktemp("card-nli"), tiny_model_dir, ExpertTrainer, "kornli",
+                     "--set", "data.download=false")
+
+
+def test_a_pair_card_passes_both_texts_and_its_example_runs(kornli_run):
+    card = (kornli_run / "model" / "README.md").read_text(encoding="utf-8")
+    row = first_row(kornli_run)  # the evaluation file's first pair, as the run predicted it
+    code = usage_code(card)
+    pair = json.dumps({"text": row["text"], "text_pair": row["text_pair"]}, ensure_ascii=False)
+    assert f"classify({pair})" in code
+    (result,), = run_usage_code(card, kornli_run / "model")
+    assert result["label"] == row["prediction"] and result["score"] == pytest.approx(float(row["score"]), abs=1e-4)
+    assert "(sentence pairs, single-label)" in card and "0: entailment, 1: neutral, 2: contradiction" in card
+
+
+def test_a_pair_cards_model_index_names_the_dataset_and_its_dev_file(kornli_run):
+    card = (kornli_run / "model" / "README.md").read_text(encoding="utf-8")
+    results = json.loads((kornli_run / "results.json").read_text())
+    meta = front_matter(card)
+    assert meta["datasets"] == ["kakaobrain/kor_nlu"] and "sentence-pair" in meta["tags"]
+    evaluation, dev = meta["model-index"][0]["results"]
+    assert evaluation["dataset"] == {"name": "KorNLI", "type": "kakaobrain/kor_nlu", "config": "nli", "split": "test"}
+    assert dev["dataset"] == {"name": "KorNLI (dev: xnli.dev.ko.tsv)", "type": "kakaobrain/kor_nlu", "config": "nli",
+                              "split": "validation"}
+    assert [(m["type"], m.get("args")) for m in evaluation["metrics"]] == \
+        [("accuracy", None), ("f1", {"average": "macro"})]
+    assert evaluation["metrics"][0]["value"] == results["eval"]["accuracy"]
+    assert dev["metrics"][0]["value"] == results["dev"]["accuracy"]
+    data = card.split("## Data\n")[1].split("\n## ")[0]
+    assert "- dev: `xnli.dev.ko.tsv`, 60 rows (data.dev_file" in data and "rows held out" not in data
+    assert data.count("xnli.dev.ko.tsv") == 1 and "| dev file (xnli.dev.ko.tsv) |" in card
+
+
+def test_a_regression_card_says_it_predicts_a_score_and_its_example_prints_it(korsts_run):
+    card = (korsts_run / "model" / "README.md").read_text(encoding="utf-8")
+    row = first_row(korsts_run)
+    code = usage_code(card)
+    pair = json.dumps({"text": row["text"], "text_pair": row["text_pair"]}, ensure_ascii=False)
+    assert f"predict([{pair}])[0]" in code
+    (score,), = run_usage_code(card, korsts_run / "model")
+    # the pipeline's score is the model's output as it is: the score the run predicted for that pair
+    assert isinstance(score, float) and score == pytest.approx(float(row["prediction"]), abs=1e-4)
+    labels = card.split("## Labels\n")[1].split("\n## ")[0]
+    assert "0: score" not in labels and "predicts one score per pair" in labels
+    assert "the training scores run from 0 to 5" in labels
+    assert "applies no function to a regression model's output" in card.split("## Use\n")[1]
+    assert "(sentence pairs, regression: one output, a predicted score)" in card
+
+
+def test_a_regression_cards_model_index_has_the_correlations_and_mse(korsts_run):
+    card = (korsts_run / "model" / "README.md").read_text(encoding="utf-8")
+    results = json.loads((korsts_run / "results.json").read_text())
+    meta = front_matter(card)
+    assert meta["datasets"] == ["kakaobrain/kor_nlu"] and {"sentence-pair", "regression"} <= set(meta["tags"])
+    evaluation, dev = meta["model-index"][0]["results"]
+    assert evaluation["dataset"] == {"name": "KorSTS", "type": "kakaobrain/kor_nlu", "config": "sts", "split": "test"}
+    assert dev["dataset"]["split"] == "validation" and dev["dataset"]["name"] == "KorSTS (dev: sts-dev.tsv)"
+    for entry, split in ((evaluation, "eval"), (dev, "dev")):
+        assert [m["type"] for m in entry["metrics"]] == ["spearmanr", "pearsonr", "mse"]  # the headline first
+        assert [m["name"] for m in entry["metrics"]] == [f"Spearman ({split})", f"Pearson ({split})", f"MSE ({split})"]
+        assert [m["value"] for m in entry["metrics"]] == [results[split][n] for n in ("spearman", "pearson", "mse")]
+    assert "- dev: `sts-dev.tsv`" in card
+
+
+def test_pushing_a_regression_pair_model_uploads_the_same_card_naming_the_repo(korsts_run, monkeypatch, capsys):
+    hub = FakeHub().install(monkeypatch)
+    saved = (korsts_run / "model" / "README.md").read_text(encoding="utf-8")
+    assert push.main([str(korsts_run), "someone/korsts"]) == 0
+    (_, _, files), = hub.uploads
+    card = files["README.md"].decode()
+    assert card.replace('model="someone/korsts"', "").replace("name: someone/korsts", "") == \
+        re.sub(r'model="[^"]*"', "", saved).replace(f"name: {front_matter(saved)['model-index'][0]['name']}", "")
+    assert 'predict = pipeline("text-classification", model="someone/korsts")' in card
+    assert front_matter(card)["model-index"][0]["name"] == "someone/korsts"
+    assert json.loads(files["config.json"])["sentence_pair"] is True
+    capsys.readouterr()
 
 
 def test_paths_in_a_card_are_relative_to_the_start_or_cut_to_their_name(tmp_path):

@@ -207,13 +207,59 @@ def test_trials_and_repeats_evaluate_at_the_same_shares_of_each_epoch(monkeypatc
 def test_the_default_spaces_are_valid_for_their_tasks(tmp_path, tiny_model_dir):
     from koelectra_cookbook.experiments.sweep_space import default_space
 
-    for task, multi_label in (("nsmc", False), ("ynat", False), ("unsmile", True)):
+    # sentence pairs (kornli, klue-nli) and regression (korsts, klue-sts) share the single-text space
+    for task, multi_label in (("nsmc", False), ("ynat", False), ("unsmile", True), ("kornli", False),
+                              ("korsts", False), ("klue-nli", False), ("klue-sts", False)):
         argv = ["--task", task, "--set", f"data.dir={SAMPLES_DIR / task}", "--set", f"model.name_or_path={tiny_model_dir}"]
         base = resolve_config(parse_args("", argv, False))
         assert base.data.multi_label == multi_label
         for demo in (False, True):
             space = check_space(default_space(multi_label, demo), base, "default")
             assert ("train.pos_weight" in space) == multi_label
+
+
+def test_the_study_direction_follows_is_minimized_for_the_selection_metric(tmp_path, tiny_model_dir):
+    """A regression sweep selecting on mse minimises it; one selecting on spearman (KorSTS's headline) maximises."""
+    import argparse
+
+    from koelectra_cookbook.classifier.names import LOWER_IS_BETTER, REGRESSION_METRICS, SINGLE_LABEL_METRICS
+    from koelectra_cookbook.experiments.sweep import open_study, study_direction
+    from koelectra_cookbook.experiments.sweep_space import default_space
+
+    for metric in (*SINGLE_LABEL_METRICS, *REGRESSION_METRICS, *LOWER_IS_BETTER):
+        assert study_direction(metric) == ("minimize" if metric in ("loss", "hamming_loss", "mse") else "maximize")
+    for metric, direction in (("mse", optuna.study.StudyDirection.MINIMIZE),
+                              ("spearman", optuna.study.StudyDirection.MAXIMIZE)):
+        argv = ["--task", "korsts", "--set", f"data.dir={SAMPLES_DIR / 'korsts'}",
+                "--set", f"model.name_or_path={tiny_model_dir}", "--set", f"train.es_metric={metric}"]
+        base = resolve_config(parse_args("", argv, False))
+        space = check_space(default_space(False, False), base, "default")
+        args = argparse.Namespace(storage=None, study=f"s-{metric}", sampler_seed=None, trials=2, evals_per_epoch=1)
+        folder = tmp_path / metric
+        folder.mkdir()
+        assert open_study(optuna, args, base, space, folder).direction == direction
+
+
+def test_a_regression_sweep_on_mse_keeps_the_lowest_trial_and_needs_no_dev_split(tmp_path, tiny_model_dir, capsys):
+    """KorSTS selecting on mse, with its dev file and data.dev_split 0: the trials run and the best is the lowest."""
+    config = {"task": "korsts", "model": {"name_or_path": str(tiny_model_dir)},
+              "data": {"dir": str(SAMPLES_DIR / "korsts"), "download": False, "cache_dir": str(tmp_path / "cache"),
+                       "dev_split": 0.0, "max_eval_samples": 20},
+              "train": {"max_steps": 2, "epochs": 1, "save_total_limit": 1, "metrics": ["mse", "spearman"],
+                        "es_metric": "mse"},
+              "sweep": SPACE}
+    path = tmp_path / "korsts-sweep.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    out = tmp_path / "runs"
+    assert sweep(path, out, "--trials", "2") == 0
+    database = out / "korsts" / "sweep-default" / "study.db"
+    study = optuna.load_study(study_name="default", storage=f"sqlite:///{database}")
+    trials = finished(database)
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE and len(trials) == 2
+    for trial in trials:
+        assert trial.value == read_json(Path(trial.user_attrs["run_dir"]) / "results.json")["dev"]["mse"]
+    assert study.best_value == min(trial.value for trial in trials)
+    assert f"dev mse {study.best_value:.4f}" in capsys.readouterr().out
 
 
 def demo_config():

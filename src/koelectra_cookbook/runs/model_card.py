@@ -4,6 +4,10 @@ It is built with huggingface_hub's ModelCard (the library the Hub reads cards wi
 `language`, `datasets`, `base_model` (when the base is a Hub id) and a `model-index` of the evaluation file's
 metrics, then the text. Nothing in it names a local absolute path: a published folder must not publish its
 owner's directory layout.
+
+A sentence-pair model's usage example passes `{"text": ..., "text_pair": ...}` to the pipeline (the encoding it
+was trained on: [CLS] a [SEP] b [SEP], with token_type_ids); a regression model's card says the pipeline returns
+its one output as it is (transformers applies no function to a `problem_type: regression` model's logits).
 """
 
 from __future__ import annotations
@@ -25,7 +29,16 @@ PROJECT_URL = "https://github.com/koelectra-cookbook/koelectra-cookbook"
 HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)?")
 METRIC_NAMES = {"accuracy": "Accuracy", "macro_f1": "Macro F1", "micro_f1": "Micro F1", "weighted_f1": "Weighted F1",
                 "lrap": "Label ranking average precision", "hamming_loss": "Hamming loss",
-                "subset_accuracy": "Subset accuracy", "samples_f1": "Samples F1"}
+                "subset_accuracy": "Subset accuracy", "samples_f1": "Samples F1", "pearson": "Pearson",
+                "spearman": "Spearman", "mse": "MSE", "binary_f1": "Binary F1"}
+# The model-index's metric `type` is a metric id of https://hf.co/metrics (what the Hub groups results by), with
+# the arguments that make ours; a metric with no such id keeps its own name.
+HUB_METRICS: dict[str, tuple[str, dict | None]] = {
+    "accuracy": ("accuracy", None), "macro_f1": ("f1", {"average": "macro"}),
+    "micro_f1": ("f1", {"average": "micro"}), "weighted_f1": ("f1", {"average": "weighted"}),
+    "samples_f1": ("f1", {"average": "samples"}), "pearson": ("pearsonr", None), "spearman": ("spearmanr", None),
+    "mse": ("mse", None), "binary_f1": ("f1", None),
+}
 EXAMPLE_CHARACTERS = 200  # a long first text is cut in the usage example
 
 
@@ -89,22 +102,39 @@ def card_data(config: Config, results: dict, model_name: str) -> ModelCardData:
         pipeline_tag="text-classification",
         base_model=base if is_hub_id(base) else None,
         datasets=[hub_dataset.id] if hub_dataset else None,
-        tags=["koelectra-cookbook", config.task] + (["multi-label"] if config.data.multi_label else []),
+        tags=["koelectra-cookbook", config.task] + (["multi-label"] if config.data.multi_label else [])
+        + (["sentence-pair"] if config.data.text_pair_column else [])
+        + (["regression"] if is_regression(config) else []),
         model_name=model_name,
         eval_results=eval_results(config, results),
     )
 
 
+def is_regression(config: Config) -> bool:
+    return config.train.task_type == "regression"
+
+
+def dev_split_name(config: Config) -> str:
+    """The Hub split the dev set comes from: a dev file is the dataset's validation split when the evaluation file
+    is its test split (KorNLI, KorSTS), otherwise the file itself; a dev split held out is part of `train`."""
+    if not config.data.dev_file:
+        return "train"
+    spec = task_spec(config.task)
+    hub = spec.hub_dataset if spec else None
+    return "validation" if hub and hub.eval_split == "test" else Path(config.data.dev_file).name
+
+
 def eval_results(config: Config, results: dict) -> list[EvalResult]:
-    """The model-index: the evaluation file's metrics first (the headline metric leading), then the dev split's,
+    """The model-index: the evaluation file's metrics first (the headline metric leading), then the dev set's,
     each naming the set it was measured on."""
     spec = task_spec(config.task)
     hub = spec.hub_dataset if spec else None
     eval_file = Path(config.data.eval_file).name
-    sets = [("eval", hub.pretty_name if hub else config.task, hub.eval_split if hub else eval_file)]
+    name = hub.pretty_name if hub else config.task
+    sets = [("eval", name, hub.eval_split if hub else eval_file)]
     if "dev" in results:
-        sets.append(("dev", f"{hub.pretty_name if hub else config.task} (dev: held out from the training file)",
-                     "train"))
+        dev = Path(config.data.dev_file).name if config.data.dev_file else "held out from the training file"
+        sets.append(("dev", f"{name} (dev: {dev})", dev_split_name(config)))
     headline = config.train.metrics[0]
     ordered = [headline] + [m for m in config.train.metrics if m != headline]
     entries = []
@@ -112,11 +142,16 @@ def eval_results(config: Config, results: dict) -> list[EvalResult]:
         for metric in ordered:
             if metric not in results[split]:
                 continue
+            metric_type, metric_args = HUB_METRICS.get(metric, (metric, None))
+            if metric == "binary_f1" and config.train.binary_threshold is not None:
+                shown_name = f"{METRIC_NAMES[metric]} (score >= {config.train.binary_threshold:g})"
+            else:
+                shown_name = METRIC_NAMES.get(metric, metric)
             entries.append(EvalResult(
                 task_type="text-classification", task_name="Text Classification",
                 dataset_type=hub.id if hub else config.task, dataset_name=dataset_name,
                 dataset_config=hub.config if hub else None, dataset_split=dataset_split,
-                metric_type=metric, metric_name=f"{METRIC_NAMES.get(metric, metric)} ({split})",
+                metric_type=metric_type, metric_args=metric_args, metric_name=f"{shown_name} ({split})",
                 metric_value=results[split][metric],
             ))
     return entries
@@ -129,8 +164,13 @@ def card_body(config: Config, label_names: list[str], results: dict, data: TaskD
     base = config.model.name_or_path
     base_shown = f"[{base}](https://huggingface.co/{base})" if is_hub_id(base) else \
         f"`{Path(base).name}` (a local model)"
+    regression = is_regression(config)
     kind = ("multi-label: one sigmoid per label, thresholds tuned on the dev split" if multi_label
-            else "single-label")
+            else "regression: one output, a predicted score" if regression else "single-label")
+    if data.train.pairs is not None:
+        kind = f"sentence pairs, {kind}"
+    first = data.eval.texts[0] if len(data.eval) else ""
+    first_pair = data.eval.pairs[0] if len(data.eval) and data.eval.pairs is not None else None
     lines = [
         f"# {config.task}: {spec.description if spec else 'text classification'}",
         "",
@@ -142,11 +182,13 @@ def card_body(config: Config, label_names: list[str], results: dict, data: TaskD
         f"{len(data.train)} rows",
         f"- evaluation: `{Path(config.data.eval_file).name}`, {len(data.eval)} rows (reported only, never used "
         f"to choose anything)",
-        *[f"- {note}" for note in data.notes],  # the dev split's line is among them when there is one
+        *dev_file_line(config, data),
+        # The held-out dev split's line is among the notes when there is one; a dev file's is the line above.
+        *[f"- {note}" for note in data.notes if not is_dev_file_note(note)],
         "",
         "## Labels",
         "",
-        ", ".join(f"{i}: {name}" for i, name in enumerate(label_names)),
+        regression_output(data) if regression else ", ".join(f"{i}: {name}" for i, name in enumerate(label_names)),
         "",
         "## Metrics",
         "",
@@ -156,7 +198,7 @@ def card_body(config: Config, label_names: list[str], results: dict, data: TaskD
         "",
         "## Use",
         "",
-        *usage_example(model_ref, data.eval.texts[0] if len(data.eval) else "", multi_label),
+        *usage_example(model_ref, first, multi_label, first_pair, regression),
         "",
         "## Training config",
         "",
@@ -167,25 +209,74 @@ def card_body(config: Config, label_names: list[str], results: dict, data: TaskD
     return "\n".join(lines)
 
 
+def dev_file_line(config: Config, data: TaskData) -> list[str]:
+    """The Data section's line for data.dev_file (none for a dev split held out from the training file)."""
+    if not config.data.dev_file or data.dev is None:
+        return []
+    return [f"- dev: `{Path(config.data.dev_file).name}`, {len(data.dev)} rows (data.dev_file: chooses the best "
+            f"checkpoint and when to stop)"]
+
+
+def is_dev_file_note(note: str) -> bool:
+    """The loader's note on data.dev_file, which names the file as configured (it may be a local path)."""
+    return note.startswith("dev: ") and note.endswith("(data.dev_file)")
+
+
+def regression_output(data: TaskData) -> str:
+    """What a regression model predicts, with the range of the scores it learnt from."""
+    scores = data.train.labels
+    learnt = f" (the training scores run from {scores.min():g} to {scores.max():g})" if len(scores) else ""
+    return (f"No classes: the model predicts one score per {'pair' if data.train.pairs is not None else 'text'}"
+            f"{learnt}, its single output (named `score` in config.json, `problem_type: regression`), not clipped "
+            f"to the training range.")
+
+
 def metrics_table(config: Config, results: dict) -> list[str]:
     names = list(results["eval"])
     rows = ["| set | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for split, description in (("eval", f"evaluation file ({Path(config.data.eval_file).name})"),
-                               ("dev", "dev split (held out from train)")):
+    dev = (f"dev file ({Path(config.data.dev_file).name})" if config.data.dev_file
+           else "dev split (held out from train)")
+    for split, description in (("eval", f"evaluation file ({Path(config.data.eval_file).name})"), ("dev", dev)):
         if split in results:
             rows.append(f"| {description} | " + " | ".join(f"{results[split][n]:.4f}" for n in names) + " |")
     return rows
 
 
-def usage_example(model_ref: str, text: str, multi_label: bool) -> list[str]:
-    """A pipeline call on the first text of the task's own evaluation file."""
+def example_literal(text: str) -> str:
+    """`text` as a Python string literal (a JSON string is one), a long text cut."""
     if len(text) > EXAMPLE_CHARACTERS:
         text = text[:EXAMPLE_CHARACTERS] + "…"
-    quoted = json.dumps(text, ensure_ascii=False)  # a JSON string is a valid Python string literal
+    return json.dumps(text, ensure_ascii=False)
+
+
+def usage_example(model_ref: str, text: str, multi_label: bool, pair: str | None = None,
+                  regression: bool = False) -> list[str]:
+    """A pipeline call on the first row of the task's own evaluation file (both texts of a pair)."""
+    quoted = example_literal(text)
+    if pair is not None:  # the pipeline encodes a {"text", "text_pair"} dict as one pair
+        quoted = f'{{"text": {quoted}, "text_pair": {example_literal(pair)}}}'
+    if regression:
+        return [
+            "The pipeline applies no function to a regression model's output (`problem_type: regression`): the",
+            "`score` it returns is the predicted score itself, under the one label `score`. A list of "
+            + ("pairs (each a dict of both texts)" if pair is not None else "texts") + " in, one result per row out:",
+            "",
+            "```python",
+            "from transformers import pipeline",
+            "",
+            f"predict = pipeline(\"text-classification\", model=\"{model_ref}\")",
+            f"result = predict([{quoted}])[0]  # {{\"label\": \"score\", \"score\": the predicted score}}",
+            "print(result[\"score\"])",
+            "```",
+        ]
     if not multi_label:
-        return ["```python", "from transformers import pipeline", "",
-                f"classify = pipeline(\"text-classification\", model=\"{model_ref}\")",
-                f"print(classify({quoted}))", "```"]
+        lines = ["```python", "from transformers import pipeline", "",
+                 f"classify = pipeline(\"text-classification\", model=\"{model_ref}\")",
+                 f"print(classify({quoted}))", "```"]
+        if pair is not None:
+            lines = ["Both texts go in as one dict; the pipeline returns the most probable label and its "
+                     "probability:", "", *lines]
+        return lines
     return [
         "Every label has its own probability; a label applies when its probability reaches the label's decision",
         "threshold, tuned on the dev split and saved in `config.json` (`thresholds`, in label-id order):",
