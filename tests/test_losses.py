@@ -28,7 +28,7 @@ def random_batch(multi_label: bool, seed: int = 0, batch: int = 6, num_labels: i
 
 
 def test_loss_names():
-    assert LOSS_NAMES == ("cross_entropy", "bce", "focal", "dice")
+    assert LOSS_NAMES == ("cross_entropy", "bce", "focal", "dice", "mse", "huber")
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -165,7 +165,9 @@ def test_weights_are_float32_buffers_that_survive_a_half_precision_cast(name, mu
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(name="mse", multi_label=False), "valid choices are: cross_entropy, bce, focal, dice"),
+        (dict(name="hinge", multi_label=False), "valid choices are: cross_entropy, bce, focal, dice, mse, huber"),
+        (dict(name="mse", multi_label=False), "does not support single-label tasks; choose one of: cross_entropy"),
+        (dict(name="cross_entropy", multi_label=False, regression=True), "choose one of: mse, huber"),
         (dict(name="cross_entropy", multi_label=True), "choose one of: bce, focal, dice"),
         (dict(name="bce", multi_label=False), "choose one of: cross_entropy, focal, dice"),
         (dict(name="focal", multi_label=False, label_smoothing=0.1), "label_smoothing"),
@@ -191,3 +193,12 @@ def test_loss_under_bf16_autocast_is_float32(name, multi_label):
         logits = layer(torch.randn(6, 8))
         loss = build_loss(name, num_labels=4, multi_label=multi_label)(logits, targets)
     assert logits.dtype == torch.bfloat16 and loss.dtype == torch.float32
+
+
+def test_regression_losses_are_torchs_on_the_one_output():
+    predicted, scores = torch.tensor([[0.5], [2.0], [4.5]]), torch.tensor([1.0, 2.0, 2.0])
+    mse = build_loss("mse", num_labels=1, multi_label=False, regression=True)
+    huber = build_loss("huber", num_labels=1, multi_label=False, regression=True)
+    torch.testing.assert_close(mse(predicted, scores), torch.nn.functional.mse_loss(predicted[:, 0], scores))
+    torch.testing.assert_close(huber(predicted, scores), torch.nn.functional.huber_loss(predicted[:, 0], scores))
+    assert huber(predicted, scores) < mse(predicted, scores)  # the far-off 4.5 weighs linearly, not squared
