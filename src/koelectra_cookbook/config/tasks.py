@@ -43,6 +43,14 @@ class TaskSpec:
 
 
 _GITHUB = "https://raw.githubusercontent.com"
+_KOR_NLU = f"{_GITHUB}/kakaobrain/kor-nlu-datasets/master"
+_KLUE = f"{_GITHUB}/KLUE-benchmark/KLUE/main/klue_benchmark"
+
+
+def _remote(folder_url: str, rows: dict[str, int]) -> tuple[RemoteFile, ...]:
+    """The files of one folder, each with its published row count."""
+    return tuple(RemoteFile(name, f"{folder_url}/{name}", count) for name, count in rows.items())
+
 
 TASKS: dict[str, TaskSpec] = {
     "nsmc": TaskSpec(
@@ -59,10 +67,8 @@ TASKS: dict[str, TaskSpec] = {
             "labels": ["0", "1"],
             "label_names": ["negative", "positive"],
         },
-        remote_files=(
-            RemoteFile("ratings_train.txt", f"{_GITHUB}/e9t/nsmc/master/ratings_train.txt", 150_000),
-            RemoteFile("ratings_test.txt", f"{_GITHUB}/e9t/nsmc/master/ratings_test.txt", 50_000),
-        ),
+        remote_files=_remote(f"{_GITHUB}/e9t/nsmc/master", {"ratings_train.txt": 150_000,
+                                                             "ratings_test.txt": 50_000}),
         hub_dataset=HubDataset("e9t/nsmc", "NSMC", eval_split="test"),
     ),
     "ynat": TaskSpec(
@@ -80,12 +86,7 @@ TASKS: dict[str, TaskSpec] = {
             # KLUE's label-id order.
             "labels": ["IT과학", "경제", "사회", "생활문화", "세계", "스포츠", "정치"],
         },
-        remote_files=(
-            RemoteFile("ynat-v1.1_train.json",
-                       f"{_GITHUB}/KLUE-benchmark/KLUE/main/klue_benchmark/ynat-v1.1/ynat-v1.1_train.json", 45_678),
-            RemoteFile("ynat-v1.1_dev.json",
-                       f"{_GITHUB}/KLUE-benchmark/KLUE/main/klue_benchmark/ynat-v1.1/ynat-v1.1_dev.json", 9_107),
-        ),
+        remote_files=_remote(f"{_KLUE}/ynat-v1.1", {"ynat-v1.1_train.json": 45_678, "ynat-v1.1_dev.json": 9_107}),
         hub_dataset=HubDataset("klue/klue", "KLUE-YNAT", eval_split="validation", config="ynat"),
     ),
     "unsmile": TaskSpec(
@@ -102,77 +103,56 @@ TASKS: dict[str, TaskSpec] = {
             "label_columns": ["여성/가족", "남성", "성소수자", "인종/국적", "연령", "지역", "종교", "기타 혐오",
                               "악플/욕설", "clean"],
         },
-        remote_files=(
-            RemoteFile("unsmile_train_v1.0.tsv",
-                       f"{_GITHUB}/smilegate-ai/korean_unsmile_dataset/main/unsmile_train_v1.0.tsv", 15_005),
-            RemoteFile("unsmile_valid_v1.0.tsv",
-                       f"{_GITHUB}/smilegate-ai/korean_unsmile_dataset/main/unsmile_valid_v1.0.tsv", 3_737),
-        ),
+        remote_files=_remote(f"{_GITHUB}/smilegate-ai/korean_unsmile_dataset/main",
+                             {"unsmile_train_v1.0.tsv": 15_005, "unsmile_valid_v1.0.tsv": 3_737}),
         hub_dataset=HubDataset("smilegate-ai/kor_unsmile", "korean_unsmile_dataset", eval_split="valid"),
     ),
 }
 
 
-_KOR_NLU = f"{_GITHUB}/kakaobrain/kor-nlu-datasets/master"
-_KLUE = f"{_GITHUB}/KLUE-benchmark/KLUE/main/klue_benchmark"
 NLI_LABELS = ["entailment", "neutral", "contradiction"]  # KLUE's label-id order, and KorNLI's
+# kakaobrain/kor-nlu-datasets' layout, KorNLI's and KorSTS's alike.
+_KOR_NLU_LAYOUT = {"format": "tsv", "quoting": False, "text_column": "sentence1", "text_pair_column": "sentence2"}
+
+
 
 # Sentence pairs. KorNLI and KorSTS are tab-separated without quoting, and several sentences hold an unbalanced
 # quote: read with quoting, xnli.dev.ko.tsv gives 1,571 rows of its 2,490 (data.quoting: false reads them all).
 TASKS.update({
     "kornli": TaskSpec(
-        name="kornli",
-        description="KorNLI natural language inference (sentence pairs, 3 classes)",
-        metric="accuracy",
-        data_defaults={
+        "kornli", "KorNLI natural language inference (sentence pairs, 3 classes)",
+        metric="accuracy", data_defaults={
             "dir": "data/kornli",
             # Machine-translated MultiNLI and SNLI; the dev and test files are human-translated XNLI.
             "train_file": ["multinli.train.ko.tsv", "snli_1.0_train.ko.tsv"],
             "dev_file": "xnli.dev.ko.tsv",
             "eval_file": "xnli.test.ko.tsv",
-            "format": "tsv",
-            "quoting": False,
-            "text_column": "sentence1",
-            "text_pair_column": "sentence2",
+            **_KOR_NLU_LAYOUT,
             "label_column": "gold_label",
             "labels": NLI_LABELS,
         },
-        remote_files=(
-            RemoteFile("multinli.train.ko.tsv", f"{_KOR_NLU}/KorNLI/multinli.train.ko.tsv", 392_702),
-            RemoteFile("snli_1.0_train.ko.tsv", f"{_KOR_NLU}/KorNLI/snli_1.0_train.ko.tsv", 550_152),
-            RemoteFile("xnli.dev.ko.tsv", f"{_KOR_NLU}/KorNLI/xnli.dev.ko.tsv", 2_490),
-            RemoteFile("xnli.test.ko.tsv", f"{_KOR_NLU}/KorNLI/xnli.test.ko.tsv", 5_010),
-        ),
+        remote_files=_remote(f"{_KOR_NLU}/KorNLI", {"multinli.train.ko.tsv": 392_702, "snli_1.0_train.ko.tsv": 550_152,
+                                                    "xnli.dev.ko.tsv": 2_490, "xnli.test.ko.tsv": 5_010}),
         hub_dataset=HubDataset("kakaobrain/kor_nlu", "KorNLI", eval_split="test", config="nli"),
     ),
     "korsts": TaskSpec(
-        name="korsts",
-        description="KorSTS semantic textual similarity (sentence pairs, a 0-5 score)",
-        metric="spearman",  # what KoELECTRA's table reports for KorSTS
-        data_defaults={
+        "korsts", "KorSTS semantic textual similarity (sentence pairs, a 0-5 score)",
+        metric="spearman", data_defaults={  # spearman: what KoELECTRA's table reports for KorSTS
             "dir": "data/korsts",
             "train_file": "sts-train.tsv",
             "dev_file": "sts-dev.tsv",
             "eval_file": "sts-test.tsv",
-            "format": "tsv",
-            "quoting": False,
-            "text_column": "sentence1",
-            "text_pair_column": "sentence2",
+            **_KOR_NLU_LAYOUT,
             "label_column": "score",
         },
-        remote_files=(
-            RemoteFile("sts-train.tsv", f"{_KOR_NLU}/KorSTS/sts-train.tsv", 5_749),
-            RemoteFile("sts-dev.tsv", f"{_KOR_NLU}/KorSTS/sts-dev.tsv", 1_500),
-            RemoteFile("sts-test.tsv", f"{_KOR_NLU}/KorSTS/sts-test.tsv", 1_379),
-        ),
+        remote_files=_remote(f"{_KOR_NLU}/KorSTS", {"sts-train.tsv": 5_749, "sts-dev.tsv": 1_500,
+                                                    "sts-test.tsv": 1_379}),
         hub_dataset=HubDataset("kakaobrain/kor_nlu", "KorSTS", eval_split="test", config="sts"),
         train_defaults={"task_type": "regression"},
     ),
     "klue-nli": TaskSpec(
-        name="klue-nli",
-        description="KLUE-NLI natural language inference (sentence pairs, 3 classes)",
-        metric="accuracy",
-        data_defaults={
+        "klue-nli", "KLUE-NLI natural language inference (sentence pairs, 3 classes)",
+        metric="accuracy", data_defaults={
             "dir": "data/klue-nli",
             "train_file": "klue-nli-v1.1_train.json",
             "eval_file": "klue-nli-v1.1_dev.json",  # the test set is hidden: the dev set is the evaluation file
@@ -182,17 +162,13 @@ TASKS.update({
             "label_column": "gold_label",
             "labels": NLI_LABELS,
         },
-        remote_files=(
-            RemoteFile("klue-nli-v1.1_train.json", f"{_KLUE}/klue-nli-v1.1/klue-nli-v1.1_train.json", 24_998),
-            RemoteFile("klue-nli-v1.1_dev.json", f"{_KLUE}/klue-nli-v1.1/klue-nli-v1.1_dev.json", 3_000),
-        ),
+        remote_files=_remote(f"{_KLUE}/klue-nli-v1.1", {"klue-nli-v1.1_train.json": 24_998,
+                                                        "klue-nli-v1.1_dev.json": 3_000}),
         hub_dataset=HubDataset("klue/klue", "KLUE-NLI", eval_split="validation", config="nli"),
     ),
     "klue-sts": TaskSpec(
-        name="klue-sts",
-        description="KLUE-STS semantic textual similarity (sentence pairs, a 0-5 score)",
-        metric="pearson",
-        data_defaults={
+        "klue-sts", "KLUE-STS semantic textual similarity (sentence pairs, a 0-5 score)",
+        metric="pearson", data_defaults={
             "dir": "data/klue-sts",
             "train_file": "klue-sts-v1.1_train.json",
             "eval_file": "klue-sts-v1.1_dev.json",
@@ -201,10 +177,8 @@ TASKS.update({
             "text_pair_column": "sentence2",
             "label_column": "labels.real-label",  # the unrounded score; labels.binary-label is real-label >= 3
         },
-        remote_files=(
-            RemoteFile("klue-sts-v1.1_train.json", f"{_KLUE}/klue-sts-v1.1/klue-sts-v1.1_train.json", 11_668),
-            RemoteFile("klue-sts-v1.1_dev.json", f"{_KLUE}/klue-sts-v1.1/klue-sts-v1.1_dev.json", 519),
-        ),
+        remote_files=_remote(f"{_KLUE}/klue-sts-v1.1", {"klue-sts-v1.1_train.json": 11_668,
+                                                        "klue-sts-v1.1_dev.json": 519}),
         hub_dataset=HubDataset("klue/klue", "KLUE-STS", eval_split="validation", config="sts"),
         train_defaults={"task_type": "regression", "binary_threshold": 3.0},
     ),
