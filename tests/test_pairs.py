@@ -148,7 +148,7 @@ def test_a_classification_run_on_pairs_reads_two_training_files_and_keeps_both_t
 
 def test_predict_py_gives_a_pair_model_the_runs_own_scores_and_refuses_one_text(tmp_path, tiny_model_dir, capsys):
     """predict.py on the evaluation file reproduces the run's predictions.csv, from two named columns or from a
-    text file of tab-separated pairs; one text for a pair model, or int8, is one error line."""
+    text file of tab-separated pairs; one text for a pair model is one error line (int8: test_int8_pairs.py)."""
     from koelectra_cookbook.commands import predict
 
     run = pair_run(tmp_path, tiny_model_dir, ExpertTrainer, "korsts")
@@ -170,8 +170,7 @@ def test_predict_py_gives_a_pair_model_the_runs_own_scores_and_refuses_one_text(
     one_text.write_text("첫 줄\t둘째\n탭이 없는 줄\n", encoding="utf-8")
     for argv, expected in [
             (["--input", str(one_text)], f"{one_text}:2: a sentence-pair model needs two texts a line"),
-            (["--input", str(test_file), "--text-column", "sentence1", "--no-quoting"], "needs both --text-column"),
-            (["--input", str(lines), "--quantize", "int8"], "is a sentence-pair model, which the int8 path")]:
+            (["--input", str(test_file), "--text-column", "sentence1", "--no-quoting"], "needs both --text-column")]:
         assert predict.main(["--model", str(run / "model"), *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err

@@ -10,7 +10,6 @@ import numpy as np
 from koelectra_cookbook.classifier.folder_checks import check_safe_weights
 from koelectra_cookbook.data.lengths import cut_into_batches, length_sorted_order, pad_rows, restore_order, segment_ids
 from koelectra_cookbook.errors import UserError
-from koelectra_cookbook.files.safe_json import DamagedState, read_json
 from koelectra_cookbook.inference.int8.cache import check_quantize_option, load_int8_classifier
 from koelectra_cookbook.inference.processes import Processes
 
@@ -31,7 +30,6 @@ class Predictor:
         check_quantize_option(quantize, self.processes)
         check_safe_weights(model_dir)
         if quantize == "int8":
-            check_int8_fits(model_dir)
             self.model = load_int8_classifier(model_dir, self.processes)
         else:
             from koelectra_cookbook.inference.full_precision import FullPrecisionClassifier  # torch and transformers take seconds to import
@@ -99,19 +97,6 @@ class Predictor:
             columns[f"score{suffix}"] = ["" if blank[i] else f"{probabilities[i, r[rank]]:.6f}"
                                          for i, r in enumerate(ranked)]
         return columns
-
-
-def check_int8_fits(model_dir: Path) -> None:
-    """The int8 export takes one text and class logits: a sentence-pair or regression model is refused before
-    anything is exported (their int8 path is not built yet)."""
-    try:
-        config = read_json(model_dir / "config.json", limit=2**20)
-    except DamagedState:
-        return  # the loader says what is wrong with it
-    if isinstance(config, dict) and (config.get("sentence_pair") or config.get("problem_type") == "regression"):
-        kind = "a sentence-pair" if config.get("sentence_pair") else "a regression"
-        raise UserError(f"--quantize int8: {model_dir} is {kind} model, which the int8 path does not handle yet; "
-                        f"leave --quantize out to predict in full precision")
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -6,15 +6,16 @@ the tokenizers library: it imports neither torch nor transformers, which took se
 docs/benchmarks.md says why this route and not PyTorch's own int8.
 
 The cache is content-addressed: an entry's folder is named by a hash of the model folder's files (config,
-weights, tokenizer) and of the export settings (format.py), so a retrained model gets a new entry and an old one is
-never used for it. It lives in the user's cache folder (`$XDG_CACHE_HOME/koelectra-cookbook/int8`, or
-`~/.cache/...`), not in the model's folder: model folders may be read-only or on a shared disk, and a run's
-folder holds only what its run wrote. An entry is built in a temporary folder and renamed into place whole.
-When read back it is treated like any file from elsewhere: its manifest must name its own key, the size and
-SHA-256 of each of its files, and label settings that pass the checks config.json passes; its model must take
-the two inputs and give one output per label. ONNX files are protobuf and tokenizer.json is JSON, so reading
-them runs no code. When the cache folder cannot be written, the int8 model is built in a temporary folder and
-used once.
+weights, tokenizer), of the model's kind (one text or a sentence pair, classes or a regression score) and of the
+export settings (format.py), so a retrained model gets a new entry and an old one is never used for it. It lives
+in the user's cache folder (`$XDG_CACHE_HOME/koelectra-cookbook/int8`, or `~/.cache/...`), not in the model's
+folder: model folders may be read-only or on a shared disk, and a run's folder holds only what its run wrote.
+An entry is built in a temporary folder and renamed into place whole. When read back it is treated like any file
+from elsewhere: its manifest must name its own key, the size and SHA-256 of each of its files, label settings
+that pass the checks config.json passes, and the kind of the model it is for; its model must take the inputs of
+that kind (a pair model's include token_type_ids) and give one output per label (one score for regression). ONNX
+files are protobuf and tokenizer.json is JSON, so reading them runs no code. When the cache folder cannot be
+written, the int8 model is built in a temporary folder and used once.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from koelectra_cookbook.classifier.folder_checks import label_settings
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.files.atomic import atomic_folder, atomic_write
 from koelectra_cookbook.files.checksums import file_sha256
+from koelectra_cookbook.files.safe_json import DamagedState, read_json
 from koelectra_cookbook.inference.int8.format import (EXPORT_SETTINGS, INSTALL_HINT, LIBRARIES, MANIFEST, ONNX_FILE,
                                                       TOKENIZER_FILE)
 from koelectra_cookbook.inference.int8.runtime import Int8Classifier, open_entry
@@ -61,12 +63,13 @@ def check_quantize_option(quantize: str | None, processes) -> None:
 def load_int8_classifier(model_dir: Path, processes, cache_dir: Path | None = None) -> Int8Classifier:
     """The int8 model of `model_dir`, from the cache or built into it. Under several processes the main one
     builds and the others then read its entry."""
-    entry = (cache_dir or default_cache_dir()) / cache_key(model_dir)
+    kind = model_kind(model_dir)
+    entry = (cache_dir or default_cache_dir()) / cache_key(model_dir, kind)
     with processes.main_first():
-        folder, manifest = entry, verified_manifest(entry)
+        folder, manifest = entry, verified_manifest(entry, kind)
         if manifest is None:
             folder = build_entry(entry, model_dir)
-            manifest = verified_manifest(folder)
+            manifest = verified_manifest(folder, kind)
         classifier = open_entry(folder, manifest["settings"])
     if folder != entry:  # built for this run only: the classifier holds what it needs in memory now
         shutil.rmtree(folder.parent, ignore_errors=True)
@@ -78,11 +81,25 @@ def default_cache_dir() -> Path:
     return Path(base) / "koelectra-cookbook" / "int8"
 
 
-def cache_key(model_dir: Path) -> str:
-    """SHA-256 of the export settings, the library versions, and the name and bytes of every regular file in the
-    model folder but its model card (check_safe_weights has checked what the folder holds)."""
+def model_kind(model_dir: Path) -> dict[str, bool]:
+    """What the int8 model of `model_dir` takes and gives, read from its config.json as full_precision.py reads
+    it: `sentence_pair` (two texts a row, token_type_ids), `regression` (one output, a score). A config.json that
+    cannot be read gives the defaults: the loader then says what is wrong with it."""
+    try:
+        config = read_json(model_dir / "config.json", limit=2**20)
+    except DamagedState:
+        config = None
+    config = config if isinstance(config, dict) else {}
+    return {"sentence_pair": bool(config.get("sentence_pair", False)),
+            "regression": config.get("problem_type") == "regression"}
+
+
+def cache_key(model_dir: Path, kind: dict[str, bool] | None = None) -> str:
+    """SHA-256 of the export settings, the model's kind, the library versions, and the name and bytes of every
+    regular file in the model folder but its model card (check_safe_weights has checked what the folder holds)."""
     versions = {name: importlib.metadata.version(name) for name in LIBRARIES}
-    digest = hashlib.sha256(json.dumps({**EXPORT_SETTINGS, **versions}, sort_keys=True).encode())
+    kind = model_kind(model_dir) if kind is None else kind
+    digest = hashlib.sha256(json.dumps({**EXPORT_SETTINGS, **versions, "kind": kind}, sort_keys=True).encode())
     for path in sorted(model_dir.iterdir()):
         if path.is_file() and path.name != "README.md" and not path.name.startswith("."):
             digest.update(f"\0{path.name}\0".encode())
@@ -90,9 +107,9 @@ def cache_key(model_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def verified_manifest(entry: Path) -> dict | None:
-    """The entry's manifest when the entry is whole and its own; None when there is none or it is damaged (it
-    is then rebuilt)."""
+def verified_manifest(entry: Path, kind: dict[str, bool] | None = None) -> dict | None:
+    """The entry's manifest when the entry is whole and its own (and for a model of `kind`, model_kind, when
+    given); None when there is none or it is damaged (it is then rebuilt)."""
     manifest_file = entry / MANIFEST
     if not manifest_file.is_file():
         return None
@@ -103,7 +120,8 @@ def verified_manifest(entry: Path) -> dict | None:
         whole = (isinstance(files, dict) and manifest.get("key") == entry.name
                  and sorted(files) == sorted([ONNX_FILE, TOKENIZER_FILE])
                  and all(whole_file(entry / name, facts) for name, facts in files.items())
-                 and checked_settings(manifest.get("settings")) is not None)
+                 and checked_settings(manifest.get("settings")) is not None
+                 and (kind is None or all(manifest["settings"][name] == value for name, value in kind.items())))
     except (OSError, ValueError, RecursionError):
         whole = False
     if not whole:
@@ -119,13 +137,17 @@ def whole_file(path: Path, facts) -> bool:
 
 
 def checked_settings(settings) -> dict | None:
-    """The label settings of a manifest when they are what config.json may hold; None otherwise."""
+    """The label and kind settings of a manifest when they are what config.json may hold (a regression model has
+    one output and no multi-label decision); None otherwise."""
     if not isinstance(settings, dict) or not isinstance(settings.get("labels"), list) or not settings["labels"] \
             or not all(isinstance(name, str) for name in settings["labels"]):
         return None
     pad = settings.get("pad_token_id")
     if not isinstance(settings.get("multi_label"), bool) or not isinstance(pad, int) or isinstance(pad, bool) \
             or pad < 0:
+        return None
+    if not all(isinstance(settings.get(name), bool) for name in ["sentence_pair", "regression"]) or (
+            settings["regression"] and (len(settings["labels"]) != 1 or settings["multi_label"])):
         return None
     config = SimpleNamespace(id2label=dict(enumerate(settings["labels"])), num_labels=len(settings["labels"]),
                              thresholds=settings.get("thresholds"))
@@ -163,11 +185,17 @@ def write_entry(folder: Path, key: str, classifier) -> None:
     """The int8 model, the tokenizer and the manifest naming them, in `folder`."""
     from koelectra_cookbook.inference.int8.export import write_int8_model
 
-    write_int8_model(classifier.model, folder / ONNX_FILE)
-    classifier.token_ids(["."])  # transformers sets its truncation on the Rust tokenizer, which is saved with it
+    write_int8_model(classifier.model, folder / ONNX_FILE, sentence_pair=classifier.sentence_pair)
+    # transformers sets its truncation on the Rust tokenizer (longest_first at max_seq_len, for pairs too), which
+    # is saved with it: the runtime's encode_batch then cuts texts and pairs as full precision does
+    if classifier.sentence_pair:
+        classifier.pair_token_ids(["."], ["."])
+    else:
+        classifier.token_ids(["."])
     atomic_write(folder / TOKENIZER_FILE, classifier.tokenizer.backend_tokenizer.to_str())
     settings = {"labels": classifier.label_names, "thresholds": classifier.thresholds.tolist(),
-                "multi_label": classifier.multi_label, "pad_token_id": classifier.pad_token_id}
+                "multi_label": classifier.multi_label, "pad_token_id": classifier.pad_token_id,
+                "sentence_pair": classifier.sentence_pair, "regression": classifier.regression}
     files = {name: {"size": (folder / name).stat().st_size, "sha256": file_sha256(folder / name)}
              for name in [ONNX_FILE, TOKENIZER_FILE]}
     atomic_write(folder / MANIFEST, json.dumps({"key": key, "files": files, "settings": settings}))

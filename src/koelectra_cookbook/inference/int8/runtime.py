@@ -1,6 +1,6 @@
 """Predicting from an int8 cache entry with ONNX Runtime and the tokenizers library alone (no torch, no
-transformers): an entry's session is opened, checked to be a classifier of its labels, and run on batches side by
-side."""
+transformers): an entry's session is opened, checked to be a classifier of its labels (taking token_type_ids too for
+a sentence-pair model), and run on batches side by side."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ import numpy as np
 
 from koelectra_cookbook.data.tokens import nfc, tokenizer_errors
 from koelectra_cookbook.errors import UserError
-from koelectra_cookbook.inference.int8.format import INPUTS, ONNX_FILE, TOKENIZER_FILE
+from koelectra_cookbook.inference.int8.format import ONNX_FILE, TOKENIZER_FILE, input_names
 
 
 class Int8Classifier:
-    """A cache entry ready to predict: the ONNX Runtime session, the model's tokenizer and its label settings.
+    """A cache entry ready to predict: the ONNX Runtime session, the model's tokenizer and its label settings
+    (`regression`: one output, a score; `sentence_pair`: two texts a row, as full_precision.py says them).
 
     The session computes each batch on one thread; `logits_in_order` gives several batches at once to a pool of
     `workers` threads (ONNX Runtime runs one session from several threads). Short batches of reviews keep one
@@ -32,6 +33,9 @@ class Int8Classifier:
         self.thresholds = np.asarray(settings["thresholds"], dtype=np.float64)
         self.multi_label = settings["multi_label"]
         self.pad_token_id = settings["pad_token_id"]
+        self.regression = settings.get("regression", False)
+        self.sentence_pair = settings.get("sentence_pair", False)
+        self.inputs = input_names(self.sentence_pair)
         self.workers = workers
 
     def token_ids(self, texts: list[str]) -> list[np.ndarray]:
@@ -41,11 +45,25 @@ class Int8Classifier:
             encodings = self.tokenizer.encode_batch(nfc(texts))
         return [np.asarray(encoding.ids, dtype=np.int32) for encoding in encodings]
 
-    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"input_ids": input_ids, "attention_mask": attention_mask})[0]
+    def pair_token_ids(self, texts: list[str], pairs: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
+        """The token ids of each pair and its first-segment length, as transformers gives them in full precision
+        (token_cache.encode_rows): `[CLS] a [SEP] b [SEP]`, the longer text cut first. transformers hands pairs
+        to this same Rust tokenizer with longest_first truncation at max_seq_len, the truncation it was saved with
+        (cache.write_entry); the first segment is the tokens of type 0."""
+        with tokenizer_errors():
+            encodings = self.tokenizer.encode_batch(list(zip(nfc(texts), nfc(pairs))))
+        ids = [np.asarray(encoding.ids, dtype=np.int32) for encoding in encodings]
+        # len - sum, as tokenize_rows counts them from transformers' token_type_ids (0 or 1)
+        firsts = np.asarray([len(e.type_ids) - sum(e.type_ids) for e in encodings], dtype=np.int32)
+        return ids, firsts
 
-    def logits_in_order(self, batches: Iterable[tuple[np.ndarray, np.ndarray]]) -> Iterator[np.ndarray]:
-        """The logits of each (input_ids, attention_mask) batch, in the order of `batches`."""
+    def logits(self, *batch: np.ndarray) -> np.ndarray:
+        if len(batch) != len(self.inputs):
+            raise ValueError(f"this int8 model takes {', '.join(self.inputs)}; the batch has {len(batch)} arrays")
+        return self.session.run(None, dict(zip(self.inputs, batch)))[0]
+
+    def logits_in_order(self, batches: Iterable[tuple[np.ndarray, ...]]) -> Iterator[np.ndarray]:
+        """The logits of each (input_ids, attention_mask[, token_type_ids]) batch, in the order of `batches`."""
         if self.workers == 1:
             yield from (self.logits(*batch) for batch in batches)
             return
@@ -57,16 +75,16 @@ def open_entry(folder: Path, settings: dict) -> Int8Classifier:
     """The classifier of a verified entry, with the settings of its manifest."""
     from tokenizers import Tokenizer
 
-    session = open_session(folder / ONNX_FILE, len(settings["labels"]))
+    session = open_session(folder / ONNX_FILE, len(settings["labels"]), input_names(settings["sentence_pair"]))
     with tokenizer_errors(f"{folder / TOKENIZER_FILE}: not a readable tokenizer; delete the folder {folder} to "
                           f"rebuild it"):
         tokenizer = Tokenizer.from_str((folder / TOKENIZER_FILE).read_text(encoding="utf-8"))
     return Int8Classifier(session, tokenizer, settings, workers=cores_for_batches())
 
 
-def open_session(onnx_file: Path, labels: int):
+def open_session(onnx_file: Path, labels: int, inputs: list[str]):
     """An ONNX Runtime session on the CPU, with all graph optimisations, computing on the thread that calls it.
-    Its inputs and outputs must be a classifier's for `labels` labels."""
+    Its inputs must be `inputs` (format.input_names) and its output a classifier's for `labels` labels."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -78,11 +96,13 @@ def open_session(onnx_file: Path, labels: int):
     except Exception as exc:  # a file from the cache is not trusted: it may fail in any way
         raise UserError(f"{onnx_file}: not a readable int8 model ({' '.join(str(exc).split())[:200]}); delete "
                         f"the folder {onnx_file.parent} to rebuild it") from None
-    inputs = [(i.name, i.type) for i in session.get_inputs()]
+    found = [(i.name, i.type) for i in session.get_inputs()]
     outputs = session.get_outputs()
-    if inputs != [(name, "tensor(int64)") for name in INPUTS] or len(outputs) != 1 or outputs[0].shape[-1] != labels:
-        raise UserError(f"{onnx_file}: not an int8 model of this classifier (its inputs or outputs differ); delete "
-                        f"the folder {onnx_file.parent} to rebuild it")
+    if found != [(name, "tensor(int64)") for name in inputs] or len(outputs) != 1 or outputs[0].shape[-1] != labels:
+        takes = ", ".join(" ".join(name.split())[:40] for name, _ in found[:4]) or "nothing"  # names from a file
+        raise UserError(f"{onnx_file}: not an int8 model of this classifier (its inputs or outputs differ: it takes "
+                        f"{takes}, and this model {', '.join(inputs)}); delete the folder {onnx_file.parent} to "
+                        f"rebuild it")
     return session
 
 
