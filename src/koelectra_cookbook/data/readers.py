@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import difflib
 import io
 import json
 import math
@@ -93,7 +94,9 @@ def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8"
     missing = [c for c in columns if c not in table.columns]
     if missing:
         found = ", ".join(shown(c, 40) for c in list(table.columns)[:20])
-        raise UserError(f"{path}:1: no column {missing[0]!r} (columns found: {found}"
+        close = difflib.get_close_matches(missing[0], [str(c) for c in table.columns], n=1, cutoff=0.5)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UserError(f"{path}:1: no column {missing[0]!r}{hint} (columns found: {found}"
                         f"{', ...' if len(table.columns) > 20 else ''})")
     return Table(table[columns], lines)
 
