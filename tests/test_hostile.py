@@ -589,7 +589,7 @@ def pairs(c: Context, train: str = PAIRS, evaluation: str = PAIR_EVAL, *sets: st
 
 PAIRS_AND_REGRESSION = [
     ("a pair column that does not exist", "beginner", lambda c: pairs(c, text_pair_column="secnd"),
-     "no column 'secnd'; did you mean 'second'?"),
+     "did you mean 'second'?"),
     ("a pair column that is the text column", "beginner", lambda c: pairs(c, text_pair_column="text"),
      "data.text_pair_column must differ"),
     ("a score that is not a number", "beginner", lambda c: pairs(c, "text,second,score\n좋다,좋아,high\n싫다,별로,1\n"),

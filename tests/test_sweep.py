@@ -280,7 +280,8 @@ def test_the_demo_space_spans_the_demo_learning_rate_and_the_pretrained_one_the_
 @pytest.mark.slow  # three demo trials: about 25 s of CPU
 def test_the_demo_sweep_searches_and_its_best_trial_learns(tmp_path, capsys):
     """`sweep.py --task nsmc --demo --trials 3`, the guides' offline sweep: the trials differ on dev, and the best one
-    beats always answering the dev split's most common label (a model that learnt nothing scores that or less)."""
+    beats always answering the most common label on the dev split, and by a margin on the evaluation file (a model
+that learnt nothing scores that or less)."""
     import numpy as np
 
     from koelectra_cookbook.classifier.loading import load_tokenizer
@@ -296,7 +297,11 @@ def test_the_demo_sweep_searches_and_its_best_trial_learns(tmp_path, capsys):
     assert len(trials) == 3 and len(set(dev)) > 1, dev
 
     config = demo_config()
-    labels = load_task_data(config, load_tokenizer(config.model.name_or_path), writes=False).dev.labels
-    majority = np.bincount(labels).max() / len(labels)
-    assert study.best_value > majority + 1 / len(labels), (study.best_value, majority, dev)
+    data = load_task_data(config, load_tokenizer(config.model.name_or_path), writes=False)
+    majority = np.bincount(data.dev.labels).max() / len(data.dev.labels)
+    assert study.best_value > majority, (study.best_value, majority, dev)
+    # The 30 dev rows are few (one row is 0.033): the evaluation file's 99 rows say more of whether it learnt.
+    best_eval = read_json(Path(study.best_trial.user_attrs["run_dir"]) / "results.json")["eval"]["accuracy"]
+    eval_majority = np.bincount(data.eval.labels).max() / len(data.eval.labels)
+    assert best_eval > eval_majority + 0.1, (best_eval, eval_majority)
     assert f"best trial {study.best_trial.number}: dev accuracy {study.best_value:.4f}" in capsys.readouterr().out

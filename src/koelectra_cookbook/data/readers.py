@@ -95,9 +95,9 @@ def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8"
     if missing:
         found = ", ".join(shown(c, 40) for c in list(table.columns)[:20])
         close = difflib.get_close_matches(missing[0], [str(c) for c in table.columns], n=1, cutoff=0.5)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UserError(f"{path}:1: no column {missing[0]!r}{hint} (columns found: {found}"
-                        f"{', ...' if len(table.columns) > 20 else ''})")
+        hint = f"; did you mean {shown(close[0], 40)}?" if close else ""
+        raise UserError(f"{path}:1: no column {missing[0]!r} (columns found: {found}"
+                        f"{', ...' if len(table.columns) > 20 else ''}){hint}")
     return Table(table[columns], lines)
 
 
