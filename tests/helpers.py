@@ -30,3 +30,12 @@ def classifier_with_a_decided_head(encoder_dir: Path, folder: Path) -> Path:
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(encoder_dir).save_pretrained(folder)
     return folder
+
+
+def copied_int8_cache(built_cache: Path, tmp_path: Path, monkeypatch) -> Path:
+    """A test's own copy of a built int8 cache, as the user's cache folder; returns the int8 folder in it."""
+    import shutil
+
+    shutil.copytree(built_cache, tmp_path / "user-cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    return tmp_path / "user-cache" / "koelectra-cookbook" / "int8"

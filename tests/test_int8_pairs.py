@@ -13,7 +13,7 @@ import unicodedata
 import numpy as np
 import pytest
 
-from helpers import run_cli
+from helpers import copied_int8_cache, run_cli
 from koelectra_cookbook.data.lengths import pad_rows, segment_ids
 from koelectra_cookbook.data.readers import read_table
 from koelectra_cookbook.data.tokens import nfc
@@ -91,9 +91,7 @@ def built_cache(korsts_model, kornli_model, tmp_path_factory):
 @pytest.fixture
 def cache_home(built_cache, tmp_path, monkeypatch):
     """This test's own copy of the built cache, as the user's cache folder; returns the int8 folder in it."""
-    shutil.copytree(built_cache, tmp_path / "user-cache")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
-    return tmp_path / "user-cache" / "koelectra-cookbook" / "int8"
+    return copied_int8_cache(built_cache, tmp_path, monkeypatch)
 
 
 def entry_of(model, cache_home):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import classifier_with_a_decided_head, run_cli
+from helpers import copied_int8_cache, classifier_with_a_decided_head, run_cli
 from koelectra_cookbook.paths import SAMPLES_DIR
 from koelectra_cookbook.commands.predict import main
 from koelectra_cookbook.inference.predictor import Predictor
@@ -43,9 +43,7 @@ def built_cache(nsmc_model, tmp_path_factory):
 @pytest.fixture
 def cache_home(built_cache, tmp_path, monkeypatch):
     """This test's own copy of the built cache, as the user's cache folder; returns the int8 folder in it."""
-    shutil.copytree(built_cache, tmp_path / "user-cache")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
-    return tmp_path / "user-cache" / "koelectra-cookbook" / "int8"
+    return copied_int8_cache(built_cache, tmp_path, monkeypatch)
 
 
 @pytest.fixture
