@@ -8,8 +8,6 @@ because NSMC and YNAT publish no labelled dev set beside it.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +17,8 @@ from koelectra_cookbook.config.schema import Config, DataConfig, normalize_label
 from koelectra_cookbook.data.token_cache import check_cache_dir, encode_rows
 from koelectra_cookbook.errors import UserError, shown
 from koelectra_cookbook.data.download import ensure_file
+from koelectra_cookbook.data.labels import (infer_labels, label_ids, labels_from_indicator_columns, parse_label_list,
+                                            scores)
 from koelectra_cookbook.data.readers import RowLines, detect_format, read_table
 from koelectra_cookbook.config.tasks import task_spec
 
@@ -100,7 +100,7 @@ def load_task_data(config: Config, tokenizer, writes: bool = True) -> TaskData:
         notes.append(f"the evaluation file is the training file ({eval_raw.path.name}): its metrics are not held out")
 
     regression = config.train.task_type == "regression"
-    label_values = data.labels or data.label_columns or ([] if regression else _infer_labels(
+    label_values = data.labels or data.label_columns or ([] if regression else infer_labels(
         [value for part in train_parts for value in part.label_values], train_raw.path))
     label_names = ["score"] if regression else (data.label_names or label_values)
     if data.multi_label:  # predictions.csv has a column per label beside these
@@ -110,7 +110,7 @@ def load_task_data(config: Config, tokenizer, writes: bool = True) -> TaskData:
                             f"of that name); rename it with data.label_names")
 
     def labels_of(raw: _RawFile) -> np.ndarray:
-        return _scores(raw) if regression else _label_ids(raw, label_values)
+        return scores(raw) if regression else label_ids(raw, label_values)
 
     train_labels = np.concatenate([labels_of(part) for part in train_parts])
     train_raw = _joined(train_parts) if len(train_parts) > 1 else train_raw
@@ -211,9 +211,9 @@ def _read_labelled(path: Path, config: Config, notes: list[str]) -> _RawFile:
         raw.label_values = [str(value).strip() for value in table[data.label_column]]
         return raw
     if data.label_columns:
-        raw.label_values = _labels_from_indicator_columns(raw, table, data.label_columns)
+        raw.label_values = labels_from_indicator_columns(raw, table, data.label_columns)
     elif data.multi_label:
-        raw.label_values = [_parse_label_list(raw, row, value) for row, value in enumerate(table[data.label_column])]
+        raw.label_values = [parse_label_list(raw, row, value) for row, value in enumerate(table[data.label_column])]
     else:
         raw.label_values = [normalize_label(v) for v in table[data.label_column]]
         if "" in raw.label_values:
@@ -224,87 +224,6 @@ def _read_labelled(path: Path, config: Config, notes: list[str]) -> _RawFile:
             if not name.isprintable():  # a NUL or a line break in a label is damage, not a class
                 raise UserError(f"{path}:{raw.line(row)}: label {shown(name)} holds a control character")
     return raw
-
-
-def _labels_from_indicator_columns(raw: _RawFile, table, columns: list[str]) -> list[tuple[str, ...]]:
-    """Multi-label rows from one 0/1 column per label: each row becomes the tuple of its labels set to 1."""
-    values = table[columns].map(normalize_label).to_numpy()
-    bad = ~np.isin(values, ["0", "1"])
-    if bad.any():
-        row, column = map(int, np.argwhere(bad)[0])
-        raise UserError(f"{raw.path}:{raw.line(row)}: column {columns[column]!r} must be 0 or 1, found "
-                        f"{shown(values[row, column])}")
-    return [tuple(name for name, value in zip(columns, row) if value == "1") for row in values]
-
-
-def _parse_label_list(raw: _RawFile, row: int, value: str) -> tuple[str, ...]:
-    """A multi-label cell: a JSON list (["a", "b"]) or names joined by "|" ("a|b"); empty means no label."""
-    text = value.strip()
-    if text.startswith("["):
-        try:
-            items = json.loads(text)
-        except (ValueError, RecursionError):
-            items = None
-        if not isinstance(items, list) or not all(isinstance(i, (str, int)) and not isinstance(i, bool)
-                                                  for i in items):
-            raise UserError(f"{raw.path}:{raw.line(row)}: {shown(text)} is not a JSON list of label names "
-                            f"(write [\"a\", \"b\"] or a|b)")
-    else:
-        items = text.split("|")
-    return tuple(dict.fromkeys(normalize_label(item) for item in items if str(item).strip()))
-
-
-def _infer_labels(values: list, path: Path) -> list[str]:
-    if values and isinstance(values[0], tuple):
-        found = sorted({name for names in values for name in names})
-    else:
-        found = sorted(set(values))
-    try:
-        found.sort(key=float)  # 2 before 10 when the labels are numbers
-        numbers = True
-    except ValueError:
-        numbers = False
-    if numbers and any("." in value or "e" in value.lower() for value in found):  # 3.8, 4.2: scores, not classes
-        raise UserError(f"{path}: the labels are numbers that are not whole ({shown(found[:5], 80)}...): for a "
-                        f"score set train.task_type: regression; for classes list them in data.labels")
-    if len(found) < 2:
-        has = f"only one label value {shown(found[0])}" if found else "no labels"
-        raise UserError(f"{path}: the training file has {has}; a classifier needs at least two")
-    return found
-
-
-def _scores(raw: _RawFile) -> np.ndarray:
-    """Regression targets: one finite number per row, or an error naming the line."""
-    scores = np.empty(len(raw.label_values), dtype=np.float32)
-    for row, value in enumerate(raw.label_values):
-        try:
-            number = float(value)
-        except ValueError:
-            number = math.nan
-        if not math.isfinite(number) or abs(number) > 1e30:
-            raise UserError(f"{raw.path}:{raw.line(row)}: score {shown(value)} is not a finite number "
-                            f"(train.task_type is regression)")
-        scores[row] = number
-    return scores
-
-
-def _label_ids(raw: _RawFile, label_values: list[str]) -> np.ndarray:
-    """Label id of every row (single-label), or a float multi-hot row per example (multi-label).
-    A value outside the label set is an error naming its line."""
-    label_ids = {value: i for i, value in enumerate(label_values)}
-    multi_label = bool(raw.label_values) and isinstance(raw.label_values[0], tuple)
-    ids = np.zeros((len(raw.label_values), len(label_values)), dtype=np.float32) if multi_label \
-        else np.empty(len(raw.label_values), dtype=np.int64)
-    for row, value in enumerate(raw.label_values):
-        for name in (value if multi_label else (value,)):
-            if name not in label_ids:
-                raise UserError(f"{raw.path}:{raw.line(row)}: label {shown(name)} is not in the label set "
-                                f"{shown(label_values, 200)} (data.labels)")
-            if multi_label:
-                ids[row, label_ids[name]] = 1.0
-            else:
-                ids[row] = label_ids[name]
-    return ids
 
 
 def _encode_split(name: str, raw: _RawFile, labels: np.ndarray, rows: np.ndarray, config: Config,
