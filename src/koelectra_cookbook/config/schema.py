@@ -30,6 +30,11 @@ def knob(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
+# data.long_text: how a text longer than model.max_seq_len is read (data/long_text.py), and how the windows of one
+# document become its prediction.
+LONG_TEXT_MODES = ("truncate", "head_tail", "windows")
+LONG_TEXT_COMBINES = ("mean", "max")
+
 # Experiment trackers Accelerate can log to, and the package each needs.
 TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
 
@@ -89,6 +94,17 @@ class DataConfig:
     max_train_samples: int | None = knob(None, "use at most this many training rows (seeded sample); null = all")
     max_eval_samples: int | None = knob(None, "use at most this many evaluation rows (seeded sample); null = all")
     cache_dir: str = knob("data/cache", "where token ids are cached between runs")
+    # Longer texts than model.max_seq_len (data/long_text.py); each run says how many there are and what is cut.
+    long_text: str = knob("truncate", "a text longer than max_seq_len: truncate (its start), head_tail (its start "
+                                      "and end) or windows (all of it; one prediction per text)")
+    head_tokens: int | None = knob(None, "head_tail: tokens kept from the start, the rest from the end; null = a "
+                                         "quarter")
+    window_overlap: int | None = knob(None, "windows: tokens each window shares with the one before; null = a "
+                                            "quarter of the window")
+    windows_per_document: int | None = knob(None, "windows: a text's windows trained on per epoch (drawn anew each "
+                                                  "epoch); null = all")
+    window_combine: str | None = knob(None, "windows: mean or max of the windows' logits; null = mean (max for "
+                                            "multi-label)")
 
     def train_files(self) -> list[str]:
         return list(self.train_file) if isinstance(self.train_file, list) else [self.train_file]
@@ -132,6 +148,29 @@ class DataConfig:
         if self.label_names is not None:
             _require(self.labels is not None and len(self.label_names) == len(self.labels), "data.label_names",
                      "needs data.labels and must have one name per label", self.label_names)
+        _require(self.long_text in LONG_TEXT_MODES, "data.long_text", f"must be {', '.join(LONG_TEXT_MODES)}",
+                 self.long_text)
+        _require(self.window_combine in (None, *LONG_TEXT_COMBINES), "data.window_combine",
+                 "must be mean, max or null", self.window_combine)
+        for key in ("head_tokens", "window_overlap"):
+            _require(getattr(self, key) is None or getattr(self, key) >= 0, f"data.{key}", "must be at least 0 or null",
+                     getattr(self, key))
+        _require(self.windows_per_document is None or self.windows_per_document >= 1, "data.windows_per_document",
+                 "must be at least 1 or null", self.windows_per_document)
+        _require(self.long_text == "truncate" or self.text_pair_column is None, "data.long_text",
+                 "must be truncate for sentence pairs (head_tail and windows read one text)", self.long_text)
+
+    def check_long_text(self, max_seq_len: int) -> None:
+        """The long-text sizes against the window, counting the two special tokens ELECTRA puts around a text
+        ([CLS], [SEP]; data/long_text.py checks again with the tokenizer's own count)."""
+        room = max_seq_len - 2
+        if self.long_text == "head_tail" and self.head_tokens is not None:
+            _require(self.head_tokens <= room, "data.head_tokens", f"must be at most {room} (model.max_seq_len "
+                     f"{max_seq_len} less [CLS] and [SEP])", self.head_tokens)
+        if self.long_text == "windows" and self.window_overlap is not None:
+            _require(self.window_overlap < room, "data.window_overlap", f"must be less than the window's {room} "
+                     f"text tokens (model.max_seq_len {max_seq_len} less [CLS] and [SEP]), or no window moves on",
+                     self.window_overlap)
 
 
 @dataclass
@@ -289,6 +328,7 @@ def build_config(layers: list[tuple[str, dict[str, Any]]]) -> Config:
         check_task_name(config.task)
     for section in (config.model, config.data, config.train):
         section.validate()
+    config.data.check_long_text(config.model.max_seq_len)
     return config
 
 

@@ -13,19 +13,23 @@ from torch.utils.data import Dataset, Sampler
 
 from koelectra_cookbook.data.dataset import Split
 from koelectra_cookbook.data.lengths import cut_into_batches, length_sorted_order, pad_rows, segment_ids
+from koelectra_cookbook.data.long_text import row_documents
 
 
 class SplitDataset(Dataset):
-    """Row i of a split as {"input_ids": array, "labels": label}, and for a sentence pair "first_length"."""
+    """Row i of a split as {"input_ids": array, "labels": label}, and for a sentence pair "first_length". A row
+    is a document, or one window of it (the label is its document's)."""
 
     def __init__(self, split: Split):
         self.split = split
+        self.documents = None if split.starts is None else row_documents(split.starts)
 
     def __len__(self) -> int:
-        return len(self.split)
+        return len(self.split.token_ids)
 
     def __getitem__(self, index: int) -> dict:
-        row = {"input_ids": self.split.token_ids[index], "labels": self.split.labels[index]}
+        document = index if self.documents is None else self.documents[index]
+        row = {"input_ids": self.split.token_ids[index], "labels": self.split.labels[document]}
         if self.split.first_lengths is not None:
             row["first_length"] = int(self.split.first_lengths[index])
         return row
@@ -33,10 +37,16 @@ class SplitDataset(Dataset):
 
 class LengthGroupedBatchSampler(Sampler[list[int]]):
     """Training batches: shuffle the rows, sort each window of `group_batches` batches by length, cut it into
-    batches, then shuffle the batches. Seeded by (seed, epoch), so an epoch's order can be replayed on resume."""
+    batches, then shuffle the batches. Seeded by (seed, epoch), so an epoch's order can be replayed on resume.
 
-    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, group_batches: int = 64):
+    `documents` (the document of each row, for windows) with `per_document`: each epoch trains on at most that many
+    windows of each document, drawn anew, so one long text does not outweigh many short ones."""
+
+    def __init__(self, lengths: np.ndarray, batch_size: int, seed: int, group_batches: int = 64,
+                 documents: np.ndarray | None = None, per_document: int | None = None):
         self.lengths = np.asarray(lengths)
+        self.documents = documents if per_document else None
+        self.per_document = per_document
         # Deliberately not called `batch_size`: Accelerate's distributed sharding then treats the batches as
         # variable-sized, which they are (the one short batch can come anywhere in the shuffled order).
         self.rows_per_batch = batch_size
@@ -48,12 +58,28 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         """Called at the start of each epoch so every epoch has its own order."""
         self.epoch = epoch
 
+    @classmethod
+    def for_split(cls, split: Split, batch_size: int, seed: int, per_document: int | None = None):
+        """The sampler of a training split (its windows, when a document has several)."""
+        documents = None if split.starts is None else row_documents(split.starts)
+        return cls(split.lengths(), batch_size, seed, documents=documents, per_document=per_document)
+
+    def rows_per_epoch(self) -> int:
+        if self.documents is None:
+            return len(self.lengths)
+        return int(np.minimum(np.bincount(self.documents), self.per_document).sum())
+
     def __len__(self) -> int:
-        return -(-len(self.lengths) // self.rows_per_batch)
+        return -(-self.rows_per_epoch() // self.rows_per_batch)
 
     def __iter__(self):
         rng = np.random.default_rng((self.seed, self.epoch))
         order = rng.permutation(len(self.lengths))
+        if self.documents is not None:  # the first per_document rows of each document in this shuffled order
+            by_document = order[np.argsort(self.documents[order], kind="stable")]
+            firsts = np.searchsorted(self.documents[by_document], self.documents[by_document], side="left")
+            chosen = by_document[np.arange(len(by_document)) - firsts < self.per_document]
+            order = chosen[rng.permutation(len(chosen))]
         batches = []
         for start in range(0, len(order), self.group_size):
             group = order[start: start + self.group_size]

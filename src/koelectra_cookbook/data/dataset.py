@@ -1,5 +1,7 @@
 """Rows read and validated -> labels mapped to ids (or scores) -> train/dev/eval splits -> token ids, encoded once
-and cached. A row is one text or, with data.text_pair_column, a sentence pair.
+and cached. A row is one text or, with data.text_pair_column, a sentence pair. A text longer than the model's
+window becomes one row cut as data.long_text says, or several (windows: long_text.py); a split stays a list of
+documents, and the dev split is drawn by document, never by window.
 
 The evaluation file is only ever reported on. Choices during training (best checkpoint, early stopping) use
 data.dev_file where a dataset has one (KorSTS, KorNLI), else a dev split held out from the training file,
@@ -14,7 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from koelectra_cookbook.config.schema import Config, DataConfig, normalize_label
-from koelectra_cookbook.data.token_cache import check_cache_dir, encode_rows
+from koelectra_cookbook.data.long_text import LongText, check_settings, cut_report, describe_cut, document_rows, \
+    special_tokens
+from koelectra_cookbook.data.token_cache import check_cache_dir, encode_documents, encode_rows
 from koelectra_cookbook.errors import UserError, shown
 from koelectra_cookbook.data.download import ensure_file
 from koelectra_cookbook.data.labels import (infer_labels, label_ids, labels_from_indicator_columns, parse_label_list,
@@ -29,7 +33,8 @@ SMALL_DEV_SPLIT = 50
 
 @dataclass
 class Split:
-    """One set of examples: the texts, their label ids (in file order) and their token ids."""
+    """One set of documents: the texts and their label ids (in file order), and the token ids of the rows the
+    model reads: a row per document, or with windows (`starts`) document d's rows at starts[d]:starts[d + 1]."""
 
     name: str
     texts: list[str]
@@ -37,17 +42,29 @@ class Split:
     token_ids: list[np.ndarray]
     pairs: list[str] | None = None  # the second texts of sentence pairs
     first_lengths: np.ndarray | None = None  # pairs: tokens of [CLS] a [SEP], where token_type_ids turn 1
+    starts: np.ndarray | None = None  # windows: where each document's rows begin (len(texts) + 1 offsets)
+    text_lengths: np.ndarray | None = None  # each document's tokens, whole (what data.long_text reports on)
 
     def __len__(self) -> int:
         return len(self.texts)
 
     def lengths(self) -> np.ndarray:
+        """Tokens of each row the model reads."""
         return np.fromiter((len(ids) for ids in self.token_ids), dtype=np.int64, count=len(self.token_ids))
 
-    def subset(self, rows: np.ndarray, name: str | None = None) -> "Split":
-        return Split(name or self.name, [self.texts[i] for i in rows], self.labels[rows],
-                     [self.token_ids[i] for i in rows], None if self.pairs is None else [self.pairs[i] for i in rows],
-                     None if self.first_lengths is None else self.first_lengths[rows])
+    def subset(self, documents: np.ndarray, name: str | None = None) -> "Split":
+        """These documents (with all their rows)."""
+        rows, starts = documents, None
+        if self.starts is not None:
+            counts = np.diff(self.starts)[documents]
+            starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+            rows = (np.concatenate([np.arange(self.starts[d], self.starts[d + 1]) for d in documents])
+                    if len(documents) else np.zeros(0, dtype=np.int64))
+        return Split(name or self.name, [self.texts[i] for i in documents], self.labels[documents],
+                     [self.token_ids[i] for i in rows],
+                     None if self.pairs is None else [self.pairs[i] for i in documents],
+                     None if self.first_lengths is None else self.first_lengths[rows], starts,
+                     None if self.text_lengths is None else self.text_lengths[documents])
 
 
 @dataclass
@@ -59,6 +76,8 @@ class TaskData:
     eval: Split
     label_names: list[str]
     notes: list[str]  # what was dropped or cut, for the console and the run directory
+    long_text: LongText | None = None  # how texts longer than max_seq_len were read
+    cut: dict | None = None  # per split, how many texts were longer and how many tokens dropped (results.json)
 
 
 @dataclass
@@ -118,16 +137,34 @@ def load_task_data(config: Config, tokenizer, writes: bool = True) -> TaskData:
     split_dev = dev_raw is None
     train_rows, dev_rows, eval_rows = _choose_rows(len(train_raw.texts), len(eval_raw.texts), data,
                                                    config.train.seed, notes, split_dev)
-    train_all = _encode_split("train", train_raw, train_labels, np.concatenate([train_rows, dev_rows]), config,
-                              tokenizer, writes)
-    train = train_all.subset(np.arange(len(train_rows)))
-    dev = train_all.subset(np.arange(len(train_rows), len(train_all)), "dev") if len(dev_rows) else None
+    encoder = _Encoder(config, tokenizer, writes)
+    train_all = encoder.split("train", train_raw, train_labels, np.concatenate([train_rows, dev_rows]))
+    train_all, in_train = _without_empty_documents(train_all, len(train_rows), notes)
+    train = train_all.subset(np.arange(in_train))
+    dev = train_all.subset(np.arange(in_train, len(train_all)), "dev") if len(dev_rows) else None
     if dev_raw is not None:
-        dev = _encode_split("dev", dev_raw, labels_of(dev_raw), np.arange(len(dev_raw.texts)), config, tokenizer,
-                            writes)
+        dev = encoder.split("dev", dev_raw, labels_of(dev_raw), np.arange(len(dev_raw.texts)))
         notes.append(f"dev: {len(dev)} rows of {data.dev_file} (data.dev_file)")
-    evaluation = _encode_split("eval", eval_raw, labels_of(eval_raw), eval_rows, config, tokenizer, writes)
-    return TaskData(train, dev, evaluation, list(label_names), notes)
+    evaluation = encoder.split("eval", eval_raw, labels_of(eval_raw), eval_rows)
+    cut = {split.name: encoder.cut_report(split) for split in (train, dev, evaluation) if split is not None}
+    notes.extend(describe_cut(name, cut[name], encoder.long_text) for name in ("train", "eval"))
+    if cut["eval"]["no_tokens"]:
+        notes.append(f"eval: {cut['eval']['no_tokens']} texts tokenize to nothing (the tokenizer drops all their "
+                     f"characters): they are predicted from the special tokens alone")
+    return TaskData(train, dev, evaluation, list(label_names), notes, encoder.long_text, cut)
+
+
+def _without_empty_documents(split: Split, in_train: int, notes: list[str]) -> tuple[Split, int]:
+    """Training documents that tokenize to nothing (only characters the tokenizer drops) teach nothing: dropped and
+    counted. Returns the split and how many of its documents are still training ones (the rest are dev)."""
+    empty = split.text_lengths == 0
+    if not empty.any():
+        return split, in_train
+    if empty.all():
+        raise UserError(f"data: every training text tokenizes to nothing with this model's tokenizer (it drops all "
+                        f"their characters), e.g. {split.texts[0][:40]!r}")
+    notes.append(f"train: {int(empty.sum())} texts that tokenize to nothing dropped (e.g. {split.texts[int(np.argmax(empty))][:40]!r})")
+    return split.subset(np.flatnonzero(~empty)), int((~empty[:in_train]).sum())
 
 
 def _joined(parts: list[_RawFile]) -> _RawFile:
@@ -226,10 +263,38 @@ def _read_labelled(path: Path, config: Config, notes: list[str]) -> _RawFile:
     return raw
 
 
-def _encode_split(name: str, raw: _RawFile, labels: np.ndarray, rows: np.ndarray, config: Config,
-                  tokenizer, writes: bool) -> Split:
-    texts = [raw.texts[i] for i in rows]
-    pairs = None if raw.pairs is None else [raw.pairs[i] for i in rows]
-    token_ids, first_lengths = encode_rows(texts, pairs, tokenizer, config.model.max_seq_len,
-                                           Path(config.data.cache_dir), write_cache=writes)
-    return Split(name, texts, labels[rows], token_ids, pairs, first_lengths)
+class _Encoder:
+    """Token ids of the rows of a split: one text a row is tokenized whole (cached) and cut or windowed as
+    data.long_text says; sentence pairs as the tokenizer encodes them, cut to max_seq_len (their whole lengths
+    are still counted, for the report)."""
+
+    def __init__(self, config: Config, tokenizer, writes: bool):
+        self.config, self.tokenizer, self.writes = config, tokenizer, writes
+        self.cache_dir = Path(config.data.cache_dir)
+        self.prefix, self.suffix = special_tokens(lambda text, add: tokenizer(text, add_special_tokens=add)["input_ids"])
+        pair_model = config.data.text_pair_column is not None
+        self.specials = (tokenizer.num_special_tokens_to_add(pair=True) if pair_model
+                         else len(self.prefix) + len(self.suffix))
+        self.long_text = LongText.from_config(config.data, config.model.max_seq_len, config.data.multi_label,
+                                              self.specials)
+        check_settings(self.long_text, self.specials, "config: data.long_text")
+
+    def whole(self, texts: list[str]) -> list[np.ndarray]:
+        return encode_documents(texts, self.tokenizer, self.cache_dir, write_cache=self.writes)
+
+    def split(self, name: str, raw: _RawFile, labels: np.ndarray, rows: np.ndarray) -> Split:
+        texts = [raw.texts[i] for i in rows]
+        if raw.pairs is not None:
+            pairs = [raw.pairs[i] for i in rows]
+            token_ids, first_lengths = encode_rows(texts, pairs, self.tokenizer, self.config.model.max_seq_len,
+                                                   self.cache_dir, write_cache=self.writes)
+            whole = [len(a) + len(b) for a, b in zip(self.whole(texts), self.whole(pairs))]
+            return Split(name, texts, labels[rows], token_ids, pairs, first_lengths,
+                         text_lengths=np.asarray(whole, dtype=np.int64))
+        documents = self.whole(texts)
+        token_ids, starts = document_rows(documents, self.prefix, self.suffix, self.long_text)
+        return Split(name, texts, labels[rows], token_ids, starts=starts,
+                     text_lengths=np.fromiter(map(len, documents), dtype=np.int64, count=len(documents)))
+
+    def cut_report(self, split: Split) -> dict:
+        return cut_report(split.text_lengths, self.long_text, self.specials, len(split.token_ids))

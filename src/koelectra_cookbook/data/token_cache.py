@@ -1,6 +1,10 @@
 """Tokenization, once: every text NFC-normalised (tokens.py) and tokenized in batches by the fast tokenizer,
-then cached on disk under a key of the texts, the tokenizer and max_seq_len, so a second run reads the ids back.
-A cache file is numpy arrays (never pickled objects); a damaged one is rebuilt, never trusted."""
+then cached on disk under a key of the texts and the tokenizer, so a second run reads the ids back.
+A cache file is numpy arrays (never pickled objects); a damaged one is rebuilt, never trusted.
+
+One text a row is cached whole (`encode_documents`: no special tokens, nothing cut), so one cache serves every
+max_seq_len and data.long_text setting; long_text.py makes the model's rows from it. Sentence pairs are cached
+as the tokenizer encodes them (`encode_rows`), keyed by max_seq_len too."""
 
 from __future__ import annotations
 
@@ -27,6 +31,73 @@ def check_cache_dir(cache_dir: Path) -> None:
     except OSError as exc:
         raise UserError(f"data.cache_dir {str(cache_dir)!r}: cannot write the token cache there "
                         f"({exc.strerror or exc}); choose another folder") from None
+
+
+# A text is tokenized in pieces of at most this many characters, cut at a space, and texts in chunks of at most
+# CHUNK_CHARS: the tokenizer's working memory stays bounded however long a line is (a 50 MB line included).
+PIECE_CHARS = 10_000
+CHUNK_CHARS = 2_000_000
+
+
+def encode_documents(texts: list[str], tokenizer, cache_dir: Path | None, write_cache: bool = True,
+                     pieces: int = PIECE_CHARS) -> list[np.ndarray]:
+    """The token ids of every text, whole and without special tokens, after NFC normalisation; cached under a key
+    of the texts and the tokenizer."""
+    texts = nfc(texts)
+    cache_file = None
+    if cache_dir is not None:
+        key = hashlib.sha256(b"documents")
+        key.update(tokenizer_fingerprint(tokenizer).encode())
+        for text in texts:
+            key.update(text.encode("utf-8", "surrogatepass") + b"\0")
+        cache_file = cache_dir / f"tokens-{key.hexdigest()[:24]}.npz"
+        cached = _load_cache(cache_file, len(texts), False)
+        if cached is not None:
+            return cached[0]
+    parts, owners = [], []
+    for index, text in enumerate(texts):
+        for part in split_at_spaces(text, pieces):
+            parts.append(part)
+            owners.append(index)
+    owned: list[list[np.ndarray]] = [[] for _ in texts]
+    chunks = list(_chunks(parts))
+    for start, stop in tqdm(chunks, desc="tokenizing", unit="chunk", leave=False, disable=len(chunks) <= 1):
+        with tokenizer_errors():
+            encoded = tokenizer(parts[start:stop], add_special_tokens=False, return_attention_mask=False,
+                                return_token_type_ids=False, verbose=False)["input_ids"]
+        for owner, ids in zip(owners[start:stop], encoded):
+            owned[owner].append(np.asarray(ids, dtype=np.int32))
+    documents = [np.concatenate(found) if len(found) != 1 else found[0] for found in owned]
+    if cache_file is not None and write_cache:
+        _save_cache(cache_file, documents)
+    return documents
+
+
+def split_at_spaces(text: str, size: int) -> list[str]:
+    """`text` in pieces of at most `size` characters, each cut after a space where there is one (a WordPiece or
+    SentencePiece tokenizer splits words at spaces anyway, so the pieces tokenize as the whole does)."""
+    if len(text) <= size:
+        return [text]
+    pieces, start = [], 0
+    while len(text) - start > size:
+        cut = text.rfind(" ", start + size // 2, start + size)
+        cut = start + size if cut < 0 else cut + 1
+        pieces.append(text[start:cut])
+        start = cut
+    pieces.append(text[start:])
+    return pieces
+
+
+def _chunks(parts: list[str], most: int = 8192):
+    """(start, stop) of runs of `parts` holding at most `most` parts and CHUNK_CHARS characters (one part at least)."""
+    start, chars = 0, 0
+    for index, part in enumerate(parts):
+        if index > start and (index - start >= most or chars + len(part) > CHUNK_CHARS):
+            yield start, index
+            start, chars = index, 0
+        chars += len(part)
+    if start < len(parts):
+        yield start, len(parts)
 
 
 def encode_texts(texts: list[str], tokenizer, max_seq_len: int, cache_dir: Path | None,

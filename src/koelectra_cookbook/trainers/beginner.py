@@ -48,6 +48,7 @@ from koelectra_cookbook.config.schema import Config
 from koelectra_cookbook.data.batching import LengthGroupedBatchSampler, SortedBatchSampler, model_inputs
 from koelectra_cookbook.data.lengths import restore_order
 from koelectra_cookbook.data.dataset import Split, load_task_data
+from koelectra_cookbook.data.long_text import combine
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.classifier.metrics import regression_metrics, single_label_metrics
 from koelectra_cookbook.classifier.loading import check_model_limits, load_model, load_tokenizer
@@ -130,7 +131,8 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
             optimizer = torch.optim.AdamW(self.parameter_groups(), lr=train.learning_rate, fused=True)
         except (RuntimeError, ValueError):  # a device or dtype without the fused kernel
             optimizer = torch.optim.AdamW(self.parameter_groups(), lr=train.learning_rate)
-        self.train_sampler = LengthGroupedBatchSampler(self.data.train.lengths(), train.batch_size, train.seed)
+        self.train_sampler = LengthGroupedBatchSampler.for_split(self.data.train, train.batch_size, train.seed,
+                                                                 config.data.windows_per_document)
         self.model, self.optimizer, self.train_loader = self.accelerator.prepare(
             self.model, optimizer, self.make_loader(self.data.train, self.train_sampler))
         self.total_steps = self.count_total_steps()
@@ -305,8 +307,10 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
 
     @torch.inference_mode()
     def predict_logits(self, split: Split) -> np.ndarray:
-        """Logits for every row of `split`, in input order. Rows are batched by length; with several
-        processes each row is counted once (`gather_for_metrics` drops the padding duplicates)."""
+        """Logits for every document of `split`, in input order. Rows are batched by length; with several
+        processes each row is counted once (`gather_for_metrics` drops the padding duplicates); the windows of a
+        long document (data.long_text: windows) are combined into one only then, so they may be batched with
+        other documents' and computed by any process."""
         self.model.eval()
         if split.name not in self._eval_loaders:  # built once per split: Accelerate keeps every loader prepared
             batch_size = self.config.train.eval_batch_size or 2 * self.config.train.batch_size
@@ -318,7 +322,8 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
             logits = self.model(**model_inputs(batch)).logits
             chunks.append(self.accelerator.gather_for_metrics(logits.float()))
         self.model.train()
-        return restore_order(torch.cat(chunks).cpu().numpy(), sampler.order)  # one device-to-host copy
+        rows = restore_order(torch.cat(chunks).cpu().numpy(), sampler.order)  # one device-to-host copy
+        return combine(rows, split.starts, self.data.long_text.combine)
 
     def compute_metrics(self, split: Split, probabilities: np.ndarray) -> dict:
         """Called by `evaluate`: the metrics of `metric_names()` for these probabilities (or scores)."""

@@ -48,10 +48,12 @@ class OutputHooks:
 
     def save_model(self, directory: Path) -> None:
         """Save model and tokenizer so `transformers.pipeline("text-classification", model=directory)` works. A
-        sentence-pair model says so in its config.json (`sentence_pair`), for predict.py and the page."""
+        sentence-pair model says so in its config.json (`sentence_pair`), for predict.py and the page, and so does
+        the way it read long texts (`long_text`: predict.py, the page and the card read them the same way)."""
         model = self.accelerator.unwrap_model(self.model)
         if self.data.train.pairs is not None:
             model.config.sentence_pair = True
+        model.config.long_text = self.data.long_text.to_dict()
         model.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
 
@@ -90,6 +92,7 @@ class OutputHooks:
             "train_samples_per_s": speed,
             "train_runtime_s": round(self.train_runtime_s, 2),
             "best_step": self.global_step,
+            "long_texts": self.data.cut,
             **({"skipped_batches": self.skipped_batches} if self.skipped_batches else {}),
             **({"fp16_skipped_steps": self.fp16_skipped_steps} if self.fp16_skipped_steps else {}),
         }
