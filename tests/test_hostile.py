@@ -573,7 +573,7 @@ PREDICT = [
      "tokenizer"),
     ("an extension that names no format", "predict",
      lambda c: ["--model", str(c.run() / "model"), "--input", str(c.write("in.dat", "a")), "--text-column", "t"],
-     "name it .csv, .tsv, .json or .jsonl"),
+     "name it .csv, .tsv, .json or .jsonl, or give --format"),
 ]
 
 PAIRS = "text,second,score\n좋다,좋아,4.5\n싫다,별로,1.0\n"  # a pair dataset with scores

@@ -131,7 +131,7 @@ def test_a_pair_card_passes_both_texts_and_its_example_runs(kornli_run):
     row = first_row(kornli_run)  # the evaluation file's first pair, as the run predicted it
     code = usage_code(card)
     pair = json.dumps({"text": row["text"], "text_pair": row["text_pair"]}, ensure_ascii=False)
-    assert f"classify({pair})" in code
+    assert f"classify({pair}, truncation=True, max_length=128)" in code
     (result,), = run_usage_code(card, kornli_run / "model")
     assert result["label"] == row["prediction"] and result["score"] == pytest.approx(float(row["score"]), abs=1e-4)
     assert "(sentence pairs, single-label)" in card and "0: entailment, 1: neutral, 2: contradiction" in card
@@ -160,7 +160,7 @@ def test_a_regression_card_says_it_predicts_a_score_and_its_example_prints_it(ko
     row = first_row(korsts_run)
     code = usage_code(card)
     pair = json.dumps({"text": row["text"], "text_pair": row["text_pair"]}, ensure_ascii=False)
-    assert f"predict([{pair}])[0]" in code
+    assert f"predict([{pair}], truncation=True, max_length=128)[0]" in code
     (score,), = run_usage_code(card, korsts_run / "model")
     # the pipeline's score is the model's output as it is: the score the run predicted for that pair
     assert isinstance(score, float) and score == pytest.approx(float(row["prediction"]), abs=1e-4)

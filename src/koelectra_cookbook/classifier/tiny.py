@@ -34,12 +34,12 @@ def train_vocab(text_files: list[Path], vocab_size: int = 3000) -> list[str]:
 
 
 def sample_files() -> list[Path]:
-    """The bundled sample files, whose text a demo vocabulary is learnt from. The sentence-pair samples are
-    left out: their sentences are those of the nsmc and ynat samples (make_pairs.py), and counting them again
-    would change the vocabulary every other demo learns with."""
+    """The bundled sample files, whose text a demo vocabulary is learnt from. The sentence-pair and long-text
+    samples are left out: their sentences are those of the nsmc and ynat samples (make_pairs.py, make_long.py),
+    and counting them again would change the vocabulary every other demo learns with."""
     from koelectra_cookbook.paths import SAMPLES_DIR
 
-    derived = {"korsts", "kornli"}
+    derived = {"korsts", "kornli", "petitions"}
     return sorted(p for p in SAMPLES_DIR.rglob("*") if p.is_file() and p.suffix != ".py"
                   and not derived & set(p.relative_to(SAMPLES_DIR).parts))
 

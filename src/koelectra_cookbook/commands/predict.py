@@ -15,6 +15,7 @@ from pathlib import Path
 
 from koelectra_cookbook.classifier.folder_checks import PICKLED_WEIGHTS, SAFE_WEIGHTS
 from koelectra_cookbook.commands.shell import ArgumentParser, exit_status, path_argument, quiet_libraries
+from koelectra_cookbook.data.long_text import describe_cut
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.files.tables import write_table
 from koelectra_cookbook.files.safe_json import DamagedState, read_json
@@ -61,12 +62,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", type=path, help="a .txt, .csv, .tsv, .json or .jsonl file (default: stdin)")
     parser.add_argument("--output", type=path, help="where to write the CSV (default: stdout)")
     parser.add_argument("--text-column", help="the text column of a CSV/TSV/JSON(L) input")
+    parser.add_argument("--format", choices=["txt", "csv", "tsv", "json", "jsonl"],
+                        help="the input's format where its extension does not say it")
     parser.add_argument("--pair-column", help="sentence-pair models: the column of the second text")
     parser.add_argument("--no-quoting", action="store_true",
                         help="a CSV/TSV input written without quoting: a quote is a plain character (KorNLI, KorSTS)")
     parser.add_argument("--top-k", type=int, default=1, help="single-label: the k most likely labels per text")
     parser.add_argument("--batch-size", type=int, help="rows per batch (default 64; 16 with --quantize int8)")
     parser.add_argument("--encoding", default="utf-8")
+    parser.add_argument("--long-text", choices=["truncate", "head_tail", "windows"],
+                        help="how a text longer than the model's window is read (default: as the model was trained)")
     parser.add_argument("--quantize", choices=["int8"], help="CPU only: predict with an int8 copy of the model, "
                                                           "built once and cached (needs the int8 extra)")
     quiet_libraries()
@@ -86,16 +91,19 @@ def main(argv: list[str] | None = None) -> int:
         pairs = None
         if pair_model:
             texts, pairs = read_pairs(args.input, args.text_column, args.pair_column, args.encoding,
-                                      not args.no_quoting)
+                                      not args.no_quoting, args.format)
         else:
-            texts = read_texts(args.input, args.text_column, args.encoding, not args.no_quoting)
+            texts = read_texts(args.input, args.text_column, args.encoding, not args.no_quoting, args.format)
         # Under torchrun or accelerate launch, every process predicts its share; the main one writes.
         processes = Processes.from_environment()
-        predictor = Predictor(args.model, batch_size=args.batch_size, quantize=args.quantize, processes=processes)
+        predictor = Predictor(args.model, batch_size=args.batch_size, quantize=args.quantize, processes=processes,
+                              long_text=args.long_text)
         columns = predictor.table(texts, top_k=args.top_k, pairs=pairs)
         if not processes.is_main:
             return
         write_table(columns, args.output)
+        if predictor.last_cut and predictor.last_cut["longer_than_max_seq_len"]:  # one line, on stderr
+            print(describe_cut("input", predictor.last_cut, predictor.long_text, "--long-text"), file=sys.stderr)
         if args.output is not None:
             print(f"wrote {len(texts)} predictions to {args.output}", file=sys.stderr)
 

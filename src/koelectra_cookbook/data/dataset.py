@@ -78,6 +78,7 @@ class TaskData:
     notes: list[str]  # what was dropped or cut, for the console and the run directory
     long_text: LongText | None = None  # how texts longer than max_seq_len were read
     cut: dict | None = None  # per split, how many texts were longer and how many tokens dropped (results.json)
+    special_tokens: tuple[list[str], list[str]] = ([], [])  # the tokens put before and after a text (the card)
 
 
 @dataclass
@@ -151,7 +152,8 @@ def load_task_data(config: Config, tokenizer, writes: bool = True) -> TaskData:
     if cut["eval"]["no_tokens"]:
         notes.append(f"eval: {cut['eval']['no_tokens']} texts tokenize to nothing (the tokenizer drops all their "
                      f"characters): they are predicted from the special tokens alone")
-    return TaskData(train, dev, evaluation, list(label_names), notes, encoder.long_text, cut)
+    specials = tuple(tokenizer.convert_ids_to_tokens(ids) for ids in (encoder.prefix, encoder.suffix))
+    return TaskData(train, dev, evaluation, list(label_names), notes, encoder.long_text, cut, specials)
 
 
 def _without_empty_documents(split: Split, in_train: int, notes: list[str]) -> tuple[Split, int]:

@@ -138,17 +138,17 @@ def cut_report(content_lengths: np.ndarray, settings: LongText, specials: int, r
             "no_tokens": int((lengths == 0).sum())}
 
 
-def describe_cut(name: str, report: dict, settings: LongText) -> str:
-    """One console line of `cut_report`, saying what a user can change."""
+def describe_cut(name: str, report: dict, settings: LongText, option: str = "data.long_text") -> str:
+    """One console line of `cut_report`, saying what a user can change (`option`: where the setting is made)."""
     longer = report["longer_than_max_seq_len"]
     head = (f"{name}: {longer} of {report['texts']} texts ({report['share_longer']:.1%}) are longer than "
             f"max_seq_len {settings.max_seq_len}")
     if settings.mode == "windows":
-        return f"{head}; read whole in {report['rows']} windows (data.long_text: windows)"
+        return f"{head}; read whole, in {report['rows']} windows ({option} windows)"
     what = "the middle" if settings.mode == "head_tail" else "the end"
     line = (f"{head}; {settings.mode} drops {what} of them: {report['tokens_dropped']} of {report['tokens']} "
             f"tokens ({report['share_of_tokens_dropped']:.1%})")
-    return line + ("; data.long_text: windows reads them whole" if longer else "")
+    return line + (f"; {option} windows reads them whole" if longer else "")
 
 
 def combine(values: np.ndarray, starts: np.ndarray | None, how: str = "mean") -> np.ndarray:

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 from transformers import AutoModelForSequenceClassification
 
-from koelectra_cookbook.data.token_cache import encode_rows
+from koelectra_cookbook.data.long_text import special_tokens
+from koelectra_cookbook.data.token_cache import encode_documents, encode_rows
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.classifier.loading import avoid_per_shape_attention_plans, check_finite_weights, check_model_limits, load_tokenizer
 from koelectra_cookbook.classifier.folder_checks import label_settings
@@ -31,9 +32,15 @@ class FullPrecisionClassifier:
         self.sentence_pair = bool(getattr(self.model.config, "sentence_pair", False))
         # Padding is masked out, so any id does for a tokenizer that names no padding token.
         self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        # what the tokenizer puts around a text ([CLS] and [SEP]), for the rows long_text.py makes of a text
+        self.specials = special_tokens(lambda text, add: self.tokenizer(text, add_special_tokens=add)["input_ids"])
 
     def token_ids(self, texts: list[str]) -> list[np.ndarray]:
         return encode_rows(texts, None, self.tokenizer, self.max_seq_len, cache_dir=None)[0]
+
+    def document_ids(self, texts: list[str]) -> list[np.ndarray]:
+        """Token ids of each text, whole and without special tokens (token_cache.encode_documents)."""
+        return encode_documents(texts, self.tokenizer, cache_dir=None)
 
     def pair_token_ids(self, texts: list[str], pairs: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
         """Token ids of each pair, and each pair's first-segment length (token_cache.py)."""

@@ -11,20 +11,25 @@ from koelectra_cookbook.data.readers import decode, detect_format, read_bytes, r
 from koelectra_cookbook.errors import UserError
 
 
-def read_texts(input_path: Path | None, text_column: str | None, encoding: str, quoting: bool = True) -> list[str]:
+REMEDY = "name it .csv, .tsv, .json or .jsonl, or give --format"
+
+
+def read_texts(input_path: Path | None, text_column: str | None, encoding: str, quoting: bool = True,
+               fmt: str | None = None) -> list[str]:
     """Texts from a file (or standard input), in order. Lines end at \n (or \r\n) only: a form feed or a
-    U+2028 inside a line does not split it, so output rows match input lines."""
+    U+2028 inside a line does not split it, so output rows match input lines. `fmt` (--format) names the file's
+    format where its extension does not (the petitions archive's files have none)."""
     if input_path is None:
         stdin = getattr(sys.stdin, "buffer", None)
         text = sys.stdin.read() if stdin is None else decode("<stdin>", stdin.read(), encoding, "--encoding")
         texts = text_lines(text)
-    elif input_path.suffix.lower() in (".txt", "") and text_column is None:
+    elif fmt == "txt" or (fmt is None and input_path.suffix.lower() in (".txt", "") and text_column is None):
         texts = text_lines(decode(input_path, read_bytes(input_path), encoding, "--encoding"))
     elif text_column is None:
         read_bytes(input_path)  # a missing file is said first
-        raise UserError(f"--input {input_path}: give --text-column for a {input_path.suffix} file")
+        raise UserError(f"--input {input_path}: give --text-column for a {fmt or input_path.suffix} file")
     else:
-        fmt = detect_format(input_path, None, "name it .csv, .tsv, .json or .jsonl")
+        fmt = detect_format(input_path, fmt, REMEDY)
         table = read_table(input_path, fmt, [text_column], encoding, "--encoding", text_column=text_column,
                            quoting=quoting)
         texts = table.rows[text_column].tolist()
@@ -47,14 +52,14 @@ def text_lines(text: str) -> list[str]:
 
 
 def read_pairs(input_path: Path | None, text_column: str | None, pair_column: str | None,
-               encoding: str, quoting: bool = True) -> tuple[list[str], list[str]]:
+               encoding: str, quoting: bool = True, fmt: str | None = None) -> tuple[list[str], list[str]]:
     """(first texts, second texts) for a sentence-pair model: the two named columns of a CSV/TSV/JSON(L) file,
     or the two tab-separated texts of each line of a .txt file or standard input."""
     if (text_column is None) != (pair_column is None):
         raise UserError("a sentence-pair model needs both --text-column and --pair-column (or neither, for a "
                         "text file of two tab-separated texts a line)")
     if text_column is not None:
-        fmt = detect_format(input_path, None, "name it .csv, .tsv, .json or .jsonl") if input_path else None
+        fmt = detect_format(input_path, None if fmt == "txt" else fmt, REMEDY) if input_path else None
         if fmt is None:
             raise UserError("--text-column and --pair-column read a file: give --input")
         table = read_table(input_path, fmt, [text_column, pair_column], encoding, "--encoding",

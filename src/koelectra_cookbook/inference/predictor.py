@@ -1,7 +1,11 @@
 """Predictor: a saved model turned into label probabilities for a list of texts, in input order (batched by
-length, put back in order), in full precision or int8, by one process or several."""
+length, put back in order), in full precision or int8, by one process or several. A text longer than the model's
+window is read as the model was trained to read it (its config.json's `long_text`: data/long_text.py): windows
+of one text are batched with other rows, then combined into one prediction per text."""
 
 from __future__ import annotations
+
+import dataclasses
 
 from pathlib import Path
 
@@ -9,7 +13,9 @@ import numpy as np
 
 from koelectra_cookbook.classifier.folder_checks import check_safe_weights
 from koelectra_cookbook.data.lengths import cut_into_batches, length_sorted_order, pad_rows, restore_order, segment_ids
+from koelectra_cookbook.data.long_text import LongText, check_settings, combine, cut_report, document_rows, from_saved
 from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.files.safe_json import DamagedState, read_json
 from koelectra_cookbook.inference.int8.cache import check_quantize_option, load_int8_classifier
 from koelectra_cookbook.inference.processes import Processes
 
@@ -22,7 +28,7 @@ class Predictor:
     `accelerate launch` share the work (processes.py beside this); each ends with every row's probabilities."""
 
     def __init__(self, model_dir: Path, batch_size: int | None = None, *, quantize: str | None = None,
-                 processes: Processes | None = None):
+                 processes: Processes | None = None, long_text: str | None = None):
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
             raise UserError(f"--model {model_dir}: not a saved model (no config.json); give RUN_DIR/model")
@@ -41,6 +47,31 @@ class Predictor:
         self.sentence_pair = getattr(self.model, "sentence_pair", False)  # two texts per row
         # Int8 batches run one per core (int8/runtime.py), and shorter ones measured faster there (docs/benchmarks.md).
         self.batch_size = batch_size or (16 if quantize == "int8" else 64)
+        self.long_text = self.reading(model_dir, long_text)
+        self.last_cut: dict | None = None  # what the last call's long texts lost (predict.py's summary says it)
+
+    def reading(self, model_dir: Path, mode: str | None) -> LongText:
+        """How this model reads a long text: as saved with it (`long_text` in config.json), with `mode` (predict.py
+        --long-text) in place of the saved mode when given. A model saved before long_text existed truncates
+        at the longest input it takes."""
+        try:
+            config = read_json(model_dir / "config.json", limit=2**20)
+        except DamagedState:
+            config = {}
+        saved = config.get("long_text") if isinstance(config, dict) else None
+        prefix, suffix = self.model.specials
+        if saved is None:
+            room = self.model.max_seq_len - len(prefix) - len(suffix)
+            settings = LongText("truncate", self.model.max_seq_len, room // 4, room // 4,
+                                "max" if self.multi_label else "mean")
+        else:
+            settings = from_saved(saved, f"{model_dir / 'config.json'}")
+        if mode is not None:
+            if self.sentence_pair and mode != "truncate":
+                raise UserError(f"--long-text {mode}: a sentence-pair model reads its pairs truncated")
+            settings = dataclasses.replace(settings, mode=mode)
+        check_settings(settings, len(prefix) + len(suffix), f"{model_dir / 'config.json'}")
+        return settings
 
     def probabilities(self, texts: list[str], pairs: list[str] | None = None) -> np.ndarray:
         """Probabilities of shape (len(texts), labels): softmax, or one sigmoid per label (multi-label); for a
@@ -48,8 +79,14 @@ class Predictor:
         if (pairs is not None) != self.sentence_pair:
             raise UserError("this model compares two texts: give the second text of each row too" if self.sentence_pair
                             else "this model classifies one text: it takes no second text")
+        starts = None
         if pairs is None:
-            token_ids, first_lengths = self.model.token_ids(texts), None
+            documents = self.model.document_ids(texts)
+            prefix, suffix = self.model.specials
+            token_ids, starts = document_rows(documents, prefix, suffix, self.long_text)
+            first_lengths = None
+            self.last_cut = cut_report(np.fromiter(map(len, documents), dtype=np.int64, count=len(documents)),
+                                       self.long_text, len(prefix) + len(suffix), len(token_ids))
         else:
             token_ids, first_lengths = self.model.pair_token_ids(texts, pairs)
         order = length_sorted_order([len(ids) for ids in token_ids])
@@ -62,11 +99,12 @@ class Predictor:
             return input_ids, attention_mask, segment_ids(first_lengths[batch], attention_mask)
 
         chunks = [np.zeros((0, len(self.label_names)), dtype=np.float32)]  # a process may get no batch at all
-        for logits in self.model.logits_in_order(padded(batch) for batch in batches):
-            chunks.append(logits if self.regression else sigmoid(logits) if self.multi_label else softmax(logits))
+        chunks.extend(self.model.logits_in_order(padded(batch) for batch in batches))
         visited = np.array([row for batch in batches for row in batch], dtype=np.int64)
-        visited, probabilities = self.processes.gather(visited, np.concatenate(chunks))
-        return restore_order(probabilities, visited)
+        visited, logits = self.processes.gather(visited, np.concatenate(chunks).astype(np.float32))
+        # every process now holds every row: a text's windows, wherever they were computed, become one
+        logits = combine(restore_order(logits, visited), starts, self.long_text.combine)
+        return logits if self.regression else sigmoid(logits) if self.multi_label else softmax(logits)
 
     def table(self, texts: list[str], top_k: int = 1, pairs: list[str] | None = None) -> dict[str, list]:
         """Output columns: text (and text_pair), prediction(s) and score(s); multi-label: predicted names and

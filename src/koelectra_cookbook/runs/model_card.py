@@ -5,14 +5,11 @@ It is built with huggingface_hub's ModelCard (the library the Hub reads cards wi
 metrics, then the text. Nothing in it names a local absolute path: a published folder must not publish its
 owner's directory layout.
 
-A sentence-pair model's usage example passes `{"text": ..., "text_pair": ...}` to the pipeline (the encoding it
-was trained on: [CLS] a [SEP] b [SEP], with token_type_ids); a regression model's card says the pipeline returns
-its one output as it is (transformers applies no function to a `problem_type: regression` model's logits).
+The Use section is card_usage.py's.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -23,6 +20,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from koelectra_cookbook.config.schema import Config
 from koelectra_cookbook.data.dataset import TaskData
 from koelectra_cookbook.config.tasks import task_spec
+from koelectra_cookbook.runs.card_usage import long_text_section, usage_example
 
 PROJECT_URL = "https://github.com/koelectra-cookbook/koelectra-cookbook"
 # A Hub model id: `name` or `owner/name` (letters, digits, `-`, `_`, `.`).
@@ -39,7 +37,6 @@ HUB_METRICS: dict[str, tuple[str, dict | None]] = {
     "samples_f1": ("f1", {"average": "samples"}), "pearson": ("pearsonr", None), "spearman": ("spearmanr", None),
     "mse": ("mse", None), "binary_f1": ("f1", None),
 }
-EXAMPLE_CHARACTERS = 200  # a long first text is cut in the usage example
 
 
 def is_hub_id(name_or_path: str) -> bool:
@@ -198,8 +195,9 @@ def card_body(config: Config, label_names: list[str], results: dict, data: TaskD
         "",
         "## Use",
         "",
-        *usage_example(model_ref, first, multi_label, first_pair, regression),
+        *usage_example(model_ref, first, multi_label, first_pair, regression, data.long_text),
         "",
+        *long_text_section(model_ref, first, data, multi_label, regression),
         "## Training config",
         "",
         "```yaml",
@@ -240,56 +238,3 @@ def metrics_table(config: Config, results: dict) -> list[str]:
         if split in results:
             rows.append(f"| {description} | " + " | ".join(f"{results[split][n]:.4f}" for n in names) + " |")
     return rows
-
-
-def example_literal(text: str) -> str:
-    """`text` as a Python string literal (a JSON string is one), a long text cut."""
-    if len(text) > EXAMPLE_CHARACTERS:
-        text = text[:EXAMPLE_CHARACTERS] + "…"
-    return json.dumps(text, ensure_ascii=False)
-
-
-def usage_example(model_ref: str, text: str, multi_label: bool, pair: str | None = None,
-                  regression: bool = False) -> list[str]:
-    """A pipeline call on the first row of the task's own evaluation file (both texts of a pair)."""
-    quoted = example_literal(text)
-    if pair is not None:  # the pipeline encodes a {"text", "text_pair"} dict as one pair
-        quoted = f'{{"text": {quoted}, "text_pair": {example_literal(pair)}}}'
-    if regression:
-        return [
-            "The pipeline applies no function to a regression model's output (`problem_type: regression`): the",
-            "`score` it returns is the predicted score itself, under the one label `score`. A list of "
-            + ("pairs (each a dict of both texts)" if pair is not None else "texts") + " in, one result per row out:",
-            "",
-            "```python",
-            "from transformers import pipeline",
-            "",
-            f"predict = pipeline(\"text-classification\", model=\"{model_ref}\")",
-            f"result = predict([{quoted}])[0]  # {{\"label\": \"score\", \"score\": the predicted score}}",
-            "print(result[\"score\"])",
-            "```",
-        ]
-    if not multi_label:
-        lines = ["```python", "from transformers import pipeline", "",
-                 f"classify = pipeline(\"text-classification\", model=\"{model_ref}\")",
-                 f"print(classify({quoted}))", "```"]
-        if pair is not None:
-            lines = ["Both texts go in as one dict; the pipeline returns the most probable label and its "
-                     "probability:", "", *lines]
-        return lines
-    return [
-        "Every label has its own probability; a label applies when its probability reaches the label's decision",
-        "threshold, tuned on the dev split and saved in `config.json` (`thresholds`, in label-id order):",
-        "",
-        "```python",
-        "from transformers import pipeline",
-        "",
-        f"classify = pipeline(\"text-classification\", model=\"{model_ref}\", function_to_apply=\"sigmoid\", "
-        f"top_k=None)",
-        "config = classify.model.config",
-        f"scores = classify([{quoted}])[0]  # a list of texts in, one list of label scores per text out",
-        "labels = [s[\"label\"] for s in scores if s[\"score\"] >= config.thresholds[config.label2id[s[\"label\"]]]]",
-        "print(scores, labels)",
-        "```",
-    ]
-

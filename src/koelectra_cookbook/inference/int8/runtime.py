@@ -4,6 +4,7 @@ a sentence-pair model), and run on batches side by side."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from koelectra_cookbook.data.long_text import special_tokens
+from koelectra_cookbook.data.token_cache import PIECE_CHARS, split_at_spaces
 from koelectra_cookbook.data.tokens import nfc, tokenizer_errors
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.inference.int8.format import ONNX_FILE, TOKENIZER_FILE, input_names
@@ -38,12 +41,46 @@ class Int8Classifier:
         self.inputs = input_names(self.sentence_pair)
         self.workers = workers
 
+    @property
+    def max_seq_len(self) -> int:
+        """The saved tokenizer cuts at max_seq_len, as transformers set it before it was saved."""
+        return int((self.tokenizer.truncation or {}).get("max_length", 512))
+
+    @functools.cached_property
+    def whole(self):
+        """An uncut copy of the tokenizer: whole texts, for long_text.py to cut or window."""
+        whole = type(self.tokenizer).from_str(self.tokenizer.to_str())
+        whole.no_truncation()
+        return whole
+
+    @functools.cached_property
+    def specials(self) -> tuple[list[int], list[int]]:
+        """The token ids put before and after a text ([CLS] and [SEP])."""
+        with tokenizer_errors():
+            return special_tokens(lambda text, add: self.whole.encode(text, add_special_tokens=add).ids)
+
     def token_ids(self, texts: list[str]) -> list[np.ndarray]:
         """The token ids transformers gives in full precision (encode_texts): the cached tokenizer is the Rust
         tokenizer transformers runs, saved with the truncation transformers set on it."""
         with tokenizer_errors():
             encodings = self.tokenizer.encode_batch(nfc(texts))
         return [np.asarray(encoding.ids, dtype=np.int32) for encoding in encodings]
+
+    def document_ids(self, texts: list[str]) -> list[np.ndarray]:
+        """Token ids of each text, whole and without special tokens, as token_cache.encode_documents gives them
+        (in pieces of at most PIECE_CHARS characters, so a huge line takes bounded memory)."""
+        parts, owners = [], []
+        for index, text in enumerate(nfc(texts)):
+            pieces = split_at_spaces(text, PIECE_CHARS)
+            parts.extend(pieces)
+            owners.extend([index] * len(pieces))
+        found: list[list[np.ndarray]] = [[] for _ in texts]
+        with tokenizer_errors():
+            for start in range(0, len(parts), 256):
+                encodings = self.whole.encode_batch(parts[start: start + 256], add_special_tokens=False)
+                for owner, encoding in zip(owners[start: start + 256], encodings):
+                    found[owner].append(np.asarray(encoding.ids, dtype=np.int32))
+        return [np.concatenate(ids) if len(ids) != 1 else ids[0] for ids in found]
 
     def pair_token_ids(self, texts: list[str], pairs: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
         """The token ids of each pair and its first-segment length, as transformers gives them in full precision
