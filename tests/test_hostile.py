@@ -625,7 +625,60 @@ PAIRS_AND_REGRESSION = [
      "every row has an empty text 'text' or 'second'"),
 ]
 
-TABLE = COMMAND_LINE_AND_CONFIG + DATA + PAIRS_AND_REGRESSION + MODEL_FOLDER + RUN_FOLDER + PREDICT
+
+
+def long_text(c: Context, *sets: str, max_seq_len: int = 16) -> list[str]:
+    """A user's dataset of one text a row, read with a 16-token window, with --set options."""
+    argv = c.custom("text,label\n" + "좋다 " * 40 + ",1\n싫다,0\n")
+    return [*argv, "--set", f"model.max_seq_len={max_seq_len}", *(x for item in sets for x in ("--set", item))]
+
+
+def saved_long_text(c: Context, value) -> list[str]:
+    """predict.py with a model whose config.json says `long_text: value` (a folder from someone else)."""
+    return c.predict(model=c.model_copy(config={"long_text": value}))
+
+
+LONG_TEXTS = [
+    ("an unknown long-text mode", "beginner", lambda c: long_text(c, "data.long_text=sliding"),
+     "data.long_text must be truncate, head_tail, windows"),
+    ("windows that share all their tokens", "beginner",
+     lambda c: long_text(c, "data.long_text=windows", "data.window_overlap=14"),
+     "data.window_overlap must be less than the window's 14 text tokens"),
+    ("windows that share more than they hold", "beginner",
+     lambda c: long_text(c, "data.long_text=windows", "data.window_overlap=100"), "or no window moves on"),
+    ("a negative overlap", "beginner", lambda c: long_text(c, "data.long_text=windows", "data.window_overlap=-1"),
+     "data.window_overlap must be at least 0"),
+    ("no windows a document", "beginner", lambda c: long_text(c, "data.windows_per_document=0"),
+     "data.windows_per_document must be at least 1"),
+    ("a negative head", "beginner", lambda c: long_text(c, "data.long_text=head_tail", "data.head_tokens=-3"),
+     "data.head_tokens must be at least 0"),
+    ("a head longer than the window", "beginner",
+     lambda c: long_text(c, "data.long_text=head_tail", "data.head_tokens=15"), "data.head_tokens must be at most 14"),
+    ("an unknown way to combine windows", "beginner", lambda c: long_text(c, "data.window_combine=median"),
+     "data.window_combine must be mean, max or null"),
+    ("windows longer than the position table", "beginner",
+     lambda c: long_text(c, "data.long_text=windows", max_seq_len=4096), "model.max_seq_len 4096 is more than"),
+    ("windows over sentence pairs", "beginner", lambda c: pairs(c, PAIRS, PAIR_EVAL, "data.long_text=windows"),
+     "data.long_text must be truncate for sentence pairs"),
+    ("a training file whose texts tokenize to nothing", "beginner",
+     lambda c: c.custom("text,label\n\ufffd\ufffd,1\n\u00ad,0\n"), "every training text tokenizes to nothing"),
+    ("a saved long_text that is not a mapping", "predict", lambda c: saved_long_text(c, "windows"),
+     "config.json: long_text must hold mode, max_seq_len, head_tokens, overlap, combine"),
+    ("a saved long_text of a huge window", "predict",
+     lambda c: saved_long_text(c, {"mode": "windows", "max_seq_len": 10**9, "head_tokens": 0, "overlap": 0,
+                                   "combine": "mean"}), "long_text must hold"),
+    ("a saved overlap as long as the window", "predict",
+     lambda c: saved_long_text(c, {"mode": "windows", "max_seq_len": 32, "head_tokens": 0, "overlap": 30,
+                                   "combine": "mean"}), "window_overlap 30 must be at least 0 and less than"),
+    ("a saved mode that does not exist", "predict",
+     lambda c: saved_long_text(c, {"mode": "all", "max_seq_len": 32, "head_tokens": 0, "overlap": 0,
+                                   "combine": "mean"}), "long_text mode must be one of truncate"),
+    ("windows for a pair model at predict time", "predict",
+     lambda c: [*c.predict(model=c.model_copy(config={"sentence_pair": True}), text="좋다\t좋아\n"),
+                "--long-text", "windows"], "a sentence-pair model reads its pairs truncated"),
+]
+
+TABLE = COMMAND_LINE_AND_CONFIG + DATA + PAIRS_AND_REGRESSION + LONG_TEXTS + MODEL_FOLDER + RUN_FOLDER + PREDICT
 
 
 @pytest.mark.parametrize("name, script, argv, expected", TABLE, ids=[row[0] for row in TABLE])
