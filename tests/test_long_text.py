@@ -164,6 +164,7 @@ def documents(tmp_path_factory, tiny_model_dir) -> SimpleNamespace:
 
 
 def predictions(run: Path) -> list[dict]:
+    csv.field_size_limit(2**31 - 1)  # a document of megabytes is one field
     with open(run / "predictions.csv", newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
@@ -285,3 +286,57 @@ def test_training_texts_that_tokenize_to_nothing_are_dropped_and_counted(tmp_pat
     assert "train: 1 texts that tokenize to nothing dropped" in out
     assert "eval: 1 texts tokenize to nothing" in out
     assert len(predictions(run)) == 2  # an evaluation row is never dropped
+
+
+def test_a_line_of_megabytes_is_read_in_pieces_and_trains_on_a_few_of_its_windows(tmp_path, tiny_model_dir,
+                                                                                  capsys):
+    """One 1.5 MB document among short ones: tokenized in 10,000-character pieces (bounded memory), trained on
+    two of its windows an epoch (data.windows_per_document), evaluated whole as one row."""
+    (tmp_path / "data").mkdir()
+    huge = "정말 좋은 영화 추천합니다 " * 100_000
+    (tmp_path / "data" / "train.csv").write_text(f"text,label\n{huge},1\n좋다,1\n싫다,0\n별로,0\n", encoding="utf-8")
+    (tmp_path / "data" / "eval.csv").write_text(f"text,label\n{huge},1\n싫다,0\n", encoding="utf-8")
+    config = tmp_path / "my.yaml"
+    config.write_text(json.dumps({"task": "mine", "model": {"name_or_path": str(tiny_model_dir), "max_seq_len": 64},
+                                  "data": {"dir": str(tmp_path / "data"), "train_file": "train.csv",
+                                           "eval_file": "eval.csv", "dev_split": 0, "cache_dir": str(tmp_path / "c"),
+                                           "long_text": "windows", "windows_per_document": 2},
+                                  "train": {"epochs": 1, "batch_size": 2, "eval_batch_size": 256}}), encoding="utf-8")
+    status, run = run_cli(BeginnerTrainer, "--config", str(config), "--output-dir", str(tmp_path / "runs"))
+    assert status == 0
+    results = json.loads((run / "results.json").read_text())
+    assert results["long_texts"]["train"]["rows"] > 10_000  # its windows, all kept for evaluation
+    assert "3 optimizer steps" in capsys.readouterr().out  # 2 + 3 windows an epoch, in batches of 2
+    assert len(predictions(run)) == 2
+
+
+def test_the_page_gives_one_answer_per_document_and_says_how_it_reads_one(documents):
+    gradio = pytest.importorskip("gradio")
+    from koelectra_cookbook.app import page as app
+    from koelectra_cookbook.inference.predictor import Predictor
+
+    model = documents.windows / "model"
+    predictor = Predictor(model)
+    page = app.ModelPage(gradio, predictor, model, max_upload_bytes=2**20, max_upload_rows=100)
+    try:
+        first = predictions(documents.windows)[0]
+        scores = page.classify(first["text"])
+        assert max(scores, key=scores.get) == first["prediction"]
+        assert scores[first["prediction"]] == pytest.approx(float(first["score"]), abs=1e-4)
+    finally:
+        page.close()
+    summary = app.summary_markdown(model, predictor.label_names, predictor.thresholds, False,
+                                   long_text=predictor.long_text)
+    assert "**a longer text**: read whole, in windows of 32 tokens, one answer from the mean of theirs" in summary
+
+
+def test_a_sweep_may_search_the_long_text_setting():
+    from koelectra_cookbook.config.schema import build_config
+    from koelectra_cookbook.errors import UserError
+    from koelectra_cookbook.experiments.sweep_space import check_space
+
+    base = build_config([("test", {"task": "mine", "data": {"dir": "x"}})])
+    assert check_space({"data.long_text": ["truncate", "windows"]}, base, "my.yaml") == \
+        {"data.long_text": ["truncate", "windows"]}
+    with pytest.raises(UserError, match="data.long_text must be truncate, head_tail, windows"):
+        check_space({"data.long_text": ["truncate", "sliding"]}, base, "my.yaml")

@@ -43,7 +43,9 @@ from koelectra_cookbook.inference.predictor import Predictor
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")  # every address of the machine: none to put in a URL
-MAX_TEXT_CHARS = 20_000  # one text; the model reads its first max_seq_len tokens anyway
+# One text: a model that reads long texts whole (data.long_text: windows) reads 100,000 characters as some 400
+# windows of 128 tokens, batched, in seconds on a CPU; more is a file for predict.py.
+MAX_TEXT_CHARS = 100_000
 EXAMPLE_TEXT = "정말 재밌는 영화였다"
 EXAMPLE_PAIR = ("한 남자가 기타를 치고 있다", "남자가 악기를 연주하고 있다")
 QUOTING_HINT = "; tick 'no quoting' for a file written without quoting (KorNLI, KorSTS)"
@@ -205,7 +207,7 @@ class ModelPage:
                 with gr.Column(scale=2):
                     gr.Markdown(summary_markdown(self.model_dir, predictor.label_names, predictor.thresholds,
                                                  predictor.multi_label, regression=regression,
-                                                 sentence_pair=pair))
+                                                 sentence_pair=pair, long_text=predictor.long_text))
             with gr.Accordion("score a file" if regression else "classify a file", open=False):
                 if pair:
                     gr.Markdown("A .txt file (two texts a line, separated by a tab) or a CSV, TSV, JSON or JSONL "

@@ -20,9 +20,10 @@ SPLIT_TITLES = {"eval": "evaluation file", "dev": "dev split (held out from trai
 
 
 def summary_markdown(model_dir: Path, label_names: list[str], thresholds, multi_label: bool,
-                     regression: bool = False, sentence_pair: bool = False) -> str:
+                     regression: bool = False, sentence_pair: bool = False, long_text=None) -> str:
     """The Markdown shown beside the text box. A regression model has no labels to list (its one output is the
-    score); a sentence-pair model says that it reads two texts."""
+    score); a sentence-pair model says that it reads two texts; `long_text` (the Predictor's) how a text longer
+    than the model's window is read."""
     model_dir = Path(model_dir)
     run_dir = model_dir.parent if model_dir.name == "model" else None  # only a run's layout has its files there
     if regression:
@@ -35,6 +36,13 @@ def summary_markdown(model_dir: Path, label_names: list[str], thresholds, multi_
              "", f"**kind**: {kind}", ""]
     if sentence_pair:
         lines += ["**input**: a sentence pair, the first and the second text read together", ""]
+    if long_text is not None and not sentence_pair:
+        how = {"truncate": f"the first {long_text.max_seq_len} tokens are read",
+               "head_tail": f"its first {long_text.head_tokens} and last tokens are read, {long_text.max_seq_len} "
+                            f"in all",
+               "windows": f"read whole, in windows of {long_text.max_seq_len} tokens, one answer from the "
+                          f"{long_text.combine} of theirs"}[long_text.mode]
+        lines += [f"**a longer text**: {how} (as the model was trained)", ""]
     if not regression:
         lines += ["**labels**:", ""]
         for index, name in enumerate(label_names):
