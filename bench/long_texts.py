@@ -91,7 +91,9 @@ def main() -> None:
                 print(json.dumps(rows[-1]), flush=True)
     lines = [f"## Long texts ({time.strftime('%Y-%m-%d')}): `python bench/long_texts.py --config "
              f"{args.config.relative_to(ROOT) if args.config.is_relative_to(ROOT) else args.config} "
-             f"--lengths {args.lengths} --modes {args.modes} --epochs {args.epochs}`", "",
+             f"--lengths {args.lengths} --modes {args.modes} --epochs {args.epochs}"
+             + "".join(f" --set {item}" for item in args.set) + "` (tiny ELECTRA: hidden 128, 2 layers, from scratch)",
+             "",
              "| max_seq_len | long_text | accuracy | macro-F1 | training s | windows trained per epoch | "
              "prediction s | evaluation rows | tokens dropped |", "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
