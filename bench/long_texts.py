@@ -94,7 +94,7 @@ def main() -> None:
              f"--lengths {args.lengths} --modes {args.modes} --epochs {args.epochs}"
              + "".join(f" --set {item}" for item in args.set) + "` (tiny ELECTRA: hidden 128, 2 layers, from scratch)",
              "",
-             "| max_seq_len | long_text | accuracy | macro-F1 | training s | windows trained per epoch | "
+             "| max_seq_len | long_text | accuracy | macro-F1 | training s | training rows (windows) | "
              "prediction s | evaluation rows | tokens dropped |", "|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(f"| {row['max_seq_len']} | {row['mode']} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} | "

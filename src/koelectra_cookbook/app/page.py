@@ -43,8 +43,8 @@ from koelectra_cookbook.inference.predictor import Predictor
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
 WILDCARD_HOSTS = ("0.0.0.0", "::", "[::]", "")  # every address of the machine: none to put in a URL
-# One text: a model that reads long texts whole (data.long_text: windows) reads 100,000 characters as some 400
-# windows of 128 tokens, batched, in seconds on a CPU; more is a file for predict.py.
+# One text: a model that reads long texts whole (data.long_text: windows) reads 100,000 characters of Korean as
+# some 400 windows of 128 tokens, batched; a longer text is a file for predict.py.
 MAX_TEXT_CHARS = 100_000
 EXAMPLE_TEXT = "정말 재밌는 영화였다"
 EXAMPLE_PAIR = ("한 남자가 기타를 치고 있다", "남자가 악기를 연주하고 있다")

@@ -164,8 +164,9 @@ def _without_empty_documents(split: Split, in_train: int, notes: list[str]) -> t
         return split, in_train
     if empty.all():
         raise UserError(f"data: every training text tokenizes to nothing with this model's tokenizer (it drops all "
-                        f"their characters), e.g. {split.texts[0][:40]!r}")
-    notes.append(f"train: {int(empty.sum())} texts that tokenize to nothing dropped (e.g. {split.texts[int(np.argmax(empty))][:40]!r})")
+                        f"their characters), e.g. {shown(split.texts[0], 40)}")
+    example = shown(split.texts[int(np.argmax(empty))], 40)
+    notes.append(f"train: {int(empty.sum())} texts that tokenize to nothing dropped (e.g. {example})")
     return split.subset(np.flatnonzero(~empty)), int((~empty[:in_train]).sum())
 
 
@@ -273,7 +274,8 @@ class _Encoder:
     def __init__(self, config: Config, tokenizer, writes: bool):
         self.config, self.tokenizer, self.writes = config, tokenizer, writes
         self.cache_dir = Path(config.data.cache_dir)
-        self.prefix, self.suffix = special_tokens(lambda text, add: tokenizer(text, add_special_tokens=add)["input_ids"])
+        self.prefix, self.suffix = special_tokens(
+            lambda text, add: tokenizer(text, add_special_tokens=add)["input_ids"])
         pair_model = config.data.text_pair_column is not None
         self.specials = (tokenizer.num_special_tokens_to_add(pair=True) if pair_model
                          else len(self.prefix) + len(self.suffix))

@@ -105,7 +105,8 @@ def window_starts(length: int, room: int, overlap: int) -> range:
 def document_rows(contents: list[np.ndarray], prefix: list[int], suffix: list[int],
                   settings: LongText) -> tuple[list[np.ndarray], np.ndarray | None]:
     """The rows (token ids with the special tokens) of every document, and `starts` (len(contents) + 1 offsets
-    of each document's first row), or None when every document is one row (truncate, head_tail)."""
+    of each document's first row), or None when every document is one row (truncate, head_tail, or windows over
+    texts that fit)."""
     room = settings.room(len(prefix) + len(suffix))
     before, after = np.asarray(prefix, dtype=np.int32), np.asarray(suffix, dtype=np.int32)
 
@@ -121,7 +122,8 @@ def document_rows(contents: list[np.ndarray], prefix: list[int], suffix: list[in
     for document, ids in enumerate(contents):
         rows.extend(row(ids[start: start + room]) for start in window_starts(len(ids), room, settings.overlap))
         starts[document + 1] = len(rows)
-    return rows, starts
+    # every document fits in one window: the rows are the documents, as with truncate (nothing to combine)
+    return rows, (None if len(rows) == len(contents) else starts)
 
 
 def cut_report(content_lengths: np.ndarray, settings: LongText, specials: int, rows: int) -> dict:
@@ -138,7 +140,7 @@ def cut_report(content_lengths: np.ndarray, settings: LongText, specials: int, r
             "no_tokens": int((lengths == 0).sum())}
 
 
-def describe_cut(name: str, report: dict, settings: LongText, option: str = "data.long_text") -> str:
+def describe_cut(name: str, report: dict, settings: LongText, option: str = "data.long_text:") -> str:
     """One console line of `cut_report`, saying what a user can change (`option`: where the setting is made)."""
     longer = report["longer_than_max_seq_len"]
     head = (f"{name}: {longer} of {report['texts']} texts ({report['share_longer']:.1%}) are longer than "

@@ -87,10 +87,11 @@ def long_text_section(model_ref: str, text: str, data, multi_label: bool, regres
         return ["### Long texts", "", f"{longer}: this model read their first {room} tokens (`data.long_text: "
                 f"truncate`), as the example above does.", ""]
     lines = ["### Long texts", ""]
+    cut = f" (cut here to its first {EXAMPLE_CHARACTERS} characters)" if len(text) > EXAMPLE_CHARACTERS else ""
     code = ["```python", "import torch", "from transformers import AutoModelForSequenceClassification, AutoTokenizer",
             "", f"tokenizer = AutoTokenizer.from_pretrained(\"{model_ref}\")",
             f"model = AutoModelForSequenceClassification.from_pretrained(\"{model_ref}\").eval()",
-            f"text = {example_literal(text)}"]
+            f"# the first evaluation text{cut}: give a whole document", f"text = {example_literal(text)}"]
     if settings.mode == "windows":
         how = "the max" if settings.combine == "max" else "the mean"
         lines.append(f"{longer}; this model read every text whole, in windows of {length} tokens each sharing "
@@ -100,7 +101,8 @@ def long_text_section(model_ref: str, text: str, data, multi_label: bool, regres
         code += [f"windows = tokenizer(text, truncation=True, max_length={length}, stride={settings.overlap}, "
                  f"return_overflowing_tokens=True,", "                    padding=True, return_tensors=\"pt\")",
                  "with torch.no_grad():",
-                 "    logits = model(input_ids=windows[\"input_ids\"], attention_mask=windows[\"attention_mask\"]).logits",
+                 "    logits = model(input_ids=windows[\"input_ids\"],",
+                 "                   attention_mask=windows[\"attention_mask\"]).logits",
                  "document = logits.max(0).values" if settings.combine == "max" else "document = logits.mean(0)"]
     else:
         tail = room - settings.head_tokens
@@ -109,7 +111,8 @@ def long_text_section(model_ref: str, text: str, data, multi_label: bool, regres
                      f"start only. The head and tail:")
         code += ["ids = tokenizer(text, add_special_tokens=False)[\"input_ids\"]",
                  f"if len(ids) > {room}:", f"    ids = ids[:{settings.head_tokens}] + ids[len(ids) - {tail}:]",
-                 f"ids = tokenizer.convert_tokens_to_ids({before!r}) + ids + tokenizer.convert_tokens_to_ids({after!r})",
+                 f"ids = tokenizer.convert_tokens_to_ids({before!r}) + ids + "
+                 f"tokenizer.convert_tokens_to_ids({after!r})",
                  "with torch.no_grad():", "    document = model(input_ids=torch.tensor([ids])).logits[0]"]
     if regression:
         code.append("print(float(document[0]))  # the predicted score")
