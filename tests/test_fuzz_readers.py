@@ -17,6 +17,7 @@ import io
 import json
 import re
 import tempfile
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -300,7 +301,10 @@ def inferred_label_order(values) -> list[str]:
 def test_load_task_data_maps_mixed_type_labels(tokenizer, fmt, data, newline, bom):
     rows = data.draw(st.lists(st.tuples(text_for(fmt), st.sampled_from(LABELS)), min_size=2, max_size=10))
     kept = [(t.strip(), normalize_label(v)) for t, v in rows if t.strip()]
-    assume(len({v for _, v in kept}) >= 2)
+    # a training text the tokenizer turns into nothing (an ESC alone) teaches nothing: dropped; evaluation keeps it
+    learnt = [(t, v) for t, v in kept
+              if tokenizer(unicodedata.normalize("NFC", t), add_special_tokens=False)["input_ids"]]
+    assume(len({v for _, v in learnt}) >= 2)
     configured = data.draw(st.none() | st.permutations([1, "0", "pos", " neg"]))
     eval_rows = rows[::-1]
     with tempfile.TemporaryDirectory() as d:
@@ -309,8 +313,8 @@ def test_load_task_data_maps_mixed_type_labels(tokenizer, fmt, data, newline, bo
         result = load_task_data(make_config(d, fmt, configured), tokenizer)
     names = [normalize_label(v) for v in configured] if configured else inferred_label_order(v for _, v in kept)
     assert result.label_names == names
-    assert result.train.texts == [t for t, _ in kept]
-    assert result.train.labels.tolist() == [names.index(v) for _, v in kept]
+    assert result.train.texts == [t for t, _ in learnt]
+    assert result.train.labels.tolist() == [names.index(v) for _, v in learnt]
     assert result.eval.texts == [t for t, _ in kept][::-1]
     assert result.eval.labels.tolist() == [names.index(v) for _, v in kept][::-1]
     assert result.dev is None

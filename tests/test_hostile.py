@@ -895,7 +895,7 @@ def raise_signal(stop: int):
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 @pytest.mark.parametrize("phase, patched", [
-    ("tokenizing", "koelectra_cookbook.data.dataset.encode_rows"),
+    ("tokenizing", "koelectra_cookbook.data.dataset.encode_documents"),
     ("final evaluation", "koelectra_cookbook.trainers.beginner.BeginnerTrainer.evaluate"),
     ("saving the model", "koelectra_cookbook.trainers.beginner.BeginnerTrainer.save_model"),
 ])

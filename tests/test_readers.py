@@ -236,13 +236,14 @@ def tokenizer(tmp_path_factory):
 
 
 class CountingTokenizer:
-    """Delegates to a tokenizer and counts how often it is asked to encode."""
+    """Delegates to a tokenizer and counts how often it is asked to encode data (a list of texts; the one-text
+    probe for the special tokens it puts around a text is not data)."""
 
     def __init__(self, inner):
         self.inner, self.calls = inner, 0
 
     def __call__(self, *args, **kwargs):
-        self.calls += 1
+        self.calls += isinstance(args[0] if args else kwargs.get("text"), list)
         return self.inner(*args, **kwargs)
 
     def __getattr__(self, name):
@@ -437,18 +438,21 @@ def test_second_load_reads_the_token_cache(tmp_path, tokenizer):
         assert [x.tolist() for x in a.token_ids] == [x.tolist() for x in b.token_ids]
 
 
-def test_cache_key_depends_on_max_seq_len(tmp_path, tokenizer):
+def test_one_cache_serves_every_max_seq_len(tmp_path, tokenizer):
+    """Texts are cached whole: another max_seq_len (or long-text setting) cuts them again without tokenizing."""
     write_simple_files(tmp_path)
     counting = CountingTokenizer(tokenizer)
     load_task_data(make_config(tmp_path), counting)
+    assert counting.calls > 0
     counting.calls = 0
     config = build_config([("test", {"task": "mytask", "model": {"max_seq_len": 8},
                                      "data": {"dir": str(tmp_path), "train_file": "train.csv",
                                               "eval_file": "eval.csv", "cache_dir": str(tmp_path / "cache"),
                                               "dev_split": 0}})])
     data = load_task_data(config, counting)
-    assert counting.calls > 0
-    assert all(len(ids) <= 8 for ids in data.train.token_ids)
+    assert counting.calls == 0
+    assert [ids.tolist() for ids in data.train.token_ids] == tokenizer(data.train.texts, truncation=True,
+                                                                         max_length=8)["input_ids"]
 
 
 @pytest.mark.parametrize("damage", [
