@@ -71,6 +71,9 @@ class Predictor:
                 raise UserError(f"--long-text {mode}: a sentence-pair model reads its pairs truncated")
             settings = dataclasses.replace(settings, mode=mode)
         check_settings(settings, len(prefix) + len(suffix), f"{model_dir / 'config.json'}")
+        if settings.max_seq_len > self.model.max_seq_len:  # beyond the position table: an index error in the model
+            raise UserError(f"{model_dir / 'config.json'}: long_text max_seq_len {settings.max_seq_len} is more "
+                            f"than the model takes ({self.model.max_seq_len} tokens)")
         return settings
 
     def probabilities(self, texts: list[str], pairs: list[str] | None = None) -> np.ndarray:
