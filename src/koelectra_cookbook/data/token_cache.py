@@ -54,23 +54,35 @@ def encode_documents(texts: list[str], tokenizer, cache_dir: Path | None, write_
         cached = _load_cache(cache_file, len(texts), False)
         if cached is not None:
             return cached[0]
-    parts, owners = [], []
-    for index, text in enumerate(texts):
-        for part in split_at_spaces(text, pieces):
-            parts.append(part)
-            owners.append(index)
-    owned: list[list[np.ndarray]] = [[] for _ in texts]
+    parts, owners = in_pieces(texts, pieces)
+    encoded: list[list[int]] = []
     chunks = list(_chunks(parts))
     for start, stop in tqdm(chunks, desc="tokenizing", unit="chunk", leave=False, disable=len(chunks) <= 1):
         with tokenizer_errors():
-            encoded = tokenizer(parts[start:stop], add_special_tokens=False, return_attention_mask=False,
-                                return_token_type_ids=False, verbose=False)["input_ids"]
-        for owner, ids in zip(owners[start:stop], encoded):
-            owned[owner].append(np.asarray(ids, dtype=np.int32))
-    documents = [np.concatenate(found) if len(found) != 1 else found[0] for found in owned]
+            encoded += tokenizer(parts[start:stop], add_special_tokens=False, return_attention_mask=False,
+                                 return_token_type_ids=False, verbose=False)["input_ids"]
+    documents = joined(encoded, owners, len(texts))
     if cache_file is not None and write_cache:
         _save_cache(cache_file, documents)
     return documents
+
+
+def in_pieces(texts: list[str], size: int = PIECE_CHARS) -> tuple[list[str], list[int]]:
+    """Every text cut into pieces of at most `size` characters (split_at_spaces), and the text of each piece."""
+    parts, owners = [], []
+    for index, text in enumerate(texts):
+        pieces = split_at_spaces(text, size)
+        parts.extend(pieces)
+        owners.extend([index] * len(pieces))
+    return parts, owners
+
+
+def joined(encoded: list, owners: list[int], count: int) -> list[np.ndarray]:
+    """The token ids of each of `count` texts from the ids of its pieces (`in_pieces`), in order."""
+    owned: list[list[np.ndarray]] = [[] for _ in range(count)]
+    for owner, ids in zip(owners, encoded):
+        owned[owner].append(np.asarray(ids, dtype=np.int32))
+    return [np.concatenate(found) if len(found) != 1 else found[0] for found in owned]
 
 
 def split_at_spaces(text: str, size: int) -> list[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from koelectra_cookbook.data.long_text import special_tokens
-from koelectra_cookbook.data.token_cache import PIECE_CHARS, split_at_spaces
+from koelectra_cookbook.data.token_cache import in_pieces, joined
 from koelectra_cookbook.data.tokens import nfc, tokenizer_errors
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.inference.int8.format import ONNX_FILE, TOKENIZER_FILE, input_names
@@ -69,18 +69,12 @@ class Int8Classifier:
     def document_ids(self, texts: list[str]) -> list[np.ndarray]:
         """Token ids of each text, whole and without special tokens, as token_cache.encode_documents gives them
         (in pieces of at most PIECE_CHARS characters, so a huge line takes bounded memory)."""
-        parts, owners = [], []
-        for index, text in enumerate(nfc(texts)):
-            pieces = split_at_spaces(text, PIECE_CHARS)
-            parts.extend(pieces)
-            owners.extend([index] * len(pieces))
-        found: list[list[np.ndarray]] = [[] for _ in texts]
+        parts, owners = in_pieces(nfc(texts))
+        encoded = []
         with tokenizer_errors():
             for start in range(0, len(parts), 256):
-                encodings = self.whole.encode_batch(parts[start: start + 256], add_special_tokens=False)
-                for owner, encoding in zip(owners[start: start + 256], encodings):
-                    found[owner].append(np.asarray(encoding.ids, dtype=np.int32))
-        return [np.concatenate(ids) if len(ids) != 1 else ids[0] for ids in found]
+                encoded += [e.ids for e in self.whole.encode_batch(parts[start: start + 256], add_special_tokens=False)]
+        return joined(encoded, owners, len(texts))
 
     def pair_token_ids(self, texts: list[str], pairs: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
         """The token ids of each pair and its first-segment length, as transformers gives them in full precision
