@@ -20,8 +20,9 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/python train_beginner.py --task nsmc --demo
 
+# Tests run on every core (pytest-xdist); worksteal hands a finished worker the tests another one still queues.
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist worksteal
 
 clean:
 	rm -rf $(VENV) data/cache runs

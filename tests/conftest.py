@@ -9,8 +9,11 @@ from pathlib import Path
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 # One fixed CPU thread count for every run of the suite (train.num_threads: auto would follow the machine's load,
-# and tests that compare two runs loss for loss need both on the same count). Tests of `auto` unset it.
-os.environ.setdefault("OMP_NUM_THREADS", str(len(os.sched_getaffinity(0))))
+# and tests that compare two runs loss for loss need both on the same count). Tests of `auto` unset it. Under
+# pytest-xdist the cores are shared out among the workers: two workers of two threads each on two cores would wait
+# on each other's threads at every small operation.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _WORKERS)))
 
 import pytest  # noqa: E402
 

@@ -90,6 +90,8 @@ def test_mixed_precision_no_unquoted():
     ({"data": {"dev_splt": 0.1}}, "data.dev_splt", "data.dev_split"),
     ({"model": {"max_seq_length": 64}}, "model.max_seq_length", "model.max_seq_len"),
     ({"trian": {"epochs": 1}}, "trian", "train"),
+    ({"train": {"lr": 1e-4}}, "train.lr", "train.learning_rate"),  # shortened as users shorten it
+    ({"train": {"bs": 8}}, "train.bs", "train.batch_size"),
 ])
 def test_unknown_key_names_the_nearest_valid_key(sections, wrong, suggestion):
     message = build_error(**sections)

@@ -49,7 +49,9 @@ def test_an_unknown_argument_is_one_error_line_before_any_heavy_library(script):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--set", "train.lr=1e-4"], "unknown key train.lr"),
+    (["--set", "train.lr=1e-4"], "unknown key train.lr (did you mean train.learning_rate?)"),
+    (["--demo", "--set", "train.lr=1e-4"], "unknown key train.lr (did you mean train.learning_rate?)"),
+    (["--demo", "--set", "train.epochs=0"], "train.epochs must be at least 1"),
     (["--set", "train.epochs=0"], "train.epochs must be at least 1"),
     (["--set", "train.loss=bce"], "loss 'bce' does not support single-label tasks"),
     (["--config", "missing.yaml"], "config file not found"),
@@ -62,6 +64,7 @@ def test_a_config_error_is_said_before_any_heavy_library(args, message, tmp_path
     done, heavy, _ = run("train_expert.py", *args)
     assert done.returncode == 2 and message in error_lines(done)[0], done.stderr[-2000:]
     assert not heavy, f"a config error imported {sorted(heavy)}"
+    assert "tokenizers" not in re.findall(r"\|\s*(\S+)$", done.stderr, flags=re.M)  # the demo model is not built
 
 
 def test_the_levels_known_before_import_are_the_trainer_classes():

@@ -3,6 +3,8 @@ as it is, and a count set before the run (OMP_NUM_THREADS) is left alone."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -56,6 +58,7 @@ class FakeLoad:
 
 def test_auto_takes_a_thread_off_per_busy_core_and_gives_it_back_when_the_load_goes(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS")
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # torch's own default: the suite may have pinned another
     before = torch.get_num_threads()
     load = FakeLoad(monkeypatch, busy=1.0)
     chooser = CpuThreads("auto")

@@ -52,7 +52,9 @@ def merge_checked(target: dict, layer: dict, schema: type, prefix: str, source: 
     for key, value in layer.items():
         if key not in hints:
             name = key[:80] if isinstance(key, str) and key.isprintable() else shown(key)
-            valid = f"valid keys: {', '.join(prefix + name for name in hints)}"
+            # A section of many keys is not listed whole on one line: the nearest comes first, then where to look.
+            valid = (f"valid keys: {', '.join(prefix + name for name in hints)}" if len(hints) <= 8 else
+                     f"every key with its default and one line of help: --help-config")
             raise UserError(f"{source}: unknown key {prefix}{name}{did_you_mean(str(key)[:100], hints, valid, prefix)}")
         if dataclasses.is_dataclass(hints[key]):
             if not isinstance(value, dict):
@@ -148,8 +150,21 @@ def _type_name(hint: Any) -> str:
 
 def did_you_mean(name: str, choices, otherwise: str, prefix: str = "") -> str:
     """` (did you mean <prefix><closest choice>?)` for a misspelt name, else ` (<otherwise>)`."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return f" (did you mean {prefix}{close[0]}?)" if close else f" ({otherwise})"
+    close = closest(name, choices)
+    return f" (did you mean {prefix}{close}?)" if close else f" ({otherwise})"
+
+
+def closest(name: str, choices) -> str | None:
+    """The choice a mistyped name most likely meant, or None: a choice whose initials it is (`lr` for
+    learning_rate, `bs` for batch_size, as users shorten them), else the most alike by difflib's ratio."""
+    choices = [str(choice) for choice in choices]
+    lowered = name.lower().replace("-", "_")
+    initials = [choice for choice in choices if len(lowered) > 1 and "_" in choice
+                and "".join(part[:1] for part in choice.split("_")) == lowered]
+    if initials:
+        return initials[0]
+    close = difflib.get_close_matches(lowered, choices, n=1, cutoff=0.5)
+    return close[0] if close else None
 
 
 def flatten(nested: dict, prefix: str = "") -> dict:

@@ -40,10 +40,11 @@ def resolve_config(args: argparse.Namespace) -> Config:
     layers = [("defaults", {"task": task, "data": dict(spec.data_defaults) if spec else {},
                             "train": dict(spec.train_defaults) if spec else {}}),
               (str(yaml_path), file_layer)]
+    overrides = ("--set", parse_overrides(args.overrides))
     if args.demo:
+        build_config([*layers, overrides])  # every key checked before the demo model is built (that takes seconds)
         layers.append(("--demo", demo_layer(task, file_layer)))
-    layers.append(("--set", parse_overrides(args.overrides)))
-    return complete_config(build_config(layers), str(yaml_path))
+    return complete_config(build_config([*layers, overrides]), str(yaml_path))
 
 
 def complete_config(config: Config, source: str) -> Config:
