@@ -31,6 +31,7 @@ gradio_client = pytest.importorskip("gradio_client")
 
 from helpers import run_cli  # noqa: E402
 from koelectra_cookbook.app import page as app  # noqa: E402
+from koelectra_cookbook.app import server as app_server  # noqa: E402
 from koelectra_cookbook.commands import app as app_command  # noqa: E402
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR  # noqa: E402
 from koelectra_cookbook.commands.predict import main as predict_main  # noqa: E402
@@ -54,7 +55,7 @@ def trained_model(tmp_path_factory, tiny_model_dir) -> Path:
 
 @pytest.fixture(scope="module")
 def server(trained_model):
-    running = app.start_server(trained_model, "127.0.0.1", free_port())
+    running = app_server.start_server(trained_model, "127.0.0.1", free_port())
     yield running
     running.close()
 
@@ -127,7 +128,7 @@ def test_the_footer_shows_curl_for_the_pages_own_address(server):
     assert f"curl -s -N {endpoint}/$EVENT_ID" in footer and "/predict_file" in footer
     assert app.api_markdown("http://localhost:8080", wildcard=True).count("http://localhost:8080/gradio_api/") == 4
     assert "in place of `localhost`" in app.api_markdown("http://localhost:8080", wildcard=True)
-    assert app.page_url("0.0.0.0", 8080) == "http://localhost:8080" and app.page_url("::1", 80) == "http://[::1]:80"
+    assert app_server.page_url("0.0.0.0", 8080) == "http://localhost:8080" and app_server.page_url("::1", 80) == "http://[::1]:80"
 
 
 @pytest.mark.skipif(shutil.which("curl") is None or shutil.which("bash") is None, reason="needs curl and bash")
@@ -412,14 +413,14 @@ def sts_model(tmp_path_factory, tiny_model_dir) -> Path:
 
 @pytest.fixture(scope="module")
 def nli_server(nli_model):
-    running = app.start_server(nli_model, "127.0.0.1", free_port())
+    running = app_server.start_server(nli_model, "127.0.0.1", free_port())
     yield running
     running.close()
 
 
 @pytest.fixture(scope="module")
 def sts_server(sts_model):
-    running = app.start_server(sts_model, "127.0.0.1", free_port())
+    running = app_server.start_server(sts_model, "127.0.0.1", free_port())
     yield running
     running.close()
 

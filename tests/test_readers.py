@@ -485,13 +485,13 @@ def test_corrupted_cache_is_rebuilt_with_a_warning(tmp_path, tokenizer, capsys, 
 def test_json_line_numbers_are_only_found_when_a_message_needs_them(tmp_path, monkeypatch):
     """Finding the line each record of a JSON array starts on means scanning its text: not done for a file that
     reads cleanly, done for one that does not."""
-    from koelectra_cookbook.data import readers
+    from koelectra_cookbook.data import json_records
 
     def scan(*args):
         raise AssertionError("the text was scanned for line numbers")
 
     path = write(tmp_path / "data.json", '[{"text": "좋아요", "label": 1},\n {"text": "싫어요", "label": 0}]')
-    monkeypatch.setattr(readers, "_json_item_lines", scan)
+    monkeypatch.setattr(json_records, "_json_item_lines", scan)
     assert read_table(path, "json", COLUMNS).rows["text"].tolist() == ["좋아요", "싫어요"]
     monkeypatch.undo()
     table = read_table(path, "json", COLUMNS)

@@ -1,4 +1,4 @@
-"""app.py: serve the web page of a saved model (app/page.py builds it)."""
+"""app.py: serve the web page of a saved model (app/page.py builds it, app/server.py serves it)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from koelectra_cookbook.app import page
-from koelectra_cookbook.app.page import start_server
+from koelectra_cookbook.app.server import start_server
 from koelectra_cookbook.commands.shell import ArgumentParser, exit_status, path_argument, quiet_libraries
 from koelectra_cookbook.errors import UserError
 

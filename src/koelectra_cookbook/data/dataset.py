@@ -23,7 +23,8 @@ from koelectra_cookbook.errors import UserError, shown
 from koelectra_cookbook.data.download import ensure_file
 from koelectra_cookbook.data.labels import (infer_labels, label_ids, labels_from_indicator_columns, parse_label_list,
                                             scores)
-from koelectra_cookbook.data.readers import RowLines, detect_format, read_table
+from koelectra_cookbook.data.readers import detect_format, read_table
+from koelectra_cookbook.data.row_lines import RowLines
 from koelectra_cookbook.config.tasks import task_spec
 
 

@@ -25,7 +25,7 @@ the order they run:
                                 given back, the run folder unlocked
 
     evaluate_dev() = evaluate(dev split) -> on_evaluate_end(metrics)
-    evaluate(split) = predict_logits -> loss, probabilities -> compute_metrics
+    evaluate(split) = predict_logits -> loss, probabilities -> compute_metrics   (evaluation_hooks.py)
 
 Config keys used here: model.*, data.*, train.epochs, max_steps, batch_size, eval_batch_size, learning_rate,
 weight_decay, seed, metrics, log_every, nan_policy, report_to. The other train.* keys belong to the higher
@@ -45,26 +45,25 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from koelectra_cookbook.config.schema import Config
-from koelectra_cookbook.data.batching import LengthGroupedBatchSampler, SortedBatchSampler, model_inputs
-from koelectra_cookbook.data.lengths import restore_order
-from koelectra_cookbook.data.dataset import Split, load_task_data
-from koelectra_cookbook.data.long_text import combine
+from koelectra_cookbook.data.batching import LengthGroupedBatchSampler, model_inputs
+from koelectra_cookbook.data.dataset import load_task_data
 from koelectra_cookbook.errors import UserError
-from koelectra_cookbook.classifier.metrics import regression_metrics, single_label_metrics
 from koelectra_cookbook.classifier.loading import check_model_limits, load_model, load_tokenizer
 from koelectra_cookbook.runs.plots import plot_learning_curves
 from koelectra_cookbook.runs.directory import flat_config
 from koelectra_cookbook.trainers.cpu_threads import CpuThreads
 from koelectra_cookbook.trainers.state import RunningLoss
 from koelectra_cookbook.trainers.console import results_summary, run_summary
+from koelectra_cookbook.trainers.evaluation_hooks import EvaluationHooks
 from koelectra_cookbook.trainers.output_hooks import OutputHooks
 from koelectra_cookbook.trainers.setup_hooks import SetupHooks
 
 
-class BeginnerTrainer(SetupHooks, OutputHooks):
+class BeginnerTrainer(SetupHooks, EvaluationHooks, OutputHooks):
     """Fine-tunes a classifier with AdamW at a constant learning rate, then evaluates and predicts. The hooks
-    that build the run are in setup_hooks.py, those that write what it leaves behind in output_hooks.py (as
-    Lightning keeps a module's hooks beside it); the recipe, the loop and evaluation are here."""
+    that build the run are in setup_hooks.py, those that score a split in evaluation_hooks.py, those that write
+    what it leaves behind in output_hooks.py (as Lightning keeps a module's hooks beside it); the recipe and the
+    loop are here."""
 
     level = "beginner"
     supports_resume = False  # the intermediate level adds checkpoints and --resume
@@ -292,50 +291,6 @@ class BeginnerTrainer(SetupHooks, OutputHooks):
                                  step=self.global_step)
         self.log(f"step {self.global_step} (epoch {progress:.2f}): "
                  + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-
-    def evaluate(self, split: Split) -> tuple[dict, np.ndarray]:
-        """Loss and metrics on `split` (the selected metrics plus `loss`), and the probabilities (for
-        regression, the predicted scores)."""
-        logits = torch.from_numpy(self.predict_logits(split)).to(self.accelerator.device)
-        loss = float(self.loss_fn(logits, torch.from_numpy(split.labels).to(self.accelerator.device)))
-        # One probability per label: independent sigmoids for multi-label data, a softmax over the labels else.
-        if self.regression:
-            probabilities = logits[:, 0].cpu().numpy()
-        else:
-            probabilities = (torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)).cpu().numpy()
-        return {"loss": loss, **self.compute_metrics(split, probabilities)}, probabilities
-
-    @torch.inference_mode()
-    def predict_logits(self, split: Split) -> np.ndarray:
-        """Logits for every document of `split`, in input order. Rows are batched by length; with several
-        processes each row is counted once (`gather_for_metrics` drops the padding duplicates); the windows of a
-        long document (data.long_text: windows) are combined into one only then, so they may be batched with
-        other documents' and computed by any process."""
-        self.model.eval()
-        if split.name not in self._eval_loaders:  # built once per split: Accelerate keeps every loader prepared
-            batch_size = self.config.train.eval_batch_size or 2 * self.config.train.batch_size
-            sampler = SortedBatchSampler(split.lengths(), batch_size)
-            self._eval_loaders[split.name] = (self.accelerator.prepare(self.make_loader(split, sampler)), sampler)
-        loader, sampler = self._eval_loaders[split.name]
-        chunks = []
-        for batch in loader:
-            logits = self.model(**model_inputs(batch)).logits
-            chunks.append(self.accelerator.gather_for_metrics(logits.float()))
-        self.model.train()
-        rows = restore_order(torch.cat(chunks).cpu().numpy(), sampler.order)  # one device-to-host copy
-        return combine(rows, split.starts, self.data.long_text.combine)
-
-    def compute_metrics(self, split: Split, probabilities: np.ndarray) -> dict:
-        """Called by `evaluate`: the metrics of `metric_names()` for these probabilities (or scores)."""
-        if self.regression:
-            return regression_metrics(split.labels, probabilities, self.metric_names(),
-                                      self.config.train.binary_threshold)
-        return single_label_metrics(split.labels, probabilities.argmax(-1), len(self.label_names),
-                                    self.metric_names())
-
-    def metric_names(self) -> list[str]:
-        """The metrics computed at each evaluation: the beginner reports the first (headline) one."""
-        return list(self.config.train.metrics[:1])
 
     # --- small helpers -----------------------------------------------------------------------------
 
