@@ -231,7 +231,7 @@ COMMAND_LINE_AND_CONFIG = [
      "task must be a name"),
     ("--demo with a data section that is not a section", "beginner",
      lambda c: ["--config", str(c.yaml({"task": "mine", "data": 5})), "--demo", "--output-dir", str(c.out)],
-     "no bundled samples for task 'mine'"),
+     "data must be a section of keys, got 5"),  # said before --demo looks for samples
     ("the task set to nothing", "beginner", lambda c: with_task(c, "mine", "--set", "task=''"), "task must be a name"),
     ("a folder name over 255 bytes", "beginner", lambda c: c.args("--set", f"data.dir={c.tmp / ('a' * 300)}"),
      "File name too long"),

@@ -95,9 +95,10 @@ def cache_home(built_cache, tmp_path, monkeypatch):
 
 
 def entry_of(model, cache_home):
+    from koelectra_cookbook.classifier.model_folder import read_model_folder
     from koelectra_cookbook.inference.int8.cache import cache_key
 
-    return cache_home / cache_key(model)
+    return cache_home / cache_key(model, read_model_folder(model).kind)
 
 
 def sample_pairs(task: str, files: list[str]) -> tuple[list[str], list[str], list[str]]:
@@ -222,11 +223,12 @@ def test_predict_py_int8_on_pairs_gives_the_full_precision_columns(korsts_model,
 
 def test_the_manifest_names_the_models_kind_and_an_entry_of_another_kind_is_rebuilt(korsts_model, cache_home,
                                                                                     capsys):
-    from koelectra_cookbook.inference.int8.cache import cache_key, model_kind, verified_manifest
+    from koelectra_cookbook.classifier.model_folder import read_model_folder
+    from koelectra_cookbook.inference.int8.cache import cache_key, verified_manifest
 
-    kind = model_kind(korsts_model)
+    kind = read_model_folder(korsts_model).kind
     assert kind == {"sentence_pair": True, "regression": True}
-    assert cache_key(korsts_model, {"sentence_pair": False, "regression": True}) != cache_key(korsts_model)
+    assert cache_key(korsts_model, {"sentence_pair": False, "regression": True}) != cache_key(korsts_model, kind)
     entry = entry_of(korsts_model, cache_home)
     manifest = json.loads((entry / "manifest.json").read_text())
     assert manifest["settings"]["sentence_pair"] is True and manifest["settings"]["regression"] is True

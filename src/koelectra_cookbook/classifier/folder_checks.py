@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from koelectra_cookbook.classifier.model_folder import CONFIG_FILE, ModelFolder, read_model_folder
 from koelectra_cookbook.errors import UserError, shown
 
 # Weight files transformers can read. Only safetensors are loaded: the others are pickles (or formats we do not
@@ -16,9 +17,10 @@ SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
 
 
-def check_safe_weights(name_or_path: str | Path) -> None:
+def check_safe_weights(name_or_path: str | Path, saved: ModelFolder | None = None) -> None:
     """A local checkpoint folder must hold its weights as safetensors, in the folder itself; pickled weights are
-    refused, never read. (A Hub id is loaded with use_safetensors=True, which refuses pickles the same way.)"""
+    refused, never read, and so is a quantized checkpoint. (A Hub id is loaded with use_safetensors=True, which
+    refuses pickles the same way.) `saved`: the folder's config.json, when the caller has read it already."""
     folder = Path(name_or_path).expanduser()
     if not folder.is_dir():
         return
@@ -32,13 +34,9 @@ def check_safe_weights(name_or_path: str | Path) -> None:
                             f"only safetensors weights are read. Convert them where you trust the file: "
                             f"from_pretrained() then save_pretrained() writes model.safetensors")
         raise UserError(f"model {folder}: no weights (model.safetensors) in it")
-    config = folder / "config.json"
-    try:
-        settings = json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
-        quantized = isinstance(settings, dict) and "quantization_config" in settings
-    except (OSError, ValueError, TypeError, RecursionError):
-        raise UserError(f"{config}: not a readable config.json") from None
-    if quantized:
+    if saved is None and (folder / CONFIG_FILE).is_file():
+        saved = read_model_folder(folder)
+    if saved is not None and saved.quantized:
         raise UserError(f"model {folder}: a quantized checkpoint (quantization_config in config.json); give the "
                         f"full-precision model")
 
@@ -66,13 +64,15 @@ def check_local_path(name_or_path: str) -> None:
         raise UserError(f"model.name_or_path: directory {name_or_path!r} does not exist")
 
 
-def label_settings(model_dir: Path, config) -> tuple[list[str], np.ndarray]:
-    """The label names (id order) and decision thresholds of config.json, checked."""
+def label_settings(model_dir: Path, config: ModelFolder) -> tuple[list[str], np.ndarray]:
+    """The label names (id order) and decision thresholds of config.json (or of what claims to hold them, with
+    the same attributes: an int8 cache entry's manifest), checked."""
+    count = config.num_labels if isinstance(config.num_labels, int) and config.num_labels > 0 else None
     try:
-        names = [str(config.id2label[i]) for i in range(config.num_labels)]
+        names = [str(config.id2label[i]) for i in range(count)]
     except (KeyError, TypeError):
-        raise UserError(f"{model_dir / 'config.json'}: id2label must name labels 0 to {config.num_labels - 1}") \
-            from None
+        which = f"labels 0 to {count - 1}" if count else "its labels (num_labels and id2label)"
+        raise UserError(f"{model_dir / 'config.json'}: id2label must name {which}") from None
     thresholds = getattr(config, "thresholds", None)
     thresholds = [0.5] * len(names) if thresholds is None else thresholds
     if not isinstance(thresholds, list) or len(thresholds) != len(names) or not all(

@@ -11,6 +11,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.classifier.folder_checks import check_local_path, check_safe_weights
+from koelectra_cookbook.classifier.model_folder import ModelFolder
 
 
 def load_tokenizer(name_or_path: str):
@@ -26,14 +27,19 @@ def load_tokenizer(name_or_path: str):
         raise UserError(_cannot_load(name_or_path, exc)) from None
 
 
-def check_model_limits(name_or_path: str, tokenizer, max_seq_len: int | None = None) -> int:
+def check_model_limits(name_or_path: str, tokenizer, max_seq_len: int | None = None,
+                       saved: ModelFolder | None = None) -> int:
     """Refuse a tokenizer that does not fit the model's embeddings (a folder without its tokenizer files loads a
     tokenizer of a handful of special tokens, and trains to chance), and a max_seq_len beyond the model's
-    position table. Returns the longest input the model takes."""
-    try:
-        config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
-    except Exception as exc:  # files from elsewhere can fail in any way
-        raise UserError(_cannot_load(name_or_path, exc)) from None
+    position table. Returns the longest input the model takes. `saved`: a saved model's folder, already read
+    (prediction); otherwise the checkpoint's config is loaded (a Hub id, when training)."""
+    if saved is not None:
+        config = saved
+    else:
+        try:
+            config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=False)
+        except Exception as exc:  # files from elsewhere can fail in any way
+            raise UserError(_cannot_load(name_or_path, exc)) from None
     rows = getattr(config, "vocab_size", None)
     if isinstance(rows, int) and not rows // 2 <= len(tokenizer) <= rows:
         raise UserError(f"model {name_or_path}: its tokenizer has {len(tokenizer)} tokens but the model's embeddings "

@@ -54,7 +54,7 @@ def merge_checked(target: dict, layer: dict, schema: type, prefix: str, source: 
             name = key[:80] if isinstance(key, str) and key.isprintable() else shown(key)
             # A section of many keys is not listed whole on one line: the nearest comes first, then where to look.
             valid = (f"valid keys: {', '.join(prefix + name for name in hints)}" if len(hints) <= 8 else
-                     f"every key with its default and one line of help: --help-config")
+                     "every key with its default and one line of help: --help-config")
             raise UserError(f"{source}: unknown key {prefix}{name}{did_you_mean(str(key)[:100], hints, valid, prefix)}")
         if dataclasses.is_dataclass(hints[key]):
             if not isinstance(value, dict):

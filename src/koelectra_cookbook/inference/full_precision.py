@@ -15,21 +15,21 @@ from koelectra_cookbook.data.token_cache import encode_documents, encode_rows
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.classifier.loading import avoid_per_shape_attention_plans, check_finite_weights, check_model_limits, load_tokenizer
 from koelectra_cookbook.classifier.folder_checks import label_settings
+from koelectra_cookbook.classifier.model_folder import ModelFolder
 
 
 class FullPrecisionClassifier:
-    """The classifier saved in `model_dir`, its tokenizer and label settings, as Predictor uses them."""
+    """The classifier saved in `folder`, its tokenizer and label settings, as Predictor uses them."""
 
-    def __init__(self, model_dir: Path, device: torch.device | str):
+    def __init__(self, folder: ModelFolder, device: torch.device | str):
+        model_dir = folder.path
         self.tokenizer = load_tokenizer(str(model_dir))
-        self.max_seq_len = check_model_limits(str(model_dir), self.tokenizer)
+        self.max_seq_len = check_model_limits(str(model_dir), self.tokenizer, saved=folder)
         avoid_per_shape_attention_plans()
-        self.model = load_classifier(model_dir).eval().to(device)
+        self.model = load_classifier(model_dir).eval().to(device)  # "not a fine-tuned classifier" comes first
+        self.label_names, self.thresholds = label_settings(model_dir, folder)
         self.device = device
-        self.label_names, self.thresholds = label_settings(model_dir, self.model.config)
-        self.multi_label = self.model.config.problem_type == "multi_label_classification"
-        self.regression = self.model.config.problem_type == "regression"
-        self.sentence_pair = bool(getattr(self.model.config, "sentence_pair", False))
+        self.multi_label, self.regression, self.sentence_pair = folder.multi_label, folder.regression, folder.sentence_pair
         # Padding is masked out, so any id does for a tokenizer that names no padding token.
         self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         # what the tokenizer puts around a text ([CLS] and [SEP]), for the rows long_text.py makes of a text

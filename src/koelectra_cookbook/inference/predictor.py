@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from koelectra_cookbook.classifier.folder_checks import check_safe_weights
+from koelectra_cookbook.classifier.model_folder import ModelFolder, read_model_folder
 from koelectra_cookbook.data.lengths import cut_into_batches, length_sorted_order, pad_rows, restore_order, segment_ids
 from koelectra_cookbook.data.long_text import LongText, check_settings, combine, cut_report, document_rows, from_saved
 from koelectra_cookbook.errors import UserError
-from koelectra_cookbook.files.safe_json import DamagedState, read_json
 from koelectra_cookbook.inference.int8.cache import check_quantize_option, load_int8_classifier
 from koelectra_cookbook.inference.processes import Processes
 
@@ -29,50 +29,44 @@ class Predictor:
 
     def __init__(self, model_dir: Path, batch_size: int | None = None, *, quantize: str | None = None,
                  processes: Processes | None = None, long_text: str | None = None):
-        model_dir = Path(model_dir)
-        if not (model_dir / "config.json").is_file():
-            raise UserError(f"--model {model_dir}: not a saved model (no config.json); give RUN_DIR/model")
+        folder = read_model_folder(model_dir)  # config.json, read once and passed down
         self.processes = processes or Processes()
         check_quantize_option(quantize, self.processes)
-        check_safe_weights(model_dir)
+        check_safe_weights(folder.path, folder)
         if quantize == "int8":
-            self.model = load_int8_classifier(model_dir, self.processes)
+            self.model = load_int8_classifier(folder, self.processes)
         else:
             from koelectra_cookbook.inference.full_precision import FullPrecisionClassifier  # torch and transformers take seconds to import
 
-            self.model = FullPrecisionClassifier(model_dir, self.processes.device())
+            self.model = FullPrecisionClassifier(folder, self.processes.device())
         self.label_names, self.thresholds = self.model.label_names, self.model.thresholds
         self.multi_label = self.model.multi_label
         self.regression = getattr(self.model, "regression", False)  # a score per row (one output)
         self.sentence_pair = getattr(self.model, "sentence_pair", False)  # two texts per row
         # Int8 batches run one per core (int8/runtime.py), and shorter ones measured faster there (docs/benchmarks.md).
         self.batch_size = batch_size or (16 if quantize == "int8" else 64)
-        self.long_text = self.reading(model_dir, long_text)
+        self.long_text = self.reading(folder, long_text)
         self.last_cut: dict | None = None  # what the last call's long texts lost (predict.py's summary says it)
 
-    def reading(self, model_dir: Path, mode: str | None) -> LongText:
+    def reading(self, folder: ModelFolder, mode: str | None) -> LongText:
         """How this model reads a long text: as saved with it (`long_text` in config.json), with `mode` (predict.py
         --long-text) in place of the saved mode when given. A model saved before long_text existed truncates
         at the longest input it takes."""
-        try:
-            config = read_json(model_dir / "config.json", limit=2**20)
-        except DamagedState:
-            config = {}
-        saved = config.get("long_text") if isinstance(config, dict) else None
+        saved, config_file = folder.long_text, folder.config_file
         prefix, suffix = self.model.specials
         if saved is None:
             room = self.model.max_seq_len - len(prefix) - len(suffix)
             settings = LongText("truncate", self.model.max_seq_len, room // 4, room // 4,
                                 "max" if self.multi_label else "mean")
         else:
-            settings = from_saved(saved, f"{model_dir / 'config.json'}")
+            settings = from_saved(saved, f"{config_file}")
         if mode is not None:
             if self.sentence_pair and mode != "truncate":
                 raise UserError(f"--long-text {mode}: a sentence-pair model reads its pairs truncated")
             settings = dataclasses.replace(settings, mode=mode)
-        check_settings(settings, len(prefix) + len(suffix), f"{model_dir / 'config.json'}")
+        check_settings(settings, len(prefix) + len(suffix), f"{config_file}")
         if settings.max_seq_len > self.model.max_seq_len:  # beyond the position table: an index error in the model
-            raise UserError(f"{model_dir / 'config.json'}: long_text max_seq_len {settings.max_seq_len} is more "
+            raise UserError(f"{config_file}: long_text max_seq_len {settings.max_seq_len} is more "
                             f"than the model takes ({self.model.max_seq_len} tokens)")
         return settings
 

@@ -29,13 +29,12 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 from koelectra_cookbook.classifier.folder_checks import label_settings
+from koelectra_cookbook.classifier.model_folder import ModelFolder
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.files.atomic import atomic_folder, atomic_write
 from koelectra_cookbook.files.checksums import file_sha256
-from koelectra_cookbook.files.safe_json import DamagedState, read_json
 from koelectra_cookbook.inference.int8.format import (EXPORT_SETTINGS, INSTALL_HINT, LIBRARIES, MANIFEST, ONNX_FILE,
                                                       TOKENIZER_FILE)
 from koelectra_cookbook.inference.int8.runtime import Int8Classifier, open_entry
@@ -60,15 +59,15 @@ def check_quantize_option(quantize: str | None, processes) -> None:
                         f"{INSTALL_HINT}")
 
 
-def load_int8_classifier(model_dir: Path, processes, cache_dir: Path | None = None) -> Int8Classifier:
-    """The int8 model of `model_dir`, from the cache or built into it. Under several processes the main one
+def load_int8_classifier(model: ModelFolder, processes, cache_dir: Path | None = None) -> Int8Classifier:
+    """The int8 model of the saved `model`, from the cache or built into it. Under several processes the main one
     builds and the others then read its entry."""
-    kind = model_kind(model_dir)
-    entry = (cache_dir or default_cache_dir()) / cache_key(model_dir, kind)
+    kind = model.kind
+    entry = (cache_dir or default_cache_dir()) / cache_key(model.path, kind)
     with processes.main_first():
         folder, manifest = entry, verified_manifest(entry, kind)
         if manifest is None:
-            folder = build_entry(entry, model_dir)
+            folder = build_entry(entry, model)
             manifest = verified_manifest(folder, kind)
         classifier = open_entry(folder, manifest["settings"])
     if folder != entry:  # built for this run only: the classifier holds what it needs in memory now
@@ -81,24 +80,10 @@ def default_cache_dir() -> Path:
     return Path(base) / "koelectra-cookbook" / "int8"
 
 
-def model_kind(model_dir: Path) -> dict[str, bool]:
-    """What the int8 model of `model_dir` takes and gives, read from its config.json as full_precision.py reads
-    it: `sentence_pair` (two texts a row, token_type_ids), `regression` (one output, a score). A config.json that
-    cannot be read gives the defaults: the loader then says what is wrong with it."""
-    try:
-        config = read_json(model_dir / "config.json", limit=2**20)
-    except DamagedState:
-        config = None
-    config = config if isinstance(config, dict) else {}
-    return {"sentence_pair": bool(config.get("sentence_pair", False)),
-            "regression": config.get("problem_type") == "regression"}
-
-
-def cache_key(model_dir: Path, kind: dict[str, bool] | None = None) -> str:
+def cache_key(model_dir: Path, kind: dict[str, bool]) -> str:
     """SHA-256 of the export settings, the model's kind, the library versions, and the name and bytes of every
     regular file in the model folder but its model card (check_safe_weights has checked what the folder holds)."""
     versions = {name: importlib.metadata.version(name) for name in LIBRARIES}
-    kind = model_kind(model_dir) if kind is None else kind
     digest = hashlib.sha256(json.dumps({**EXPORT_SETTINGS, **versions, "kind": kind}, sort_keys=True).encode())
     for path in sorted(model_dir.iterdir()):
         if path.is_file() and path.name != "README.md" and not path.name.startswith("."):
@@ -108,7 +93,7 @@ def cache_key(model_dir: Path, kind: dict[str, bool] | None = None) -> str:
 
 
 def verified_manifest(entry: Path, kind: dict[str, bool] | None = None) -> dict | None:
-    """The entry's manifest when the entry is whole and its own (and for a model of `kind`, model_kind, when
+    """The entry's manifest when the entry is whole and its own (and for a model of `kind`, ModelFolder.kind, when
     given); None when there is none or it is damaged (it is then rebuilt)."""
     manifest_file = entry / MANIFEST
     if not manifest_file.is_file():
@@ -149,8 +134,8 @@ def checked_settings(settings) -> dict | None:
     if not all(isinstance(settings.get(name), bool) for name in ["sentence_pair", "regression"]) or (
             settings["regression"] and (len(settings["labels"]) != 1 or settings["multi_label"])):
         return None
-    config = SimpleNamespace(id2label=dict(enumerate(settings["labels"])), num_labels=len(settings["labels"]),
-                             thresholds=settings.get("thresholds"))
+    config = ModelFolder(Path(MANIFEST), id2label=dict(enumerate(settings["labels"])),
+                         num_labels=len(settings["labels"]), thresholds=settings.get("thresholds"))
     try:
         label_settings(Path(MANIFEST), config)
     except UserError:
@@ -158,15 +143,15 @@ def checked_settings(settings) -> dict | None:
     return settings
 
 
-def build_entry(entry: Path, model_dir: Path) -> Path:
+def build_entry(entry: Path, model: ModelFolder) -> Path:
     """Export, check and quantise the model into the cache entry; into a temporary folder (used once) when the
     cache cannot be written. Returns the folder built."""
     from koelectra_cookbook.inference.full_precision import FullPrecisionClassifier  # torch: only when building
 
     print("building the int8 model (once per model; later runs read it from the cache)", file=sys.stderr)
-    classifier = FullPrecisionClassifier(model_dir, device="cpu")
+    classifier = FullPrecisionClassifier(model, device="cpu")
     if getattr(classifier.tokenizer, "backend_tokenizer", None) is None:
-        raise UserError(f"--model {model_dir}: --quantize int8 needs a fast tokenizer (tokenizer.json), and this "
+        raise UserError(f"--model {model.path}: --quantize int8 needs a fast tokenizer (tokenizer.json), and this "
                         f"model's tokenizer is not one; predict without --quantize")
     try:
         with atomic_folder(entry, replace=True, shared=True) as building:

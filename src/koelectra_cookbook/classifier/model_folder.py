@@ -1,0 +1,103 @@
+"""A saved model folder's config.json, read once into one typed object (as runs/reader.py reads a run's files).
+
+Prediction reads a model folder in several places: the weights check (is it a quantized checkpoint?), the label
+settings, the int8 cache (the model's kind, part of the cache key), the long-text reading and the model's limits.
+Each used to open config.json itself; now `read_model_folder` reads it once, with a size limit and never through
+a link, and the `ModelFolder` it returns is passed down. The checks stay where they are (folder_checks.py,
+loading.py, data/long_text.py): this module only reads and types. No torch, no transformers: the int8 path reads a
+model through this alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.files.safe_json import DamagedState, read_json
+
+CONFIG_FILE = "config.json"
+CONFIG_LIMIT = 2**20  # label lists make it long at most: a config.json is a few kilobytes
+
+
+@dataclass(frozen=True)
+class ModelFolder:
+    """What a model folder's config.json says of the model. Values are as written (a stranger's folder may hold
+    anything): a field the file lacks, or holds in another type, is None here, and the checks say what is wrong."""
+
+    path: Path
+    problem_type: str | None = None
+    sentence_pair: bool = False  # two texts a row (written by this project's trainers)
+    long_text: Any = None  # how the model reads a long text (data/long_text.py checks it)
+    quantized: bool = False  # a quantization_config: not a full-precision checkpoint
+    id2label: dict[int, Any] | None = None  # label names by id, ids as numbers (JSON writes them as strings)
+    num_labels: int | None = None
+    thresholds: Any = None  # multi-label decision thresholds (folder_checks.label_settings checks them)
+    max_position_embeddings: int | None = None
+    type_vocab_size: int | None = None
+    vocab_size: int | None = None
+    settings: dict = field(default_factory=dict, repr=False)  # the whole config.json, for what is not typed here
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    @property
+    def regression(self) -> bool:
+        return self.problem_type == "regression"
+
+    @property
+    def multi_label(self) -> bool:
+        return self.problem_type == "multi_label_classification"
+
+    @property
+    def kind(self) -> dict[str, bool]:
+        """What the model takes and gives: two texts a row or one, a score or classes (the int8 cache's key)."""
+        return {"sentence_pair": self.sentence_pair, "regression": self.regression}
+
+
+def read_model_folder(path: str | Path) -> ModelFolder:
+    """The model folder at `path`, its config.json read and typed. A folder without one is not a saved model; a
+    config.json that is not a JSON object of reasonable size is damaged: either is one error line."""
+    path = Path(path)
+    config_file = path / CONFIG_FILE
+    if not config_file.is_file():
+        raise UserError(f"--model {path}: not a saved model (no {CONFIG_FILE}); give RUN_DIR/model")
+    try:
+        settings = read_json(config_file, limit=CONFIG_LIMIT)
+    except DamagedState as problem:
+        raise UserError(f"{config_file}: not a readable {CONFIG_FILE} ({problem})") from None
+    if not isinstance(settings, dict):
+        raise UserError(f"{config_file}: not a readable {CONFIG_FILE} (not a JSON object)")
+    return model_folder_of(path, settings)
+
+
+def model_folder_of(path: Path, settings: dict) -> ModelFolder:
+    """A ModelFolder of config.json's `settings` (a mapping)."""
+    id2label = settings.get("id2label")
+    if isinstance(id2label, dict):
+        id2label = {int(key) if isinstance(key, str) and key.isdigit() else key: name for key, name in id2label.items()}
+    else:
+        id2label = None
+    num_labels = whole_number(settings.get("num_labels"))
+    if num_labels is None and id2label is not None:
+        num_labels = len(id2label)  # transformers writes id2label and derives num_labels from it
+    problem_type = settings.get("problem_type")
+    return ModelFolder(
+        path=path,
+        problem_type=problem_type if isinstance(problem_type, str) else None,
+        sentence_pair=settings.get("sentence_pair") is True,
+        long_text=settings.get("long_text"),
+        quantized="quantization_config" in settings,
+        id2label=id2label,
+        num_labels=num_labels,
+        thresholds=settings.get("thresholds"),
+        max_position_embeddings=whole_number(settings.get("max_position_embeddings")),
+        type_vocab_size=whole_number(settings.get("type_vocab_size")),
+        vocab_size=whole_number(settings.get("vocab_size")),
+        settings=settings,
+    )
+
+
+def whole_number(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
