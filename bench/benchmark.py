@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     "(default: one learnt from the bundled samples)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "history" / "benchmarks-log.md",
                         help="markdown file a section is appended to")
+    parser.add_argument("--json", type=Path, help="also write every figure (job, results) to this JSON file")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--job", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -116,8 +117,12 @@ def main(argv: list[str] | None = None) -> int:
                             "comes from the script. Newest section last.\n", encoding="utf-8")
     with open(args.out, "a", encoding="utf-8") as handle:
         handle.write("\n" + section)
-    (work_dir / "results.json").write_text(json.dumps({"job": job, "prepared": prepared, "results": results,
-                                                       "startup": startup}, indent=1, default=str))
+    figures = json.dumps({"job": job, "prepared": prepared, "results": results, "startup": startup,
+                          "command": command}, indent=1, default=str)
+    (work_dir / "results.json").write_text(figures)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(figures)
     print(section)
     print(f"appended to {args.out} ({time.perf_counter() - started:.0f} s in all)")
     return 0
