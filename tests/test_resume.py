@@ -22,7 +22,7 @@ def command(tmp_path: Path, model: Path, *extra: str) -> list[str]:
     return [sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--task", "nsmc",
             "--output-dir", str(tmp_path / "runs"),
             "--set", f"data.dir={SAMPLES_DIR / 'nsmc'}", "--set", f"data.cache_dir={tmp_path.parent / 'cache'}",
-            "--set", f"model.name_or_path={model}", "--set", "train.batch_size=16", "--set", "train.epochs=3",
+            "--set", f"model.name_or_path={model}", "--set", "train.batch_size=16", "--set", "train.epochs=2",
             "--set", "train.learning_rate=5e-4", "--set", "train.eval_every=5", "--set", "train.es_patience=null",
             "--set", "train.save_total_limit=3", *extra]
 
