@@ -128,7 +128,8 @@ def test_the_footer_shows_curl_for_the_pages_own_address(server):
     assert f"curl -s -N {endpoint}/$EVENT_ID" in footer and "/predict_file" in footer
     assert app.api_markdown("http://localhost:8080", wildcard=True).count("http://localhost:8080/gradio_api/") == 4
     assert "in place of `localhost`" in app.api_markdown("http://localhost:8080", wildcard=True)
-    assert app_server.page_url("0.0.0.0", 8080) == "http://localhost:8080" and app_server.page_url("::1", 80) == "http://[::1]:80"
+    assert app_server.page_url("0.0.0.0", 8080) == "http://localhost:8080"
+    assert app_server.page_url("::1", 80) == "http://[::1]:80"
 
 
 @pytest.mark.skipif(shutil.which("curl") is None or shutil.which("bash") is None, reason="needs curl and bash")

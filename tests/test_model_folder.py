@@ -52,13 +52,16 @@ def test_a_missing_or_damaged_config_is_one_error_line(tmp_path, content, messag
         read_model_folder(tmp_path)
 
 
-def test_a_linked_config_is_not_followed(tmp_path):
-    (tmp_path / "elsewhere").mkdir()
-    elsewhere = folder_with(tmp_path / "elsewhere", {"id2label": {"0": "a"}})
-    (tmp_path / "model").mkdir()
-    (tmp_path / "model" / "config.json").symlink_to(elsewhere / "config.json")
-    with pytest.raises(UserError, match="not a readable config.json"):
-        read_model_folder(tmp_path / "model")
+def test_a_linked_config_is_read_as_the_hub_cache_links_it_but_never_a_device(tmp_path):
+    (tmp_path / "blobs").mkdir()
+    blobs = folder_with(tmp_path / "blobs", {"id2label": {"0": "a"}})
+    (tmp_path / "snapshot").mkdir()
+    (tmp_path / "snapshot" / "config.json").symlink_to(blobs / "config.json")
+    assert read_model_folder(tmp_path / "snapshot").id2label == {0: "a"}
+    (tmp_path / "device").mkdir()
+    (tmp_path / "device" / "config.json").symlink_to("/dev/zero")
+    with pytest.raises(UserError, match="not a saved model"):  # not a regular file: as if there were none
+        read_model_folder(tmp_path / "device")
 
 
 @pytest.mark.parametrize("quantize", [None, "int8"])

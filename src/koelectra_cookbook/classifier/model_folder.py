@@ -2,14 +2,15 @@
 
 Prediction reads a model folder in several places: the weights check (is it a quantized checkpoint?), the label
 settings, the int8 cache (the model's kind, part of the cache key), the long-text reading and the model's limits.
-Each used to open config.json itself; now `read_model_folder` reads it once, with a size limit and never through
-a link, and the `ModelFolder` it returns is passed down. The checks stay where they are (folder_checks.py,
-loading.py, data/long_text.py): this module only reads and types. No torch, no transformers: the int8 path reads a
+Each used to open config.json itself; now `read_model_folder` reads it once, with a size limit, and the
+`ModelFolder` it returns is passed down. A link is followed to a regular file (the Hub's cache keeps a model's
+files as links, and transformers reads config.json through them anyway), never to a pipe or a device. The checks
+stay where they are (folder_checks.py, loading.py, data/long_text.py): this module only reads and types. No torch, no transformers: the int8 path reads a
 model through this alone."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,6 @@ class ModelFolder:
     max_position_embeddings: int | None = None
     type_vocab_size: int | None = None
     vocab_size: int | None = None
-    settings: dict = field(default_factory=dict, repr=False)  # the whole config.json, for what is not typed here
 
     @property
     def config_file(self) -> Path:
@@ -64,7 +64,7 @@ def read_model_folder(path: str | Path) -> ModelFolder:
     if not config_file.is_file():
         raise UserError(f"--model {path}: not a saved model (no {CONFIG_FILE}); give RUN_DIR/model")
     try:
-        settings = read_json(config_file, limit=CONFIG_LIMIT)
+        settings = read_json(config_file, limit=CONFIG_LIMIT, follow_links=True)
     except DamagedState as problem:
         raise UserError(f"{config_file}: not a readable {CONFIG_FILE} ({problem})") from None
     if not isinstance(settings, dict):
@@ -95,7 +95,6 @@ def model_folder_of(path: Path, settings: dict) -> ModelFolder:
         max_position_embeddings=whole_number(settings.get("max_position_embeddings")),
         type_vocab_size=whole_number(settings.get("type_vocab_size")),
         vocab_size=whole_number(settings.get("vocab_size")),
-        settings=settings,
     )
 
 

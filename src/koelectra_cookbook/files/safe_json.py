@@ -69,11 +69,11 @@ def describe(value: Any) -> str:
     return f"{type(value).__name__} {str(value)[:40]!r}"
 
 
-def read_json(path: Path, limit: int = 64 * 2**20) -> Any:
-    """A JSON file of at most `limit` bytes. DamagedState if it is missing, not a regular file (a link, a pipe,
-    a device that never ends), too large, or not JSON."""
+def read_json(path: Path, limit: int = 64 * 2**20, follow_links: bool = False) -> Any:
+    """A JSON file of at most `limit` bytes. DamagedState if it is missing, not a regular file (a link unless
+    `follow_links`, a pipe, a device that never ends), too large, or not JSON."""
     try:
-        if path.is_symlink() or not path.is_file():
+        if (path.is_symlink() and not follow_links) or not path.is_file():
             raise DamagedState(f"{path.name} is missing or not a regular file")
         if path.stat().st_size > limit:
             raise DamagedState(f"{path.name} is larger than {limit} bytes")

@@ -29,7 +29,8 @@ class FullPrecisionClassifier:
         self.model = load_classifier(model_dir).eval().to(device)  # "not a fine-tuned classifier" comes first
         self.label_names, self.thresholds = label_settings(model_dir, folder)
         self.device = device
-        self.multi_label, self.regression, self.sentence_pair = folder.multi_label, folder.regression, folder.sentence_pair
+        self.multi_label, self.regression = folder.multi_label, folder.regression
+        self.sentence_pair = folder.sentence_pair
         # Padding is masked out, so any id does for a tokenizer that names no padding token.
         self.pad_token_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         # what the tokenizer puts around a text ([CLS] and [SEP]), for the rows long_text.py makes of a text
