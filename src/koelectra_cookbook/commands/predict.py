@@ -99,9 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         predictor = Predictor(args.model, batch_size=args.batch_size, quantize=args.quantize, processes=processes,
                               long_text=args.long_text)
         columns = predictor.table(texts, top_k=args.top_k, pairs=pairs)
+        if processes.is_main:
+            write_table(columns, args.output)
+        processes.finish()
         if not processes.is_main:
             return
-        write_table(columns, args.output)
         if predictor.last_cut and predictor.last_cut["longer_than_max_seq_len"]:  # one line, on stderr
             print(describe_cut("input", predictor.last_cut, predictor.long_text, "--long-text"), file=sys.stderr)
         if args.output is not None:

@@ -92,6 +92,15 @@ class Processes:
 
         return joined(rows), joined(values)
 
+    def finish(self) -> None:
+        """Called once a process is done predicting: waits for the others (the main one writes the file) and
+        leaves the process group. A process that exits with the group still open can abort in gloo's threads
+        ("terminate called without an active exception", exit -6) and fail the launch after the work is done."""
+        if self.state is None:
+            return
+        self.state.wait_for_everyone()
+        self.state.destroy_process_group()
+
     def main_first(self):
         """A block the main process runs before the others (building a cache they then read)."""
         return contextlib.nullcontext() if self.state is None else self.state.main_process_first()
