@@ -149,7 +149,7 @@ def test_fusions_that_change_the_logits_are_left_out(nsmc_model, tmp_path, monke
 
 
 @pytest.mark.slow
-def test_a_changed_model_gets_a_new_entry(nsmc_model, cache_home, tmp_path):
+def test_a_changed_model_gets_a_new_entry(nsmc_model, cache_home, tmp_path, capsys):
     from safetensors.torch import load_file, save_file
 
     before = Predictor(nsmc_model, quantize="int8").probabilities(["정말 재밌다", "최악"])
@@ -162,6 +162,28 @@ def test_a_changed_model_gets_a_new_entry(nsmc_model, cache_home, tmp_path):
     int8 = Predictor(changed, quantize="int8").probabilities(["정말 재밌다", "최악"])
     assert (int8.argmax(1) == full.argmax(1)).all() and np.abs(int8 - before).max() > 0.2  # not the old entry
     assert len(list(cache_home.iterdir())) == 2
+
+    # The changed model's int8 file copied into the first model's entry, its manifest re-hashed as a stranger
+    # would: every file is whole and the labels are right, but the file says it is another model's.
+    from koelectra_cookbook.classifier.model_folder import read_model_folder
+    from koelectra_cookbook.inference.int8.cache import cache_key
+
+    first, second = (cache_home / cache_key(model, read_model_folder(model).kind) for model in [nsmc_model, changed])
+    shutil.copyfile(second / "model.int8.onnx", first / "model.int8.onnx")
+    rehash(first, "model.int8.onnx")
+    capsys.readouterr()
+    assert Predictor(nsmc_model, quantize="int8").probabilities(["정말 재밌다", "최악"]) == pytest.approx(before,
+                                                                                                       abs=1e-6)
+    assert "is damaged or not this model's; building it again" in capsys.readouterr().err
+
+
+def rehash(entry, name: str) -> None:
+    """The entry's manifest made to match the file `name` as it now is."""
+    manifest_file = entry / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    data = (entry / name).read_bytes()
+    manifest["files"][name] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    manifest_file.write_text(json.dumps(manifest))
 
 
 def damage_entry(entry, damage: str) -> None:
@@ -188,35 +210,47 @@ def damage_entry(entry, damage: str) -> None:
         manifest["settings"]["regression"] = True
     elif damage == "manifest not JSON":
         manifest = None
+    elif damage == "labels reversed":  # each file whole; the labels are not the model's
+        manifest["settings"]["labels"].reverse()
+    elif damage == "thresholds not the model's":
+        manifest["settings"]["thresholds"] = [0.4, 0.6]
+    elif damage == "a multi-label entry":
+        manifest["settings"]["multi_label"] = True
+    elif damage == "a padding id out of the vocabulary":
+        manifest["settings"]["pad_token_id"] = 10**6
     manifest_file.write_text("{" if manifest is None else json.dumps(manifest))
 
 
 DAMAGES = ["flip a byte", "cut short", "tokenizer edited", "manifest of another entry", "threshold out of range",
-           "labels not a list", "model kind missing", "a regression model of two outputs", "manifest not JSON"]
+           "labels not a list", "model kind missing", "a regression model of two outputs", "manifest not JSON",
+           "labels reversed", "thresholds not the model's", "a multi-label entry", "a padding id out of the vocabulary"]
 
 
 @pytest.mark.parametrize("damage", DAMAGES)
-def test_a_damaged_cache_entry_is_noticed(cache_home, capsys, damage):
+def test_a_damaged_cache_entry_is_noticed(nsmc_model, cache_home, capsys, damage):
+    from koelectra_cookbook.classifier.model_folder import read_model_folder
     from koelectra_cookbook.inference.int8.cache import verified_manifest
 
-    entry = next(cache_home.iterdir())
-    assert verified_manifest(entry) is not None
+    entry, model = next(cache_home.iterdir()), read_model_folder(nsmc_model)
+    assert verified_manifest(entry, model) is not None
     damage_entry(entry, damage)
-    assert verified_manifest(entry) is None
+    assert verified_manifest(entry, model) is None
     assert "is damaged or not this model's; building it again" in capsys.readouterr().err
 
 
 @pytest.mark.slow
-def test_a_damaged_cache_entry_is_rebuilt(nsmc_model, cache_home, capsys):
-    expected = Predictor(nsmc_model, quantize="int8").probabilities(["재밌다"])
+@pytest.mark.parametrize("damage", ["flip a byte", "labels reversed"])
+def test_a_damaged_cache_entry_is_rebuilt(nsmc_model, cache_home, capsys, damage):
+    expected = Predictor(nsmc_model, quantize="int8").table(["재밌다", "최악"])
     entry = next(cache_home.iterdir())
-    damage_entry(entry, "flip a byte")
-    assert Predictor(nsmc_model, quantize="int8").probabilities(["재밌다"]) == pytest.approx(expected, abs=1e-6)
+    damage_entry(entry, damage)
+    assert Predictor(nsmc_model, quantize="int8").table(["재밌다", "최악"]) == expected
     err = capsys.readouterr().err
     assert "building it again" in err and "building the int8 model" in err
+    from koelectra_cookbook.classifier.model_folder import read_model_folder
     from koelectra_cookbook.inference.int8.cache import verified_manifest
 
-    assert verified_manifest(entry) is not None  # whole again
+    assert verified_manifest(entry, read_model_folder(nsmc_model)) is not None  # whole again
 
 
 @pytest.mark.slow

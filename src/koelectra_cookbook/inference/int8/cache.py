@@ -11,11 +11,14 @@ export settings (format.py), so a retrained model gets a new entry and an old on
 in the user's cache folder (`$XDG_CACHE_HOME/koelectra-cookbook/int8`, or `~/.cache/...`), not in the model's
 folder: model folders may be read-only or on a shared disk, and a run's folder holds only what its run wrote.
 An entry is built in a temporary folder and renamed into place whole. When read back it is treated like any file
-from elsewhere: its manifest must name its own key, the size and SHA-256 of each of its files, label settings
-that pass the checks config.json passes, and the kind of the model it is for; its model must take the inputs of
-that kind (a pair model's include token_type_ids) and give one output per label (one score for regression). ONNX
-files are protobuf and tokenizer.json is JSON, so reading them runs no code. When the cache folder cannot be
-written, the int8 model is built in a temporary folder and used once.
+from elsewhere, and what it claims is checked against the model folder it serves, not against itself: its
+manifest must name its own key and the size and SHA-256 of each of its files, and its labels, thresholds and kind
+must be those of the model's config.json (which then supplies them); its ONNX model must carry the key (computed
+afresh from the model folder's files) and the tokenizer's hash in its metadata, so another model's int8 file
+copied in is not served; it must take the inputs of the model's kind (a pair model's include token_type_ids) and
+give one output per label (one score for regression). An entry that fails is reported and built again. ONNX files
+are protobuf and tokenizer.json is JSON, so reading them runs no code. When the cache folder cannot be written,
+the int8 model is built in a temporary folder and used once.
 """
 
 from __future__ import annotations
@@ -62,16 +65,29 @@ def check_quantize_option(quantize: str | None, processes) -> None:
 def load_int8_classifier(model: ModelFolder, processes, cache_dir: Path | None = None) -> Int8Classifier:
     """The int8 model of the saved `model`, from the cache or built into it. Under several processes the main one
     builds and the others then read its entry."""
-    kind = model.kind
-    entry = (cache_dir or default_cache_dir()) / cache_key(model.path, kind)
+    entry = (cache_dir or default_cache_dir()) / cache_key(model.path, model.kind)
     with processes.main_first():
-        folder, manifest = entry, verified_manifest(entry, kind)
-        if manifest is None:
+        folder, classifier = entry, open_verified_entry(entry, model)
+        if classifier is None:
             folder = build_entry(entry, model)
-            manifest = verified_manifest(folder, kind)
-        classifier = open_entry(folder, manifest["settings"])
+            classifier = open_verified_entry(folder, model)
+            if classifier is None:  # what was just built fails its own checks: a bug, not the user's
+                raise RuntimeError(f"the int8 model built in {folder} does not pass its checks")
     if folder != entry:  # built for this run only: the classifier holds what it needs in memory now
         shutil.rmtree(folder.parent, ignore_errors=True)
+    return classifier
+
+
+def open_verified_entry(entry: Path, model: ModelFolder) -> Int8Classifier | None:
+    """The classifier of the cache entry `entry` of `model`, when the entry is whole and model's own; None (with a
+    note) when there is none or it is damaged or another model's, and it is then built again."""
+    manifest = verified_manifest(entry, model)
+    if manifest is None:
+        return None
+    classifier = open_entry(entry, {**model_settings(model), "pad_token_id": manifest["settings"]["pad_token_id"]})
+    if classifier.identity != entry_identity(entry.name, manifest["files"][TOKENIZER_FILE]["sha256"]):
+        report_unusable(entry)
+        return None
     return classifier
 
 
@@ -92,9 +108,9 @@ def cache_key(model_dir: Path, kind: dict[str, bool]) -> str:
     return digest.hexdigest()
 
 
-def verified_manifest(entry: Path, kind: dict[str, bool] | None = None) -> dict | None:
-    """The entry's manifest when the entry is whole and its own (and for a model of `kind`, ModelFolder.kind, when
-    given); None when there is none or it is damaged (it is then rebuilt)."""
+def verified_manifest(entry: Path, model: ModelFolder) -> dict | None:
+    """The entry's manifest when the entry is whole and claims what `model`'s config.json says (labels,
+    thresholds, kind); None when there is none or it is damaged or another model's (it is then rebuilt)."""
     manifest_file = entry / MANIFEST
     if not manifest_file.is_file():
         return None
@@ -105,15 +121,17 @@ def verified_manifest(entry: Path, kind: dict[str, bool] | None = None) -> dict 
         whole = (isinstance(files, dict) and manifest.get("key") == entry.name
                  and sorted(files) == sorted([ONNX_FILE, TOKENIZER_FILE])
                  and all(whole_file(entry / name, facts) for name, facts in files.items())
-                 and checked_settings(manifest.get("settings")) is not None
-                 and (kind is None or all(manifest["settings"][name] == value for name, value in kind.items())))
+                 and claims_of(manifest.get("settings"), model))
     except (OSError, ValueError, RecursionError):
         whole = False
     if not whole:
-        print(f"note: the cached int8 model {entry} is damaged or not this model's; building it again",
-              file=sys.stderr)
+        report_unusable(entry)
         return None
     return manifest
+
+
+def report_unusable(entry: Path) -> None:
+    print(f"note: the cached int8 model {entry} is damaged or not this model's; building it again", file=sys.stderr)
 
 
 def whole_file(path: Path, facts) -> bool:
@@ -121,26 +139,27 @@ def whole_file(path: Path, facts) -> bool:
             and facts.get("size") == path.stat().st_size and facts.get("sha256") == file_sha256(path))
 
 
-def checked_settings(settings) -> dict | None:
-    """The label and kind settings of a manifest when they are what config.json may hold (a regression model has
-    one output and no multi-label decision); None otherwise."""
-    if not isinstance(settings, dict) or not isinstance(settings.get("labels"), list) or not settings["labels"] \
-            or not all(isinstance(name, str) for name in settings["labels"]):
-        return None
+def model_settings(model: ModelFolder) -> dict:
+    """What an entry's model must predict, from the model folder's config.json (checked as full precision
+    checks it): label names in id order, thresholds, and the model's kind."""
+    labels, thresholds = label_settings(model.path, model)
+    return {"labels": labels, "thresholds": thresholds.tolist(), "multi_label": model.multi_label, **model.kind}
+
+
+def claims_of(settings, model: ModelFolder) -> bool:
+    """Whether a manifest's settings claim what `model` says of itself, and name a padding id its vocabulary has."""
+    if not isinstance(settings, dict):
+        return False
     pad = settings.get("pad_token_id")
-    if not isinstance(settings.get("multi_label"), bool) or not isinstance(pad, int) or isinstance(pad, bool) \
-            or pad < 0:
-        return None
-    if not all(isinstance(settings.get(name), bool) for name in ["sentence_pair", "regression"]) or (
-            settings["regression"] and (len(settings["labels"]) != 1 or settings["multi_label"])):
-        return None
-    config = ModelFolder(Path(MANIFEST), id2label=dict(enumerate(settings["labels"])),
-                         num_labels=len(settings["labels"]), thresholds=settings.get("thresholds"))
-    try:
-        label_settings(Path(MANIFEST), config)
-    except UserError:
-        return None
-    return settings
+    vocabulary = model.vocab_size if model.vocab_size is not None else 2**31
+    return (isinstance(pad, int) and not isinstance(pad, bool) and 0 <= pad < vocabulary
+            and {name: settings.get(name) for name in model_settings(model)} == model_settings(model))
+
+
+def entry_identity(key: str, tokenizer_sha256: str) -> dict[str, str]:
+    """What an entry's ONNX model says it is, in its metadata: the cache key of the model folder it was built
+    from, and the hash of the tokenizer built with it. A file copied from another entry says another key."""
+    return {"koelectra_cookbook.cache_key": key, "koelectra_cookbook.tokenizer_sha256": tokenizer_sha256}
 
 
 def build_entry(entry: Path, model: ModelFolder) -> Path:
@@ -170,7 +189,6 @@ def write_entry(folder: Path, key: str, classifier) -> None:
     """The int8 model, the tokenizer and the manifest naming them, in `folder`."""
     from koelectra_cookbook.inference.int8.export import write_int8_model
 
-    write_int8_model(classifier.model, folder / ONNX_FILE, sentence_pair=classifier.sentence_pair)
     # transformers sets its truncation on the Rust tokenizer (longest_first at max_seq_len, for pairs too), which
     # is saved with it: the runtime's encode_batch then cuts texts and pairs as full precision does
     if classifier.sentence_pair:
@@ -178,6 +196,8 @@ def write_entry(folder: Path, key: str, classifier) -> None:
     else:
         classifier.token_ids(["."])
     atomic_write(folder / TOKENIZER_FILE, classifier.tokenizer.backend_tokenizer.to_str())
+    write_int8_model(classifier.model, folder / ONNX_FILE, sentence_pair=classifier.sentence_pair,
+                     metadata=entry_identity(key, file_sha256(folder / TOKENIZER_FILE)))
     settings = {"labels": classifier.label_names, "thresholds": classifier.thresholds.tolist(),
                 "multi_label": classifier.multi_label, "pad_token_id": classifier.pad_token_id,
                 "sentence_pair": classifier.sentence_pair, "regression": classifier.regression}

@@ -17,10 +17,13 @@ import torch
 from koelectra_cookbook.inference.int8.format import EXPORT_SETTINGS, INPUTS, input_names
 
 
-def write_int8_model(model: torch.nn.Module, onnx_file: Path, sentence_pair: bool = False) -> None:
+def write_int8_model(model: torch.nn.Module, onnx_file: Path, sentence_pair: bool = False,
+                     metadata: dict[str, str] | None = None) -> None:
     """The int8 ONNX model of `model` in `onnx_file` (its scratch files beside it are removed), taking
-    token_type_ids too for a `sentence_pair` model. The float export is checked against PyTorch before it is
-    quantised, so an export that went wrong is a bug report, not quietly wrong predictions."""
+    token_type_ids too for a `sentence_pair` model, with `metadata` in the file's metadata properties. The float
+    export is checked against PyTorch before it is quantised, so an export that went wrong is a bug report, not
+    quietly wrong predictions."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     inputs = input_names(sentence_pair)
@@ -30,6 +33,10 @@ def write_int8_model(model: torch.nn.Module, onnx_file: Path, sentence_pair: boo
     fused_file = fuse_transformer_operators(model, float_file, inputs)
     with quiet_logging():  # quantize_dynamic advises a pre-processing step that changed nothing here
         quantize_dynamic(fused_file, onnx_file, weight_type=QuantType.QInt8)
+    if metadata:
+        quantized = onnx.load(str(onnx_file))
+        onnx.helper.set_model_props(quantized, metadata)
+        onnx.save(quantized, str(onnx_file))
     for scratch in onnx_file.parent.glob("model.float*.onnx"):
         scratch.unlink()
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 INSTALL_HINT = 'pip install -e ".[int8]"'
 # Everything that changes the files an entry holds: a change here (or another version of a library below)
 # gives new cache keys, so entries built the old way are never read. Layout 3: the manifest names the model's kind
-# (sentence pair, regression) and a pair model takes token_type_ids.
+# (sentence pair, regression) and a pair model takes token_type_ids. Layout 4: the ONNX model's metadata names its
+# cache key and tokenizer.
 EXPORT_SETTINGS = {"format": "onnx", "opset": 18, "fusions": "onnxruntime.transformers bert, opt_level 0",
-                   "quantization": "dynamic int8 weights (QInt8), per tensor", "layout": 3}
+                   "quantization": "dynamic int8 weights (QInt8), per tensor", "layout": 4}
 LIBRARIES = ["torch", "transformers", "tokenizers", "onnxruntime"]
 ONNX_FILE = "model.int8.onnx"
 TOKENIZER_FILE = "tokenizer.json"

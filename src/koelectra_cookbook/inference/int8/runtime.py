@@ -42,6 +42,11 @@ class Int8Classifier:
         self.workers = workers
 
     @property
+    def identity(self) -> dict[str, str]:
+        """The metadata the ONNX model carries (cache.entry_identity says what the cache puts there)."""
+        return dict(self.session.get_modelmeta().custom_metadata_map)
+
+    @property
     def max_seq_len(self) -> int:
         """The saved tokenizer cuts at max_seq_len, as transformers set it before it was saved."""
         return int((self.tokenizer.truncation or {}).get("max_length", 512))
@@ -103,7 +108,7 @@ class Int8Classifier:
 
 
 def open_entry(folder: Path, settings: dict) -> Int8Classifier:
-    """The classifier of a verified entry, with the settings of its manifest."""
+    """The classifier of a verified entry, with `settings` (labels, thresholds, kind: the model folder's)."""
     from tokenizers import Tokenizer
 
     session = open_session(folder / ONNX_FILE, len(settings["labels"]), input_names(settings["sentence_pair"]))
