@@ -75,7 +75,7 @@ DOCUMENTED = Call("run", Seq(SETUP, FIT, "load_final_model", Opt("evaluate(dev)"
 # Hooks that are questions or helpers asked from inside other hooks, wherever they are needed; their calls are not
 # part of the order (e.g. accumulation_steps is asked by count_total_steps, the run summary, should_step).
 NESTED = {"accumulation_steps", "loss_weights", "metric_names", "compute_metrics", "disk_space_needed",
-          "runs_folder", "predict_logits", "make_loader", "model_reference"}
+          "runs_folder", "predict_logits", "make_loader", "model_reference", "saved_settings"}
 # Called by run() (between evaluate(evaluation file) and write_outputs) but not named in the docstring of
 # trainers/beginner.py; the cross-check below accepts its absence there, and its place if it is ever added.
 UNDOCUMENTED = {"results_extras"}

@@ -174,3 +174,25 @@ def test_predict_py_gives_a_pair_model_the_runs_own_scores_and_refuses_one_text(
         assert predict.main(["--model", str(run / "model"), *argv]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err
+
+
+def test_a_model_trained_from_a_pair_model_says_only_what_its_own_run_did(tmp_path, tiny_model_dir, capsys):
+    """A base checkpoint's config.json carries its run's keys (here a pair model's, with windows and thresholds);
+    a single-text model fine-tuned from it is saved with its own run's keys, and predict.py reads one text a line."""
+    import shutil
+
+    from koelectra_cookbook.commands import predict
+
+    base = shutil.copytree(tiny_model_dir, tmp_path / "pair-model")
+    config = json.loads((base / "config.json").read_text())
+    config.update(sentence_pair=True, thresholds=[0.1, 0.9],
+                  long_text={"mode": "windows", "max_seq_len": 32, "head_tokens": 0, "overlap": 8, "combine": "max"})
+    (base / "config.json").write_text(json.dumps(config))
+    run = pair_run(tmp_path, base, BeginnerTrainer, "nsmc")
+    saved = json.loads((run / "model" / "config.json").read_text())
+    assert saved["sentence_pair"] is False and "thresholds" not in saved
+    assert saved["long_text"]["mode"] == "truncate" and saved["long_text"]["max_seq_len"] != 32
+    (tmp_path / "one.txt").write_text("정말 재밌다\n최악\n", encoding="utf-8")
+    capsys.readouterr()
+    assert predict.main(["--model", str(run / "model"), "--input", str(tmp_path / "one.txt")]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3

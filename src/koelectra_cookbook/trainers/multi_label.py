@@ -4,7 +4,7 @@ Multi-label differs in data (float multi-hot targets), head (one sigmoid per lab
 and metrics (with a decision threshold per label) - not in the loop, which stays the beginner's.
 
 Hooks overridden: setup, loss_weights, compute_metrics, calibrate, write_predictions,
-write_plots, save_model.
+write_plots, saved_settings.
 Config keys added: train.pos_weight, train.threshold; data.label_columns or data.multi_label.
 """
 
@@ -86,7 +86,6 @@ class MultiLabelTrainer(ExpertTrainer):
         plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir)
         plot_per_label_f1(self.run_dir.path / "per_label.csv", self.run_dir.plots_dir)
 
-    def save_model(self, directory: Path) -> None:
+    def saved_settings(self) -> dict:
         """The tuned thresholds travel with the model, in its config.json (`thresholds`, in label-id order)."""
-        self.accelerator.unwrap_model(self.model).config.thresholds = [round(float(t), 6) for t in self.thresholds]
-        super().save_model(directory)
+        return {**super().saved_settings(), "thresholds": [round(float(t), 6) for t in self.thresholds]}

@@ -46,14 +46,24 @@ class OutputHooks:
         folder, relative to where the run was started (a card never names an absolute local path)."""
         return self.push_to_hub or portable_path(str(self.run_dir.model_dir), Path.cwd(), keep=3)
 
+    def saved_settings(self) -> dict:
+        """What the saved model says of itself in config.json beyond transformers' own keys, for predict.py, the
+        page and the card: whether it reads sentence pairs (`sentence_pair`), how it read long texts
+        (`long_text`), and decision thresholds (None: the key is left out). Every key is written from this run:
+        a checkpoint fine-tuned further carries the keys of its own run in its config, and they must not pass
+        on (a single-text model trained from a pair model is no pair model)."""
+        return {"sentence_pair": self.data.train.pairs is not None, "long_text": self.data.long_text.to_dict(),
+                "thresholds": None}
+
     def save_model(self, directory: Path) -> None:
-        """Save model and tokenizer so `transformers.pipeline("text-classification", model=directory)` works. A
-        sentence-pair model says so in its config.json (`sentence_pair`), for predict.py and the page, and so does
-        the way it read long texts (`long_text`: predict.py, the page and the card read them the same way)."""
+        """Save model and tokenizer so `transformers.pipeline("text-classification", model=directory)` works,
+        with saved_settings() in its config.json."""
         model = self.accelerator.unwrap_model(self.model)
-        if self.data.train.pairs is not None:
-            model.config.sentence_pair = True
-        model.config.long_text = self.data.long_text.to_dict()
+        for key, value in self.saved_settings().items():
+            if value is not None:
+                setattr(model.config, key, value)
+            elif hasattr(model.config, key):
+                delattr(model.config, key)
         model.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
 
