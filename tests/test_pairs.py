@@ -17,7 +17,7 @@ from koelectra_cookbook.classifier.metrics import regression_metrics
 from koelectra_cookbook.data.batching import PaddingCollator, SplitDataset
 from koelectra_cookbook.data.dataset import Split
 from koelectra_cookbook.data.readers import read_table
-from koelectra_cookbook.data.token_cache import encode_rows
+from koelectra_cookbook.data.token_cache import encode_documents, encode_rows
 from koelectra_cookbook.paths import SAMPLES_DIR
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer
 from koelectra_cookbook.trainers.expert import ExpertTrainer
@@ -88,6 +88,25 @@ def test_a_damaged_segment_length_in_the_cache_is_rebuilt(tokenizer, tmp_path, c
     np.savez(cache, **parts)
     again, firsts_again = encode_rows(texts, pairs, tokenizer, 16, tmp_path)
     assert firsts_again.tolist() == firsts.tolist() and "does not match the data" in capsys.readouterr().out
+
+
+ENCODERS = {  # each way the token cache is keyed: whole documents, rows cut to 16 tokens, sentence pairs
+    "documents": lambda texts, tokenizer, cache: encode_documents(texts, tokenizer, cache),
+    "rows": lambda texts, tokenizer, cache: encode_rows(texts, None, tokenizer, 16, cache)[0],
+    "pairs": lambda texts, tokenizer, cache: encode_rows(texts[:1], texts[1:], tokenizer, 16, cache)[0],
+}
+
+
+@pytest.mark.parametrize("encoding", ENCODERS)
+@pytest.mark.parametrize("separator", ["\0", "\1"])  # what the texts used to be joined with (NUL passes readers)
+def test_datasets_that_join_to_the_same_characters_never_share_a_cache_file(tokenizer, tmp_path, encoding,
+                                                                              separator):
+    encode = ENCODERS[encoding]
+    first, second = [f"가나{separator}다라", "마바"], ["가나", f"다라{separator}마바"]
+    encode(first, tokenizer, tmp_path)
+    from_cache = encode(second, tokenizer, tmp_path)  # a hit on the first dataset's file would give its ids
+    assert [row.tolist() for row in from_cache] == [row.tolist() for row in encode(second, tokenizer, None)]
+    assert len(list(tmp_path.glob("tokens-*.npz"))) == 2
 
 
 def test_regression_metrics_are_scipys_and_binary_f1_cuts_both_sides():

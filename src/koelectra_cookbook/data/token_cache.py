@@ -46,11 +46,7 @@ def encode_documents(texts: list[str], tokenizer, cache_dir: Path | None, write_
     texts = nfc(texts)
     cache_file = None
     if cache_dir is not None:
-        key = hashlib.sha256(b"documents")
-        key.update(tokenizer_fingerprint(tokenizer).encode())
-        for text in texts:
-            key.update(text.encode("utf-8", "surrogatepass") + b"\0")
-        cache_file = cache_dir / f"tokens-{key.hexdigest()[:24]}.npz"
+        cache_file = cache_dir / f"tokens-{cache_key(['documents'], tokenizer, [texts])}.npz"
         cached = _load_cache(cache_file, len(texts), False)
         if cached is not None:
             return cached[0]
@@ -129,15 +125,8 @@ def encode_rows(texts: list[str], pairs: list[str] | None, tokenizer, max_seq_le
     pairs = nfc(pairs) if pairs is not None else None
     cache_file = None
     if cache_dir is not None:
-        key = hashlib.sha256()
-        key.update(tokenizer_fingerprint(tokenizer).encode())
-        key.update(str(max_seq_len).encode())
-        key.update(b"pairs" if pairs is not None else b"")
-        for i, text in enumerate(texts):
-            key.update(text.encode("utf-8", "surrogatepass") + b"\0")
-            if pairs is not None:
-                key.update(pairs[i].encode("utf-8", "surrogatepass") + b"\1")
-        cache_file = cache_dir / f"tokens-{key.hexdigest()[:24]}.npz"
+        columns = [texts] if pairs is None else [texts, pairs]
+        cache_file = cache_dir / f"tokens-{cache_key(['rows', max_seq_len], tokenizer, columns)}.npz"
         cached = _load_cache(cache_file, len(texts), pairs is not None)
         if cached is not None:
             return cached
@@ -174,6 +163,20 @@ def tokenize_rows(tokenizer, texts: list[str], pairs: list[str] | None,
     if types is None:
         return encoded["input_ids"], [len(ids) for ids in encoded["input_ids"]]
     return encoded["input_ids"], [len(row) - sum(row) for row in types]
+
+
+def cache_key(settings: list, tokenizer, columns: list[list[str]]) -> str:
+    """The name of a cache file: a hash of the settings, the tokenizer and every text of every column, each part
+    preceded by its length, so no two different datasets give the same bytes to hash (texts may hold any
+    character, NUL included: joining them with a separator would let ["a\0b", "c"] and ["a", "b\0c"] meet)."""
+    key = hashlib.sha256(json.dumps([settings, tokenizer_fingerprint(tokenizer), len(columns)]).encode())
+    for column in columns:
+        key.update(len(column).to_bytes(8, "little"))
+        for text in column:
+            data = text.encode("utf-8", "surrogatepass")
+            key.update(len(data).to_bytes(8, "little"))
+            key.update(data)
+    return key.hexdigest()[:24]
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
