@@ -623,7 +623,21 @@ PAIRS_AND_REGRESSION = [
      "dev.csv: file not found"),
     ("every pair missing its second text", "beginner", lambda c: pairs(c, "text,second,score\n좋다,,1\n싫다, ,2\n"),
      "every row has an empty text 'text' or 'second'"),
+    ("the dev file is the evaluation file", "beginner", lambda c: pairs(c, PAIRS, PAIR_EVAL, "data.dev_file=eval.csv"),
+     "data.dev_file eval.csv is also data.eval_file: the best checkpoint would be chosen on rows the run reports on"),
+    ("the dev file is the training file, spelt another way", "beginner",
+     lambda c: pairs(c, PAIRS, PAIR_EVAL, "data.dev_file=./train.csv"), "is also data.train_file"),
+    ("the dev file a link to the training file", "beginner", lambda c: linked_dev_file(c), "is also data.train_file"),
+    ("one training file listed twice", "beginner",
+     lambda c: pairs(c, PAIRS, PAIR_EVAL, "data.train_file=[train.csv, ./train.csv]"),
+     "data.train_file names one file twice (train.csv and ./train.csv)"),
 ]
+
+
+def linked_dev_file(c: Context) -> list[str]:
+    argv = pairs(c, PAIRS, PAIR_EVAL, "data.dev_file=dev.csv")
+    (c.tmp / "data" / "dev.csv").symlink_to(c.tmp / "data" / "train.csv")
+    return argv
 
 
 
