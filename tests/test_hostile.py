@@ -571,6 +571,18 @@ PREDICT = [
     ("a tokenizer whose pattern never finishes matching", "predict",
      lambda c: c.predict(model=endless_pattern(c), text="가나다라마바사아자차카타파하 " * 2 + "가나다라\n"),
      "tokenizer"),
+    ("the same column as both texts of a pair", "predict",
+     lambda c: ["--model", str(c.model_copy(config={"sentence_pair": True})), "--input",
+                str(c.write("in.csv", "a,b\n좋다,좋아\n")), "--text-column", "a", "--pair-column", "a"],
+     "--pair-column must name another column than --text-column"),
+    ("a pair model of one token type", "predict",
+     lambda c: c.predict(model=c.model_copy(config={"sentence_pair": True, "type_vocab_size": 1}), text="좋다\t좋아\n"),
+     "type_vocab_size is 1"),
+    ("a pair model of one token type, int8", "predict",
+     lambda c: [*c.predict(model=c.model_copy(config={"sentence_pair": True, "type_vocab_size": 1}),
+                           text="좋다\t좋아\n"), "--quantize", "int8"], "type_vocab_size is 1"),
+    ("an id2label key in superscript digits", "predict",
+     lambda c: c.predict(model=c.model_copy(config={"id2label": {"0": "a", "\u00b9": "b"}})), "id2label must name"),
     ("an extension that names no format", "predict",
      lambda c: ["--model", str(c.run() / "model"), "--input", str(c.write("in.dat", "a")), "--text-column", "t"],
      "name it .csv, .tsv, .json or .jsonl, or give --format"),
@@ -580,10 +592,11 @@ PAIRS = "text,second,score\n좋다,좋아,4.5\n싫다,별로,1.0\n"  # a pair da
 PAIR_EVAL = "text,second,score\n좋다,좋아,4.0\n"
 
 
-def pairs(c: Context, train: str = PAIRS, evaluation: str = PAIR_EVAL, *sets: str, **data) -> list[str]:
-    """A user's sentence-pair regression dataset, with --set options."""
+def pairs(c: Context, train: str = PAIRS, evaluation: str = PAIR_EVAL, *sets: str, suffix: str = "csv",
+          **data) -> list[str]:
+    """A user's sentence-pair regression dataset (files of `suffix`), with --set options."""
     data = {"text_pair_column": "second", "label_column": "score", **data}
-    argv = c.custom(train, evaluation, **data)
+    argv = c.custom(train, evaluation, suffix, **data)
     return [*argv, "--set", "train.task_type=regression", *(x for item in sets for x in ("--set", item))]
 
 
@@ -628,10 +641,39 @@ PAIRS_AND_REGRESSION = [
     ("the dev file is the training file, spelt another way", "beginner",
      lambda c: pairs(c, PAIRS, PAIR_EVAL, "data.dev_file=./train.csv"), "is also data.train_file"),
     ("the dev file a link to the training file", "beginner", lambda c: linked_dev_file(c), "is also data.train_file"),
+    ("a score with an underscore, which float() reads as 45", "beginner",
+     lambda c: pairs(c, "text,second,score\n좋다,좋아,4_5\n싫다,별로,1\n"), "train.csv:2: score '4_5' is not a finite number"),
+    ("a score in full-width digits", "beginner", lambda c: pairs(c, PAIRS, "text,second,score\n좋다,좋아,４.５\n"),
+     "eval.csv:2: score '４.５' is not a finite number"),
+    ("a score beyond what the loss can hold", "beginner",
+     lambda c: pairs(c, "text,second,score\n좋다,좋아,1e25\n싫다,별로,1\n"),
+     "train.csv:2: score '1e25' is beyond ±1e+09, more than the loss can hold"),
+    ("a JSON number as the second text", "beginner",
+     lambda c: pairs(c, '{"text": "좋다", "second": 5, "score": 1}\n{"text": "싫다", "second": "별로", "score": 2}\n',
+                     '{"text": "좋다", "second": "좋아", "score": 1}\n', suffix="jsonl"),
+     "train.jsonl:1: the text must be a string, found 5"),
+    ("a JSON boolean as the second text", "beginner",
+     lambda c: pairs(c, '[{"text": "좋다", "second": "좋아", "score": 1}, {"text": "싫다", "second": true, "score": 2}]',
+                     '[{"text": "좋다", "second": "좋아", "score": 1}]', suffix="json"),
+     "train.json:1: the text must be a string, found True"),
+    ("a learning rate with an underscore in quotes", "beginner",
+     lambda c: c.args("--set", 'train.learning_rate="1_0e-4"'), "not a finite number written in decimal"),
+    ("class weights in full-width digits", "expert",
+     lambda c: c.args("--set", 'train.class_weights=["１", "2"]'), "not a finite number written in decimal"),
+    ("pairs on an encoder of one token type", "beginner",
+     lambda c: [*pairs(c), "--set", f"model.name_or_path={encoder_with(c, type_vocab_size=1)}"],
+     "type_vocab_size is 1, so it has no token type for the second text"),
     ("one training file listed twice", "beginner",
      lambda c: pairs(c, PAIRS, PAIR_EVAL, "data.train_file=[train.csv, ./train.csv]"),
      "data.train_file names one file twice (train.csv and ./train.csv)"),
 ]
+
+
+def encoder_with(c: Context, **config) -> Path:
+    """A copy of the tiny encoder with `config` merged into its config.json."""
+    copy = shutil.copytree(c.model, c.tmp / "encoder")
+    edit_json(copy / "config.json", lambda stored: stored.update(config))
+    return copy
 
 
 def linked_dev_file(c: Context) -> list[str]:
@@ -819,6 +861,9 @@ RECOVERABLE = [
      "not an MT19937 state"),
     ("an optimizer entry without its second moment",
      edit_newest("optimizer.json", lambda state: state["state"]["0"].pop("exp_avg_sq")), "expected the entries"),
+    ("an optimizer entry under a superscript index",
+     edit_newest("optimizer.json", lambda state: state["state"].__setitem__("\u00b2", state["state"].pop("0"))),
+     "expected the entries"),
     ("an optimizer that would maximise the loss",
      edit_newest("optimizer.json", lambda state: state["param_groups"][0].update(maximize=True)),
      "maximize is True, but this run's is False"),
@@ -857,6 +902,16 @@ def test_a_metrics_row_cut_by_a_kill_is_dropped_on_resume(context, capsys):
         handle.write("3.1,8,0.69")  # what a kill in the middle of writing the next row leaves
     status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
     assert status == 0, err
+    steps = [line.split(",")[1] for line in (run / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == ["2", "4", "6"]
+
+
+def test_a_metrics_row_whose_step_is_no_ascii_number_is_dropped_on_resume(context, capsys):
+    run = context.run()
+    with open(run / "metrics.csv", "a", encoding="utf-8") as handle:
+        handle.write("3.1,\u00b2,0.69\n3.1,\uff18,0.69\n")  # a superscript 2 and a full-width 8: isdigit() says yes
+    status, out, err = run_script("intermediate", ["--resume", str(run)], capsys)
+    assert status == 0 and "Traceback" not in out + err, err
     steps = [line.split(",")[1] for line in (run / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == ["2", "4", "6"]
 

@@ -64,6 +64,26 @@ def check_local_path(name_or_path: str) -> None:
         raise UserError(f"model.name_or_path: directory {name_or_path!r} does not exist")
 
 
+def check_saved_model(folder: ModelFolder) -> None:
+    """What a saved model's config.json says, checked before anything loads (no torch): its labels and
+    thresholds, and that a sentence-pair model has token types for both texts."""
+    if folder.id2label is None and folder.num_labels is None:
+        raise UserError(f"--model {folder.path}: not a fine-tuned classifier (its config.json names no labels, "
+                        f"id2label); give the model/ folder of a training run (RUN_DIR/model)")
+    label_settings(folder.path, folder)
+    check_token_types(folder, str(folder.path), folder.sentence_pair)
+
+
+def check_token_types(config, name_or_path: str, sentence_pair: bool) -> None:
+    """A sentence pair's second text is token type 1: a model whose type table (type_vocab_size in config.json,
+    or `config`'s attribute) has fewer than two rows fails with an index error in its embeddings."""
+    types = getattr(config, "type_vocab_size", None)
+    if sentence_pair and isinstance(types, int) and not isinstance(types, bool) and types < 2:
+        raise UserError(f"model {name_or_path}: type_vocab_size is {types}, so it has no token type for the second "
+                        f"text of a pair; choose an encoder with two token types (ELECTRA, BERT), or train on "
+                        f"one text a row")
+
+
 def label_settings(model_dir: Path, config: ModelFolder) -> tuple[list[str], np.ndarray]:
     """The label names (id order) and decision thresholds of config.json (or of what claims to hold them, with
     the same attributes: an int8 cache entry's manifest), checked."""

@@ -10,7 +10,7 @@ import transformers
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
 from koelectra_cookbook.errors import UserError
-from koelectra_cookbook.classifier.folder_checks import check_local_path, check_safe_weights
+from koelectra_cookbook.classifier.folder_checks import check_local_path, check_safe_weights, check_token_types
 from koelectra_cookbook.classifier.model_folder import ModelFolder
 
 
@@ -28,11 +28,12 @@ def load_tokenizer(name_or_path: str):
 
 
 def check_model_limits(name_or_path: str, tokenizer, max_seq_len: int | None = None,
-                       saved: ModelFolder | None = None) -> int:
+                       saved: ModelFolder | None = None, sentence_pair: bool = False) -> int:
     """Refuse a tokenizer that does not fit the model's embeddings (a folder without its tokenizer files loads a
-    tokenizer of a handful of special tokens, and trains to chance), and a max_seq_len beyond the model's
-    position table. Returns the longest input the model takes. `saved`: a saved model's folder, already read
-    (prediction); otherwise the checkpoint's config is loaded (a Hub id, when training)."""
+    tokenizer of a handful of special tokens, and trains to chance), a max_seq_len beyond the model's
+    position table, and sentence pairs for a model of one token type. Returns the longest input the model takes.
+    `saved`: a saved model's folder, already read (prediction); otherwise the checkpoint's config is loaded (a
+    Hub id, when training)."""
     if saved is not None:
         config = saved
     else:
@@ -45,6 +46,7 @@ def check_model_limits(name_or_path: str, tokenizer, max_seq_len: int | None = N
         raise UserError(f"model {name_or_path}: its tokenizer has {len(tokenizer)} tokens but the model's embeddings "
                         f"have {rows} rows; the tokenizer files (tokenizer.json or vocab.txt) are missing or belong "
                         f"to another model")
+    check_token_types(config, name_or_path, sentence_pair)
     positions = getattr(config, "max_position_embeddings", None) or 512
     declared = getattr(tokenizer, "model_max_length", None)
     longest = declared if isinstance(declared, int) and 0 < declared < positions else positions

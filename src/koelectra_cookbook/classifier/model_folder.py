@@ -16,6 +16,7 @@ from typing import Any
 
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.files.safe_json import DamagedState, read_json
+from koelectra_cookbook.files.values import parse_whole_number
 
 CONFIG_FILE = "config.json"
 CONFIG_LIMIT = 2**20  # label lists make it long at most: a config.json is a few kilobytes
@@ -76,7 +77,7 @@ def model_folder_of(path: Path, settings: dict) -> ModelFolder:
     """A ModelFolder of config.json's `settings` (a mapping)."""
     id2label = settings.get("id2label")
     if isinstance(id2label, dict):
-        id2label = {int(key) if isinstance(key, str) and key.isdigit() else key: name for key, name in id2label.items()}
+        id2label = {label_id(key): name for key, name in id2label.items()}
     else:
         id2label = None
     num_labels = whole_number(settings.get("num_labels"))
@@ -96,6 +97,12 @@ def model_folder_of(path: Path, settings: dict) -> ModelFolder:
         type_vocab_size=whole_number(settings.get("type_vocab_size")),
         vocab_size=whole_number(settings.get("vocab_size")),
     )
+
+
+def label_id(key):
+    """An id2label key as the id it writes ("0" -> 0; ASCII digits only: "²" and "１" are no ids), else as it is."""
+    number = parse_whole_number(key) if isinstance(key, str) else None
+    return number if number is not None and number >= 0 and key.strip() == key else key
 
 
 def whole_number(value) -> int | None:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from koelectra_cookbook.errors import UserError, shown
+from koelectra_cookbook.files.values import parse_decimal
 
 
 class _Loader(yaml.SafeLoader):
@@ -95,13 +96,9 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
                 raise UserError(f"{source}: {key} holds {shown(value)}, which is too large")
             return value
         if option is float and is_scalar:
-            try:
-                number = float(value)  # YAML reads 5e-4 (no dot) as a string; accept it as the number it is
-            except (ValueError, OverflowError):
-                continue
-            if not math.isfinite(number):
-                raise UserError(f"{source}: {key} holds {shown(value)}, which is not a finite number")
-            return number
+            number = _float_of(value, key, source)
+            if number is not None:
+                return number
         if option is str and is_scalar:
             try:
                 return str(value)
@@ -111,15 +108,34 @@ def _coerce(value: Any, hint: Any, key: str, source: str) -> Any:
             items = [value] if is_scalar else value  # a single name works as well as a list
             item_type = typing.get_args(option)[0]
             if isinstance(items, list) and all(isinstance(v, (str, int, float)) for v in items):
-                try:
-                    converted = [item_type(v) for v in items]
-                except (ValueError, OverflowError):
-                    continue
-                if item_type is float and not all(math.isfinite(v) for v in converted):
-                    raise UserError(f"{source}: {key} holds {shown(value)}, which is not all finite numbers")
-                return converted
+                converted = [_float_of(v, key, source) if item_type is float else str(v) for v in items]
+                if None not in converted:
+                    return converted
     wanted = " or ".join(_type_name(o) for o in options)
     raise UserError(f"{source}: {key} must be {wanted}, got {shown(value)}")
+
+
+def _float_of(value: str | int | float, key: str, source: str) -> float | None:
+    """A YAML scalar as a finite float, or None when it is no number. YAML reads 5e-4 (no dot) as a string, which is
+    taken as the number it writes; but only in plain decimal with ASCII digits (files.values): Python's float()
+    would also read "4_5" as 45 and full-width digits, and "inf" and "nan" are numbers no setting can use."""
+    if isinstance(value, str):
+        number = parse_decimal(value)
+        if number is not None:
+            return number
+        try:
+            float(value)
+        except (ValueError, OverflowError):
+            return None  # text, not meant as a number
+        raise UserError(f"{source}: {key} holds {shown(value)}, which is not a finite number written in decimal "
+                        f"(ASCII digits, no underscores)")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond a float's range
+        return None
+    if not math.isfinite(number):
+        raise UserError(f"{source}: {key} holds {shown(value)}, which is not a finite number")
+    return number
 
 
 def _text_problem(text: str) -> str | None:

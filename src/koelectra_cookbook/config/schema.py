@@ -19,11 +19,10 @@ import numpy as np
 from koelectra_cookbook.classifier.names import LOSS_NAMES
 from koelectra_cookbook.config.parsing import merge_checked, to_dataclass
 from koelectra_cookbook.errors import UserError, shown
+from koelectra_cookbook.files.values import normalize_label
 
 
 TASK_NAME = re.compile(r"[\w.-]{1,100}")
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 def knob(default: Any, help: str) -> Any:
     """A config key's default and its one-line help (`--help-config` and docs/reference/config.md show it)."""
@@ -293,22 +292,6 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def normalize_label(value: Any) -> str:
-    """Labels are compared as text, so 1, "1" and "1.0" are the same label and "pos" stays "pos" (and "긍정" is the
-    same label whether its Hangul is composed or not: NFC)."""
-    text = unicodedata.normalize("NFC", str(value).strip())
-    # ASCII digits only: int() and float() also read "1_0" as 10 and full-width "１" as 1, which would merge labels.
-    if _INTEGER.fullmatch(text):
-        try:
-            return str(int(text))  # exact, however large
-        except ValueError:  # beyond Python's 4300-digit conversion limit
-            return text
-    if _DECIMAL.fullmatch(text):
-        number = float(text)
-        return str(int(number)) if number.is_integer() and abs(number) < 2**53 else text
-    return text
 
 
 def _require(ok: bool, key: str, rule: str, value: Any) -> None:

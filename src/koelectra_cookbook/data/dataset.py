@@ -15,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from koelectra_cookbook.config.schema import Config, DataConfig, normalize_label
+from koelectra_cookbook.config.schema import Config, DataConfig
 from koelectra_cookbook.data.long_text import LongText, check_settings, cut_report, describe_cut, document_rows, \
     special_tokens
 from koelectra_cookbook.data.token_cache import check_cache_dir, encode_documents, encode_rows
+from koelectra_cookbook.files.values import normalize_label
 from koelectra_cookbook.errors import UserError, shown
 from koelectra_cookbook.data.download import ensure_file
 from koelectra_cookbook.data.labels import (infer_labels, label_ids, labels_from_indicator_columns, parse_label_list,
@@ -221,7 +222,7 @@ def _read_labelled(path: Path, config: Config, notes: list[str]) -> _RawFile:
     pair_column = data.text_pair_column
     table, lines = read_table(path, detect_format(path, data.format),
                               [data.text_column, *([pair_column] if pair_column else []), *label_columns],
-                              data.encoding, text_column=data.text_column,
+                              data.encoding, text_columns=(data.text_column, *([pair_column] if pair_column else [])),
                               list_column=data.label_column if data.multi_label and not data.label_columns else None,
                               quoting=data.quoting)
     texts = table[data.text_column].str.strip()

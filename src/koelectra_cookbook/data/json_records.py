@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def read_json_records(path: Path, text: str, fmt: str, columns: list[str], text_column: str | None,
+def read_json_records(path: Path, text: str, fmt: str, columns: list[str], text_columns: tuple[str, ...],
                        list_column: str | None) -> tuple[pd.DataFrame, RowLines]:
     if fmt == "jsonl":
         records, numbers = [], []
@@ -38,7 +38,7 @@ def read_json_records(path: Path, text: str, fmt: str, columns: list[str], text_
         lines = RowLines(lambda: _json_item_lines(text, len(records), item_depth))
     if not records:
         raise UserError(f"{path}: no records")
-    kinds = {name: "scalar" for name in columns} | {text_column: "text", list_column: "list"}
+    kinds = {name: "scalar" for name in columns} | {name: "text" for name in text_columns} | {list_column: "list"}
     nested = any("." in name for name in columns)
     rows = []
     for index, record in enumerate(records):

@@ -5,13 +5,12 @@ an error naming its file and line (`raw.line(row)`: the rows are those of datase
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
-from koelectra_cookbook.config.schema import normalize_label
 from koelectra_cookbook.errors import UserError, shown
+from koelectra_cookbook.files.values import normalize_label, parse_decimal
 
 
 def labels_from_indicator_columns(raw, table, columns: list[str]) -> list[tuple[str, ...]]:
@@ -47,11 +46,9 @@ def infer_labels(values: list, path: Path) -> list[str]:
         found = sorted({name for names in values for name in names})
     else:
         found = sorted(set(values))
-    try:
-        found.sort(key=float)  # 2 before 10 when the labels are numbers
-        numbers = True
-    except ValueError:
-        numbers = False
+    numbers = all(parse_decimal(value) is not None for value in found)
+    if numbers:
+        found.sort(key=parse_decimal)  # 2 before 10 when the labels are numbers
     if numbers and any("." in value or "e" in value.lower() for value in found):  # 3.8, 4.2: scores, not classes
         raise UserError(f"{path}: the labels are numbers that are not whole ({shown(found[:5], 80)}...): for a "
                         f"score set train.task_type: regression; for classes list them in data.labels")
@@ -61,17 +58,24 @@ def infer_labels(values: list, path: Path) -> list[str]:
     return found
 
 
+# The largest score a regression file may hold: the loss squares the distance between a prediction and its score
+# (in float32, up to 3.4e38), and a batch sums those. At 1e9 a squared distance is about 1e18, far inside; at 1e25
+# the first step's loss is already infinite.
+SCORE_LIMIT = 1e9
+
+
 def scores(raw) -> np.ndarray:
-    """Regression targets: one finite number per row, or an error naming the line."""
+    """Regression targets: one number per row, written in decimal with ASCII digits (files.values) and at most
+    SCORE_LIMIT in size, or an error naming the line."""
     scores = np.empty(len(raw.label_values), dtype=np.float32)
     for row, value in enumerate(raw.label_values):
-        try:
-            number = float(value)
-        except ValueError:
-            number = math.nan
-        if not math.isfinite(number) or abs(number) > 1e30:
+        number = parse_decimal(str(value))
+        if number is None:
             raise UserError(f"{raw.path}:{raw.line(row)}: score {shown(value)} is not a finite number "
                             f"(train.task_type is regression)")
+        if abs(number) > SCORE_LIMIT:
+            raise UserError(f"{raw.path}:{raw.line(row)}: score {shown(value)} is beyond ±{SCORE_LIMIT:g}, more than "
+                            f"the loss can hold; rescale the scores (e.g. to 0-5)")
         scores[row] = number
     return scores
 

@@ -46,12 +46,12 @@ def detect_format(path: Path, configured: str | None,
 
 
 def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8",
-               encoding_option: str = "data.encoding", text_column: str | None = None,
+               encoding_option: str = "data.encoding", text_columns: tuple[str, ...] = (),
                list_column: str | None = None, quoting: bool = True) -> Table:
     """Read `columns` of a data file as strings, or raise UserError naming the file and, where one is to
     blame, the line. Column names are compared in NFC, however the file or the config composes their Hangul.
 
-    In JSON, `text_column` must hold strings and `list_column` (multi-label) lists of names; every other
+    In JSON, each of `text_columns` must hold strings and `list_column` (multi-label) lists of names; every other
     column scalars; a column `a.b` is field b of the object in field a. `encoding_option` is what the user
     sets to change the encoding (for messages). `quoting` false: in CSV/TSV a quote is a plain character
     (files written without quoting, whose texts hold an unbalanced `"`).
@@ -63,7 +63,7 @@ def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8"
     if fmt in ("csv", "tsv"):
         table, lines = _read_delimited(path, text, "," if fmt == "csv" else "\t", quoting)
     else:
-        table, lines = read_json_records(path, text, fmt, columns, text_column, list_column)
+        table, lines = read_json_records(path, text, fmt, columns, text_columns, list_column)
     table.columns = [unicodedata.normalize("NFC", str(c)) for c in table.columns]
     columns = [unicodedata.normalize("NFC", c) for c in columns]
     missing = [c for c in columns if c not in table.columns]

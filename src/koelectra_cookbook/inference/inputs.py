@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from koelectra_cookbook.data.readers import decode, detect_format, read_bytes, read_table
-from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.errors import UserError, shown
 
 
 REMEDY = "name it .csv, .tsv, .json or .jsonl, or give --format"
@@ -30,7 +30,7 @@ def read_texts(input_path: Path | None, text_column: str | None, encoding: str, 
         raise UserError(f"--input {input_path}: give --text-column for a {fmt or input_path.suffix} file")
     else:
         fmt = detect_format(input_path, fmt, REMEDY)
-        table = read_table(input_path, fmt, [text_column], encoding, "--encoding", text_column=text_column,
+        table = read_table(input_path, fmt, [text_column], encoding, "--encoding", text_columns=(text_column,),
                            quoting=quoting)
         texts = table.rows[text_column].tolist()
         spanning = [i for i, text in enumerate(texts) if "\n" in text]
@@ -58,12 +58,14 @@ def read_pairs(input_path: Path | None, text_column: str | None, pair_column: st
     if (text_column is None) != (pair_column is None):
         raise UserError("a sentence-pair model needs both --text-column and --pair-column (or neither, for a "
                         "text file of two tab-separated texts a line)")
+    if text_column is not None and text_column == pair_column:
+        raise UserError(f"--pair-column must name another column than --text-column (both are {shown(text_column)})")
     if text_column is not None:
         fmt = detect_format(input_path, None if fmt == "txt" else fmt, REMEDY) if input_path else None
         if fmt is None:
             raise UserError("--text-column and --pair-column read a file: give --input")
         table = read_table(input_path, fmt, [text_column, pair_column], encoding, "--encoding",
-                           text_column=text_column, quoting=quoting)
+                           text_columns=(text_column, pair_column), quoting=quoting)
         texts, pairs = table.rows[text_column].tolist(), table.rows[pair_column].tolist()
     else:
         lines = read_texts(input_path, None, encoding)

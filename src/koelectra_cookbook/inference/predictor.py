@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from koelectra_cookbook.classifier.folder_checks import check_safe_weights
+from koelectra_cookbook.classifier.folder_checks import check_safe_weights, check_saved_model
 from koelectra_cookbook.classifier.model_folder import ModelFolder, read_model_folder
 from koelectra_cookbook.data.lengths import cut_into_batches, length_sorted_order, pad_rows, restore_order, segment_ids
 from koelectra_cookbook.data.long_text import LongText, check_settings, combine, cut_report, document_rows, from_saved
@@ -33,6 +33,7 @@ class Predictor:
         self.processes = processes or Processes()
         check_quantize_option(quantize, self.processes)
         check_safe_weights(folder.path, folder)
+        check_saved_model(folder)  # labels and token types, before anything loads
         if quantize == "int8":
             self.model = load_int8_classifier(folder, self.processes)
         else:

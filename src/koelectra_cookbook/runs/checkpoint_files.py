@@ -20,6 +20,7 @@ import torch
 
 from koelectra_cookbook.errors import shown
 from koelectra_cookbook.files.safe_json import DamagedState, describe, check_like
+from koelectra_cookbook.files.values import parse_whole_number
 
 
 # --- model weights ---------------------------------------------------------------------------------------
@@ -91,18 +92,19 @@ def optimizer_state(stored: Any, tensors: dict[str, torch.Tensor], optimizer: to
         raise DamagedState(f"{where}.state: expected a mapping, found {describe(stored['state'])}")
     state: dict[int, dict] = {}
     for key, entry in stored["state"].items():
-        if not key.isdigit() or int(key) >= len(parameters) or not isinstance(entry, dict) \
+        index = parse_whole_number(key) if key.isascii() and key.isdigit() else None  # "²" passes isdigit()
+        if index is None or index >= len(parameters) or not isinstance(entry, dict) \
                 or set(entry) != set(entry_scalars):
             raise DamagedState(f"{where}.state[{shown(key)}]: expected the entries {sorted(entry_scalars)}")
-        shape = parameters[int(key)].shape
-        state[int(key)] = {}
+        shape = parameters[index].shape
+        state[index] = {}
         for name, value in entry.items():
             tensor = tensors.get(value.get("tensor")) if isinstance(value, dict) else None
             expected = () if entry_scalars[name] else shape
             if tensor is None or tensor.shape != expected or not tensor.is_floating_point() \
                     or not torch.isfinite(tensor).all():
                 raise DamagedState(f"{where}: {key}.{name} is missing, not finite, or not shaped {tuple(expected)}")
-            state[int(key)][name] = tensor
+            state[index][name] = tensor
     return {"state": state, "param_groups": groups}
 
 

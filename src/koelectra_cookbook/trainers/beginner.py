@@ -118,7 +118,8 @@ class BeginnerTrainer(SetupHooks, EvaluationHooks, OutputHooks):
         # Counts from here the CPU time other processes take, to choose a thread count when training starts.
         self.cpu_threads = CpuThreads(train.num_threads, processes_here=int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
         tokenizer = load_tokenizer(config.model.name_or_path)
-        check_model_limits(config.model.name_or_path, tokenizer, config.model.max_seq_len)
+        check_model_limits(config.model.name_or_path, tokenizer, config.model.max_seq_len,
+                           sentence_pair=bool(config.data.text_pair_column))
         self.tokenizer = self.prepare_tokenizer(tokenizer)
         with self.accelerator.main_process_first():  # the main process fills the token cache for the others
             self.data = load_task_data(config, self.tokenizer, writes=self.resume_dir is None)

@@ -21,6 +21,7 @@ from koelectra_cookbook.config.schema import Config
 from koelectra_cookbook.errors import TrainingInterrupted, UserError, shown
 from koelectra_cookbook.runs.directory import RunDirectory
 from koelectra_cookbook.files.safe_json import DamagedState, check_fields, check_like
+from koelectra_cookbook.files.values import parse_whole_number
 from koelectra_cookbook.trainers.state import BestCheckpoint, EarlyStopping, RunningLoss
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer
 from koelectra_cookbook.trainers.setup_hooks import parameter_bytes
@@ -257,7 +258,8 @@ def _drop_metrics_after(metrics_file: Path, step: int) -> None:
         raise UserError(f"{metrics_file}: damaged (its first line is not the header); move it away to resume "
                         f"without it")
     header = rows[0]
-    kept = [header] + [row for row in rows[1:] if len(row) == len(header) and row[1].isdigit() and int(row[1]) <= step]
+    steps = [parse_whole_number(row[1]) if len(row) == len(header) else None for row in rows[1:]]
+    kept = [header] + [row for row, at in zip(rows[1:], steps) if at is not None and 0 <= at <= step]
     text = io.StringIO()
     csv.writer(text).writerows(kept)
     atomic_write(metrics_file, text.getvalue())

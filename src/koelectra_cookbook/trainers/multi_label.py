@@ -10,7 +10,6 @@ Config keys added: train.pos_weight, train.threshold; data.label_columns or data
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import torch

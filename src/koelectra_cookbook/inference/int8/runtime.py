@@ -17,6 +17,7 @@ from koelectra_cookbook.data.long_text import special_tokens
 from koelectra_cookbook.data.token_cache import in_pieces, joined
 from koelectra_cookbook.data.tokens import nfc, tokenizer_errors
 from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.files.values import parse_whole_number
 from koelectra_cookbook.inference.int8.format import ONNX_FILE, TOKENIZER_FILE, input_names
 
 
@@ -148,7 +149,7 @@ def cores_for_batches() -> int:
     this process may run on."""
     if "torch" in sys.modules:
         return sys.modules["torch"].get_num_threads()
-    setting = os.environ.get("OMP_NUM_THREADS", "")
-    if setting.isdigit() and int(setting) > 0:
-        return int(setting)
+    setting = parse_whole_number(os.environ.get("OMP_NUM_THREADS", ""))
+    if setting is not None and setting > 0:
+        return setting
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
