@@ -109,6 +109,15 @@ def test_datasets_that_join_to_the_same_characters_never_share_a_cache_file(toke
     assert len(list(tmp_path.glob("tokens-*.npz"))) == 2
 
 
+def test_a_tokenizer_that_cuts_from_the_left_never_reads_rows_cut_from_the_right(tokenizer, tiny_model_dir, tmp_path):
+    left = AutoTokenizer.from_pretrained(tiny_model_dir, truncation_side="left")
+    texts, pairs = ["영화가 정말 재미있었다 " * 10], ["배우들 연기가 미쳤음 " * 10]
+    right_ids = encode_rows(texts, pairs, tokenizer, 16, tmp_path)[0]
+    left_ids = encode_rows(texts, pairs, left, 16, tmp_path)[0]
+    assert [row.tolist() for row in left_ids] == [row.tolist() for row in encode_rows(texts, pairs, left, 16, None)[0]]
+    assert left_ids[0].tolist() != right_ids[0].tolist()
+
+
 def test_regression_metrics_are_scipys_and_binary_f1_cuts_both_sides():
     gold = np.array([0.0, 1.0, 2.5, 3.0, 4.2, 5.0])
     predicted = np.array([0.5, 0.8, 3.1, 2.9, 4.0, 4.4])
@@ -215,3 +224,26 @@ def test_a_model_trained_from_a_pair_model_says_only_what_its_own_run_did(tmp_pa
     capsys.readouterr()
     assert predict.main(["--model", str(run / "model"), "--input", str(tmp_path / "one.txt")]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 3
+
+
+def test_a_pair_model_laid_out_as_the_hub_cache_links_its_files_reads_pairs(tmp_path, tiny_model_dir, capsys):
+    """The Hub's cache keeps a model's files as links into a blobs folder; predict.py reads such a pair model's
+    config.json as the Predictor does, through the links."""
+    from helpers import classifier_with_a_decided_head
+    from koelectra_cookbook.commands import predict
+
+    blobs = classifier_with_a_decided_head(tiny_model_dir, tmp_path / "blobs")
+    config = json.loads((blobs / "config.json").read_text())
+    (blobs / "config.json").write_text(json.dumps({**config, "sentence_pair": True}))
+    linked = tmp_path / "snapshot"
+    linked.mkdir()
+    for file in blobs.iterdir():
+        (linked / file.name).symlink_to(file)
+    (tmp_path / "pairs.txt").write_text("좋다\t좋아\n", encoding="utf-8")
+    (tmp_path / "pairs.csv").write_text("a,b\n좋다,좋아\n", encoding="utf-8")
+    capsys.readouterr()
+    assert predict.main(["--model", str(linked), "--input", str(tmp_path / "pairs.txt")]) == 0
+    from_lines = capsys.readouterr().out
+    assert predict.main(["--model", str(linked), "--input", str(tmp_path / "pairs.csv"), "--text-column", "a",
+                         "--pair-column", "b"]) == 0
+    assert capsys.readouterr().out == from_lines and from_lines.startswith("text,text_pair,")

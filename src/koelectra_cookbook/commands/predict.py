@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 from koelectra_cookbook.classifier.folder_checks import PICKLED_WEIGHTS, SAFE_WEIGHTS
+from koelectra_cookbook.classifier.model_folder import read_model_folder
 from koelectra_cookbook.commands.shell import ArgumentParser, exit_status, path_argument, quiet_libraries
 from koelectra_cookbook.data.long_text import describe_cut
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.files.tables import write_table
-from koelectra_cookbook.files.safe_json import DamagedState, read_json
 from koelectra_cookbook.inference.inputs import read_pairs, read_texts
 from koelectra_cookbook.inference.predictor import Predictor
 from koelectra_cookbook.inference.processes import Processes
@@ -41,15 +41,6 @@ def check_output(output: Path | None, input_path: Path | None, model_dir: Path) 
         if target.exists() and (folder / IDENTITY_FILE).is_file():
             raise UserError(f"--output {output} would replace a file of the run {folder}; write the predictions "
                             f"elsewhere")
-
-
-def is_pair_model(model_dir: Path) -> bool:
-    """Whether the saved model compares two texts (its config.json says `sentence_pair`), read before torch loads."""
-    try:
-        config = read_json(model_dir / "config.json", limit=2**20)
-    except DamagedState:
-        return False  # the model loader says what is wrong with it
-    return isinstance(config, dict) and config.get("sentence_pair") is True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         except LookupError:
             raise UserError(f"--encoding {args.encoding!r} is not an encoding Python knows") from None
         check_output(args.output, args.input, args.model)
-        pair_model = is_pair_model(args.model)
+        # config.json read as the Predictor reads it (through the links of the Hub cache's layout too)
+        pair_model = read_model_folder(args.model).sentence_pair
         if args.pair_column is not None and not pair_model:
             raise UserError(f"--pair-column: {args.model} classifies one text; leave --pair-column out")
         pairs = None

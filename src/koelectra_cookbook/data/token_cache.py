@@ -180,14 +180,14 @@ def cache_key(settings: list, tokenizer, columns: list[list[str]]) -> str:
 
 
 def tokenizer_fingerprint(tokenizer) -> str:
-    """A digest of everything that changes how the tokenizer splits text (vocabulary, normaliser, added tokens)."""
+    """A digest of everything that changes the ids the tokenizer gives (vocabulary, normaliser, added tokens) and
+    the side it cuts a text from (`truncation_side`, from tokenizer_config.json: cached rows are cut already)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:
-        description = f"{tokenizer.name_or_path}:{len(tokenizer)}"
+        settings = f"{tokenizer.name_or_path}:{len(tokenizer)}"
     else:  # without the truncation and padding state, which the last call left there (pairs set longest_first)
-        settings = json.loads(backend.to_str())
-        description = json.dumps({k: v for k, v in settings.items() if k not in ("truncation", "padding")},
-                                 sort_keys=True)
+        settings = {k: v for k, v in json.loads(backend.to_str()).items() if k not in ("truncation", "padding")}
+    description = json.dumps([settings, str(getattr(tokenizer, "truncation_side", "right"))], sort_keys=True)
     return hashlib.sha256(description.encode()).hexdigest()
 
 
