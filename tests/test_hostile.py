@@ -575,6 +575,8 @@ PREDICT = [
      lambda c: ["--model", str(c.model_copy(config={"sentence_pair": True})), "--input",
                 str(c.write("in.csv", "a,b\n좋다,좋아\n")), "--text-column", "a", "--pair-column", "a"],
      "--pair-column must name another column than --text-column"),
+    ("a model whose token ids lie past its embeddings", "predict",
+     lambda c: c.predict(model=ids_past_the_table(c.model_copy())), "its tokenizer gives token ids up to"),
     ("a pair model of one token type", "predict",
      lambda c: c.predict(model=c.model_copy(config={"sentence_pair": True, "type_vocab_size": 1}), text="좋다\t좋아\n"),
      "type_vocab_size is 1"),
@@ -663,6 +665,9 @@ PAIRS_AND_REGRESSION = [
     ("pairs on an encoder of one token type", "beginner",
      lambda c: [*pairs(c), "--set", f"model.name_or_path={encoder_with(c, type_vocab_size=1)}"],
      "type_vocab_size is 1, so it has no token type for the second text"),
+    ("a base model whose token ids lie past its embeddings", "beginner",
+     lambda c: c.args("--set", f"model.name_or_path={ids_past_the_table(encoder_with(c))}"),
+     "its tokenizer gives token ids up to"),
     ("one training file listed twice", "beginner",
      lambda c: pairs(c, PAIRS, PAIR_EVAL, "data.train_file=[train.csv, ./train.csv]"),
      "data.train_file names one file twice (train.csv and ./train.csv)"),
@@ -674,6 +679,17 @@ def encoder_with(c: Context, **config) -> Path:
     copy = shutil.copytree(c.model, c.tmp / "encoder")
     edit_json(copy / "config.json", lambda stored: stored.update(config))
     return copy
+
+
+def ids_past_the_table(model: Path) -> Path:
+    """`model` with its tokenizer's ids moved past the embeddings, as many tokens as before (tokenizer.json)."""
+    def shifted(tokenizer):
+        vocab = tokenizer["model"]["vocab"]
+        for token, index in vocab.items():
+            vocab[token] = index + 100_000 if index >= 5 else index
+
+    edit_json(model / "tokenizer.json", shifted)
+    return model
 
 
 def linked_dev_file(c: Context) -> list[str]:

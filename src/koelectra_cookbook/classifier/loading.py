@@ -46,6 +46,10 @@ def check_model_limits(name_or_path: str, tokenizer, max_seq_len: int | None = N
         raise UserError(f"model {name_or_path}: its tokenizer has {len(tokenizer)} tokens but the model's embeddings "
                         f"have {rows} rows; the tokenizer files (tokenizer.json or vocab.txt) are missing or belong "
                         f"to another model")
+    largest = max(tokenizer.get_vocab().values(), default=0)
+    if isinstance(rows, int) and largest >= rows:  # as many tokens as rows, but ids past the table: an index error
+        raise UserError(f"model {name_or_path}: its tokenizer gives token ids up to {largest}, but the model's "
+                        f"embeddings have {rows} rows; the tokenizer files belong to another model or are damaged")
     check_token_types(config, name_or_path, sentence_pair)
     positions = getattr(config, "max_position_embeddings", None) or 512
     declared = getattr(tokenizer, "model_max_length", None)
