@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from koelectra_cookbook.classifier.names import OUTPUT_COLUMNS
 from koelectra_cookbook.classifier.model_folder import CONFIG_FILE, ModelFolder, read_model_folder
 from koelectra_cookbook.errors import UserError, shown
 
@@ -93,6 +94,17 @@ def label_settings(model_dir: Path, config: ModelFolder) -> tuple[list[str], np.
     except (KeyError, TypeError):
         which = f"labels 0 to {count - 1}" if count else "its labels (num_labels and id2label)"
         raise UserError(f"{model_dir / 'config.json'}: id2label must name {which}") from None
+    config_file = model_dir / "config.json"
+    if len(set(names)) < len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise UserError(f"{config_file}: id2label names {shown(twice)} twice; each label needs its own name")
+    if getattr(config, "regression", False) and len(names) != 1:
+        raise UserError(f"{config_file}: problem_type is regression, which predicts one score, but id2label names "
+                        f"{len(names)} labels")
+    if getattr(config, "multi_label", False) and set(names) & set(OUTPUT_COLUMNS):
+        raise UserError(f"{config_file}: a multi-label label may not be called "
+                        f"{shown(sorted(set(names) & set(OUTPUT_COLUMNS))[0])} (the predictions have a column of "
+                        f"that name)")
     thresholds = getattr(config, "thresholds", None)
     thresholds = [0.5] * len(names) if thresholds is None else thresholds
     if not isinstance(thresholds, list) or len(thresholds) != len(names) or not all(

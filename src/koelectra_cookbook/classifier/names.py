@@ -7,6 +7,9 @@ SINGLE_LABEL_METRICS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1")
 MULTI_LABEL_METRICS = ("lrap", "macro_f1", "micro_f1", "samples_f1", "hamming_loss", "subset_accuracy")
 # binary_f1: F1 of "score >= train.binary_threshold" against the same cut of the gold score (KLUE-STS reports it).
 REGRESSION_METRICS = ("pearson", "spearman", "mse", "binary_f1")
+# The columns predictions.csv and predict.py write beside a multi-label model's one column per label: a label of
+# one of these names would overwrite them.
+OUTPUT_COLUMNS = ("text", "text_pair", "labels", "predicted")
 # Metrics of which a smaller value is better; every other one is maximised.
 LOWER_IS_BETTER = ("loss", "hamming_loss", "mse")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from koelectra_cookbook.classifier.names import OUTPUT_COLUMNS
 from koelectra_cookbook.config.schema import Config, DataConfig
 from koelectra_cookbook.data.long_text import LongText, check_settings, cut_report, describe_cut, document_rows, \
     special_tokens
@@ -126,7 +127,7 @@ def load_task_data(config: Config, tokenizer, writes: bool = True) -> TaskData:
         [value for part in train_parts for value in part.label_values], train_raw.path))
     label_names = ["score"] if regression else (data.label_names or label_values)
     if data.multi_label:  # predictions.csv has a column per label beside these
-        clash = next((name for name in label_names if name in ("text", "labels", "predicted")), None)
+        clash = next((name for name in label_names if name in OUTPUT_COLUMNS), None)
         if clash is not None:
             raise UserError(f"config: a multi-label label may not be called {clash!r} (predictions.csv has a column "
                             f"of that name); rename it with data.label_names")
