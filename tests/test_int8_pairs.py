@@ -121,9 +121,13 @@ def test_pairs_get_the_token_ids_and_token_type_ids_of_full_precision(korsts_mod
     texts, pairs, _ = sample_pairs("korsts", ["sts-test.tsv"])
     texts += [LONG_FIRST, "짧다", LONG_FIRST, unicodedata.normalize("NFD", "재밌다 ㅋㅋ"), "😀 English 123", "빈 둘째"]
     pairs += ["연기 좋음", LONG_SECOND, LONG_SECOND, unicodedata.normalize("NFD", "한글 자모"), "숫자 42 😀", ""]
-    int8_ids, int8_firsts = Predictor(korsts_model, quantize="int8").model.pair_token_ids(texts, pairs)
-    full = Predictor(korsts_model).model
-    full_ids, full_firsts = full.pair_token_ids(texts, pairs)
+    full, int8 = Predictor(korsts_model).model, Predictor(korsts_model, quantize="int8").model
+    short = [int8.pair_token_ids(texts, pairs, 16), full.pair_token_ids(texts, pairs, 16)]  # a run's max_seq_len
+    assert [[row.tolist() for row in ids] + firsts.tolist() for ids, firsts in short] == \
+        [[row.tolist() for row in ids] + firsts.tolist() for ids, firsts in short[1:] * 2]
+    assert max(len(row) for row in short[0][0]) == 16
+    int8_ids, int8_firsts = int8.pair_token_ids(texts, pairs, full.max_seq_len)
+    full_ids, full_firsts = full.pair_token_ids(texts, pairs, full.max_seq_len)
     assert len(int8_ids) == len(full_ids) == len(texts)
     assert all(np.array_equal(a, b) for a, b in zip(int8_ids, full_ids))
     assert int8_firsts.tolist() == full_firsts.tolist()
@@ -146,7 +150,7 @@ def test_pairs_get_the_token_ids_and_token_type_ids_of_full_precision(korsts_mod
 def without_segments(predictor, texts, pairs) -> np.ndarray:
     """What full precision gives when the pairs' token_type_ids are left out (all 0): what an int8 model that
     ignored them would follow, to show the comparisons below can tell."""
-    ids, _ = predictor.model.pair_token_ids(texts, pairs)
+    ids, _ = predictor.model.pair_token_ids(texts, pairs, predictor.long_text.max_seq_len)
     batches = [pad_rows([row], predictor.model.pad_token_id) for row in ids]
     return np.concatenate(list(predictor.model.logits_in_order(batches)))
 

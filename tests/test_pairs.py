@@ -179,7 +179,7 @@ def test_predict_py_gives_a_pair_model_the_runs_own_scores_and_refuses_one_text(
     text file of tab-separated pairs; one text for a pair model is one error line (int8: test_int8_pairs.py)."""
     from koelectra_cookbook.commands import predict
 
-    run = pair_run(tmp_path, tiny_model_dir, ExpertTrainer, "korsts")
+    run = pair_run(tmp_path, tiny_model_dir, ExpertTrainer, "korsts", "--set", "model.max_seq_len=16")
     saved = read_csv(run / "predictions.csv")
     test_file = SAMPLES_DIR / "korsts" / "sts-test.tsv"
     capsys.readouterr()

@@ -43,9 +43,11 @@ class FullPrecisionClassifier:
         """Token ids of each text, whole and without special tokens (token_cache.encode_documents)."""
         return encode_documents(texts, self.tokenizer, cache_dir=None)
 
-    def pair_token_ids(self, texts: list[str], pairs: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
-        """Token ids of each pair, and each pair's first-segment length (token_cache.py)."""
-        return encode_rows(texts, pairs, self.tokenizer, self.max_seq_len, cache_dir=None)
+    def pair_token_ids(self, texts: list[str], pairs: list[str],
+                       max_seq_len: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """Token ids of each pair cut to `max_seq_len` tokens, and each pair's first-segment length
+        (token_cache.py)."""
+        return encode_rows(texts, pairs, self.tokenizer, max_seq_len, cache_dir=None)
 
     @torch.inference_mode()
     def logits_in_order(self, batches: Iterable[tuple[np.ndarray, ...]]) -> Iterator[np.ndarray]:

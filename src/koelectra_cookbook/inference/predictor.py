@@ -86,7 +86,8 @@ class Predictor:
             self.last_cut = cut_report(np.fromiter(map(len, documents), dtype=np.int64, count=len(documents)),
                                        self.long_text, len(prefix) + len(suffix), len(token_ids))
         else:
-            token_ids, first_lengths = self.model.pair_token_ids(texts, pairs)
+            # cut where training cut them (the saved long_text's max_seq_len), not at the position table
+            token_ids, first_lengths = self.model.pair_token_ids(texts, pairs, self.long_text.max_seq_len)
         order = length_sorted_order([len(ids) for ids in token_ids])
         batches = self.processes.share(cut_into_batches(order, self.batch_size))
 

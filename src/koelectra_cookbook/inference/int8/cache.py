@@ -192,7 +192,7 @@ def write_entry(folder: Path, key: str, classifier) -> None:
     # transformers sets its truncation on the Rust tokenizer (longest_first at max_seq_len, for pairs too), which
     # is saved with it: the runtime's encode_batch then cuts texts and pairs as full precision does
     if classifier.sentence_pair:
-        classifier.pair_token_ids(["."], ["."])
+        classifier.pair_token_ids(["."], ["."], classifier.max_seq_len)
     else:
         classifier.token_ids(["."])
     atomic_write(folder / TOKENIZER_FILE, classifier.tokenizer.backend_tokenizer.to_str())

@@ -82,11 +82,17 @@ class Int8Classifier:
                 encoded += [e.ids for e in self.whole.encode_batch(parts[start: start + 256], add_special_tokens=False)]
         return joined(encoded, owners, len(texts))
 
-    def pair_token_ids(self, texts: list[str], pairs: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
-        """The token ids of each pair and its first-segment length, as transformers gives them in full precision
-        (token_cache.encode_rows): `[CLS] a [SEP] b [SEP]`, the longer text cut first. transformers hands pairs
-        to this same Rust tokenizer with longest_first truncation at max_seq_len, the truncation it was saved with
-        (cache.write_entry); the first segment is the tokens of type 0."""
+    def pair_token_ids(self, texts: list[str], pairs: list[str],
+                       max_seq_len: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """The token ids of each pair cut to `max_seq_len` tokens and its first-segment length, as transformers
+        gives them in full precision (token_cache.encode_rows): `[CLS] a [SEP] b [SEP]`, the longer text cut
+        first. transformers hands pairs to this same Rust tokenizer with longest_first truncation, the truncation
+        it was saved with (cache.write_entry), here at `max_seq_len`; the first segment is the tokens of type 0."""
+        saved = self.tokenizer.truncation or {}
+        if saved.get("max_length") != max_seq_len:
+            self.tokenizer.enable_truncation(max_seq_len, stride=saved.get("stride", 0),
+                                             strategy=saved.get("strategy", "longest_first"),
+                                             direction=saved.get("direction", "right"))
         with tokenizer_errors():
             encodings = self.tokenizer.encode_batch(list(zip(nfc(texts), nfc(pairs))))
         ids = [np.asarray(encoding.ids, dtype=np.int32) for encoding in encodings]
