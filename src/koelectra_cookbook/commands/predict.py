@@ -13,7 +13,6 @@ import codecs
 import sys
 from pathlib import Path
 
-from koelectra_cookbook.classifier.folder_checks import PICKLED_WEIGHTS, SAFE_WEIGHTS
 from koelectra_cookbook.classifier.model_folder import read_model_folder
 from koelectra_cookbook.commands.shell import ArgumentParser, exit_status, path_argument, quiet_libraries
 from koelectra_cookbook.data.long_text import describe_cut
@@ -22,7 +21,7 @@ from koelectra_cookbook.files.tables import write_table
 from koelectra_cookbook.inference.inputs import read_pairs, read_texts
 from koelectra_cookbook.inference.predictor import Predictor
 from koelectra_cookbook.inference.processes import Processes
-from koelectra_cookbook.runs.reader import IDENTITY_FILE
+from koelectra_cookbook.runs.reader import enclosing_model_or_run
 
 
 def check_output(output: Path | None, input_path: Path | None, model_dir: Path) -> None:
@@ -34,13 +33,16 @@ def check_output(output: Path | None, input_path: Path | None, model_dir: Path) 
         raise UserError(f"--output {output} is the --input file; write the predictions to another file")
     if target.is_dir():
         raise UserError(f"--output {output} is a folder; give a file name")
-    for folder in [target.parent, *target.parent.parents]:
-        if folder == model_dir.resolve() or ((folder / "config.json").is_file() and any(
-                (folder / name).is_file() for name in SAFE_WEIGHTS + PICKLED_WEIGHTS)):
-            raise UserError(f"--output {output} is inside the model folder {folder}; write the predictions elsewhere")
-        if target.exists() and (folder / IDENTITY_FILE).is_file():
-            raise UserError(f"--output {output} would replace a file of the run {folder}; write the predictions "
-                            f"elsewhere")
+    model_folder = model_dir.resolve()
+    if model_folder in [target.parent, *target.parent.parents]:
+        raise UserError(f"--output {output} is inside the model folder {model_folder}; write the predictions "
+                        f"elsewhere")
+    owner = enclosing_model_or_run(target.parent)
+    if owner is not None and owner[0] == "model":
+        raise UserError(f"--output {output} is inside the model folder {owner[1]}; write the predictions elsewhere")
+    if owner is not None and target.exists():
+        raise UserError(f"--output {output} would replace a file of the run {owner[1]}; write the predictions "
+                        f"elsewhere")
 
 
 def main(argv: list[str] | None = None) -> int:

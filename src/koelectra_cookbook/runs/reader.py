@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from koelectra_cookbook.classifier.folder_checks import PICKLED_WEIGHTS, SAFE_WEIGHTS
 from koelectra_cookbook.files.safe_json import DamagedState, read_json
 
 IDENTITY_FILE = "run.json"
@@ -18,6 +19,20 @@ METRICS_FILE = "metrics.csv"
 IDENTITY_LIMIT = 16 * 2**20  # the resolved config holds every key: small, but label lists can be long
 RESULTS_LIMIT = 2**20
 METRICS_LIMIT = 16 * 2**20
+
+
+def enclosing_model_or_run(path: Path) -> tuple[str, Path] | None:
+    """("model", folder) when `path` is a model folder or lies inside one (a config.json beside weights), ("run",
+    folder) when it is a run folder or lies inside one (a run.json); None otherwise. What writes files (the token
+    cache, predict.py's --output) asks first: nothing lands in a model or another run."""
+    target = Path(path).expanduser().resolve()
+    for folder in [target, *target.parents]:
+        if (folder / "config.json").is_file() and any((folder / name).is_file()
+                                                      for name in SAFE_WEIGHTS + PICKLED_WEIGHTS):
+            return "model", folder
+        if (folder / IDENTITY_FILE).is_file():
+            return "run", folder
+    return None
 
 
 def read_identity(run_dir: Path) -> dict[str, Any]:

@@ -57,7 +57,7 @@ from koelectra_cookbook.trainers.state import RunningLoss
 from koelectra_cookbook.trainers.console import results_summary, run_summary
 from koelectra_cookbook.trainers.evaluation_hooks import EvaluationHooks
 from koelectra_cookbook.trainers.output_hooks import OutputHooks
-from koelectra_cookbook.trainers.setup_hooks import SetupHooks
+from koelectra_cookbook.trainers.setup_hooks import SetupHooks, check_cache_location
 
 
 class BeginnerTrainer(SetupHooks, EvaluationHooks, OutputHooks):
@@ -121,6 +121,8 @@ class BeginnerTrainer(SetupHooks, EvaluationHooks, OutputHooks):
         check_model_limits(config.model.name_or_path, tokenizer, config.model.max_seq_len,
                            sentence_pair=bool(config.data.text_pair_column))
         self.tokenizer = self.prepare_tokenizer(tokenizer)
+        if self.resume_dir is None:  # a resumed run only reads the cache
+            check_cache_location(Path(config.data.cache_dir))
         with self.accelerator.main_process_first():  # the main process fills the token cache for the others
             self.data = load_task_data(config, self.tokenizer, writes=self.resume_dir is None)
         self.label_names = self.data.label_names

@@ -15,7 +15,9 @@ from koelectra_cookbook.data.batching import PaddingCollator, SplitDataset
 from koelectra_cookbook.data.dataset import Split
 from koelectra_cookbook.classifier.losses import build_loss
 from koelectra_cookbook.classifier.loading import tokenizer_bytes
+from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.runs.directory import RunDirectory, check_free_space
+from koelectra_cookbook.runs.reader import enclosing_model_or_run
 
 
 class SetupHooks:
@@ -103,6 +105,16 @@ class SetupHooks:
             self.cpu_threads.restore()
         if self.run_dir is not None:
             self.run_dir.unlock()
+
+
+def check_cache_location(cache_dir: Path) -> None:
+    """The token cache is written into data.cache_dir: never into a model folder or a run (another run's, a base
+    checkpoint's), whose files would change under them (an int8 cache key hashes every file of a model folder)."""
+    owner = enclosing_model_or_run(cache_dir)
+    if owner is not None:
+        kind, folder = owner
+        raise UserError(f"data.cache_dir {cache_dir} is inside the {'model folder' if kind == 'model' else 'run'} "
+                        f"{folder}, which a run may not write into; choose another folder")
 
 
 def weight_decay(parameter: torch.nn.Parameter, rate: float) -> float:
