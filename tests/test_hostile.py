@@ -687,6 +687,8 @@ PAIRS_AND_REGRESSION = [
     ("the token cache in the base model's folder", "beginner",
      lambda c: c.args("--set", f"model.name_or_path={encoder_with(c)}", "--set", f"data.cache_dir={c.tmp / 'encoder'}"),
      "is inside the model folder"),
+    ("the header again inside the file (two files joined)", "beginner",
+     lambda c: c.custom("text,label\n좋다,1\n싫다,0\ntext,label\n좋아,1\n"), "train.csv:4: the header again"),
     ("one training file listed twice", "beginner",
      lambda c: pairs(c, PAIRS, PAIR_EVAL, "data.train_file=[train.csv, ./train.csv]"),
      "data.train_file names one file twice (train.csv and ./train.csv)"),
@@ -1132,6 +1134,29 @@ def test_predict_gives_one_row_per_line_whatever_other_line_breaks_a_line_holds(
     import io
 
     assert [row["text"] for row in csv.DictReader(io.StringIO(out))] == lines
+
+
+@pytest.mark.parametrize("suffix, separator", [("tsv", "\t"), ("csv", ",")])
+def test_a_lone_carriage_return_in_a_field_stays_in_its_text(context, capsys, suffix, separator):
+    """A file whose lines end in \n: a stray \r inside a text is a character of it, not the end of a record."""
+    records = [["1", "좋다\r싫다"], ["2", "괜찮다"]]
+    path = context.write(f"in.{suffix}", "".join(separator.join(r) + "\n" for r in [["id", "text"], *records]))
+    status, out, err = run_script("predict", ["--model", str(context.run() / "model"), "--input", str(path),
+                                              "--text-column", "text"], capsys)
+    assert status == 0, err
+    import csv
+    import io
+
+    assert [row["text"] for row in csv.DictReader(io.StringIO(out, newline=""))] == ["좋다\r싫다", "괜찮다"]
+
+
+def test_a_file_of_lone_carriage_returns_still_reads_them_as_line_ends(tmp_path):
+    from koelectra_cookbook.data.readers import read_table
+
+    path = tmp_path / "old-mac.csv"
+    path.write_bytes("text,label\r좋다,1\r싫다,0\r".encode())
+    table = read_table(path, "csv", ["text", "label"])
+    assert table.rows["text"].tolist() == ["좋다", "싫다"] and table.lines[1] == 3
 
 
 def test_labels_that_only_look_alike_stay_apart():

@@ -12,6 +12,7 @@ import contextlib
 import csv
 import difflib
 import io
+import re
 import sys
 import unicodedata
 from pathlib import Path
@@ -132,6 +133,8 @@ def _read_delimited(path: Path, text: str, sep: str, quoting: bool = True) -> tu
     for row, start in zip(rows[1:], starts[1:]):
         if len(row) > width:  # never shift the columns: say where
             raise UserError(f"{path}:{start}: expected {width} fields, found {len(row)}")
+        if width > 1 and [unicodedata.normalize("NFC", field.strip()) for field in row] == header:
+            raise UserError(f"{path}:{start}: the header again (were two files joined?); remove the line")
     # A short row's missing fields read as "" (spreadsheets drop trailing empty fields). Columns without a name
     # (spreadsheets' trailing empty cells) are never read, so they may repeat.
     import pandas as pd  # here, not at the top: predict.py reads .txt files without it
@@ -146,7 +149,23 @@ def _whitespace_only(row: list[str]) -> bool:
 
 
 def _rows_and_starts(path: Path, text: str, sep: str, quoting: bool = True) -> tuple[list[list[str]], list[int]]:
-    """Every row but empty lines, and the physical line it starts on. A line ends at \n, \r\n or a lone \r."""
+    """Every row but empty lines, and the physical line it starts on. A line ends at \n or \r\n; in a file
+    without any \n (old Mac), at a lone \r. Elsewhere a lone \r is a character of its field (a stray one in a
+    scraped text), as predict.py reads a .txt file: it must not cut a record in two."""
+    stand_in = None
+    if "\n" in text and _LONE_CR.search(text):  # the csv module ends a line at a lone \r: hide it from it
+        stand_in = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in text)  # a private-use character
+        text = _LONE_CR.sub(stand_in, text)
+    rows, starts = _csv_rows(path, text, sep, quoting)
+    if stand_in is not None:
+        rows = [[field.replace(stand_in, "\r") for field in row] for row in rows]
+    return rows, starts
+
+
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def _csv_rows(path: Path, text: str, sep: str, quoting: bool) -> tuple[list[list[str]], list[int]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True,
                         quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE)
     rows, starts = [], []
