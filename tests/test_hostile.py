@@ -689,6 +689,10 @@ PAIRS_AND_REGRESSION = [
      "is inside the model folder"),
     ("the header again inside the file (two files joined)", "beginner",
      lambda c: c.custom("text,label\n좋다,1\n싫다,0\ntext,label\n좋아,1\n"), "train.csv:4: the header again"),
+    ("a dev file of one score, chosen on by a correlation", "intermediate",
+     lambda c: [*pairs(c, PAIRS, PAIR_EVAL, "data.dev_file=dev.csv"), "--set", "train.es_metric=pearson"]
+     if c.write("data/dev.csv", "text,second,score\n좋다,좋아,3\n싫다,별로,3\n") else [],
+     "dev: every score of the dev split (dev.csv) is 3, so pearson is undefined on it"),
     ("one training file listed twice", "beginner",
      lambda c: pairs(c, PAIRS, PAIR_EVAL, "data.train_file=[train.csv, ./train.csv]"),
      "data.train_file names one file twice (train.csv and ./train.csv)"),

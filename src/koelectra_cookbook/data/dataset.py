@@ -23,8 +23,8 @@ from koelectra_cookbook.data.token_cache import check_cache_dir, encode_document
 from koelectra_cookbook.files.values import normalize_label
 from koelectra_cookbook.errors import UserError, shown
 from koelectra_cookbook.data.download import ensure_file
-from koelectra_cookbook.data.labels import (infer_labels, label_ids, labels_from_indicator_columns, parse_label_list,
-                                            scores)
+from koelectra_cookbook.data.labels import (check_scores_vary, infer_labels, label_ids, labels_from_indicator_columns,
+                                            parse_label_list, scores)
 from koelectra_cookbook.data.readers import detect_format, read_table
 from koelectra_cookbook.data.row_lines import RowLines
 from koelectra_cookbook.config.tasks import task_spec
@@ -150,6 +150,9 @@ def load_task_data(config: Config, tokenizer, writes: bool = True) -> TaskData:
         dev = encoder.split("dev", dev_raw, labels_of(dev_raw), np.arange(len(dev_raw.texts)))
         notes.append(f"dev: {len(dev)} rows of {data.dev_file} (data.dev_file)")
     evaluation = encoder.split("eval", eval_raw, labels_of(eval_raw), eval_rows)
+    if regression:
+        check_scores_vary(None if dev is None else dev.labels, evaluation.labels, config.train.es_metric,
+                          data.dev_file or "held out from training", notes)
     cut = {split.name: encoder.cut_report(split) for split in (train, dev, evaluation) if split is not None}
     notes.extend(describe_cut(name, cut[name], encoder.long_text) for name in ("train", "eval"))
     if cut["eval"]["no_tokens"]:

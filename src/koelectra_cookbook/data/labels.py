@@ -80,6 +80,20 @@ def scores(raw) -> np.ndarray:
     return scores
 
 
+def check_scores_vary(dev_scores: np.ndarray | None, eval_scores: np.ndarray, chooser: str | None,
+                      dev_source: str, notes: list[str]) -> None:
+    """A correlation is undefined on scores that are all one value (metrics.py reports 0): a dev split of equal
+    scores cannot choose a checkpoint by one (`chooser`, train.es_metric: the first would always win), and an
+    evaluation file of them is noted."""
+    if dev_scores is not None and len(dev_scores) and np.ptp(dev_scores) == 0 and chooser in ("pearson", "spearman"):
+        raise UserError(f"dev: every score of the dev split ({dev_source}) is {dev_scores[0]:g}, so {chooser} is "
+                        f"undefined on it and cannot choose a checkpoint; give a dev file whose scores vary, or set "
+                        f"train.es_metric: mse")
+    if len(eval_scores) and np.ptp(eval_scores) == 0:
+        notes.append(f"eval: every score is {eval_scores[0]:g}, so pearson and spearman are undefined on it "
+                     f"(reported as 0)")
+
+
 def label_ids(raw, label_values: list[str]) -> np.ndarray:
     """Label id of every row (single-label), or a float multi-hot row per example (multi-label).
     A value outside the label set is an error naming its line."""
