@@ -586,6 +586,9 @@ PREDICT = [
      lambda c: c.predict(model=c.model_copy(config={"problem_type": "multi_label_classification",
                                                     "id2label": {"0": "text", "1": "b"}})),
      "a multi-label label may not be called 'text'"),
+    ("--top-k for a regression model", "predict",
+     lambda c: [*c.predict(model=c.model_copy(config={"problem_type": "regression", "id2label": {"0": "score"}})),
+                "--top-k", "2"], "--top-k ranks the classes of a single-label model"),
     ("a pair model of one token type", "predict",
      lambda c: c.predict(model=c.model_copy(config={"sentence_pair": True, "type_vocab_size": 1}), text="좋다\t좋아\n"),
      "type_vocab_size is 1"),
@@ -693,6 +696,8 @@ PAIRS_AND_REGRESSION = [
      lambda c: [*pairs(c, PAIRS, PAIR_EVAL, "data.dev_file=dev.csv"), "--set", "train.es_metric=pearson"]
      if c.write("data/dev.csv", "text,second,score\n좋다,좋아,3\n싫다,별로,3\n") else [],
      "dev: every score of the dev split (dev.csv) is 3, so pearson is undefined on it"),
+    ("class names for a regression task", "beginner", lambda c: pairs(c, PAIRS, PAIR_EVAL, "data.labels=[a, b]"),
+     "a regression task (train.task_type regression) reads one score a row and takes neither"),
     ("one training file listed twice", "beginner",
      lambda c: pairs(c, PAIRS, PAIR_EVAL, "data.train_file=[train.csv, ./train.csv]"),
      "data.train_file names one file twice (train.csv and ./train.csv)"),

@@ -79,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--encoding {args.encoding!r} is not an encoding Python knows") from None
         check_output(args.output, args.input, args.model)
         # config.json read as the Predictor reads it (through the links of the Hub cache's layout too)
-        pair_model = read_model_folder(args.model).sentence_pair
+        saved = read_model_folder(args.model)
+        pair_model = saved.sentence_pair
+        if args.top_k != 1 and (saved.regression or saved.multi_label):
+            raise UserError(f"--top-k ranks the classes of a single-label model; {args.model} gives "
+                            f"{'a score' if saved.regression else 'every label its own probability'}: leave it out")
         if args.pair_column is not None and not pair_model:
             raise UserError(f"--pair-column: {args.model} classifies one text; leave --pair-column out")
         pairs = None

@@ -57,6 +57,9 @@ def complete_config(config: Config, source: str) -> Config:
     if regression and multi_label:
         raise UserError("config: train.task_type regression takes one score column (data.label_column), not "
                         "data.label_columns or data.multi_label")
+    if regression and (config.data.labels or config.data.label_names):
+        raise UserError("config: data.labels and data.label_names name classes; a regression task (train.task_type "
+                        "regression) reads one score a row and takes neither")
     default_metric = "macro_f1" if multi_label else (spec.metric if spec else
                                                      "pearson" if regression else "accuracy")
     train.metrics = train.metrics or [default_metric]
