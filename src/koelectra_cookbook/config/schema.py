@@ -161,12 +161,13 @@ class DataConfig:
 
     def check_long_text(self, max_seq_len: int) -> None:
         """The long-text sizes against the window, counting the two special tokens ELECTRA puts around a text
-        ([CLS], [SEP]; data/long_text.py checks again with the tokenizer's own count)."""
+        ([CLS], [SEP]; data/long_text.py checks again with the tokenizer's own count). Whatever the mode: the
+        settings are saved with the model, and predict.py --long-text may read with another mode."""
         room = max_seq_len - 2
-        if self.long_text == "head_tail" and self.head_tokens is not None:
+        if self.head_tokens is not None:
             _require(self.head_tokens <= room, "data.head_tokens", f"must be at most {room} (model.max_seq_len "
                      f"{max_seq_len} less [CLS] and [SEP])", self.head_tokens)
-        if self.long_text == "windows" and self.window_overlap is not None:
+        if self.window_overlap is not None:
             _require(self.window_overlap < room, "data.window_overlap", f"must be less than the window's {room} "
                      f"text tokens (model.max_seq_len {max_seq_len} less [CLS] and [SEP]), or no window moves on",
                      self.window_overlap)

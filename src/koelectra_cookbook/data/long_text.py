@@ -55,7 +55,9 @@ class LongText:
 
 
 def check_settings(settings: LongText, specials: int, where: str) -> None:
-    """The settings must fit the tokenizer's room: a UserError naming `where` (the config, a model's config.json)."""
+    """The settings must fit the tokenizer's room, every one whatever the mode (they are saved with the model, and
+    predict.py --long-text may read it with another mode): a UserError naming `where` (the config, a model's
+    config.json)."""
     room = settings.room(specials)
     if settings.mode not in MODES or settings.combine not in COMBINES:
         raise UserError(f"{where}: long_text mode must be one of {', '.join(MODES)} and combine one of "
@@ -63,10 +65,10 @@ def check_settings(settings: LongText, specials: int, where: str) -> None:
     if room < 1:
         raise UserError(f"{where}: max_seq_len {settings.max_seq_len} leaves no room for text beside the "
                         f"{specials} special tokens")
-    if settings.mode == "head_tail" and not 0 <= settings.head_tokens <= room:
+    if not 0 <= settings.head_tokens <= room:
         raise UserError(f"{where}: head_tokens {settings.head_tokens} must be from 0 to {room} (max_seq_len "
                         f"{settings.max_seq_len} holds {room} text tokens beside {specials} special ones)")
-    if settings.mode == "windows" and not 0 <= settings.overlap < room:
+    if not 0 <= settings.overlap < room:
         raise UserError(f"{where}: window_overlap {settings.overlap} must be at least 0 and less than the window's "
                         f"{room} text tokens (max_seq_len {settings.max_seq_len} less {specials} special ones), "
                         f"or no window would move on")
