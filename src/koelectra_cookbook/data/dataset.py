@@ -23,6 +23,7 @@ from koelectra_cookbook.data.token_cache import check_cache_dir, encode_document
 from koelectra_cookbook.files.values import normalize_label
 from koelectra_cookbook.errors import UserError, shown
 from koelectra_cookbook.data.download import ensure_file
+from koelectra_cookbook.data.preflight import same_file
 from koelectra_cookbook.data.labels import (check_scores_vary, infer_labels, label_ids, labels_from_indicator_columns,
                                             parse_label_list, scores)
 from koelectra_cookbook.data.readers import detect_format, read_table
@@ -119,7 +120,7 @@ def load_task_data(config: Config, tokenizer, writes: bool = True) -> TaskData:
     dev_raw = read(data.dev_file) if data.dev_file else None
     eval_raw = read(data.eval_file)
     train_raw = train_parts[0]
-    if eval_raw.path.resolve() in {part.path.resolve() for part in train_parts}:
+    if any(same_file(eval_raw.path, part.path) for part in train_parts):  # links and hard links too
         notes.append(f"the evaluation file is the training file ({eval_raw.path.name}): its metrics are not held out")
 
     regression = config.train.task_type == "regression"
