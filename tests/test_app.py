@@ -535,7 +535,8 @@ def test_a_one_column_upload_for_a_pair_model_is_a_message(nli_server, tmp_path,
     ("one.csv", "sentence1\n가\n", ("sentence1", "sentence2"), False, "no column 'sentence2'"),
     ("one.csv", "sentence1,sentence2\n가,나\n", ("", "sentence2"), False, "one.csv: give both text columns"),
     ("quote.tsv", 'sentence1\tsentence2\n"그는 안녕\t인사했다\n', ("sentence1", "sentence2"), False,
-     "a quoted field is never closed; tick 'no quoting'"),
+     "a quoted field is never closed; if the file was written without quoting, so that a quote is a plain character "
+     "(KorNLI and KorSTS are), tick 'no quoting'"),
     ("big.txt", "가\t나\n" * 6, ("", ""), False, "6 pairs; the page classifies at most 5"),
 ])
 def test_bad_pair_uploads_are_one_clear_message(nli_model, tmp_path, name, content, columns, no_quoting, expected):

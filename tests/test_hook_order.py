@@ -63,7 +63,7 @@ SETUP = Call("setup", Seq("accelerator_options", "prepare_tokenizer", "prepare_m
 # An optimizer step, its evaluation and on_step_end happen only when should_step says yes (the expert's
 # accumulation); the docstring draws them under `should_step?`.
 BATCH = Call("train_on_batch", Seq("training_step", "backward", "should_step",
-                                   Opt(Seq("optimizer_step", 'should_evaluate("step")', Opt(EVALUATE_DEV),
+                                   Opt(Seq("optimizer_step", Opt("on_log"), 'should_evaluate("step")', Opt(EVALUATE_DEV),
                                            "on_step_end"))))
 # An epoch cut short (max_steps, early stopping) skips the epoch's evaluation question.
 EPOCH = Seq("on_epoch_start", "epoch_batches", Rep(BATCH), Opt(Seq('should_evaluate("epoch")', Opt(EVALUATE_DEV))))

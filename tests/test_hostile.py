@@ -307,6 +307,8 @@ DATA = [
     ("text after a closing quote", "beginner",
      lambda c: c.custom('text\tlabel\n"좋다"고 했다\t1\n싫다\t0\n', suffix="tsv"),
      "train.tsv:2: malformed quoting"),
+    ("a raw KorNLI-style file read with quoting names the setting", "beginner",
+     lambda c: c.custom('text\tlabel\n"그는 안녕" 하고\t1\n싫다\t0\n', suffix="tsv"), "set data.quoting: false"),
     ("a number as the text in JSON", "beginner",
      lambda c: c.custom('[{"text": 1e5, "label": 1}, {"text": "b", "label": 0}]',
                         '[{"text": "a", "label": 1}, {"text": "b", "label": 0}]', suffix="json"),
@@ -1073,7 +1075,10 @@ def test_sigterm_to_a_real_process_exits_130_without_a_traceback(script, moment,
     process = subprocess.Popen([sys.executable, str(PROJECT_ROOT / script), *argv], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if moment == "while training":
-        assert process.stdout.readline().startswith("task nsmc:")  # set-up is over, training begins
+        first = process.stdout.readline()
+        while first.startswith("note: "):  # the beginner is told it ignores train.eval_every of the shared args
+            first = process.stdout.readline()
+        assert first.startswith("task nsmc:")  # set-up is over, training begins
     else:
         wait_until_it_loads(process, "libtorch")  # the phase itself, not a guess at how long it takes to begin
     process.send_signal(signal.SIGTERM)

@@ -41,3 +41,42 @@ def test_expert_with_its_additions_off_trains_as_the_intermediate(tmp_path, tiny
                  "--set", "train.layerwise_lr_decay=1.0")
     assert [row["train_loss"] for row in expert[0]] == [row["train_loss"] for row in intermediate[0]]
     assert expert == intermediate
+
+
+def test_a_setting_the_level_does_not_use_is_named_when_the_run_starts(tmp_path, tiny_model_dir, capsys):
+    """Trainer-style flags and --set keys of a higher level are named, not dropped in silence; the shipped
+    task defaults (warmup and clipping for the built-in tasks) are not the user's and are not named."""
+    from koelectra_cookbook.commands.train import main
+
+    argv = ["--task", "nsmc", "--output-dir", str(tmp_path / "runs"), "--set", f"data.dir={SAMPLES_DIR / 'nsmc'}",
+            "--set", f"data.cache_dir={tmp_path / 'cache'}", "--set", f"model.name_or_path={tiny_model_dir}",
+            "--set", "train.max_steps=1"]
+    assert main(BeginnerTrainer, "test", [*argv, "--warmup_ratio", "0.2", "--eval_steps", "5", "--fp16"]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: train_beginner.py")]
+    assert notes == ["note: train_beginner.py does not use train.warmup_ratio, train.eval_every, "
+                     "train.mixed_precision (set, but ignored at the beginner level); train_intermediate.py or "
+                     "train_expert.py uses them"]
+    assert main(BeginnerTrainer, "test", argv) == 0
+    assert "does not use" not in capsys.readouterr().out
+
+
+def test_the_keys_each_level_adds_are_the_ones_its_docstring_names():
+    import importlib
+    import re
+
+    from koelectra_cookbook.config.levels import ADDED_KEYS, LADDER, LEVELS
+
+    for index, name in enumerate(LADDER):
+        module, _ = LEVELS[name].trainer.split(":")
+        text = importlib.import_module(module).__doc__
+        listed = re.split(r"Config keys (?:added|used here):", text)[1].split(".\n")[0]
+        named, section = set(), "train"
+        for item in re.split(r"[,;]|\bor\b", re.sub(r"\([^)]*\)", "", listed)):
+            item = item.strip()
+            if "." in item:
+                section, item = item.split(".", 1)
+            if item and item != "*" and section in ("train", "model"):
+                named.add(f"{section}.{item}")
+        below = {key for lower in LADDER[:index] for key in ADDED_KEYS[lower]}
+        assert set(ADDED_KEYS[name]) <= named, (name, set(ADDED_KEYS[name]) - named)
+        assert named <= set(ADDED_KEYS[name]) | below, (name, named - set(ADDED_KEYS[name]) - below)

@@ -83,6 +83,20 @@ def test_learning_curves_draw_one_series_per_metric_column_with_its_values(run_d
     assert legend_labels(loss_ax) == ["train loss", "dev loss"]
 
 
+def test_the_train_loss_and_learning_rate_come_from_the_log_of_every_log_every_steps(run_dir, saved):
+    (run_dir / "metrics.csv").write_text("epoch,step,train_loss,learning_rate,loss,accuracy\n"
+                                         "1.0,6,0.70,1e-05,0.65,0.70\n", encoding="utf-8")
+    (run_dir / "train_log.csv").write_text("epoch,step,loss,learning_rate,grad_norm\n"
+                                           "0.33,2,0.90,3e-05,\n0.67,4,0.80,2e-05,\n1.0,6,0.60,1e-05,\n",
+                                           encoding="utf-8")
+    plots.plot_learning_curves(run_dir / "metrics.csv", run_dir / "plots", run_dir / "train_log.csv")
+    [figure] = saved
+    loss_ax, metric_ax, lr_ax = figure.axes
+    assert lines(loss_ax) == {"train loss": ([2.0, 4.0, 6.0], [0.9, 0.8, 0.6]), "dev loss": ([6.0], [0.65])}
+    assert lines(lr_ax) == {"learning rate": ([2.0, 4.0, 6.0], pytest.approx([3e-05, 2e-05, 1e-05]))}
+    assert lines(metric_ax) == {"accuracy": ([6.0], [0.7])}
+
+
 def test_learning_curves_of_multi_label_metrics_and_empty_cells(run_dir, saved):
     """Another metric set gives its own series; empty or unparsable cells leave points out, not zeros; a panel
     with nothing to draw says so instead of a legend."""

@@ -24,7 +24,8 @@ def command(tmp_path: Path, model: Path, *extra: str) -> list[str]:
             "--set", f"data.dir={SAMPLES_DIR / 'nsmc'}", "--set", f"data.cache_dir={tmp_path.parent / 'cache'}",
             "--set", f"model.name_or_path={model}", "--set", "train.batch_size=16", "--set", "train.epochs=2",
             "--set", "train.learning_rate=5e-4", "--set", "train.eval_every=5", "--set", "train.es_patience=null",
-            "--set", "train.save_total_limit=3", *extra]
+            "--set", "train.save_total_limit=3", "--set", "train.log_every=3",
+            *extra]
 
 
 def run_dir_of(tmp_path: Path) -> Path:
@@ -35,7 +36,9 @@ def outcome(run: Path) -> tuple[dict, str]:
     results = json.loads((run / "results.json").read_text())
     for timing in ("train_runtime_s", "train_samples_per_s"):
         results.pop(timing)
-    return results, (run / "metrics.csv").read_text() + (run / "predictions.csv").read_text()
+    logs = [(run / name).read_text() for name in ("metrics.csv", "train_log.csv", "predictions.csv")]
+    assert logs[1].count("\n") > 3  # a row every train.log_every steps
+    return results, "".join(logs)
 
 
 def start_and_wait_for(cmd: list[str], checkpoint_glob: str, root: Path) -> subprocess.Popen:

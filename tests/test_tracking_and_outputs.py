@@ -26,7 +26,7 @@ def test_tensorboard_gets_every_evaluation_row(tmp_path, tiny_model_dir):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    run = ynat_run(tmp_path, tiny_model_dir, "--set", "train.report_to=tensorboard")
+    run = ynat_run(tmp_path, tiny_model_dir, "--set", "train.report_to=tensorboard", "--set", "train.log_every=3")
     events = EventAccumulator(str(next((run / "logs").rglob("events.out.tfevents.*")).parent))
     events.Reload()
     with open(run / "metrics.csv", newline="") as handle:
@@ -34,6 +34,33 @@ def test_tensorboard_gets_every_evaluation_row(tmp_path, tiny_model_dir):
     logged = events.Scalars("dev/macro_f1")
     assert [event.step for event in logged] == [int(row["step"]) for row in rows]
     assert [event.value for event in logged] == pytest.approx([float(row["macro_f1"]) for row in rows], abs=1e-4)
+    with open(run / "train_log.csv", newline="") as handle:
+        log_rows = list(csv.DictReader(handle))
+    for column in ("loss", "learning_rate"):  # every train.log_every steps, as train_log.csv has them
+        logged = events.Scalars(f"train/{column}")
+        assert [event.step for event in logged] == [int(row["step"]) for row in log_rows]
+        assert [event.value for event in logged] == pytest.approx([float(row[column]) for row in log_rows], rel=1e-4)
+
+
+def test_a_beginner_run_of_one_epoch_has_a_loss_point_every_log_every_steps(tmp_path, tiny_model_dir):
+    """The training loss is logged every train.log_every steps (train_log.csv and the plot), not only at the one
+    evaluation a beginner run makes."""
+    from koelectra_cookbook.trainers.beginner import BeginnerTrainer
+
+    status, run = run_cli(BeginnerTrainer, "--task", "nsmc", "--output-dir", str(tmp_path / "runs"),
+                          "--set", f"data.dir={SAMPLES_DIR / 'nsmc'}", "--set", f"data.cache_dir={tmp_path / 'c'}",
+                          "--set", f"model.name_or_path={tiny_model_dir}", "--set", "train.epochs=1",
+                          "--set", "train.batch_size=16", "--set", "train.log_every=2",
+                          "--set", "train.learning_rate=1e-3")
+    assert status == 0
+    with open(run / "train_log.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    # 270 training rows in batches of 16: 17 steps, a line every 2
+    assert [int(row["step"]) for row in rows] == list(range(2, 17, 2))
+    assert all(float(row["loss"]) > 0 and float(row["learning_rate"]) == 1e-3 for row in rows)
+    assert rows[0]["grad_norm"] == ""  # the beginner does not clip
+    with open(run / "metrics.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 1  # its one evaluation, at the end
 
 
 def test_a_tracker_that_is_not_installed_names_the_install_command(monkeypatch):

@@ -44,7 +44,6 @@ TABLE_SUFFIXES = (".csv", ".tsv", ".json", ".jsonl")
 MAX_TEXT_CHARS = 100_000
 EXAMPLE_TEXT = "정말 재밌는 영화였다"
 EXAMPLE_PAIR = ("한 남자가 기타를 치고 있다", "남자가 악기를 연주하고 있다")
-QUOTING_HINT = "; tick 'no quoting' for a file written without quoting (KorNLI, KorSTS)"
 
 
 class ModelPage:
@@ -247,7 +246,8 @@ class ModelPage:
             column = (text_column or "").strip() or None
             pairs = None
             if not pair:
-                texts = read_texts(path, column if table else None, encoding)
+                texts = read_texts(path, column if table else None, encoding,
+                                   no_quoting_option="read it with predict.py --no-quoting")
             elif not table:
                 texts, pairs = read_pairs(path, None, None, encoding)
             else:
@@ -255,7 +255,8 @@ class ModelPage:
                 if column is None or second is None:
                     raise UserError(f"{path}: give both text columns for a {path.suffix} file (the model reads two "
                                     f"texts a row: the first and the second text column)")
-                texts, pairs = read_pairs(path, column, second, encoding, quoting)
+                texts, pairs = read_pairs(path, column, second, encoding, quoting,
+                                          no_quoting_option="tick 'no quoting'")
             if len(texts) > self.max_upload_rows:
                 kind = "pairs" if pair else "texts"
                 raise UserError(f"{path}: {len(texts)} {kind}; the page classifies at most {self.max_upload_rows} "
@@ -265,10 +266,7 @@ class ModelPage:
             output = Path(tempfile.mkdtemp(dir=self.work_dir.name)) / "predictions.csv"
             write_table(columns, output)
         except (UserError, OSError) as exc:
-            message = page_message(str(exc), path)
-            if pair and quoting and "quot" in message:  # a KorNLI file's stray quote: the box predict.py lacks
-                message += QUOTING_HINT
-            raise self.refusal(message) from None
+            raise self.refusal(page_message(str(exc), path)) from None
         return str(output)
 
 

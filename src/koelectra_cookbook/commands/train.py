@@ -8,14 +8,15 @@ has a checkpoint). Anything else is a bug.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 
 from koelectra_cookbook.commands.arguments import parse_args
 from koelectra_cookbook.commands.shell import exit_status, quiet_libraries
-from koelectra_cookbook.config.levels import LEVELS, Level, check_level
+from koelectra_cookbook.config.levels import LEVELS, Level, check_level, unused_settings
 from koelectra_cookbook.config.parsing import flat_differences
-from koelectra_cookbook.config.resolve import complete_config, resolve_config
+from koelectra_cookbook.config.resolve import complete_config, keys_set_by_the_user, resolve_config
 from koelectra_cookbook.config.parsing import load_yaml
 from koelectra_cookbook.config.schema import Config, build_config
 from koelectra_cookbook.data.preflight import check_inputs
@@ -60,6 +61,9 @@ def main(trainer: type | str, description: str, argv: list[str] | None = None) -
         resume = getattr(args, "resume", None)
         config = load_resume_config(resume, level.name) if resume is not None else resolve_config(args)
         check_level(level, config)
+        unused = None if resume is not None else unused_settings(level, keys_set_by_the_user(args))
+        if unused and os.environ.get("RANK", "0") == "0":  # once, not once per process; with the run's other notes
+            print(unused)
         check_inputs(config, writes=resume is None)
         trainer_class = import_trainer(level) if isinstance(trainer, str) else trainer
         if resume is not None:

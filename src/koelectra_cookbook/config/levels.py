@@ -32,6 +32,39 @@ LEVELS = {level.name: level for level in [
 ]}
 
 
+# The config keys each level adds to those of the level below it, as the trainers' docstrings list them (a test
+# checks that the two agree). A key the user sets that the level running does not use is named when the run starts.
+ADDED_KEYS = {
+    "beginner": ("train.epochs", "train.max_steps", "train.batch_size", "train.eval_batch_size",
+                 "train.learning_rate", "train.weight_decay", "train.seed", "train.metrics", "train.log_every",
+                 "train.nan_policy", "train.report_to", "train.num_threads", "train.task_type",
+                 "train.binary_threshold"),
+    "intermediate": ("train.eval_every", "train.evaluate_during_training", "train.es_metric", "train.es_patience",
+                     "train.es_min_delta", "train.save_total_limit", "train.keep_checkpoints"),
+    "expert": ("train.lr_schedule", "train.warmup_ratio", "train.warmup_steps", "train.gradient_accumulation_steps",
+               "train.max_grad_norm", "train.mixed_precision", "train.layerwise_lr_decay", "train.loss",
+               "train.focal_gamma", "train.label_smoothing", "train.class_weights", "model.freeze_embeddings",
+               "model.freeze_layers", "model.add_tokens"),
+    "multi-label": ("train.pos_weight", "train.threshold"),
+}
+LADDER = list(ADDED_KEYS)  # each level a subclass of the one before
+
+
+def unused_settings(level: Level, keys_set: list[str]) -> str | None:
+    """A note naming the keys of `keys_set` (those the user set: their YAML file, --set, the Trainer-style flags)
+    that `level` does not use, and the script that does; None when it uses them all."""
+    used = {key for name in LADDER[: LADDER.index(level.name) + 1] for key in ADDED_KEYS[name]}
+    ladder_keys = {key for keys in ADDED_KEYS.values() for key in keys}
+    unused = [key for key in keys_set if key in ladder_keys and key not in used]
+    if not unused:
+        return None
+    owners = {key: next(name for name in LADDER if key in ADDED_KEYS[name]) for key in unused}
+    scripts = sorted({LEVELS[owners[key]].script for key in unused}, key=lambda script: LADDER.index(
+        next(name for name in LADDER if LEVELS[name].script == script)))
+    return (f"note: {level.script} does not use {', '.join(unused)} (set, but ignored at the {level.name} "
+            f"level); {' or '.join(scripts)} uses {'it' if len(unused) == 1 else 'them'}")
+
+
 def check_level(level: Level, config: Config) -> None:
     """Whether `level` can train `config`, before anything is loaded: multi-label data goes to
     train_multi_label.py, single-label data to the other scripts, and train.loss (with its options) must fit the

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from koelectra_cookbook.classifier.names import MULTI_LABEL_METRICS, REGRESSION_METRICS, SINGLE_LABEL_METRICS
-from koelectra_cookbook.config.parsing import load_yaml, parse_overrides
+from koelectra_cookbook.config.parsing import flatten, load_yaml, parse_overrides
 from koelectra_cookbook.config.schema import Config, build_config, check_task_name
 from koelectra_cookbook.config.tasks import TASKS, task_spec
 from koelectra_cookbook.errors import UserError, shown
@@ -45,6 +45,14 @@ def resolve_config(args: argparse.Namespace) -> Config:
         build_config([*layers, overrides])  # every key checked before the demo model is built (that takes seconds)
         layers.append(("--demo", demo_layer(task, file_layer)))
     return complete_config(build_config([*layers, overrides]), str(yaml_path))
+
+
+def keys_set_by_the_user(args: argparse.Namespace) -> list[str]:
+    """The dotted config keys the user set for this run: their YAML file's (--config) and --set's, the
+    Trainer-style flags among them; not the defaults of a built-in task or its shipped config file."""
+    layer = load_yaml(args.config) if args.config is not None else {}
+    layer.pop("sweep", None)
+    return list(dict.fromkeys([*flatten(layer), *flatten(parse_overrides(args.overrides))]))
 
 
 def complete_config(config: Config, source: str) -> Config:

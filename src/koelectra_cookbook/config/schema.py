@@ -185,7 +185,7 @@ class TrainConfig:
     weight_decay: float = knob(0.01, "AdamW's weight decay (none on biases and LayerNorm weights)")
     seed: int = knob(42, "seeds the data order, the splits, dropout and the head's initial weights")
     metrics: list[str] | None = knob(None, "metrics computed at each evaluation; null = the task's headline one")
-    log_every: int = knob(50, "optimizer steps between loss reports (the progress bar, the NaN check)")
+    log_every: int = knob(50, "optimizer steps between loss lines (train_log.csv, trackers, the bar, the NaN check)")
     # "stop" is checked at each loss report and evaluation, before a checkpoint; "skip_batch" every batch, at
     # the cost of a host sync per batch.
     nan_policy: str = knob("stop", "a NaN or infinite loss: stop (keeping the last good checkpoint) or skip_batch")

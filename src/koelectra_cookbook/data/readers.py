@@ -48,21 +48,27 @@ def detect_format(path: Path, configured: str | None,
 
 def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8",
                encoding_option: str = "data.encoding", text_columns: tuple[str, ...] = (),
-               list_column: str | None = None, quoting: bool = True) -> Table:
+               list_column: str | None = None, quoting: bool = True,
+               no_quoting_option: str = "set data.quoting: false") -> Table:
     """Read `columns` of a data file as strings, or raise UserError naming the file and, where one is to
     blame, the line. Column names are compared in NFC, however the file or the config composes their Hangul.
 
     In JSON, each of `text_columns` must hold strings and `list_column` (multi-label) lists of names; every other
     column scalars; a column `a.b` is field b of the object in field a. `encoding_option` is what the user
     sets to change the encoding (for messages). `quoting` false: in CSV/TSV a quote is a plain character
-    (files written without quoting, whose texts hold an unbalanced `"`).
+    (files written without quoting, whose texts hold an unbalanced `"`); `no_quoting_option` is how the user
+    says so (for the message of a file whose quotes break the rules).
     """
     raw = read_bytes(path)
     if not raw.strip():
         raise UserError(f"{path}: file is empty")
     text = decode(path, raw, encoding, encoding_option)
     if fmt in ("csv", "tsv"):
-        table, lines = _read_delimited(path, text, "," if fmt == "csv" else "\t", quoting)
+        try:
+            table, lines = _read_delimited(path, text, "," if fmt == "csv" else "\t", quoting)
+        except QuotingError as problem:
+            raise UserError(f"{problem}; if the file was written without quoting, so that a quote is a plain "
+                            f"character (KorNLI and KorSTS are), {no_quoting_option}") from None
     else:
         table, lines = read_json_records(path, text, fmt, columns, text_columns, list_column)
     table.columns = [unicodedata.normalize("NFC", str(c)) for c in table.columns]
@@ -113,6 +119,10 @@ def decode(path: Path | str, raw: bytes, encoding: str, encoding_option: str = "
 
 
 # --- CSV and TSV ---------------------------------------------------------------------------------------------
+
+class QuotingError(UserError):
+    """A CSV/TSV file whose quotes do not follow the quoting rules: often a file written without quoting."""
+
 
 def _read_delimited(path: Path, text: str, sep: str, quoting: bool = True) -> tuple[pd.DataFrame, RowLines]:
     rows, starts = _rows_and_starts(path, text, sep, quoting)
@@ -178,9 +188,9 @@ def _csv_rows(path: Path, text: str, sep: str, quoting: bool) -> tuple[list[list
                 break
             except csv.Error as exc:
                 if "unexpected end of data" in str(exc):
-                    raise UserError(f"{path}:{start}: a quoted field is never closed") from None
-                raise UserError(f"{path}:{reader.line_num}: malformed quoting ({exc}); a field that starts with a "
-                                f"quote must end with one, with the quotes inside doubled") from None
+                    raise QuotingError(f"{path}:{start}: a quoted field is never closed") from None
+                raise QuotingError(f"{path}:{reader.line_num}: malformed quoting ({exc}); a field that starts with "
+                                   f"a quote must end with one, with the quotes inside doubled") from None
             if row:
                 rows.append(row)
                 starts.append(start)

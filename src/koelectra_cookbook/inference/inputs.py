@@ -15,7 +15,7 @@ REMEDY = "name it .csv, .tsv, .json or .jsonl, or give --format"
 
 
 def read_texts(input_path: Path | None, text_column: str | None, encoding: str, quoting: bool = True,
-               fmt: str | None = None) -> list[str]:
+               fmt: str | None = None, no_quoting_option: str = "pass --no-quoting") -> list[str]:
     """Texts from a file (or standard input), in order. Lines end at \n (or \r\n) only: a form feed or a
     U+2028 inside a line does not split it, so output rows match input lines. `fmt` (--format) names the file's
     format where its extension does not (the petitions archive's files have none)."""
@@ -31,7 +31,7 @@ def read_texts(input_path: Path | None, text_column: str | None, encoding: str, 
     else:
         fmt = detect_format(input_path, fmt, REMEDY)
         table = read_table(input_path, fmt, [text_column], encoding, "--encoding", text_columns=(text_column,),
-                           quoting=quoting)
+                           quoting=quoting, no_quoting_option=no_quoting_option)
         texts = table.rows[text_column].tolist()
         spanning = [i for i, text in enumerate(texts) if "\n" in text]
         if spanning:  # legal in CSV, but in a TSV usually a stray quote that swallowed the rows after it
@@ -52,7 +52,8 @@ def text_lines(text: str) -> list[str]:
 
 
 def read_pairs(input_path: Path | None, text_column: str | None, pair_column: str | None,
-               encoding: str, quoting: bool = True, fmt: str | None = None) -> tuple[list[str], list[str]]:
+               encoding: str, quoting: bool = True, fmt: str | None = None,
+               no_quoting_option: str = "pass --no-quoting") -> tuple[list[str], list[str]]:
     """(first texts, second texts) for a sentence-pair model: the two named columns of a CSV/TSV/JSON(L) file,
     or the two tab-separated texts of each line of a .txt file or standard input."""
     if (text_column is None) != (pair_column is None):
@@ -65,7 +66,8 @@ def read_pairs(input_path: Path | None, text_column: str | None, pair_column: st
         if fmt is None:
             raise UserError("--text-column and --pair-column read a file: give --input")
         table = read_table(input_path, fmt, [text_column, pair_column], encoding, "--encoding",
-                           text_columns=(text_column, pair_column), quoting=quoting)
+                           text_columns=(text_column, pair_column), quoting=quoting,
+                           no_quoting_option=no_quoting_option)
         texts, pairs = table.rows[text_column].tolist(), table.rows[pair_column].tolist()
     else:
         lines = read_texts(input_path, None, encoding)

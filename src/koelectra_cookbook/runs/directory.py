@@ -1,7 +1,7 @@
 """The run directory: everything a run leaves behind, in one place that is never overwritten.
 
     <output-dir>/<task>/<level>-<YYYYmmdd-HHMMSS>/
-        config.yaml  run.json  metrics.csv  results.json  predictions.csv  model/  checkpoints/  plots/
+        config.yaml  run.json  metrics.csv  train_log.csv  results.json  predictions.csv  model/  checkpoints/  plots/
 
 run.json is the run's identity, written once when the run starts: its level, its task and the config it was
 started with, so `--resume` can refuse a run of another level and a config.yaml edited since. While a process
@@ -29,9 +29,10 @@ from koelectra_cookbook.files.atomic import atomic_write
 from koelectra_cookbook.files.safe_json import DamagedState, read_json
 from koelectra_cookbook.files.tables import columns_csv_text
 from koelectra_cookbook.runs.reader import (IDENTITY_FILE, IDENTITY_LIMIT, METRICS_FILE, RESULTS_FILE,
-                                            checked_identity)
+                                            TRAIN_LOG_FILE, checked_identity)
 
 METRICS_FIRST_COLUMNS = ["epoch", "step", "train_loss", "learning_rate", "loss"]
+TRAIN_LOG_COLUMNS = ["epoch", "step", "loss", "learning_rate", "grad_norm"]
 
 
 class RunDirectory:
@@ -43,6 +44,7 @@ class RunDirectory:
         self.checkpoints_dir = self.path / "checkpoints"
         self.plots_dir = self.path / "plots"
         self.metrics_file = self.path / METRICS_FILE
+        self.train_log_file = self.path / TRAIN_LOG_FILE
         self._lock = None
 
     @classmethod
@@ -147,19 +149,12 @@ class RunDirectory:
 
     def append_metrics(self, row: dict[str, Any]) -> None:
         """Add one evaluation's row to metrics.csv; the header comes from the first row."""
-        try:
-            new_file = not self.metrics_file.exists() or self.metrics_file.stat().st_size == 0
-            columns = METRICS_FIRST_COLUMNS + [k for k in row if k not in METRICS_FIRST_COLUMNS]
-            if not new_file:
-                with open(self.metrics_file, newline="", encoding="utf-8") as existing:
-                    columns = next(csv.reader(existing))
-            with open(self.metrics_file, "w" if new_file else "a", newline="", encoding="utf-8") as handle:
-                writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-                if new_file:
-                    writer.writeheader()
-                writer.writerow({k: _format(row.get(k)) for k in columns})
-        except OSError as exc:
-            raise UserError(f"cannot write {self.metrics_file} ({exc.strerror or exc})") from None
+        _append_row(self.metrics_file, row, METRICS_FIRST_COLUMNS + [k for k in row if k not in METRICS_FIRST_COLUMNS])
+
+    def append_train_log(self, row: dict[str, Any]) -> None:
+        """Add one row to train_log.csv: the mean training loss of the steps since the last row, the learning
+        rate, the gradient norm where the level clips it (empty otherwise)."""
+        _append_row(self.train_log_file, row, TRAIN_LOG_COLUMNS)
 
     def write_results(self, results: dict[str, Any]) -> None:
         """results.json; a metric that is not a finite number (a loss of NaN) is written as null, so the file
@@ -196,6 +191,22 @@ def _finite_or_null(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _append_row(path: Path, row: dict[str, Any], columns: list[str]) -> None:
+    """Append `row` to the CSV file `path`, under its existing header, or under `columns` in a new file."""
+    try:
+        new_file = not path.exists() or path.stat().st_size == 0
+        if not new_file:
+            with open(path, newline="", encoding="utf-8") as existing:
+                columns = next(csv.reader(existing))
+        with open(path, "w" if new_file else "a", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+            if new_file:
+                writer.writeheader()
+            writer.writerow({k: _format(row.get(k)) for k in columns})
+    except OSError as exc:
+        raise UserError(f"cannot write {path} ({exc.strerror or exc})") from None
 
 
 def _format(value: Any) -> Any:

@@ -143,29 +143,31 @@ def _plot_series(ax, rows: list[dict[str, str]], column: str, label: str) -> boo
     return True
 
 
-def plot_learning_curves(metrics_csv: Path, out_dir: Path) -> list[Path]:
-    """Called after every dev evaluation and at the end of a run: learning_curves.png from metrics.csv.
+def plot_learning_curves(metrics_csv: Path, out_dir: Path, train_log_csv: Path | None = None) -> list[Path]:
+    """Called after every dev evaluation and at the end of a run: learning_curves.png from metrics.csv (a row per
+    evaluation) and train_log.csv (a row every train.log_every steps), when there is one.
 
-    Three panels against the optimizer step: train and dev loss, every other dev metric, learning
-    rate. Returns the written files: [] when metrics.csv is missing or has no rows.
+    Three panels against the optimizer step: train and dev loss, every other dev metric, learning rate. The train
+    loss and the learning rate come from train_log.csv, point by point, where it has rows. Returns the written
+    files: [] when neither file has a row.
     """
     metrics_csv, out_dir = Path(metrics_csv), Path(out_dir)
-    if not metrics_csv.is_file():
-        return []
-    rows = _read_csv(metrics_csv)
-    if not rows:
+    rows = _read_csv(metrics_csv) if metrics_csv.is_file() else []
+    log_rows = _read_csv(Path(train_log_csv)) if train_log_csv is not None and Path(train_log_csv).is_file() else []
+    if not rows and not log_rows:
         return []
     fixed = {"epoch", "step", "train_loss", "learning_rate", "loss"}
-    metric_columns = [column for column in rows[0] if column and column not in fixed]
+    metric_columns = [column for column in (rows[0] if rows else {}) if column and column not in fixed]
+    train = (log_rows, "loss") if log_rows else (rows, "train_loss")
     with korean_text():
         fig, (loss_ax, metric_ax, lr_ax) = plt.subplots(3, 1, figsize=(8, 9), sharex=True)
         panels = [
-            (loss_ax, "loss", [("train_loss", "train loss"), ("loss", "dev loss")]),
-            (metric_ax, "dev metrics", [(column, column) for column in metric_columns]),
-            (lr_ax, "learning rate", [("learning_rate", "learning rate")]),
+            (loss_ax, "loss", [(*train, "train loss"), (rows, "loss", "dev loss")]),
+            (metric_ax, "dev metrics", [(rows, column, column) for column in metric_columns]),
+            (lr_ax, "learning rate", [(log_rows or rows, "learning_rate", "learning rate")]),
         ]
         for ax, title, series in panels:
-            drawn = [_plot_series(ax, rows, column, label) for column, label in series]
+            drawn = [_plot_series(ax, source, column, label) for source, column, label in series]
             ax.set_title(title)
             ax.grid(alpha=0.3)
             if any(drawn):

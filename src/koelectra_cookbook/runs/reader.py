@@ -16,6 +16,7 @@ from koelectra_cookbook.files.safe_json import DamagedState, read_json
 IDENTITY_FILE = "run.json"
 RESULTS_FILE = "results.json"
 METRICS_FILE = "metrics.csv"
+TRAIN_LOG_FILE = "train_log.csv"  # the training loss and learning rate every train.log_every steps
 IDENTITY_LIMIT = 16 * 2**20  # the resolved config holds every key: small, but label lists can be long
 RESULTS_LIMIT = 2**20
 METRICS_LIMIT = 16 * 2**20

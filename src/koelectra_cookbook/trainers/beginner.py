@@ -13,6 +13,7 @@ the order they run:
         each epoch:   on_epoch_start()
           each batch of epoch_batches():  train_on_batch()
                         training_step -> backward -> should_step? -> optimizer_step
+                        every train.log_every steps: on_log()
                         should_evaluate("step")? -> evaluate_dev()
                         on_step_end()
           after it:     should_evaluate("epoch")? -> evaluate_dev()
@@ -29,8 +30,8 @@ the order they run:
     evaluate(split) = predict_logits -> loss, probabilities -> compute_metrics   (evaluation_hooks.py)
 
 Config keys used here: model.*, data.*, train.epochs, max_steps, batch_size, eval_batch_size, learning_rate,
-weight_decay, seed, metrics, log_every, nan_policy, report_to. The other train.* keys belong to the higher
-levels.
+weight_decay, seed, metrics, log_every, nan_policy, report_to, num_threads, task_type, binary_threshold.
+The other train.* keys belong to the higher levels (config/levels.py names one set that this level ignores).
 """
 
 from __future__ import annotations
@@ -151,6 +152,7 @@ class BeginnerTrainer(SetupHooks, EvaluationHooks, OutputHooks):
         self.train_runtime_s, self.train_samples = 0.0, 0
         self.skipped_batches = 0  # non-finite losses skipped under train.nan_policy: skip_batch
         self.fp16_skipped_steps = 0  # updates the fp16 grad scaler skipped after an overflow (expert level)
+        self.grad_norm: torch.Tensor | None = None  # the last step's norm before clipping (levels that clip)
         self._fit_started: float | None = None
         self._eval_loaders: dict[str, tuple] = {}
 
@@ -193,9 +195,8 @@ class BeginnerTrainer(SetupHooks, EvaluationHooks, OutputHooks):
         self.optimizer_step()
         self.global_step += 1
         self.progress.update(1)
-        if self.global_step % self.config.train.log_every == 0:  # the loop's one host sync for the loss
-            self.running_loss.check_finite(self.global_step)
-            self.progress.set_postfix(loss=f"{self.running_loss.mean(self.global_step, reset=False):.4f}")
+        if self.global_step % self.config.train.log_every == 0:
+            self.on_log()
         self.should_stop = self.should_stop or self.max_steps_reached()
         if self.should_evaluate("step"):
             self.evaluate_dev()
@@ -252,6 +253,23 @@ class BeginnerTrainer(SetupHooks, EvaluationHooks, OutputHooks):
         if self.accelerator.optimizer_step_was_skipped:  # fp16 overflow: the grad scaler skipped this update
             self.fp16_skipped_steps += 1
 
+    def on_log(self) -> None:
+        """Called every train.log_every optimizer steps (the loop's one host sync for the loss): the mean
+        training loss of the steps since the last log line (a stop when it is not finite), the learning rate
+        and, where the level clips it, the gradient norm, into train_log.csv, the trackers and the progress bar."""
+        loss = self.running_loss.log_mean(self.global_step)
+        if loss is None:  # every batch since the last line was skipped (train.nan_policy: skip_batch)
+            return
+        row = {"epoch": self.epoch + self.batch_in_epoch / max(len(self.train_loader), 1), "step": self.global_step,
+               "loss": loss, "learning_rate": self.current_learning_rate(),
+               "grad_norm": None if self.grad_norm is None else float(self.grad_norm)}
+        if self.accelerator.is_main_process:
+            self.run_dir.append_train_log(row)
+        if self.config.train.report_to:
+            self.accelerator.log({f"train/{k}": v for k, v in row.items() if k not in ("epoch", "step")
+                                  and v is not None}, step=self.global_step)
+        self.progress.set_postfix(loss=f"{loss:.4f}")
+
     def should_evaluate(self, moment: str) -> bool:
         """Asked after every optimizer step ("step"), every complete epoch ("epoch") and once when training
         ends ("end"): whether to evaluate on the dev split now. The beginner evaluates once, at the end."""
@@ -289,7 +307,7 @@ class BeginnerTrainer(SetupHooks, EvaluationHooks, OutputHooks):
                "learning_rate": self.current_learning_rate(), **metrics}
         if self.accelerator.is_main_process:
             self.run_dir.append_metrics(row)
-            plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir)
+            plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir, self.run_dir.train_log_file)
         if self.config.train.report_to:
             self.accelerator.log({f"dev/{k}" if k in metrics else k: v for k, v in row.items() if v is not None},
                                  step=self.global_step)

@@ -135,6 +135,6 @@ class ExpertTrainer(IntermediateTrainer):
 
     def optimizer_step(self) -> None:
         """Clip the gradient norm (after unscaling, under fp16) before the update."""
-        if self.config.train.max_grad_norm:
-            self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.train.max_grad_norm)
+        if self.config.train.max_grad_norm:  # its norm before clipping, read only when a log line needs it
+            self.grad_norm = self.accelerator.clip_grad_norm_(self.model.parameters(), self.config.train.max_grad_norm)
         super().optimizer_step()

@@ -188,6 +188,9 @@ class IntermediateTrainer(BeginnerTrainer):
     def check_checkpoint_state(self, state: dict, step: int) -> None:
         """Raise DamagedState unless `state` (trainer_state.json of checkpoint `step`) is one this run can
         continue from. Called before anything is restored, so a bad file costs nothing but a warning."""
+        running = state.get("running_loss") if isinstance(state, dict) else None
+        if isinstance(running, dict) and set(running) == {"sum", "batches"}:  # written before train_log.csv
+            state["running_loss"] = {**running, "log_sum": 0.0, "log_batches": 0}  # its log window starts empty
         check_fields(state, {"loop": (dict,), **{name: (dict,) for name in self.PARTS},
                              "scheduler": (dict, type(None)), "scaler": (dict, type(None))}, "trainer_state")
         loop = check_fields(state["loop"], self.LOOP_FIELDS, "trainer_state.loop")
@@ -212,6 +215,7 @@ class IntermediateTrainer(BeginnerTrainer):
             self.accelerator.print(f"no complete checkpoint in {self.run_dir.checkpoints_dir}: starting over")
             if self.accelerator.is_main_process:
                 self.run_dir.metrics_file.unlink(missing_ok=True)
+                self.run_dir.train_log_file.unlink(missing_ok=True)
             return
         checkpoint, state = restored
         loop = state["loop"]
@@ -229,7 +233,8 @@ class IntermediateTrainer(BeginnerTrainer):
             self.accelerator.scaler.load_state_dict(state["scaler"])
         self.should_stop = self.early_stopping.should_stop or self.max_steps_reached()
         if self.accelerator.is_main_process:
-            _drop_metrics_after(self.run_dir.metrics_file, self.global_step)
+            for log in (self.run_dir.metrics_file, self.run_dir.train_log_file):
+                _drop_metrics_after(log, self.global_step)
         self.accelerator.print(f"resumed from {checkpoint.name} (epoch {self.epoch}, step {self.global_step})")
 
     def _restore_stop_handlers(self) -> None:

@@ -82,7 +82,7 @@ class MultiLabelTrainer(ExpertTrainer):
 
     def write_plots(self, split: Split, probabilities: np.ndarray) -> None:
         """Learning curves and each label's F1 (a confusion matrix does not fit multi-label data)."""
-        plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir)
+        plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir, self.run_dir.train_log_file)
         plot_per_label_f1(self.run_dir.path / "per_label.csv", self.run_dir.plots_dir)
 
     def saved_settings(self) -> dict:

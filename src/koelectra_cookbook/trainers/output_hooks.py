@@ -86,7 +86,7 @@ class OutputHooks:
     def write_plots(self, split: Split, probabilities: np.ndarray) -> None:
         """Called once at the end, on the main process: learning curves and the confusion matrix (for
         regression, predicted against gold scores)."""
-        plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir)
+        plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir, self.run_dir.train_log_file)
         if self.regression:
             plot_predicted_scores(split.labels, probabilities, self.run_dir.plots_dir,
                                   f"{self.config.task}: {split.name} ({len(split)} rows)")

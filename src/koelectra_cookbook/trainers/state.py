@@ -14,29 +14,47 @@ from koelectra_cookbook.classifier.names import is_minimized
 
 
 class RunningLoss:
-    """The mean training loss since the last report. Summed on the device, so the loop never waits for it:
-    reading it is the loop's only host sync. A loss that is not finite makes the sum not finite, which
-    `check_finite` turns into the run's stop."""
+    """The mean training loss since the last evaluation (`mean`) and since the last log line (`log_mean`, every
+    train.log_every steps). Summed on the device, so the loop never waits for it: reading it is the loop's only
+    host sync. A loss that is not finite makes a sum not finite, which turns into the run's stop."""
 
-    STATE_FIELDS = {"sum": (float,), "batches": (int,)}
+    STATE_FIELDS = {"sum": (float,), "batches": (int,), "log_sum": (float,), "log_batches": (int,)}
 
     def __init__(self, device: torch.device, reduce: Callable[[torch.Tensor], torch.Tensor] = lambda total: total):
         """`reduce` averages the sum over the processes of a distributed run."""
         self.reduce = reduce
         self.sum = torch.zeros((), device=device)
         self.batches = 0
+        self.log_sum = torch.zeros((), device=device)
+        self.log_batches = 0
         self.last_report_step = 0
 
     def add(self, loss: torch.Tensor) -> None:
         self.sum += loss.detach()
         self.batches += 1
+        self.log_sum += loss.detach()
+        self.log_batches += 1
+
+    def log_mean(self, step: int) -> float | None:
+        """The mean since the last log line (across processes), or None without a batch; a user error when it
+        is not finite (as check_finite's). Starts the next log window."""
+        if self.log_batches == 0:
+            return None
+        value = float(self.reduce(self.log_sum)) / self.log_batches
+        self._stop_unless_finite(value, step)
+        self.last_report_step = step
+        self.log_sum.zero_()
+        self.log_batches = 0
+        return value
 
     def check_finite(self, step: int) -> None:
         """A user error naming the steps between which the loss went wrong when a loss added since the last
         reset was not finite (NaN or infinite); nothing otherwise."""
         if self.batches == 0:
             return
-        value = float(self.reduce(self.sum)) / self.batches
+        self._stop_unless_finite(float(self.reduce(self.sum)) / self.batches, step)
+
+    def _stop_unless_finite(self, value: float, step: int) -> None:
         if not math.isfinite(value):
             raise UserError(f"the training loss became {value} by step {step} (after the last report at step "
                             f"{self.last_report_step}); nothing after that was saved. Lower train.learning_rate, "
@@ -54,12 +72,16 @@ class RunningLoss:
         return value
 
     def state_dict(self) -> dict:
-        return {"sum": float(self.sum), "batches": self.batches}
+        return {"sum": float(self.sum), "batches": self.batches, "log_sum": float(self.log_sum),
+                "log_batches": self.log_batches}
 
     def load_state_dict(self, state: dict, step: int) -> None:
-        """Restore the sum since the last report; a message about a bad loss then counts from `step`."""
+        """Restore the sums since the last evaluation and log line; a message about a bad loss then counts from
+        `step`."""
         self.sum = torch.tensor(state["sum"], device=self.sum.device)
         self.batches = state["batches"]
+        self.log_sum = torch.tensor(state["log_sum"], device=self.sum.device)
+        self.log_batches = state["log_batches"]
         self.last_report_step = step
 
 
