@@ -3,8 +3,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# torch first, pinned: a bare `torch` requirement may pull a multi-GB CUDA build on machines without a GPU.
+# torch first, pinned. PyPI's torch wheel for Linux is the CUDA build (several GB of CUDA libraries); on a machine
+# without a GPU, `make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes PyTorch's CPU-only wheel instead.
 TORCH ?= torch==2.13.0
+TORCH_INDEX ?=
 
 .PHONY: setup demo test clean
 
@@ -13,7 +15,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 

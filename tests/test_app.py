@@ -271,12 +271,13 @@ def test_without_gradio_the_error_names_the_extra(trained_model, monkeypatch, ca
     assert_one_error_line(capsys, 'pip install -e ".[app]"')
 
 
-def start_app_py(model: Path, port: int) -> subprocess.Popen:
+def start_app_py(model: Path, port: int, sigint=signal.default_int_handler) -> subprocess.Popen:
     """`python app.py --model MODEL --port PORT`, its output in pipes. With SIGINT handled as Python does by
-    default even where this test runs with it ignored (a shell's background job): the child inherits that."""
+    default even where this test runs with it ignored (a shell's background job): the child inherits that;
+    `sigint=signal.SIG_IGN` starts it as such a job."""
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT / "src"),
                                                                 os.environ.get("PYTHONPATH", "")])}
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous = signal.signal(signal.SIGINT, sigint)
     try:
         return subprocess.Popen([sys.executable, str(PROJECT_ROOT / "app.py"), "--model", str(model),
                                  "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -346,6 +347,21 @@ def test_ctrl_c_stops_the_server_in_seconds(trained_model, tmp_path):
     assert f"stopped serving {url}\n" in err and out == ""
     assert "Traceback" not in err and "terminate called" not in err and "Error" not in err, err
     assert took < 10, f"{took:.1f} s to stop"  # about 1 s on an idle machine; generous for a busy one
+
+
+def test_app_py_started_as_a_background_job_still_stops_on_sigint(trained_model):
+    """A shell script's `python app.py &` inherits SIGINT ignored; the script takes Ctrl-C back."""
+    port = free_port()
+    process = start_app_py(trained_model, port, sigint=signal.SIG_IGN)
+    try:
+        assert process.stdout.readline().startswith(f"serving {trained_model}")  # the handlers are in place
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 130 and "stopped serving" in err, err
 
 
 def test_a_stopped_page_starts_no_batch(trained_model, monkeypatch):

@@ -176,7 +176,7 @@ def test_data_dir_that_does_not_exist(tmp_path, capsys, tiny_model):
     missing = tmp_path / "no-such-data"
     path = custom_config(tmp_path, tiny_model, missing)
     _, line = run_cli(["--config", str(path)], capsys, out)
-    assert str(missing) in line and "not found" in line
+    assert str(missing) in line and "is not a folder" in line
     assert_no_run_directory(out)
 
 

@@ -197,6 +197,31 @@ def test_a_wide_table_fits_120_columns_and_hangul_lines_up(tmp_path, capsys):
     assert len(wide_header) > len(header)
 
 
+def test_a_short_setting_that_tells_runs_apart_stays_and_a_cut_path_goes_first():
+    """At the default width, a long model path (cut, so shown only in part) is moved out before a short setting
+    such as data.long_text that is what the runs differ in."""
+    from koelectra_cookbook.experiments.compare_table import fit
+
+    keys = ["model.name_or_path", "data.long_text", "train.learning_rate"]
+    header = ["level", *keys, "dev accuracy", "run"]
+    cells = [["expert", f"/home/someone/models/a-very-long-model-folder-name-{i}" * 2, mode, "5e-05", f"0.7{i}",
+              f"runs/petitions/expert-20261206-1200{i}"] for i, mode in enumerate(["truncate", "head_tail", "windows"])]
+    fitted, rows, notes = fit(header, cells, keys, 64)
+    assert "long_text" in fitted and "name_or_path" not in fitted, fitted
+    assert [row[fitted.index("long_text")] for row in rows] == ["truncate", "head_tail", "windows"]
+    assert notes[-1] == "not shown (--wide shows them): model.name_or_path"
+
+
+def test_the_csv_of_several_tasks_has_one_task_column(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    make_run(runs / "nsmc", "expert-1", lr=1e-4, seed=1, dev=0.70, eval_=0.69)
+    make_run(runs / "ynat", "expert-1", lr=1e-4, seed=1, dev=0.90, eval_=0.80, task="ynat", metric="macro_f1")
+    assert main([str(runs), "--csv", str(tmp_path / "all.csv")]) == 0
+    with open(tmp_path / "all.csv", newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle))
+    assert header.count("task") == 1
+
+
 def test_display_width_counts_hangul_as_two_columns():
     from koelectra_cookbook.experiments.compare_table import cut, display_width
 

@@ -216,3 +216,13 @@ def test_builtin_task_reads_its_yaml(task):
     config = resolve_config(parse_args("doc", ["--task", task, "--set", "train.epochs=1"], resumable=False))
     assert config.task == task and config.train.epochs == 1
     assert config.data.train_file and config.data.eval_file and config.data.labels
+
+
+def test_null_drops_the_dev_file_a_built_in_task_names():
+    """`--set data.dev_file=null` is how a user says "no dev file" (YAML's word for none), as '' is."""
+    from koelectra_cookbook.config.parsing import parse_overrides
+
+    for value in ["null", '""']:
+        config = build_config([("defaults", {"task": "korsts", "data": {"dev_file": "sts-dev.tsv"}}),
+                               ("--set", parse_overrides([f"data.dev_file={value}"]))])
+        assert config.data.dev_file == ""

@@ -247,6 +247,7 @@ from koelectra_cookbook.config.levels import LEVELS
 commands = {level.script: training(level.name) for level in LEVELS.values()}
 commands.update({
     "predict.py": command("koelectra_cookbook.commands.predict"),
+    "evaluate.py": command("koelectra_cookbook.commands.evaluate"),
     "app.py": command("koelectra_cookbook.commands.app"),
     "sweep.py": command("koelectra_cookbook.commands.sweep"),
     "compare.py": command("koelectra_cookbook.commands.compare"),

@@ -76,7 +76,8 @@ def test_jsonl_input_with_a_text_column(trained_model, tmp_path):
 
 @pytest.mark.parametrize("argv,message", [
     (["--input", "missing.txt"], "file not found"),
-    (["--input", str(SAMPLES_DIR / "custom" / "reviews.csv")], "give --text-column"),
+    (["--input", str(SAMPLES_DIR / "custom" / "reviews.csv")],
+     "no column 'document' (columns found: 'text', 'label') [the column the model was trained on]; give --text-column"),
     (["--input", str(SAMPLES_DIR / "custom" / "reviews.csv"), "--text-column", "txt"], "no column 'txt'"),
 ])
 def test_bad_input_is_one_error_line_and_exit_2(trained_model, capsys, argv, message):

@@ -162,6 +162,7 @@ def test_resuming_a_finished_run_reports_the_same_results(tmp_path, finished_run
     resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--resume", str(run)],
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
+    assert "note: this run had finished" in resumed.stdout
     assert outcome(run) == uninterrupted and (run / "model" / "config.json").is_file()
 
 

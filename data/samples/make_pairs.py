@@ -1,8 +1,10 @@
-"""Writes the bundled sentence-pair samples (data/samples/korsts and data/samples/kornli) for --demo and the tests.
+"""Writes the bundled sentence-pair samples (data/samples/korsts, kornli, klue-sts and klue-nli) for --demo and the
+tests.
 
 They are built from this project's own sample sentences (data/samples/nsmc and ynat), not taken from KorSTS or
-KorNLI: a pair's score or label follows from how much of the first sentence the second one keeps, which a tiny
-model can learn in a minute. The file formats are the real datasets' (tab-separated, no quoting).
+KorNLI or KLUE: a pair's score or label follows from how much of the first sentence the second one keeps, which a
+tiny model can learn in a minute. The file formats are the real datasets' (KorSTS and KorNLI tab-separated, no
+quoting; KLUE a JSON array of records, the STS score under labels.real-label).
 
     python data/samples/make_pairs.py
 """
@@ -63,6 +65,21 @@ def nli_rows(pool: list[str], count: int, rng: random.Random) -> list[list[str]]
     return rows
 
 
+def klue_records(rows: list[list[str]], task: str, split: str) -> list[dict]:
+    """KorSTS/KorNLI-style rows as KLUE's records (the fields the task reads, and a guid and source as KLUE has)."""
+    records = []
+    for index, row in enumerate(rows):
+        record = {"guid": f"klue-{task}-v1_{split}_{index:05d}", "source": "koelectra-cookbook-samples"}
+        if task == "sts":
+            score = float(row[4])
+            record.update(sentence1=row[5], sentence2=row[6],
+                          labels={"label": round(score, 1), "real-label": score, "binary-label": int(score >= 3.0)})
+        else:
+            record.update(premise=row[0], hypothesis=row[1], gold_label=row[2])
+        records.append(record)
+    return records
+
+
 def write(path: Path, header: list[str], rows: list[list[str]]) -> None:
     path.write_text("\n".join("\t".join(row) for row in [header, *rows]) + "\n", encoding="utf-8")
 
@@ -77,6 +94,15 @@ def main() -> None:
     for name, count in (("multinli.train.ko.tsv", 150), ("snli_1.0_train.ko.tsv", 150), ("xnli.dev.ko.tsv", 60),
                         ("xnli.test.ko.tsv", 90)):
         write(HERE / "kornli" / name, nli, nli_rows(pool, count, rng))
+    # KLUE last, so the files above stay as they were
+    for task, make, splits in (("sts", sts_rows, (("train", 300), ("dev", 60))),
+                               ("nli", nli_rows, (("train", 300), ("dev", 90)))):
+        folder = HERE / f"klue-{task}"
+        folder.mkdir(exist_ok=True)
+        for split, count in splits:
+            records = klue_records(make(pool, count, rng), task, split)
+            (folder / f"klue-{task}-v1.1_{split}.json").write_text(
+                json.dumps(records, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ def predict() -> int:
     return _interruptible(lambda: _load("koelectra_cookbook.commands.predict:main")())
 
 
+def evaluate() -> int:
+    """evaluate.py: score a saved model on a labelled file."""
+    return _interruptible(lambda: _load("koelectra_cookbook.commands.evaluate:main")())
+
+
 def app() -> int:
     """app.py: serve a web page for a saved model (Gradio, an optional extra)."""
     return _interruptible(lambda: _load("koelectra_cookbook.commands.app:main")())
@@ -40,6 +45,10 @@ def _interruptible(run) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupt)
+    # A shell starts a background job (`python app.py &` in a script) with SIGINT ignored, and Python keeps that:
+    # Ctrl-C or `kill -INT` would then do nothing. Every script here stops on SIGINT.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return run()
     except KeyboardInterrupt:  # only while the libraries load: the scripts handle it themselves afterwards

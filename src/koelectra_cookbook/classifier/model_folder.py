@@ -38,6 +38,8 @@ class ModelFolder:
     max_position_embeddings: int | None = None
     type_vocab_size: int | None = None
     vocab_size: int | None = None
+    columns: Any = None  # the columns the run read: {"text", "text_pair", "label" or "label_columns"} (unchecked)
+    label_values: Any = None  # the labels as the run's files wrote them, in id order, where they differ from names
 
     @property
     def config_file(self) -> Path:
@@ -50,6 +52,11 @@ class ModelFolder:
     @property
     def multi_label(self) -> bool:
         return self.problem_type == "multi_label_classification"
+
+    def column(self, role: str) -> str | None:
+        """The column the run read for `role` (text, text_pair, label), when config.json names it as a string."""
+        name = self.columns.get(role) if isinstance(self.columns, dict) else None
+        return name if isinstance(name, str) and name.strip() else None
 
     @property
     def kind(self) -> dict[str, bool]:
@@ -96,6 +103,8 @@ def model_folder_of(path: Path, settings: dict) -> ModelFolder:
         max_position_embeddings=whole_number(settings.get("max_position_embeddings")),
         type_vocab_size=whole_number(settings.get("type_vocab_size")),
         vocab_size=whole_number(settings.get("vocab_size")),
+        columns=settings.get("columns"),
+        label_values=settings.get("label_values"),
     )
 
 

@@ -82,7 +82,8 @@ def common_folder(paths: list[Path]) -> Path | None:
 def csv_table(every_section: list, base: Path | None) -> tuple[list[str], list[list[str]]]:
     """Every row of every section in one CSV, in full: the config keys that differ anywhere as columns, the
     metric columns named `dev` and `eval`, then the task and the metric they hold."""
-    keys = differing_keys([row for section in every_section for row in section.rows])
+    # `task` has a column of its own, last
+    keys = [key for key in differing_keys([row for section in every_section for row in section.rows]) if key != "task"]
     header, rows = None, []
     for section in every_section:
         section_header, cells = table(section.rows, keys, base, section.metric)

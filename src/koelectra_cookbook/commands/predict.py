@@ -45,6 +45,13 @@ def check_output(output: Path | None, input_path: Path | None, model_dir: Path) 
                         f"elsewhere")
 
 
+def is_table(input_path: Path | None, fmt: str | None) -> bool:
+    """Whether the input is a CSV/TSV/JSON(L) file, whose text is a named column (not a .txt file or stdin)."""
+    if fmt is not None:
+        return fmt != "txt"
+    return input_path is not None and input_path.suffix.lower() in (".csv", ".tsv", ".json", ".jsonl")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 
@@ -81,17 +88,32 @@ def main(argv: list[str] | None = None) -> int:
         # config.json read as the Predictor reads it (through the links of the Hub cache's layout too)
         saved = read_model_folder(args.model)
         pair_model = saved.sentence_pair
+        defaulted = args.text_column is None and is_table(args.input, args.format) and saved.column("text")
+        if defaulted:  # the model says which columns it was trained on
+            args.text_column = saved.column("text")
+            if pair_model and args.pair_column is None:
+                args.pair_column = saved.column("text_pair")
         if args.top_k != 1 and (saved.regression or saved.multi_label):
             raise UserError(f"--top-k ranks the classes of a single-label model; {args.model} gives "
                             f"{'a score' if saved.regression else 'every label its own probability'}: leave it out")
         if args.pair_column is not None and not pair_model:
             raise UserError(f"--pair-column: {args.model} classifies one text; leave --pair-column out")
         pairs = None
-        if pair_model:
-            texts, pairs = read_pairs(args.input, args.text_column, args.pair_column, args.encoding,
-                                      not args.no_quoting, args.format)
-        else:
-            texts = read_texts(args.input, args.text_column, args.encoding, not args.no_quoting, args.format)
+        try:
+            if pair_model:
+                texts, pairs = read_pairs(args.input, args.text_column, args.pair_column, args.encoding,
+                                          not args.no_quoting, args.format)
+            else:
+                texts = read_texts(args.input, args.text_column, args.encoding, not args.no_quoting, args.format)
+        except UserError as problem:
+            if defaulted and "no column" in str(problem):
+                raise UserError(f"{problem} [the column the model was trained on]; give --text-column"
+                                f"{' and --pair-column' if pair_model else ''}") from None
+            raise
+        if defaulted:
+            read = [args.text_column, *([args.pair_column] if pairs is not None else [])]
+            print(f"note: read column {' and '.join(map(repr, read))}, the model's training column"
+                  f"{'s' if len(read) > 1 else ''} (--text-column names another)", file=sys.stderr)
         # Under torchrun or accelerate launch, every process predicts its share; the main one writes.
         processes = Processes.from_environment()
         predictor = Predictor(args.model, batch_size=args.batch_size, quantize=args.quantize, processes=processes,

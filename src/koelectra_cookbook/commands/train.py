@@ -14,6 +14,7 @@ from pathlib import Path
 
 from koelectra_cookbook.commands.arguments import parse_args
 from koelectra_cookbook.commands.shell import exit_status, quiet_libraries
+from koelectra_cookbook.classifier.model_folder import read_model_folder
 from koelectra_cookbook.config.levels import LEVELS, Level, check_level, unused_settings
 from koelectra_cookbook.config.parsing import flat_differences
 from koelectra_cookbook.config.resolve import complete_config, keys_set_by_the_user, resolve_config
@@ -85,7 +86,9 @@ def main(trainer: type | str, description: str, argv: list[str] | None = None) -
 def next_steps(run_dir: Path) -> str:
     """What a newcomer can do with the run just saved (printed before the `uploaded:` and `run:` lines, which stay last)."""
     model = run_dir / "model"
-    return (f"next: python predict.py --model {model} --input texts.txt   (one text a line; or pipe text in)\n"
+    reads = ("two texts a line, a tab between them" if read_model_folder(model).sentence_pair
+             else "one text a line")
+    return (f"next: python predict.py --model {model} --input texts.txt   ({reads}; or pipe text in)\n"
             f"      python app.py --model {model}   (a web page; needs the app extra)\n"
             f"      python compare.py {run_dir.parent}   (this run beside the others of its task)")
 

@@ -68,9 +68,10 @@ def complete_config(config: Config, source: str) -> Config:
     if regression and (config.data.labels or config.data.label_names):
         raise UserError("config: data.labels and data.label_names name classes; a regression task (train.task_type "
                         "regression) reads one score a row and takes neither")
-    default_metric = "macro_f1" if multi_label else (spec.metric if spec else
-                                                     "pearson" if regression else "accuracy")
-    train.metrics = train.metrics or [default_metric]
+    # A dataset of your own reports what the built-in tasks' config files list for their kind of task.
+    default_metrics = (["macro_f1", "micro_f1", "samples_f1"] if multi_label else [spec.metric] if spec else
+                       ["pearson", "spearman", "mse"] if regression else ["accuracy", "macro_f1"])
+    train.metrics = train.metrics or default_metrics
     train.es_metric = train.es_metric or train.metrics[0]
     if train.es_metric != "loss" and train.es_metric not in train.metrics:
         raise UserError(f"config: train.es_metric {train.es_metric!r} must be 'loss' or one of train.metrics "

@@ -75,7 +75,7 @@ class DataConfig:
     dir: str = knob("", "the folder holding the data files")
     download: bool = knob(True, "fetch a built-in task's files into data.dir when they are missing")
     train_file: str | list[str] = knob("", "the training file in data.dir, or a list of files read as one")
-    dev_file: str = knob("", "a dev file in data.dir to choose on; \"\" = a split held out from the training file")
+    dev_file: str | None = knob("", "a dev file in data.dir to choose on; \"\" or null = a split held out from training")
     eval_file: str = knob("", "the evaluation file in data.dir: only reported on, never chosen on")
     format: str | None = knob(None, "csv, tsv, json or jsonl; null = from the file extension")
     quoting: bool = knob(True, "csv/tsv: false reads a quote as a plain character (KorNLI, KorSTS hold stray ones)")
@@ -109,6 +109,8 @@ class DataConfig:
         return list(self.train_file) if isinstance(self.train_file, list) else [self.train_file]
 
     def validate(self) -> None:
+        if self.dev_file is None:  # YAML's word for "none": no dev file, as "" says (a built-in task's dropped)
+            self.dev_file = ""
         _require(0 <= self.dev_split < 1, "data.dev_split", "must be in [0, 1)", self.dev_split)
         _require(isinstance(self.train_file, str) or (len(self.train_file) >= 1 and all(
             isinstance(name, str) and name for name in self.train_file)), "data.train_file",
@@ -204,10 +206,10 @@ class TrainConfig:
     keep_checkpoints: bool = knob(False, "intermediate: keep them all when a run ends (else only newest and best)")
     # Expert level.
     lr_schedule: str = knob("linear", "expert: after the warmup, linear decay to 0 or constant")
-    warmup_ratio: float = knob(0.0, "expert: share of all steps spent warming the learning rate up")
+    warmup_ratio: float = knob(0.1, "expert: share of all steps spent warming the learning rate up")
     warmup_steps: int | None = knob(None, "expert: warmup steps (wins over warmup_ratio)")
     gradient_accumulation_steps: int = knob(1, "expert: batches summed into one optimizer step")
-    max_grad_norm: float | None = knob(None, "expert: clip the gradient norm to this; 0 or null = no clipping")
+    max_grad_norm: float | None = knob(1.0, "expert: clip the gradient norm to this; 0 or null = no clipping")
     mixed_precision: str = knob("no", "expert: no, fp16 (CUDA) or bf16")
     layerwise_lr_decay: float = knob(1.0, "expert: each layer below the head gets this factor more (1.0 = off)")
     loss: str | None = knob(None, "expert: cross_entropy, bce, focal, dice, mse or huber; null = the task's usual")

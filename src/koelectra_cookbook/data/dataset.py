@@ -83,6 +83,7 @@ class TaskData:
     long_text: LongText | None = None  # how texts longer than max_seq_len were read
     cut: dict | None = None  # per split, how many texts were longer and how many tokens dropped (results.json)
     special_tokens: tuple[list[str], list[str]] = ([], [])  # the tokens put before and after a text (the card)
+    label_values: list[str] | None = None  # the labels as the files write them, in id order (names may differ)
 
 
 @dataclass
@@ -160,7 +161,8 @@ def load_task_data(config: Config, tokenizer, writes: bool = True) -> TaskData:
         notes.append(f"eval: {cut['eval']['no_tokens']} texts tokenize to nothing (the tokenizer drops all their "
                      f"characters): they are predicted from the special tokens alone")
     specials = tuple(tokenizer.convert_ids_to_tokens(ids) for ids in (encoder.prefix, encoder.suffix))
-    return TaskData(train, dev, evaluation, list(label_names), notes, encoder.long_text, cut, specials)
+    return TaskData(train, dev, evaluation, list(label_names), notes, encoder.long_text, cut, specials,
+                    None if regression else list(label_values))
 
 
 def _without_empty_documents(split: Split, in_train: int, notes: list[str]) -> tuple[Split, int]:

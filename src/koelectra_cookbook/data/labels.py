@@ -94,7 +94,7 @@ def check_scores_vary(dev_scores: np.ndarray | None, eval_scores: np.ndarray, ch
                      f"(reported as 0)")
 
 
-def label_ids(raw, label_values: list[str]) -> np.ndarray:
+def label_ids(raw, label_values: list[str], where: str = "data.labels") -> np.ndarray:
     """Label id of every row (single-label), or a float multi-hot row per example (multi-label).
     A value outside the label set is an error naming its line."""
     label_ids = {value: i for i, value in enumerate(label_values)}
@@ -105,7 +105,7 @@ def label_ids(raw, label_values: list[str]) -> np.ndarray:
         for name in (value if multi_label else (value,)):
             if name not in label_ids:
                 raise UserError(f"{raw.path}:{raw.line(row)}: label {shown(name)} is not in the label set "
-                                f"{shown(label_values, 200)} (data.labels)")
+                                f"{shown(label_values, 200)} ({where})")
             if multi_label:
                 ids[row, label_ids[name]] = 1.0
             else:

@@ -26,7 +26,14 @@ def check_inputs(config: Config, writes: bool) -> None:
         problems.append(problem)
     first_process = int(os.environ.get("LOCAL_RANK", "0")) == 0
     data = config.data
-    for file_name in [*data.train_files(), *([data.dev_file] if data.dev_file else []), data.eval_file]:
+    names = [*data.train_files(), *([data.dev_file] if data.dev_file else []), data.eval_file]
+    known_sources = task_spec(config.task) is not None and task_spec(config.task).remote_files
+    if not Path(data.dir).is_dir() and not known_sources:  # one line for the folder, not one per file
+        problems.append(f"data.dir {data.dir!r} is not a folder (a relative data.dir is read from the working "
+                        f"folder: {Path(data.dir).resolve()}); put the data files there ({', '.join(names)}) or "
+                        f"set data.dir")
+        names = []
+    for file_name in names:
         if not file_name:
             problems.append(f"config: data.train_file and data.eval_file must name files in data.dir ({data.dir})")
             break

@@ -49,7 +49,7 @@ def detect_format(path: Path, configured: str | None,
 def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8",
                encoding_option: str = "data.encoding", text_columns: tuple[str, ...] = (),
                list_column: str | None = None, quoting: bool = True,
-               no_quoting_option: str = "set data.quoting: false") -> Table:
+               no_quoting_option: str = "set data.quoting: false", all_columns: bool = False) -> Table:
     """Read `columns` of a data file as strings, or raise UserError naming the file and, where one is to
     blame, the line. Column names are compared in NFC, however the file or the config composes their Hangul.
 
@@ -57,7 +57,8 @@ def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8"
     column scalars; a column `a.b` is field b of the object in field a. `encoding_option` is what the user
     sets to change the encoding (for messages). `quoting` false: in CSV/TSV a quote is a plain character
     (files written without quoting, whose texts hold an unbalanced `"`); `no_quoting_option` is how the user
-    says so (for the message of a file whose quotes break the rules).
+    says so (for the message of a file whose quotes break the rules). `all_columns`: the table keeps every
+    column of the file (evaluate.py writes them all back), `columns` first checked to be among them.
     """
     raw = read_bytes(path)
     if not raw.strip():
@@ -80,7 +81,7 @@ def read_table(path: Path, fmt: str, columns: list[str], encoding: str = "utf-8"
         hint = f"; did you mean {shown(close[0], 40)}?" if close else ""
         raise UserError(f"{path}:1: no column {missing[0]!r} (columns found: {found}"
                         f"{', ...' if len(table.columns) > 20 else ''}){hint}")
-    return Table(table[columns], lines)
+    return Table(table if all_columns else table[columns], lines)
 
 
 def read_bytes(path: Path) -> bytes:

@@ -69,7 +69,7 @@ def write_plot(output: Path, runs: list, keys: list[str]) -> None:
         figure.legend(handles[:30], labels[:30], loc="lower center", ncol=min(2, len(handles)), fontsize=7)
         figure.subplots_adjust(bottom=0.12 + 0.04 * math.ceil(min(30, len(handles)) / 2))
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")  # the whole legend, however long its labels
     plt.close(figure)
     atomic_write(output, buffer.getvalue())
 

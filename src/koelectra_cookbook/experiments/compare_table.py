@@ -4,8 +4,8 @@ Hangul and other wide characters take two columns of a terminal, so padding coun
 A table wider than the terminal is made to fit in steps, each taken only while it is still too wide: a
 column with one value in every row (the level, most often) becomes a line under the table, config keys lose
 their section (`train.learning_rate` -> `learning_rate`), the widest text cells are cut
-(with `…`; a path keeps its end; never below a readable minimum), and config columns are moved out, the keys a reader looks
-for first last, to a line under the table. The metric columns are never cut. `--wide` shows everything.
+(with `…`; a path keeps its end; never below a readable minimum), and config columns are moved out to a line under the
+table: first those whose cells were cut, then the others, the keys a reader looks for first last. The metric columns are never cut. `--wide` shows everything.
 """
 
 from __future__ import annotations
@@ -95,9 +95,16 @@ def fit(header: list[str], cells: list[list[str]], keys: list[str],
         for row in cells:
             row[column] = cut(row[column], widths[column] - 1, keep_end=column in paths)
     moved: list[str] = []
-    while too_wide() and keys:  # 4. move config columns out, the last of them first
-        moved.insert(0, keys.pop())
-        remove(first_key + len(keys))
+    # 4. move config columns out: first those step 3 cut (their values no longer shown whole: a long path), then
+    # the others, the last of each first; a short setting that tells the runs apart stays in sight longest
+    cut_columns = [i for i in range(len(keys)) if any(ELLIPSIS in row[first_key + i] for row in cells)]
+    order = [*reversed(cut_columns), *(i for i in reversed(range(len(keys))) if i not in cut_columns)]
+    for index in order:
+        if not too_wide():
+            break
+        moved.append(keys[index])
+        remove(first_key + sum(1 for i in range(index) if keys[i] not in moved))
+    moved = [key for key in keys if key in moved]  # named in the table's order
     if moved:
         notes.append(f"not shown (--wide shows them): {', '.join(moved)}")
     return header, cells, notes

@@ -7,9 +7,10 @@ def run_summary(trainer) -> str:
     """The data, the model, the schedule and where the run goes, printed before training."""
     data, config, train = trainer.data, trainer.config, trainer.config.train
     names = trainer.label_names
+    predicts = ("a score (regression)" if trainer.regression else
+                f"{len(names)} labels ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})")
     lines = [f"task {config.task}: {len(data.train)} train, {len(data.dev) if data.dev is not None else 0} dev, "
-             f"{len(data.eval)} eval rows; {len(names)} labels ({', '.join(names[:8])}"
-             f"{', ...' if len(names) > 8 else ''})"]
+             f"{len(data.eval)} eval rows; {predicts}"]
     lines += [f"  {note}" for note in data.notes]
     parameters = sum(p.numel() for p in trainer.model.parameters())
     processes = trainer.accelerator.num_processes

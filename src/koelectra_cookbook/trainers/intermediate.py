@@ -20,6 +20,7 @@ from koelectra_cookbook.runs.checkpoints import CheckpointManager
 from koelectra_cookbook.config.schema import Config
 from koelectra_cookbook.errors import TrainingInterrupted, UserError, shown
 from koelectra_cookbook.runs.directory import RunDirectory
+from koelectra_cookbook.runs.reader import RESULTS_FILE
 from koelectra_cookbook.files.safe_json import DamagedState, check_fields, check_like
 from koelectra_cookbook.files.values import parse_whole_number
 from koelectra_cookbook.trainers.state import BestCheckpoint, EarlyStopping, RunningLoss
@@ -236,6 +237,9 @@ class IntermediateTrainer(BeginnerTrainer):
             for log in (self.run_dir.metrics_file, self.run_dir.train_log_file):
                 _drop_metrics_after(log, self.global_step)
         self.accelerator.print(f"resumed from {checkpoint.name} (epoch {self.epoch}, step {self.global_step})")
+        if (self.run_dir.path / RESULTS_FILE).is_file():
+            self.accelerator.print("note: this run had finished (its results.json is there); resuming it evaluates "
+                                   "its final model again and writes the same outputs")
 
     def _restore_stop_handlers(self) -> None:
         for stop, handler in self._outer_handlers.items():

@@ -56,6 +56,9 @@ class MultiLabelTrainer(ExpertTrainer):
         (unless train.threshold fixes them, or there is no dev split: then 0.5)."""
         if dev_probabilities is not None and not self.thresholds_chosen:
             self.thresholds = tune_thresholds(self.data.dev.labels, dev_probabilities)
+        # as config.json keeps them (6 decimals): a tuned threshold sits on a dev probability, and the run's own
+        # scores must be those its saved model gives (evaluate.py, predict.py)
+        self.thresholds = np.round(np.asarray(self.thresholds, dtype=np.float64), 6)
         self.thresholds_chosen = True
 
     def write_predictions(self, split: Split, probabilities: np.ndarray) -> None:
@@ -87,4 +90,4 @@ class MultiLabelTrainer(ExpertTrainer):
 
     def saved_settings(self) -> dict:
         """The tuned thresholds travel with the model, in its config.json (`thresholds`, in label-id order)."""
-        return {**super().saved_settings(), "thresholds": [round(float(t), 6) for t in self.thresholds]}
+        return {**super().saved_settings(), "thresholds": [float(t) for t in self.thresholds]}

@@ -47,12 +47,20 @@ class OutputHooks:
         return self.push_to_hub or portable_path(str(self.run_dir.model_dir), Path.cwd(), keep=3)
 
     def saved_settings(self) -> dict:
-        """What the saved model says of itself in config.json beyond transformers' own keys, for predict.py, the
-        page and the card: whether it reads sentence pairs (`sentence_pair`), how it read long texts
-        (`long_text`), and decision thresholds (None: the key is left out). Every key is written from this run:
-        a checkpoint fine-tuned further carries the keys of its own run in its config, and they must not pass
-        on (a single-text model trained from a pair model is no pair model)."""
+        """What the saved model says of itself in config.json beyond transformers' own keys, for predict.py,
+        evaluate.py, the page and the card: whether it reads sentence pairs (`sentence_pair`), how it read long
+        texts (`long_text`), the columns it was trained on (`columns`: predict.py and evaluate.py default to
+        them), the labels as its files wrote them where they differ from its label names (`label_values`: nsmc's
+        0 and 1 for negative and positive), and decision thresholds (None: the key is left out). Every key is
+        written from this run: a checkpoint fine-tuned further carries the keys of its own run in its config,
+        and they must not pass on (a single-text model trained from a pair model is no pair model)."""
+        data = self.config.data
+        columns = {"text": data.text_column, "text_pair": data.text_pair_column,
+                   "label": None if data.label_columns else data.label_column, "label_columns": data.label_columns}
+        values = self.data.label_values
         return {"sentence_pair": self.data.train.pairs is not None, "long_text": self.data.long_text.to_dict(),
+                "columns": {key: value for key, value in columns.items() if value},
+                "label_values": values if values and list(values) != list(self.label_names) else None,
                 "thresholds": None}
 
     def save_model(self, directory: Path) -> None:
