@@ -57,7 +57,8 @@ class Call:
 
 
 EVALUATE_DEV = Call("evaluate_dev", Seq("evaluate(dev)", "on_evaluate_end"), inline=False)
-SETUP = Call("setup", Seq("accelerator_options", "prepare_tokenizer", "prepare_model", "create_loss",
+SETUP = Call("setup", Seq("accelerator_options", "prepare_tokenizer", "build_data", "build_model", "prepare_model",
+                          "create_loss",
                           "parameter_groups", Rep("parameter_groups"),  # asked again when fused AdamW is refused
                           "count_total_steps", "create_scheduler", "create_run_directory"))
 # An optimizer step, its evaluation and on_step_end happen only when should_step says yes (the expert's

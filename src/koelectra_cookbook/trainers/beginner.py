@@ -5,9 +5,9 @@ expert trainers change behaviour by overriding a hook or two and calling super()
 the order they run:
 
     run()                       (before it, the script has checked the config: config/levels.py)
-      setup()                   accelerator_options, prepare_tokenizer, prepare_model, create_loss,
-                                parameter_groups, count_total_steps (accumulation_steps), create_scheduler,
-                                create_run_directory (these set-up hooks are in setup_hooks.py)
+      setup()                   accelerator_options, prepare_tokenizer, build_data, build_model, prepare_model,
+                                create_loss, parameter_groups, count_total_steps (accumulation_steps),
+                                create_scheduler, create_run_directory (these set-up hooks are in setup_hooks.py)
       fit()
         on_fit_start()
         each epoch:   on_epoch_start()
@@ -48,9 +48,8 @@ from tqdm.auto import tqdm
 
 from koelectra_cookbook.config.schema import Config
 from koelectra_cookbook.data.batching import LengthGroupedBatchSampler, model_inputs
-from koelectra_cookbook.data.dataset import load_task_data
 from koelectra_cookbook.errors import UserError
-from koelectra_cookbook.classifier.loading import check_model_limits, load_model, load_tokenizer
+from koelectra_cookbook.classifier.loading import check_model_limits, load_tokenizer
 from koelectra_cookbook.runs.plots import plot_learning_curves
 from koelectra_cookbook.runs.directory import flat_config
 from koelectra_cookbook.trainers.cpu_threads import CpuThreads
@@ -125,11 +124,9 @@ class BeginnerTrainer(SetupHooks, EvaluationHooks, OutputHooks):
         if self.resume_dir is None:  # a resumed run only reads the cache
             check_cache_location(Path(config.data.cache_dir))
         with self.accelerator.main_process_first():  # the main process fills the token cache for the others
-            self.data = load_task_data(config, self.tokenizer, writes=self.resume_dir is None)
+            self.data = self.build_data()
         self.label_names = self.data.label_names
-        self.model = self.prepare_model(load_model(config.model.name_or_path, self.label_names,
-                                                   config.model.attn_implementation,
-                                                   "regression" if self.regression else self.problem_type))
+        self.model = self.prepare_model(self.build_model())
         self.loss_fn = self.create_loss().to(self.accelerator.device)  # class weights live with the logits
         try:  # the fused AdamW updates every tensor in one kernel (docs/benchmarks.md has the measured gain)
             optimizer = torch.optim.AdamW(self.parameter_groups(), lr=train.learning_rate, fused=True)

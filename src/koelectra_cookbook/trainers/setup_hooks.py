@@ -14,7 +14,8 @@ from torch.utils.data import DataLoader
 from koelectra_cookbook.data.batching import PaddingCollator, SplitDataset
 from koelectra_cookbook.data.dataset import Split
 from koelectra_cookbook.classifier.losses import build_loss
-from koelectra_cookbook.classifier.loading import tokenizer_bytes
+from koelectra_cookbook.classifier.loading import load_model, tokenizer_bytes
+from koelectra_cookbook.data.dataset import TaskData, load_task_data
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.runs.directory import RunDirectory, check_free_space
 from koelectra_cookbook.runs.reader import enclosing_model_or_run
@@ -32,6 +33,19 @@ class SetupHooks:
     def prepare_tokenizer(self, tokenizer):
         """Called once, right after the tokenizer is loaded and before any text is tokenized."""
         return tokenizer
+
+    def build_data(self) -> TaskData:
+        """Called once, after `prepare_tokenizer` (on the main process first, which fills the token cache for the
+        others): the task's files read, split and tokenized (data/dataset.py). A resumed run only reads the
+        cache. (Continued pretraining builds blocks of unlabelled text here instead.)"""
+        return load_task_data(self.config, self.tokenizer, writes=self.resume_dir is None)
+
+    def build_model(self) -> torch.nn.Module:
+        """Called once, after `build_data`: the checkpoint of model.name_or_path with a new head for the task's
+        labels (one output for a score), before `prepare_model`."""
+        model = self.config.model
+        return load_model(model.name_or_path, self.label_names, model.attn_implementation,
+                          "regression" if self.regression else self.problem_type)
 
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
         """Called once, right after the model is loaded and before the optimizer sees its parameters."""
