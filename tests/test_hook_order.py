@@ -69,7 +69,7 @@ BATCH = Call("train_on_batch", Seq("training_step", "backward", "should_step",
 # An epoch cut short (max_steps, early stopping) skips the epoch's evaluation question.
 EPOCH = Seq("on_epoch_start", "epoch_batches", Rep(BATCH), Opt(Seq('should_evaluate("epoch")', Opt(EVALUATE_DEV))))
 FIT = Call("fit", Seq("on_fit_start", Rep(EPOCH), 'should_evaluate("end")', Opt(EVALUATE_DEV), "on_fit_end"))
-WRITE_OUTPUTS = Call("write_outputs", Seq("save_model", "write_predictions", "write_plots"))
+WRITE_OUTPUTS = Call("write_outputs", Seq("save_model", "write_card", "write_predictions", "write_plots"))
 DOCUMENTED = Call("run", Seq(SETUP, FIT, "load_final_model", Opt("evaluate(dev)"), "calibrate", "evaluate(eval)",
                              "results_extras", WRITE_OUTPUTS, "teardown"))
 

@@ -64,7 +64,7 @@ def test_the_keys_each_level_adds_are_the_ones_its_docstring_names():
     import importlib
     import re
 
-    from koelectra_cookbook.config.levels import ADDED_KEYS, LADDER, LEVELS
+    from koelectra_cookbook.config.levels import ADDED_KEYS, LADDER, LEVELS, lineage
 
     for index, name in enumerate(LADDER):
         module, _ = LEVELS[name].trainer.split(":")
@@ -75,8 +75,8 @@ def test_the_keys_each_level_adds_are_the_ones_its_docstring_names():
             item = item.strip()
             if "." in item:
                 section, item = item.split(".", 1)
-            if item and item != "*" and section in ("train", "model"):
+            if item and item != "*" and section in ("train", "model", "pretrain"):
                 named.add(f"{section}.{item}")
-        below = {key for lower in LADDER[:index] for key in ADDED_KEYS[lower]}
+        below = {key for lower in lineage(name)[:-1] for key in ADDED_KEYS[lower]}
         assert set(ADDED_KEYS[name]) <= named, (name, set(ADDED_KEYS[name]) - named)
         assert named <= set(ADDED_KEYS[name]) | below, (name, named - set(ADDED_KEYS[name]) - below)

@@ -39,7 +39,7 @@ def sample_files() -> list[Path]:
     and counting them again would change the vocabulary every other demo learns with."""
     from koelectra_cookbook.paths import SAMPLES_DIR
 
-    derived = {"korsts", "kornli", "klue-sts", "klue-nli", "petitions"}
+    derived = {"korsts", "kornli", "klue-sts", "klue-nli", "petitions", "corpus"}
     return sorted(p for p in SAMPLES_DIR.rglob("*") if p.is_file() and p.suffix != ".py"
                   and not derived & set(p.relative_to(SAMPLES_DIR).parts))
 

@@ -38,7 +38,8 @@ TRAINER_ALIASES = {
 
 
 def parse_args(description: str, argv: list[str] | None, resumable: bool,
-               extra: Callable[[argparse.ArgumentParser], None] | None = None) -> argparse.Namespace:
+               extra: Callable[[argparse.ArgumentParser], None] | None = None,
+               default_config: Path | None = None) -> argparse.Namespace:
     """The arguments every script takes (`extra` adds a script's own, e.g. sweep.py's). The aliases and --fp16 /
     --bf16 become `--set` overrides, placed before the explicit ones (which win)."""
     usage = "%(prog)s (--task NAME | --config PATH) [--set KEY=VALUE ...] [options]"
@@ -81,7 +82,9 @@ def parse_args(description: str, argv: list[str] | None, resumable: bool,
         parser.error("--resume continues a run in its own folder with its own config.yaml: give it alone "
                      "(or with --push-to-hub)")
     if not args.task and not args.config and resume is None:
-        parser.error("give --task NAME or --config PATH")
+        if default_config is None:
+            parser.error("give --task NAME or --config PATH")
+        args.config = default_config
     if args.output_dir == "":
         parser.error("--output-dir must name a folder")
     if args.task and any(assignment.strip().startswith("task=") for assignment in args.overrides):

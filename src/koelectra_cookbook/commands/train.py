@@ -21,6 +21,7 @@ from koelectra_cookbook.config.resolve import complete_config, keys_set_by_the_u
 from koelectra_cookbook.config.parsing import load_yaml
 from koelectra_cookbook.config.schema import Config, build_config
 from koelectra_cookbook.data.preflight import check_inputs
+from koelectra_cookbook.paths import CONFIG_DIR
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.runs.directory import RunDirectory
 from koelectra_cookbook.runs.push import push_run
@@ -58,14 +59,16 @@ def main(trainer: type | str, description: str, argv: list[str] | None = None) -
 
     def train() -> None:
         nonlocal running
-        args = parse_args(description, argv, level.resumable)
+        # `python pretrain.py --demo` alone pretrains on the bundled corpus (config/pretrain.yaml)
+        args = parse_args(description, argv, level.resumable,
+                          default_config=CONFIG_DIR / "pretrain.yaml" if level.name == "pretraining" else None)
         resume = getattr(args, "resume", None)
         config = load_resume_config(resume, level.name) if resume is not None else resolve_config(args)
         check_level(level, config)
         unused = None if resume is not None else unused_settings(level, keys_set_by_the_user(args))
         if unused and os.environ.get("RANK", "0") == "0":  # once, not once per process; with the run's other notes
             print(unused)
-        check_inputs(config, writes=resume is None)
+        check_inputs(config, writes=resume is None, evaluation=level.name != "pretraining")
         trainer_class = import_trainer(level) if isinstance(trainer, str) else trainer
         if resume is not None:
             running = trainer_class(config, resume_dir=resume, push_to_hub=args.push_to_hub)
@@ -75,7 +78,7 @@ def main(trainer: type | str, description: str, argv: list[str] | None = None) -
             warn_without_token(args.push_to_hub)
         run_dir = running.run()
         if running.accelerator.is_main_process:
-            print(next_steps(run_dir))
+            print(fine_tune_it(run_dir) if level.name == "pretraining" else next_steps(run_dir))
             if args.push_to_hub:  # the run is saved: a failed upload is an error line, never lost work
                 print(f"uploaded: {push_run(run_dir, args.push_to_hub, just_trained=True)}")
             print(f"run: {run_dir}")
@@ -91,6 +94,14 @@ def next_steps(run_dir: Path) -> str:
     return (f"next: python predict.py --model {model} --input texts.txt   ({reads}; or pipe text in)\n"
             f"      python app.py --model {model}   (a web page; needs the app extra)\n"
             f"      python compare.py {run_dir.parent}   (this run beside the others of its task)")
+
+
+def fine_tune_it(run_dir: Path) -> str:
+    """What to do with an adapted encoder: fine-tune it (any training script takes its model/ folder)."""
+    return (f"next: python train_expert.py --task nsmc --set model.name_or_path={run_dir / 'model'}   (or any task "
+            f"and script: the adapted encoder gets a new head)\n"
+            f"      python pretrain.py --config ... --set model.name_or_path={run_dir / 'model'} --set "
+            f"pretrain.generator={run_dir / 'generator'}   (to continue pretraining)")
 
 
 def import_trainer(level: Level) -> type:

@@ -29,6 +29,9 @@ LEVELS = {level.name: level for level in [
           "cross_entropy"),
     Level("multi-label", "koelectra_cookbook.trainers.multi_label:MultiLabelTrainer", "train_multi_label.py", True,
           True, "bce"),
+    # continued pretraining over the same loop (a level above the expert's): its texts' labels are never read
+    Level("pretraining", "koelectra_cookbook.trainers.pretraining:PretrainingTrainer", "pretrain.py", True, False,
+          None),
 ]}
 
 
@@ -46,14 +49,24 @@ ADDED_KEYS = {
                "train.focal_gamma", "train.label_smoothing", "train.class_weights", "model.freeze_embeddings",
                "model.freeze_layers", "model.add_tokens"),
     "multi-label": ("train.pos_weight", "train.threshold"),
+    "pretraining": ("pretrain.generator", "pretrain.generator_size", "pretrain.mask_prob",
+                    "pretrain.discriminator_weight", "pretrain.documents"),
 }
-LADDER = list(ADDED_KEYS)  # each level a subclass of the one before
+LADDER = list(ADDED_KEYS)
+PARENT = {"intermediate": "beginner", "expert": "intermediate", "multi-label": "expert", "pretraining": "expert"}
+
+
+def lineage(name: str) -> list[str]:
+    """The level and every level it is a subclass of, lowest first."""
+    return [*lineage(PARENT[name]), name] if name in PARENT else [name]
 
 
 def unused_settings(level: Level, keys_set: list[str]) -> str | None:
     """A note naming the keys of `keys_set` (those the user set: their YAML file, --set, the Trainer-style flags)
     that `level` does not use, and the script that does; None when it uses them all."""
-    used = {key for name in LADDER[: LADDER.index(level.name) + 1] for key in ADDED_KEYS[name]}
+    used = {key for name in lineage(level.name) for key in ADDED_KEYS[name]}
+    if level.name == "pretraining":  # its objective is replaced-token detection, not a classification loss
+        used -= {"train.loss", "train.focal_gamma", "train.label_smoothing", "train.class_weights"}
     ladder_keys = {key for keys in ADDED_KEYS.values() for key in keys}
     unused = [key for key in keys_set if key in ladder_keys and key not in used]
     if not unused:
@@ -61,6 +74,8 @@ def unused_settings(level: Level, keys_set: list[str]) -> str | None:
     owners = {key: next(name for name in LADDER if key in ADDED_KEYS[name]) for key in unused}
     scripts = sorted({LEVELS[owners[key]].script for key in unused}, key=lambda script: LADDER.index(
         next(name for name in LADDER if LEVELS[name].script == script)))
+    if level.name == "pretraining":
+        scripts = [script for script in scripts if script != level.script] or ["the fine-tuning scripts"]
     return (f"note: {level.script} does not use {', '.join(unused)} (set, but ignored at the {level.name} "
             f"level); {' or '.join(scripts)} uses {'it' if len(unused) == 1 else 'them'}")
 
@@ -69,6 +84,10 @@ def check_level(level: Level, config: Config) -> None:
     """Whether `level` can train `config`, before anything is loaded: multi-label data goes to
     train_multi_label.py, single-label data to the other scripts, and train.loss (with its options) must fit the
     task (bce is for multi-label data, cross_entropy for single-label data, label smoothing for cross_entropy)."""
+    if level.name == "pretraining":  # unlabelled text: no labels, no classification loss to check
+        if config.model.add_tokens:
+            raise UserError("config: model.add_tokens is not supported by pretrain.py yet; leave it out")
+        return
     if config.data.multi_label and not level.multi_label:
         raise UserError(f"task {config.task!r} is multi-label: run train_multi_label.py")
     if level.multi_label and not config.data.multi_label:

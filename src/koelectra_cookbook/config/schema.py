@@ -77,7 +77,7 @@ class DataConfig:
     train_file: str | list[str] = knob("", "the training file in data.dir, or a list of files read as one")
     dev_file: str | None = knob("", "a dev file in data.dir to choose on; \"\" or null = a split held out from training")
     eval_file: str = knob("", "the evaluation file in data.dir: only reported on, never chosen on")
-    format: str | None = knob(None, "csv, tsv, json or jsonl; null = from the file extension")
+    format: str | None = knob(None, "csv, tsv, json, jsonl, or txt (pretraining); null = from the extension")
     quoting: bool = knob(True, "csv/tsv: false reads a quote as a plain character (KorNLI, KorSTS hold stray ones)")
     text_column: str = knob("text", "the column (or JSON field; a.b for a nested one) holding the text")
     # A column of its own rather than a list in text_column: predict.py, the page and pipeline() all name the
@@ -119,8 +119,8 @@ class DataConfig:
         for key in ("max_train_samples", "max_eval_samples"):
             value = getattr(self, key)
             _require(value is None or value >= 1, f"data.{key}", "must be at least 1 (or null for all)", value)
-        _require(self.format in (None, "csv", "tsv", "json", "jsonl"), "data.format",
-                 "must be csv, tsv, json, jsonl or null", self.format)
+        _require(self.format in (None, "csv", "tsv", "json", "jsonl", "txt"), "data.format",
+                 "must be csv, tsv, json, jsonl, txt (pretraining's plain text) or null", self.format)
         # Names are compared in NFC, however the YAML file composes their Hangul.
         self.text_column, self.label_column = (unicodedata.normalize("NFC", c) for c in (self.text_column,
                                                                                          self.label_column))
@@ -285,6 +285,25 @@ class TrainConfig:
 
 
 @dataclass
+class PretrainConfig:
+    """pretrain.py: continued pretraining with ELECTRA's replaced-token detection (the fine-tuning scripts ignore it)."""
+
+    generator: str | None = knob(None, "pretraining: a generator checkpoint; null = one built at generator_size")
+    generator_size: float = knob(0.25, "pretraining: a built generator's width, a fraction of the discriminator's")
+    mask_prob: float = knob(0.15, "pretraining: the share of tokens masked for the generator to fill")
+    discriminator_weight: float = knob(50.0, "pretraining: the discriminator loss's weight beside the generator's")
+    documents: str = knob("lines", "pretraining: a text file's documents: lines, or paragraphs (blank-line separated)")
+
+    def validate(self) -> None:
+        _require(0 < self.generator_size <= 1, "pretrain.generator_size", "must be in (0, 1]", self.generator_size)
+        _require(0 < self.mask_prob < 1, "pretrain.mask_prob", "must be in (0, 1)", self.mask_prob)
+        _require(self.discriminator_weight > 0, "pretrain.discriminator_weight", "must be greater than 0",
+                 self.discriminator_weight)
+        _require(self.documents in ("lines", "paragraphs"), "pretrain.documents", "must be lines or paragraphs",
+                 self.documents)
+
+
+@dataclass
 class Config:
     """The whole run: which task, which model, which data, which recipe."""
 
@@ -292,6 +311,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -312,7 +332,7 @@ def build_config(layers: list[tuple[str, dict[str, Any]]]) -> Config:
     config = to_dataclass(Config, merged)
     if config.task:
         check_task_name(config.task)
-    for section in (config.model, config.data, config.train):
+    for section in (config.model, config.data, config.train, config.pretrain):
         section.validate()
     config.data.check_long_text(config.model.max_seq_len)
     return config

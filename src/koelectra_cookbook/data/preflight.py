@@ -13,7 +13,7 @@ from koelectra_cookbook.data.download import ensure_file
 from koelectra_cookbook.errors import UserError
 
 
-def check_inputs(config: Config, writes: bool) -> None:
+def check_inputs(config: Config, writes: bool, evaluation: bool = True) -> None:
     """UserError naming every problem of the model and the data files. `writes` false (a resumed run): nothing is
     downloaded. Under several processes only the first downloads; the others find the files when they read
     them, after it (the trainers' main_process_first)."""
@@ -26,7 +26,8 @@ def check_inputs(config: Config, writes: bool) -> None:
         problems.append(problem)
     first_process = int(os.environ.get("LOCAL_RANK", "0")) == 0
     data = config.data
-    names = [*data.train_files(), *([data.dev_file] if data.dev_file else []), data.eval_file]
+    names = [*data.train_files(), *([data.dev_file] if data.dev_file else []),
+             *([data.eval_file] if evaluation else [])]  # pretraining never reads an evaluation file
     known_sources = task_spec(config.task) is not None and task_spec(config.task).remote_files
     if not Path(data.dir).is_dir() and not known_sources:  # one line for the folder, not one per file
         problems.append(f"data.dir {data.dir!r} is not a folder (a relative data.dir is read from the working "

@@ -104,7 +104,7 @@ def _build_blocks(paths: list[Path], tokenizer, max_seq_len: int, cache_file: Pa
     cache_file.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile(dir=cache_file.parent) as ids_file:
         count = 0
-        progress = tqdm(desc="tokenizing", unit="tok", unit_scale=True, leave=False)
+        progress = tqdm(desc="tokenizing", unit="tok", unit_scale=True, leave=False, disable=None)  # a terminal only
         for chunk in _chunks((text for path in paths for text in read_documents(path, encoding, documents))):
             texts = [text for text in chunk if text is not None]
             with tokenizer_errors():

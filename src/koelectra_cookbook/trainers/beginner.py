@@ -21,7 +21,7 @@ the order they run:
         on_fit_end()
       load_final_model()
       evaluate(dev split) -> calibrate() -> evaluate(evaluation file)
-      write_outputs()           save_model (saved_settings), write_predictions, write_plots, results.json
+      write_outputs()           save_model (saved_settings), write_card, write_predictions, write_plots, results.json
                                 (output_hooks.py)
       teardown()                always, however run() ends: trackers closed, CPU threads and signal handlers
                                 given back, the run folder unlocked

@@ -7,7 +7,7 @@ def run_summary(trainer) -> str:
     """The data, the model, the schedule and where the run goes, printed before training."""
     data, config, train = trainer.data, trainer.config, trainer.config.train
     names = trainer.label_names
-    predicts = ("a score (regression)" if trainer.regression else
+    predicts = ("a score (regression)" if trainer.regression else "unlabelled text" if not names else
                 f"{len(names)} labels ({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})")
     lines = [f"task {config.task}: {len(data.train)} train, {len(data.dev) if data.dev is not None else 0} dev, "
              f"{len(data.eval)} eval rows; {predicts}"]

@@ -26,9 +26,7 @@ class OutputHooks:
         try:
             with atomic_folder(self.run_dir.model_dir) as partial:
                 self.save_model(partial)
-                write_model_card(partial, self.config, self.label_names, results, self.data, self.level,
-                                 model_ref=self.model_reference(),
-                                 model_name=self.push_to_hub or f"{self.config.task}-{self.run_dir.path.name}")
+                self.write_card(partial, results)
             self.write_predictions(self.data.eval, probabilities)
             if hangul_font() is None and any(not name.isascii() for name in self.label_names):
                 print(NO_HANGUL_FONT_WARNING, file=sys.stderr)
@@ -40,6 +38,12 @@ class OutputHooks:
                                                  "run it again")
             raise UserError(f"cannot write the outputs of run {self.run_dir.path} ({exc.strerror or exc}); {then}") \
                 from None
+
+    def write_card(self, directory: Path, results: dict) -> None:
+        """Called by `write_outputs` after `save_model`: the model card (README.md) beside the saved model."""
+        write_model_card(directory, self.config, self.label_names, results, self.data, self.level,
+                         model_ref=self.model_reference(),
+                         model_name=self.push_to_hub or f"{self.config.task}-{self.run_dir.path.name}")
 
     def model_reference(self) -> str:
         """What the model card's usage example loads: the Hub id the run is pushed to, or the final model

@@ -1,0 +1,75 @@
+"""pretrain.py: continued pretraining over the ladder's loop. The demo adapts the tiny ELECTRA on the bundled
+corpus, leaves a run folder of its own kind, and its model/ fine-tunes with every training script unchanged."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from koelectra_cookbook.commands.train import main
+from koelectra_cookbook.paths import SAMPLES_DIR
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, tiny_model_dir):
+    root = tmp_path_factory.mktemp("pretraining")
+    status = main("pretraining", "", ["--demo", "--output-dir", str(root / "runs"), "--set",
+                                      f"model.name_or_path={tiny_model_dir}", "--set", f"data.cache_dir={root / 'c'}",
+                                      "--set", "train.epochs=3", "--set", "train.log_every=2", "--set", "train.eval_every=5"])
+    assert status == 0
+    return next((root / "runs" / "corpus").iterdir())
+
+
+def rows(path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_the_demo_leaves_an_adapted_encoder_its_generator_and_held_out_metrics(pretrained):
+    assert {"model", "generator", "metrics.csv", "train_log.csv", "results.json", "config.yaml",
+            "run.json"} <= {p.name for p in pretrained.iterdir()}
+    evaluations = rows(pretrained / "metrics.csv")
+    assert [int(row["step"]) for row in evaluations] == [5, 10, 15]  # 5 steps an epoch, 3 epochs
+    for name in ("generator_accuracy", "discriminator_accuracy", "generator_loss", "discriminator_loss"):
+        assert all(0 <= float(row[name]) < 20 for row in evaluations), name
+    results = json.loads((pretrained / "results.json").read_text())
+    assert results["eval"]["replaced_share"] > 0 and "best_step" in results
+    config = json.loads((pretrained / "model" / "config.json").read_text())
+    assert config["architectures"] == ["ElectraForPreTraining"]
+    assert json.loads((pretrained / "generator" / "config.json").read_text())["architectures"] == ["ElectraForMaskedLM"]
+    card = (pretrained / "model" / "README.md").read_text(encoding="utf-8")
+    assert "continued pretraining" in card and "corpus.txt" in card and str(SAMPLES_DIR) not in card
+
+
+def test_its_model_fine_tunes_with_a_training_script_unchanged(pretrained, tmp_path):
+    status = main("expert", "", ["--task", "nsmc", "--demo", "--output-dir", str(tmp_path / "runs"), "--set",
+                                 f"model.name_or_path={pretrained / 'model'}", "--set", "train.max_steps=4",
+                                 "--set", f"data.cache_dir={tmp_path / 'c'}"])
+    assert status == 0
+    run = next((tmp_path / "runs" / "nsmc").iterdir())
+    assert json.loads((run / "results.json").read_text())["eval"]["accuracy"] >= 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--set", "data.dev_split=0"], "data.dev_split must be above 0 for pretraining"),
+    (["--set", "pretrain.mask_prob=1.5"], "pretrain.mask_prob must be in (0, 1)"),
+    (["--set", "model.add_tokens=[ㅋㅋ]"], "model.add_tokens is not supported by pretrain.py"),
+])
+def test_bad_pretraining_settings_are_one_error_line(tmp_path, capsys, tiny_model_dir, extra, message):
+    status = main("pretraining", "", ["--demo", "--output-dir", str(tmp_path / "runs"), "--set",
+                                      f"model.name_or_path={tiny_model_dir}", "--set",
+                                      f"data.cache_dir={tmp_path / 'c'}", *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+
+
+def test_an_empty_corpus_is_one_error_line(tmp_path, capsys, tiny_model_dir):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "corpus.txt").write_text("\n  \n\n", encoding="utf-8")
+    status = main("pretraining", "", ["--output-dir", str(tmp_path / "runs"), "--set",
+                                      f"model.name_or_path={tiny_model_dir}", "--set", f"data.dir={tmp_path / 'data'}",
+                                      "--set", f"data.cache_dir={tmp_path / 'c'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and "no text (every line is empty)" in err[0], err
