@@ -43,13 +43,21 @@ def test_the_demo_leaves_an_adapted_encoder_its_generator_and_held_out_metrics(p
     assert "continued pretraining" in card and "corpus.txt" in card and str(SAMPLES_DIR) not in card
 
 
-def test_its_model_fine_tunes_with_a_training_script_unchanged(pretrained, tmp_path):
+def test_its_model_fine_tunes_with_a_training_script_unchanged(pretrained, tmp_path, capsys):
     status = main("expert", "", ["--task", "nsmc", "--demo", "--output-dir", str(tmp_path / "runs"), "--set",
                                  f"model.name_or_path={pretrained / 'model'}", "--set", "train.max_steps=4",
                                  "--set", f"data.cache_dir={tmp_path / 'c'}"])
     assert status == 0
     run = next((tmp_path / "runs" / "nsmc").iterdir())
     assert json.loads((run / "results.json").read_text())["eval"]["accuracy"] >= 0
+    # a fine-tuning run is not resumed as pretraining, nor the reverse: one error line each, nothing changed
+    for level, other in (("pretraining", run), ("expert", pretrained)):
+        before = sorted(p.name for p in other.iterdir())
+        capsys.readouterr()
+        assert main(level, "", ["--resume", str(other)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: ") and "run, and this script continues" in err[0], err
+        assert sorted(p.name for p in other.iterdir()) == before
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -73,3 +81,44 @@ def test_an_empty_corpus_is_one_error_line(tmp_path, capsys, tiny_model_dir):
                                       "--set", f"data.cache_dir={tmp_path / 'c'}"])
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and "no text (every line is empty)" in err[0], err
+
+
+def test_a_killed_pretraining_run_resumes_to_the_uninterrupted_result(tmp_path, tiny_model_dir):
+    """SIGKILL once a checkpoint is written, then `pretrain.py --resume`: the same metrics, loss lines, results
+    and weights as the run left alone (masks are drawn from the random state the checkpoints keep)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from koelectra_cookbook.paths import PROJECT_ROOT
+
+    def command(root):
+        return [sys.executable, str(PROJECT_ROOT / "pretrain.py"), "--demo", "--output-dir", str(root / "runs"),
+                "--set", f"model.name_or_path={tiny_model_dir}", "--set", f"data.cache_dir={tmp_path / 'c'}",
+                "--set", "train.max_steps=24", "--set", "train.eval_every=4", "--set", "train.log_every=2",
+                "--set", "train.keep_checkpoints=true"]
+
+    def outcome(run):
+        results = json.loads((run / "results.json").read_text())
+        for timing in ("train_runtime_s", "train_samples_per_s"):
+            results.pop(timing)
+        return (results, (run / "metrics.csv").read_text(), (run / "train_log.csv").read_text(),
+                (run / "model" / "model.safetensors").read_bytes())
+
+    subprocess.run(command(tmp_path / "alone"), check=True, capture_output=True)
+    alone = outcome(next((tmp_path / "alone" / "runs" / "corpus").iterdir()))
+    killed = tmp_path / "killed"
+    process = subprocess.Popen(command(killed), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not list(killed.glob("runs/corpus/*/checkpoints/step-00000004")):  # the phase: its first checkpoint
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    run = next((killed / "runs" / "corpus").iterdir())
+    assert not (run / "results.json").exists()  # killed while training
+    resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "pretrain.py"), "--resume", str(run)],
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from step-" in resumed.stdout
+    assert outcome(run) == alone

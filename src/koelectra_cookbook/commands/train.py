@@ -38,8 +38,9 @@ def load_resume_config(run_dir: Path, level: str) -> Config:
     if identity["level"] != level:
         other = LEVELS.get(identity["level"])
         how = f"resume it with {other.script}" if other and other.resumable else "that level keeps no checkpoints"
-        raise UserError(f"--resume {run_dir}: a {identity['level']} run, and this script continues {level} runs "
-                        f"({how}, or start a new run)")
+        article = "an" if str(identity["level"])[:1] in "aeiou" else "a"
+        raise UserError(f"--resume {run_dir}: {article} {identity['level']} run, and this script continues {level} "
+                        f"runs ({how}, or start a new run)")
     config = complete_config(build_config([(str(config_file), load_yaml(config_file))]), str(config_file))
     edits = flat_differences(identity["config"], config.to_dict())
     if edits:
