@@ -122,3 +122,38 @@ def test_a_killed_pretraining_run_resumes_to_the_uninterrupted_result(tmp_path, 
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed from step-" in resumed.stdout
     assert outcome(run) == alone
+
+
+def another_vocabulary(tmp_path, tiny_model_dir) -> str:
+    """A generator folder whose vocabulary is not the tiny discriminator's."""
+    from transformers import ElectraForMaskedLM, ElectraForPreTraining
+
+    from koelectra_cookbook.pretraining.replaced_tokens import generator_config
+
+    config = generator_config(ElectraForPreTraining.from_pretrained(tiny_model_dir).config, 0.5)
+    config.vocab_size += 10
+    ElectraForMaskedLM(config).save_pretrained(tmp_path / "generator")
+    return str(tmp_path / "generator")
+
+
+@pytest.mark.parametrize("case", ["a generator of another vocabulary", "a text column that does not exist",
+                                  "blocks beyond the position table"])
+def test_bad_pretraining_inputs_are_one_error_line(tmp_path, capsys, tiny_model_dir, case):
+    extra = {
+        "a generator of another vocabulary": lambda: ["--set", f"pretrain.generator={another_vocabulary(tmp_path, tiny_model_dir)}"],
+        "a text column that does not exist": lambda: [
+            "--set", f"data.dir={tmp_path}", "--set", "data.train_file=texts.csv", "--set", "data.text_column=text"]
+        if (tmp_path / "texts.csv").write_text("body\n좋은 영화\n", encoding="utf-8") else [],
+        "blocks beyond the position table": lambda: ["--set", "model.max_seq_len=4096"],
+    }[case]()
+    expected = {"a generator of another vocabulary": "the generator's vocabulary (2010 tokens) is not the "
+                                                     "discriminator's (2000)",
+                "a text column that does not exist": "texts.csv:1: no column 'text'",
+                "blocks beyond the position table": "model.max_seq_len 4096 is more than"}[case]
+    capsys.readouterr()  # what building the case printed
+    status = main("pretraining", "", ["--demo", "--output-dir", str(tmp_path / "runs"), "--set",
+                                      f"model.name_or_path={tiny_model_dir}", "--set",
+                                      f"data.cache_dir={tmp_path / 'c'}", *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err
+    assert not (tmp_path / "runs").exists()

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import transformers
 from transformers import ElectraForMaskedLM, ElectraForPreTraining
 
 from koelectra_cookbook.classifier.folder_checks import check_local_path, check_safe_weights
@@ -209,12 +210,16 @@ def load_electra(model_class, name_or_path: str, key: str):
     """An ELECTRA checkpoint of `model_class` (safetensors only, no remote code), or one error line."""
     check_local_path(name_or_path)
     check_safe_weights(name_or_path)
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # its loading bars and notes are not the user's
     try:
         model, loading = model_class.from_pretrained(name_or_path, use_safetensors=True, trust_remote_code=False,
                                                      output_loading_info=True)
     except Exception as exc:  # files from elsewhere can fail in any way
         raise UserError(f"{key} {name_or_path!r}: cannot load it as an ELECTRA {model_class.__name__} "
                         f"({' '.join(str(exc).split())[:200]})") from None
+    finally:
+        transformers.logging.set_verbosity(verbosity)
     if model.config.model_type != "electra":
         raise UserError(f"{key} {name_or_path!r} is a {model.config.model_type} checkpoint; replaced-token detection "
                         f"needs an ELECTRA one")
