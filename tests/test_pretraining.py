@@ -50,6 +50,9 @@ def test_its_model_fine_tunes_with_a_training_script_unchanged(pretrained, tmp_p
     assert status == 0
     run = next((tmp_path / "runs" / "nsmc").iterdir())
     assert json.loads((run / "results.json").read_text())["eval"]["accuracy"] >= 0
+    card = (run / "model" / "README.md").read_text(encoding="utf-8")
+    assert "adapted beforehand by continued pretraining (`pretrain.py`" in card and "corpus.txt" in card
+    assert "adapted_by" not in json.loads((run / "model" / "config.json").read_text())  # the card's, not the model's
     # a fine-tuning run is not resumed as pretraining, nor the reverse: one error line each, nothing changed
     for level, other in (("pretraining", run), ("expert", pretrained)):
         before = sorted(p.name for p in other.iterdir())

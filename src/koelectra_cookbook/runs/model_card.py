@@ -18,6 +18,8 @@ import yaml
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from koelectra_cookbook.config.schema import Config
+from koelectra_cookbook.files.safe_json import DamagedState, read_json
+from koelectra_cookbook.files.tables import cell
 from koelectra_cookbook.data.dataset import TaskData
 from koelectra_cookbook.config.tasks import task_spec
 from koelectra_cookbook.runs.card_usage import long_text_section, usage_example
@@ -154,6 +156,22 @@ def eval_results(config: Config, results: dict) -> list[EvalResult]:
     return entries
 
 
+def adaptation(base: str) -> str:
+    """A sentence for a base model that pretrain.py adapted (its config.json's `adapted_by`), else ""."""
+    config_file = Path(base) / "config.json"
+    if not config_file.is_file():
+        return ""
+    try:
+        settings = read_json(config_file, limit=2**20, follow_links=True)
+    except DamagedState:
+        return ""
+    info = settings.get("adapted_by") if isinstance(settings, dict) else None
+    if not isinstance(info, dict) or not isinstance(info.get("corpus"), str) or type(info.get("steps")) is not int:
+        return ""
+    return (f" Its encoder was adapted beforehand by continued pretraining (`pretrain.py`, replaced-token detection, "
+            f"{info['steps']} steps on {cell(info['corpus'], 200)}).")
+
+
 def card_body(config: Config, label_names: list[str], results: dict, data: TaskData, level: str,
               model_ref: str, start: Path) -> str:
     spec = task_spec(config.task)
@@ -171,7 +189,8 @@ def card_body(config: Config, label_names: list[str], results: dict, data: TaskD
     lines = [
         f"# {config.task}: {spec.description if spec else 'text classification'}",
         "",
-        f"Fine-tuned from {base_shown} by the {level} trainer of [koelectra-cookbook]({PROJECT_URL}) ({kind}).",
+        f"Fine-tuned from {base_shown} by the {level} trainer of [koelectra-cookbook]({PROJECT_URL}) ({kind})."
+        + adaptation(base),
         "",
         "## Data",
         "",

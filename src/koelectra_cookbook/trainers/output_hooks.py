@@ -65,7 +65,7 @@ class OutputHooks:
         return {"sentence_pair": self.data.train.pairs is not None, "long_text": self.data.long_text.to_dict(),
                 "columns": {key: value for key, value in columns.items() if value},
                 "label_values": values if values and list(values) != list(self.label_names) else None,
-                "thresholds": None}
+                "thresholds": None, "adapted_by": None}  # a pretrain.py base's note is the card's, not this model's
 
     def save_model(self, directory: Path) -> None:
         """Save model and tokenizer so `transformers.pipeline("text-classification", model=directory)` works,

@@ -175,6 +175,9 @@ class PretrainingTrainer(ExpertTrainer):
         """The adapted discriminator and the tokenizer in model/ (any training script's model.name_or_path), the
         generator in generator/ beside it (to continue pretraining from later)."""
         objective = self.accelerator.unwrap_model(self.model)
+        # what it was adapted on, for the card of a model fine-tuned from it (file names and counts, no paths)
+        objective.discriminator.config.adapted_by = {"corpus": self.data.notes[0].split(": ", 1)[1],
+                                                      "steps": self.global_step}
         objective.discriminator.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
         generator = self.run_dir.path / "generator"
