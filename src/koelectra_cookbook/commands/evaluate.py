@@ -21,8 +21,6 @@ from types import SimpleNamespace
 import numpy as np
 
 from koelectra_cookbook.classifier.folder_checks import label_settings
-from koelectra_cookbook.classifier.metrics import (confusion_matrix, multi_label_metrics, per_label_report,
-                                                   regression_metrics, single_label_metrics)
 from koelectra_cookbook.classifier.model_folder import ModelFolder, read_model_folder
 from koelectra_cookbook.classifier.names import MULTI_LABEL_METRICS, SINGLE_LABEL_METRICS
 from koelectra_cookbook.commands.shell import ArgumentParser, exit_status, path_argument, quiet_libraries
@@ -33,7 +31,6 @@ from koelectra_cookbook.files.values import normalize_label
 from koelectra_cookbook.inference.inputs import REMEDY
 from koelectra_cookbook.inference.predictor import Predictor
 from koelectra_cookbook.runs.directory import RunDirectory
-from koelectra_cookbook.runs.plots import plot_confusion_matrix, plot_per_label_f1, plot_predicted_scores
 from koelectra_cookbook.runs.reader import enclosing_model_or_run
 
 
@@ -150,6 +147,11 @@ def written_labels(model: ModelFolder, names: list[str], found: list[str]) -> li
 def write_evaluation(folder: RunDirectory, predictor: Predictor, gold, scored: list[int],
                      probabilities: np.ndarray, args) -> dict:
     """results.json, predictions.csv (the input's columns, then the model's), per_label.csv and the plot."""
+    # scikit-learn and matplotlib load here, not before the arguments are parsed (--help answers at once)
+    from koelectra_cookbook.classifier.metrics import (confusion_matrix, multi_label_metrics, regression_metrics,
+                                                       single_label_metrics)
+    from koelectra_cookbook.runs.plots import plot_confusion_matrix, plot_per_label_f1, plot_predicted_scores
+
     names, gold_rows = predictor.label_names, gold.gold[scored]
     title = f"{args.model.name} on {args.input.name} ({len(scored)} rows)"
     if predictor.regression:
@@ -168,7 +170,9 @@ def write_evaluation(folder: RunDirectory, predictor: Predictor, gold, scored: l
         plot_confusion_matrix(confusion_matrix(gold_rows, predicted, len(names)), names, folder.plots_dir, title)
     full = np.zeros((len(gold.texts), probabilities.shape[1]))
     full[scored] = probabilities
-    model_columns = prediction_columns(predictor, full, scored, len(gold.texts))
+    blank = np.ones(len(gold.texts), dtype=bool)
+    blank[scored] = False
+    model_columns = predictor.prediction_columns(full, blank)  # as predict.py writes them
     output = {name: gold.table[name].tolist() for name in gold.table.columns}
     for name, values in model_columns.items():
         output[name if name not in output else f"model_{name}"] = values
@@ -179,24 +183,9 @@ def write_evaluation(folder: RunDirectory, predictor: Predictor, gold, scored: l
     return results
 
 
-def prediction_columns(predictor: Predictor, probabilities: np.ndarray, scored: list[int], count: int) -> dict:
-    """The model's columns of predictions.csv, as predict.py writes them (blank for a row not scored)."""
-    blank = np.ones(count, dtype=bool)
-    blank[scored] = False
-    names = predictor.label_names
-    if predictor.regression:
-        return {"prediction": ["" if blank[i] else f"{p:.6f}" for i, p in enumerate(probabilities[:, 0])]}
-    if predictor.multi_label:
-        chosen = probabilities >= predictor.thresholds
-        return {"predicted": ["" if blank[i] else "|".join(np.array(names)[row]) for i, row in enumerate(chosen)],
-                **{name: ["" if blank[i] else f"{p:.6f}" for i, p in enumerate(probabilities[:, index])]
-                   for index, name in enumerate(names)}}
-    best = probabilities.argmax(-1)
-    return {"prediction": ["" if blank[i] else names[b] for i, b in enumerate(best)],
-            "score": ["" if blank[i] else f"{probabilities[i, b]:.6f}" for i, b in enumerate(best)]}
-
-
 def write_per_label(folder: RunDirectory, gold: np.ndarray, chosen: np.ndarray, names: list[str]) -> None:
+    from koelectra_cookbook.classifier.metrics import per_label_report
+
     report = per_label_report(gold, chosen, names)
     folder.write_csv("per_label.csv", {
         "label": [r["label"] for r in report], "precision": [f"{r['precision']:.4f}" for r in report],

@@ -115,7 +115,13 @@ class Predictor:
                                                      None if pairs is None else [pairs[i] for i in kept])
         blank = np.ones(len(texts), dtype=bool)
         blank[kept] = False
-        columns: dict[str, list] = {"text": texts, **({"text_pair": pairs} if pairs is not None else {})}
+        return {"text": texts, **({"text_pair": pairs} if pairs is not None else {}),
+                **self.prediction_columns(probabilities, blank, top_k)}
+
+    def prediction_columns(self, probabilities: np.ndarray, blank: np.ndarray, top_k: int = 1) -> dict[str, list]:
+        """The model's output columns for rows of `probabilities` (`probabilities()`'s), empty where `blank`
+        (predict.py's and evaluate.py's)."""
+        columns: dict[str, list] = {}
         if self.regression:
             columns["prediction"] = ["" if blank[i] else f"{p:.6f}" for i, p in enumerate(probabilities[:, 0])]
             return columns

@@ -80,12 +80,12 @@ class ReplacedTokenDetection(torch.nn.Module):
         maskable = attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)
         noise = torch.rand(input_ids.shape, generator=generator, device=input_ids.device)
         masked = maskable & (noise < self.mask_prob)
-        # a block the draw left without a masked token gets its maskable token of the lowest noise
+        # a block the draw left without a masked token gets its maskable token of the lowest noise (without a
+        # branch on the device's values: no host sync in the training step)
         empty = maskable.any(-1) & ~masked.any(-1)
-        if empty.any():
-            lowest = noise.masked_fill(~maskable, 2.0).argmin(-1)
-            masked[empty, lowest[empty]] = True
-        return masked
+        lowest = noise.masked_fill(~maskable, 2.0).argmin(-1, keepdim=True)
+        positions = torch.arange(input_ids.shape[-1], device=input_ids.device)
+        return masked | (empty.unsqueeze(-1) & (positions == lowest))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 generator: torch.Generator | None = None) -> ReplacedTokenOutput:
@@ -103,7 +103,9 @@ class ReplacedTokenDetection(torch.nn.Module):
         replaced = corrupted != input_ids
         scored = attention_mask.bool()
         logits = self.discriminator(input_ids=corrupted, attention_mask=attention_mask).logits
-        discriminator_loss = F.binary_cross_entropy_with_logits(logits[scored].float(), replaced[scored].float())
+        # the mean over the scored tokens, as a weighted sum (boolean indexing would wait for the device)
+        per_token = F.binary_cross_entropy_with_logits(logits.float(), replaced.float(), reduction="none")
+        discriminator_loss = (per_token * scored).sum() / scored.sum().clamp_min(1)
         return ReplacedTokenOutput(loss=generator_loss + self.discriminator_weight * discriminator_loss,
                                    generator_loss=generator_loss.detach(),
                                    discriminator_loss=discriminator_loss.detach(), masked=masked, replaced=replaced,

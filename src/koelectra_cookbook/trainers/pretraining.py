@@ -54,11 +54,11 @@ class PretrainingTrainer(ExpertTrainer):
         """Blocks of max_seq_len tokens from data.train_file (plain text, or a table's data.text_column: a task's
         training texts, their labels never read; the evaluation file is never read either), data.dev_split of
         them held out (by block, seeded) to evaluate on."""
-        data, spec_files = self.config.data, self.corpus_files()
+        data, files = self.config.data, self.corpus_files()
         if data.dev_split <= 0:
             raise UserError("config: data.dev_split must be above 0 for pretraining: the held-out blocks show "
                             "whether it is getting anywhere (0.1 is the default)")
-        blocks = corpus_blocks(spec_files, self.tokenizer, self.config.model.max_seq_len, Path(data.cache_dir),
+        blocks = corpus_blocks(files, self.tokenizer, self.config.model.max_seq_len, Path(data.cache_dir),
                                data.encoding, self.config.pretrain.documents)
         order = np.random.default_rng(self.config.train.seed).permutation(len(blocks))
         held_out = max(1, round(len(blocks) * data.dev_split))
@@ -68,7 +68,7 @@ class PretrainingTrainer(ExpertTrainer):
         train, dev = np.sort(order[held_out:]), np.sort(order[:held_out])
         notes = [f"corpus: {len(blocks)} blocks of {self.config.model.max_seq_len} tokens "
                  f"({len(blocks) * (self.config.model.max_seq_len - 2):,} tokens of text) from "
-                 f"{', '.join(path.name for path in spec_files)}; {held_out} held out"]
+                 f"{', '.join(path.name for path in files)}; {held_out} held out"]
         held = self.split("dev", blocks, dev)
         return TaskData(self.split("train", blocks, train), held, held, [], notes)  # the held-out blocks, both
 
