@@ -32,7 +32,7 @@ from koelectra_cookbook.trainers.intermediate import IntermediateTrainer
 from koelectra_cookbook.trainers.multi_label import MultiLabelTrainer
 
 SCRIPTS = {"beginner": BeginnerTrainer, "intermediate": IntermediateTrainer, "expert": ExpertTrainer,
-           "multi-label": MultiLabelTrainer}
+           "multi-label": MultiLabelTrainer, "pretraining": "pretraining"}
 
 
 # --- the world each case starts from ----------------------------------------------------------------------
@@ -792,7 +792,78 @@ LONG_TEXTS = [
                 "--long-text", "windows"], "a sentence-pair model reads its pairs truncated"),
 ]
 
-TABLE = COMMAND_LINE_AND_CONFIG + DATA + PAIRS_AND_REGRESSION + LONG_TEXTS + MODEL_FOLDER + RUN_FOLDER + PREDICT
+def pretraining(c: Context, *overrides: str, corpus: bytes | None = None) -> list[str]:
+    """pretrain.py on the tiny model: the bundled corpus, or `corpus` as the only text file."""
+    data = ["--set", f"data.dir={c.write('data/corpus.txt', corpus).parent}"] if corpus is not None else ["--demo"]
+    return [*data, "--output-dir", str(c.out), "--set", f"model.name_or_path={c.model}",
+            "--set", f"data.cache_dir={c.cache}", *[arg for override in overrides for arg in ("--set", override)]]
+
+
+def checkpoint_copy(c: Context, name: str, drop: str = "", model_class=None) -> Path:
+    """The tiny ELECTRA discriminator copied (as `model_class` when given), less the weights whose names start
+    with `drop`."""
+    from safetensors.torch import load_file, save_file
+
+    copy = c.tmp / name
+    shutil.copytree(c.model, copy)
+    if model_class is not None:
+        model_class.from_pretrained(c.model).save_pretrained(copy)
+    weights = load_file(copy / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if not (drop and k.startswith(drop))}, copy / "model.safetensors",
+              metadata={"format": "pt"})
+    return copy
+
+
+def bert_checkpoint(c: Context) -> Path:
+    """A tiny BERT with the tiny model's tokenizer."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    copy = c.tmp / "bert"
+    shutil.copytree(c.model, copy)
+    (copy / "model.safetensors").unlink()
+    BertForMaskedLM(BertConfig(vocab_size=2000, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=64)).save_pretrained(copy)
+    return copy
+
+
+PRETRAINING = [
+    ("an unknown pretraining objective", "pretraining", lambda c: pretraining(c, "pretrain.objective=electra"),
+     "pretrain.objective must be one of replaced_tokens, masked_lm"),
+    ("a generator of no width", "pretraining", lambda c: pretraining(c, "pretrain.generator_size=0"),
+     "pretrain.generator_size must be in (0, 1]"),
+    ("a corpus of whitespace only", "pretraining", lambda c: pretraining(c, corpus=" \t\n\n\u3000\n".encode()),
+     "no text"),
+    ("a binary corpus file", "pretraining", lambda c: pretraining(c, corpus=b"\x89PNG\x00\x01\xff\xfe" * 100),
+     "bytes that are not valid utf-8"),
+    ("a BERT checkpoint for replaced-token detection", "pretraining",
+     lambda c: pretraining(c, f"model.name_or_path={bert_checkpoint(c)}"),
+     "is a bert checkpoint; replaced-token detection needs an ELECTRA one (pretrain.objective: masked_lm"),
+    ("an encoder checkpoint that lacks a layer", "pretraining",
+     lambda c: pretraining(c, f"model.name_or_path={checkpoint_copy(c, 'cut', 'electra.encoder.layer.1')}"),
+     "its weights lack electra.encoder.layer.1"),
+    ("an encoder checkpoint that lacks a layer, for masked LM", "pretraining",
+     lambda c: pretraining(c, f"model.name_or_path={checkpoint_copy(c, 'cut', 'electra.embeddings')}",
+                           "pretrain.objective=masked_lm"), "its weights lack electra.embeddings"),
+    ("a discriminator given as the generator", "pretraining",
+     lambda c: pretraining(c, f"pretrain.generator={c.model}"), "or not saved as ElectraForMaskedLM"),
+    ("a generator without its head", "pretraining",
+     lambda c: pretraining(c, "pretrain.generator=" + str(checkpoint_copy(
+         c, "generator", "generator_predictions", __import__("transformers").ElectraForMaskedLM))),
+     "its weights lack generator_predictions"),
+    ("a generator whose weights are a pickle", "pretraining",
+     lambda c: pretraining(c, "pretrain.generator=" + str(pickled_checkpoint(c))), "a pickle, which can run code"),
+]
+
+
+def pickled_checkpoint(c: Context) -> Path:
+    copy = c.tmp / "pickled"
+    shutil.copytree(c.model, copy)
+    (copy / "model.safetensors").rename(copy / "pytorch_model.bin")
+    return copy
+
+
+TABLE = (COMMAND_LINE_AND_CONFIG + DATA + PAIRS_AND_REGRESSION + LONG_TEXTS + MODEL_FOLDER + RUN_FOLDER + PREDICT
+         + PRETRAINING)
 
 
 @pytest.mark.parametrize("name, script, argv, expected", TABLE, ids=[row[0] for row in TABLE])

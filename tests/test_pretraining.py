@@ -160,3 +160,44 @@ def test_bad_pretraining_inputs_are_one_error_line(tmp_path, capsys, tiny_model_
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and err[0].startswith("error: ") and expected in err[0], err
     assert not (tmp_path / "runs").exists()
+
+
+def test_masked_language_modelling_leaves_an_encoder_with_its_head_and_no_generator(tmp_path, tiny_model_dir,
+                                                                                    capsys):
+    """pretrain.objective: masked_lm on the ELECTRA discriminator (its masked-LM head starts new, with a note):
+    model/ holds the encoder and its head, no generator/, the held-out loss falls from the start's, and it
+    fine-tunes; the fine-tuned card names the objective."""
+    status = main("pretraining", "", ["--demo", "--output-dir", str(tmp_path / "runs"), "--set",
+                                      f"model.name_or_path={tiny_model_dir}", "--set", f"data.cache_dir={tmp_path / 'c'}",
+                                      "--set", "pretrain.objective=masked_lm", "--set", "train.max_steps=10"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "checkpoint has no weights for generator_lm_head, generator_predictions (the objective's head)" in out
+    run = next((tmp_path / "runs" / "corpus").iterdir())
+    assert not (run / "generator").exists()
+    assert json.loads((run / "model" / "config.json").read_text())["architectures"] == ["ElectraForMaskedLM"]
+    results = json.loads((run / "results.json").read_text())
+    assert set(results["eval"]) == {"loss", "masked_accuracy"}
+    assert results["eval"]["loss"] < results["held_out_at_start"]["loss"]
+    assert "held out before training: loss" in out and "(lower)" in out
+    assert "pretrain.objective=masked_lm   (to continue pretraining)" in out
+    assert main("expert", "", ["--task", "nsmc", "--demo", "--output-dir", str(tmp_path / "tuned"), "--set",
+                               f"model.name_or_path={run / 'model'}", "--set", "train.max_steps=2",
+                               "--set", f"data.cache_dir={tmp_path / 'c'}"]) == 0
+    tuned = next((tmp_path / "tuned" / "nsmc").iterdir())
+    assert "masked-language modelling" in (tuned / "model" / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_task_pretrains_on_its_training_texts_only(tmp_path, tiny_model_dir, capsys):
+    """--task nsmc: the training file's text column, its labels and the evaluation file never read (a missing
+    evaluation file is no matter), written into a cache folder that does not exist yet."""
+    status = main("pretraining", "", ["--task", "nsmc", "--demo", "--output-dir", str(tmp_path / "runs"), "--set",
+                                      f"model.name_or_path={tiny_model_dir}", "--set",
+                                      f"data.cache_dir={tmp_path / 'new' / 'cache'}", "--set", "train.max_steps=4",
+                                      "--set", "data.eval_file=nowhere.tsv"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "from ratings_train.txt (document)" in out
+    run = next((tmp_path / "runs" / "nsmc").iterdir())
+    card = (run / "model" / "README.md").read_text(encoding="utf-8")
+    assert "ratings_train.txt (document)" in card and "| held-out metric | at the start | at the end |" in card

@@ -3,6 +3,8 @@ discriminator is told, and that both halves learn."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from transformers import AutoTokenizer, ElectraForMaskedLM, ElectraForPreTraining
@@ -87,3 +89,30 @@ def test_a_generator_of_another_vocabulary_is_refused(objective, tiny_model_dir)
     with pytest.raises(ValueError, match="vocabulary"):
         ReplacedTokenDetection(ElectraForPreTraining.from_pretrained(tiny_model_dir), ElectraForMaskedLM(other),
                                tokenizer.mask_token_id, [tokenizer.pad_token_id])
+
+
+def test_replacements_are_drawn_from_the_generators_distribution(objective):
+    """With the generator's head fixed to 70% on one token and 30% on another, the tokens the discriminator sees at
+    the masked positions are those two, about 70:30 (sampled, not the generator's most likely token)."""
+    rtd, tokenizer, batch = objective
+    first, second = 100, 200
+    vocabulary = rtd.generator.config.vocab_size
+
+    class FixedHead(torch.nn.Module):
+        def forward(self, hidden):
+            logits = torch.full((len(hidden), vocabulary), -1e4)
+            logits[:, first], logits[:, second] = math.log(0.7), math.log(0.3)
+            return logits
+
+    rtd.generator.generator_lm_head = FixedHead()
+    seen = []
+    rtd.discriminator.register_forward_hook(lambda module, args, kwargs, out: seen.append(kwargs["input_ids"]),
+                                            with_kwargs=True)
+    draws = torch.Generator().manual_seed(0)
+    filled = []
+    for _ in range(100):
+        output = rtd(batch["input_ids"], batch["attention_mask"], draws)
+        filled.append(seen[-1][output.masked])
+    filled = torch.cat(filled)
+    assert set(filled.tolist()) == {first, second}
+    assert 0.65 < (filled == first).float().mean().item() < 0.75

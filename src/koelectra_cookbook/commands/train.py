@@ -99,10 +99,12 @@ def next_steps(run_dir: Path) -> str:
 
 def fine_tune_it(run_dir: Path) -> str:
     """What to do with an adapted encoder: fine-tune it (any training script takes its model/ folder)."""
+    generator = run_dir / "generator"  # replaced-token detection's; masked-language modelling has none
+    again = f" --set pretrain.generator={generator}" if generator.is_dir() else " --set pretrain.objective=masked_lm"
     return (f"next: python train_expert.py --task nsmc --set model.name_or_path={run_dir / 'model'}   (or any task "
             f"and script: the adapted encoder gets a new head)\n"
-            f"      python pretrain.py --config ... --set model.name_or_path={run_dir / 'model'} --set "
-            f"pretrain.generator={run_dir / 'generator'}   (to continue pretraining)")
+            f"      python pretrain.py --config ... --set model.name_or_path={run_dir / 'model'}{again}   "
+            f"(to continue pretraining)")
 
 
 def import_trainer(level: Level) -> type:

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from transformers import ElectraConfig, ElectraForMaskedLM, ElectraForPreTraining
 
+from koelectra_cookbook.pretraining.masking import choose_masked
+
 
 @dataclass
 class ReplacedTokenOutput:
@@ -30,9 +32,15 @@ class ReplacedTokenOutput:
     discriminator_loss: torch.Tensor
     masked: torch.Tensor  # bool (batch, length): the positions the generator filled
     replaced: torch.Tensor  # bool (batch, length): filled with another token than the original
-    generator_correct: torch.Tensor  # bool (masked count,): the generator's most likely token was the original
+    generator_logits: torch.Tensor  # (masked count, vocabulary), detached: the generator's at the masked positions
+    originals: torch.Tensor  # (masked count,): the tokens that were there
     discriminator_logits: torch.Tensor  # (batch, length): > 0 means "replaced"
     scored: torch.Tensor  # bool (batch, length): the tokens the discriminator is scored on (text, not padding)
+
+    @property
+    def generator_correct(self) -> torch.Tensor:
+        """Bool (masked count,): the generator's most likely token was the original (the evaluation's count)."""
+        return self.generator_logits.argmax(-1) == self.originals
 
 
 def generator_config(discriminator: ElectraConfig, fraction: float) -> ElectraConfig:
@@ -75,17 +83,8 @@ class ReplacedTokenDetection(torch.nn.Module):
 
     def choose_masked(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """`mask_prob` of each block's maskable tokens (text, not special tokens or padding), drawn anew each call;
-        at least one a block that has any."""
-        maskable = attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)
-        noise = torch.rand(input_ids.shape, generator=generator, device=input_ids.device)
-        masked = maskable & (noise < self.mask_prob)
-        # a block the draw left without a masked token gets its maskable token of the lowest noise (without a
-        # branch on the device's values: no host sync in the training step)
-        empty = maskable.any(-1) & ~masked.any(-1)
-        lowest = noise.masked_fill(~maskable, 2.0).argmin(-1, keepdim=True)
-        positions = torch.arange(input_ids.shape[-1], device=input_ids.device)
-        return masked | (empty.unsqueeze(-1) & (positions == lowest))
+        """The positions the generator fills (masking.choose_masked)."""
+        return choose_masked(input_ids, attention_mask, self.special_ids, self.mask_prob, generator)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 generator: torch.Generator | None = None) -> ReplacedTokenOutput:
@@ -94,10 +93,13 @@ class ReplacedTokenDetection(torch.nn.Module):
         hidden = self.generator.electra(input_ids=generator_input, attention_mask=attention_mask).last_hidden_state
         masked_logits = self.generator.generator_lm_head(self.generator.generator_predictions(hidden[masked]))
         originals = input_ids[masked]
-        generator_loss = F.cross_entropy(masked_logits.float(), originals)
-        with torch.no_grad():  # sampled, as in the paper (Gumbel-max: argmax of logits plus Gumbel noise)
-            uniform = torch.rand(masked_logits.shape, generator=generator, device=masked_logits.device)
-            sampled = (masked_logits.float() - torch.log(-torch.log(uniform.clamp_min(1e-9)))).argmax(-1)
+        log_probs = F.log_softmax(masked_logits.float(), dim=-1)
+        generator_loss = F.nll_loss(log_probs, originals)
+        with torch.no_grad():  # sampled, as in the paper: inverse transform, one uniform number a masked position
+            cumulative = log_probs.exp().cumsum(-1)
+            uniform = torch.rand(len(cumulative), 1, generator=generator, device=cumulative.device)
+            sampled = torch.searchsorted(cumulative, uniform * cumulative[:, -1:]).squeeze(-1)
+            sampled = sampled.clamp_max(cumulative.shape[-1] - 1)
         corrupted = input_ids.clone()
         corrupted[masked] = sampled
         replaced = corrupted != input_ids
@@ -109,5 +111,28 @@ class ReplacedTokenDetection(torch.nn.Module):
         return ReplacedTokenOutput(loss=generator_loss + self.discriminator_weight * discriminator_loss,
                                    generator_loss=generator_loss.detach(),
                                    discriminator_loss=discriminator_loss.detach(), masked=masked, replaced=replaced,
-                                   generator_correct=masked_logits.argmax(-1) == originals,
+                                   generator_logits=masked_logits.detach(), originals=originals,
                                    discriminator_logits=logits.detach(), scored=scored)
+
+    # --- what the held-out evaluation counts (summed over batches and processes, then summarized) ---------------
+
+    metric_names = ("generator_accuracy", "discriminator_accuracy", "generator_loss", "discriminator_loss",
+                    "replaced_share")
+
+    @staticmethod
+    def count(out: ReplacedTokenOutput) -> torch.Tensor:
+        """One batch's sums: the generator's loss and hits over its masked count, the discriminator's loss and
+        hits over its scored count, and the tokens replaced."""
+        masked, scored = out.masked.sum(), out.scored.sum()
+        correct = ((out.discriminator_logits > 0) == out.replaced)[out.scored].sum()
+        return torch.stack([out.generator_loss * masked, masked, out.generator_correct.sum(),
+                            out.discriminator_loss * scored, scored, correct, out.replaced.sum()]).to(torch.float64)
+
+    def summarize(self, totals: list[float]) -> dict[str, float]:
+        """The held-out metrics from the summed counts; `loss` is the objective the run minimises."""
+        generator_loss, discriminator_loss = totals[0] / max(totals[1], 1), totals[3] / max(totals[4], 1)
+        return {"loss": generator_loss + self.discriminator_weight * discriminator_loss,
+                "generator_accuracy": totals[2] / max(totals[1], 1),
+                "discriminator_accuracy": totals[5] / max(totals[4], 1),
+                "generator_loss": generator_loss, "discriminator_loss": discriminator_loss,
+                "replaced_share": totals[6] / max(totals[4], 1)}

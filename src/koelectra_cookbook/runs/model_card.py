@@ -168,7 +168,8 @@ def adaptation(base: str) -> str:
     info = settings.get("adapted_by") if isinstance(settings, dict) else None
     if not isinstance(info, dict) or not isinstance(info.get("corpus"), str) or type(info.get("steps")) is not int:
         return ""
-    return (f" Its encoder was adapted beforehand by continued pretraining (`pretrain.py`, replaced-token detection, "
+    objective = {"masked_lm": "masked-language modelling"}.get(info.get("objective"), "replaced-token detection")
+    return (f" Its encoder was adapted beforehand by continued pretraining (`pretrain.py`, {objective}, "
             f"{info['steps']} steps on {cell(info['corpus'], 200)}).")
 
 

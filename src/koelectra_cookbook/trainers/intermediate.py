@@ -225,9 +225,7 @@ class IntermediateTrainer(BeginnerTrainer):
         self.train_samples, self.train_runtime_s = loop["train_samples"], loop["train_runtime_s"]
         self.last_eval_step = loop["last_eval_step"]
         self.skipped_batches, self.fp16_skipped_steps = loop["skipped_batches"], loop["fp16_skipped_steps"]
-        self.running_loss.load_state_dict(state["running_loss"], step=self.global_step)
-        self.early_stopping.load_state_dict(state["early_stopping"])
-        self.best.load_state_dict(state["best"])
+        self.load_parts(state)
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         if self.accelerator.scaler is not None:
@@ -240,6 +238,13 @@ class IntermediateTrainer(BeginnerTrainer):
         if (self.run_dir.path / RESULTS_FILE).is_file():
             self.accelerator.print("note: this run had finished (its results.json is there); resuming it evaluates "
                                    "its final model again and writes the same outputs")
+
+    def load_parts(self, state: dict) -> None:
+        """Called by a resume, after the loop's counters: each of PARTS from the checkpoint's (checked) state. A
+        level that adds a part extends PARTS and this."""
+        self.running_loss.load_state_dict(state["running_loss"], step=self.global_step)
+        self.early_stopping.load_state_dict(state["early_stopping"])
+        self.best.load_state_dict(state["best"])
 
     def _restore_stop_handlers(self) -> None:
         for stop, handler in self._outer_handlers.items():

@@ -1,15 +1,17 @@
-"""PretrainingTrainer: continued pretraining with ELECTRA's replaced-token detection, over the ladder's own loop.
+"""PretrainingTrainer: continued pretraining of an encoder on unlabelled text, over the ladder's own loop.
 
 It is the expert trainer (warmup and decay, accumulation, clipping, mixed precision, checkpoints, exact resume,
 Ctrl-C and SIGTERM saving, several processes) with other data, another model and another objective: its hooks
-build blocks of unlabelled text instead of labelled rows, a generator and a discriminator instead of a classifier,
-score a block by its replaced-token loss, evaluate the held-out blocks by the generator's and the discriminator's
-accuracy, and save the discriminator as `model/` (loadable as model.name_or_path by every training script) and
-the generator as `generator/`. The checkpoint kept as the final model is the one of the lowest held-out loss.
+build blocks of unlabelled text instead of labelled rows; the model is ELECTRA's replaced-token detection (a
+generator beside the discriminator, pretraining/replaced_tokens.py) or masked-language modelling (any encoder,
+pretraining/masked_lm.py); each batch is scored by the objective's own loss, the held-out blocks by the
+objective's counts, before the first step too (the yardstick a run is read against). It saves the encoder as
+`model/` (loadable as model.name_or_path by every training script), and a generator as `generator/`. The
+checkpoint kept as the final model is the one of the lowest held-out loss.
 
-Hooks overridden: build_data, build_model, prepare_model, create_loss, training_step, evaluate, metric_names,
-save_model, write_card, write_predictions, write_plots.
-Config keys added: pretrain.generator, generator_size, mask_prob, discriminator_weight, documents.
+Hooks overridden: build_data, build_model, prepare_model, create_loss, on_fit_start, training_step, evaluate,
+metric_names, load_parts, on_fit_end, save_model, write_card, results_extras, write_predictions, write_plots.
+Config keys added: pretrain.objective, generator, generator_size, mask_prob, discriminator_weight, documents.
 """
 
 from __future__ import annotations
@@ -19,10 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import transformers
-from transformers import ElectraForMaskedLM, ElectraForPreTraining
+from transformers import AutoModelForMaskedLM, ElectraForMaskedLM, ElectraForPreTraining
 
-from koelectra_cookbook.classifier.folder_checks import check_local_path, check_safe_weights
 from koelectra_cookbook.data.batching import SortedBatchSampler
 from koelectra_cookbook.data.dataset import Split, TaskData
 from koelectra_cookbook.data.download import ensure_file
@@ -30,12 +30,37 @@ from koelectra_cookbook.data.readers import detect_format, read_table
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.files.atomic import atomic_write
 from koelectra_cookbook.pretraining.corpus import corpus_blocks
+from koelectra_cookbook.pretraining.loading import load_checkpoint
+from koelectra_cookbook.pretraining.masked_lm import MaskedLanguageModel
 from koelectra_cookbook.pretraining.replaced_tokens import ReplacedTokenDetection, generator_config
 from koelectra_cookbook.runs.plots import plot_learning_curves
 from koelectra_cookbook.trainers.expert import ExpertTrainer
 
-METRICS = ["generator_accuracy", "discriminator_accuracy", "generator_loss", "discriminator_loss", "replaced_share"]
+OBJECTIVES = {"replaced_tokens": ReplacedTokenDetection, "masked_lm": MaskedLanguageModel}
 PLAIN_TEXT_SUFFIXES = ("", ".txt", ".text")
+
+
+class StartingPoint:
+    """The starting model's held-out loss and first accuracy, evaluated before the first step and kept in the
+    checkpoints, so a resumed run reports against the same yardstick."""
+
+    STATE_FIELDS = {"loss": (float, type(None)), "accuracy": (float, type(None))}
+
+    def __init__(self):
+        self.loss = self.accuracy = None
+        self.accuracy_name = ""
+
+    def update(self, metrics: dict, accuracy_name: str) -> None:
+        self.loss, self.accuracy, self.accuracy_name = metrics["loss"], metrics[accuracy_name], accuracy_name
+
+    def describe(self) -> str:
+        return f"loss {self.loss:.4f}, {self.accuracy_name} {self.accuracy:.4f}"
+
+    def state_dict(self) -> dict:
+        return {"loss": self.loss, "accuracy": self.accuracy}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.loss, self.accuracy = state["loss"], state["accuracy"]
 
 
 class PretrainingTrainer(ExpertTrainer):
@@ -44,9 +69,12 @@ class PretrainingTrainer(ExpertTrainer):
     level = "pretraining"
     default_loss = None  # its objective is replaced-token detection, whatever train.loss says
 
+    PARTS = {**ExpertTrainer.PARTS, "starting_point": StartingPoint}
+
     def __init__(self, config, *args, **kwargs):
         config.train.es_metric = "loss"  # the best checkpoint is the one of the lowest held-out loss
         super().__init__(config, *args, **kwargs)
+        self.starting_point = StartingPoint()
 
     # --- set-up -------------------------------------------------------------------------------------------
 
@@ -54,7 +82,8 @@ class PretrainingTrainer(ExpertTrainer):
         """Blocks of max_seq_len tokens from data.train_file (plain text, or a table's data.text_column: a task's
         training texts, their labels never read; the evaluation file is never read either), data.dev_split of
         them held out (by block, seeded) to evaluate on."""
-        data, files = self.config.data, self.corpus_files()
+        data, sources = self.config.data, self.corpus_files()
+        files = list(sources)
         if data.dev_split <= 0:
             raise UserError("config: data.dev_split must be above 0 for pretraining: the held-out blocks show "
                             "whether it is getting anywhere (0.1 is the default)")
@@ -68,28 +97,30 @@ class PretrainingTrainer(ExpertTrainer):
         train, dev = np.sort(order[held_out:]), np.sort(order[:held_out])
         notes = [f"corpus: {len(blocks)} blocks of {self.config.model.max_seq_len} tokens "
                  f"({len(blocks) * (self.config.model.max_seq_len - 2):,} tokens of text) from "
-                 f"{', '.join(path.name for path in files)}; {held_out} held out"]
+                 f"{', '.join(sources.values())}; {held_out} held out"]
         held = self.split("dev", blocks, dev)
         return TaskData(self.split("train", blocks, train), held, held, [], notes)  # the held-out blocks, both
 
-    def corpus_files(self) -> list[Path]:
-        """The plain-text files of data.train_file; a table's text column is written out as one first (in the
-        token cache folder, named by its content), so every corpus is read the same way."""
-        data, paths = self.config.data, []
+    def corpus_files(self) -> dict[Path, str]:
+        """The plain-text files of data.train_file, each with the name a card shows (no paths); a table's text
+        column is written out as one first (in the token cache folder, named by its content), so every corpus is
+        read the same way."""
+        data, sources = self.config.data, {}
         for name in data.train_files():  # there already: check_inputs downloaded a built-in task's files
             path = ensure_file(Path(data.dir), name, None, False)
             fmt = data.format or ("txt" if path.suffix.lower() in PLAIN_TEXT_SUFFIXES else None)
             if fmt == "txt":
-                paths.append(path)
+                sources[path] = path.name
                 continue
             table = read_table(path, detect_format(path, fmt), [data.text_column], data.encoding,
                                text_columns=(data.text_column,), quoting=data.quoting).rows
             texts = "\n".join(" ".join(text.split()) for text in table[data.text_column] if text.strip()) + "\n"
             out = Path(data.cache_dir) / f"texts-{hashlib.sha256(texts.encode()).hexdigest()[:24]}.txt"
             if not out.is_file():
+                out.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(out, texts)
-            paths.append(out)
-        return paths
+            sources[out] = f"{path.name} ({data.text_column})"
+        return sources
 
     @staticmethod
     def split(name: str, blocks: np.ndarray, rows: np.ndarray) -> Split:
@@ -97,17 +128,20 @@ class PretrainingTrainer(ExpertTrainer):
         return Split(name, [""] * len(rows), np.zeros(len(rows), dtype=np.int64), [blocks[i] for i in rows])
 
     def build_model(self) -> torch.nn.Module:
-        """The discriminator of model.name_or_path (an ELECTRA checkpoint, safetensors only) and a generator:
-        pretrain.generator's, or a new one at pretrain.generator_size of the discriminator's width."""
-        name, settings = self.config.model.name_or_path, self.config.pretrain
-        discriminator = load_electra(ElectraForPreTraining, name, "model.name_or_path")
+        """The objective around model.name_or_path (safetensors only): replaced-token detection, the discriminator
+        of that ELECTRA checkpoint and a generator (pretrain.generator's, or a new one at pretrain.generator_size of
+        the discriminator's width); or masked-language modelling, that checkpoint (any encoder) with its MLM head."""
+        name, settings, tokenizer = self.config.model.name_or_path, self.config.pretrain, self.tokenizer
+        if tokenizer.mask_token_id is None:
+            raise UserError(f"model {name}: its tokenizer has no mask token, which the objective needs")
+        if settings.objective == "masked_lm":
+            model = load_checkpoint(AutoModelForMaskedLM, name, "model.name_or_path", self.accelerator.print)
+            return MaskedLanguageModel(model, tokenizer.mask_token_id, tokenizer.all_special_ids, settings.mask_prob)
+        discriminator = load_checkpoint(ElectraForPreTraining, name, "model.name_or_path", self.accelerator.print)
         if settings.generator is not None:
-            generator = load_electra(ElectraForMaskedLM, settings.generator, "pretrain.generator")
+            generator = load_checkpoint(ElectraForMaskedLM, settings.generator, "pretrain.generator", None)
         else:
             generator = ElectraForMaskedLM(generator_config(discriminator.config, settings.generator_size))
-        tokenizer = self.tokenizer
-        if tokenizer.mask_token_id is None:
-            raise UserError(f"model {name}: its tokenizer has no [MASK] token, which the generator fills")
         try:
             return ReplacedTokenDetection(discriminator, generator, tokenizer.mask_token_id, tokenizer.all_special_ids,
                                           settings.mask_prob, settings.discriminator_weight)
@@ -123,6 +157,19 @@ class PretrainingTrainer(ExpertTrainer):
         return torch.nn.Identity()
 
     # --- the loop's steps -----------------------------------------------------------------------------------
+
+    def on_fit_start(self) -> None:
+        """Before the first step of a new run: the held-out objective of the starting model, the yardstick the
+        run's evaluations are read against (a resumed run has it from its checkpoint)."""
+        super().on_fit_start()
+        if self.global_step == 0 and self.starting_point.loss is None:
+            metrics, _ = self.evaluate(self.data.dev)
+            self.starting_point.update(metrics, self.metric_names()[0])
+            self.log(f"held out before training: {self.starting_point.describe()}")
+
+    def load_parts(self, state: dict) -> None:
+        super().load_parts(state)
+        self.starting_point.load_state_dict(state["starting_point"])
 
     def training_step(self, batch: dict) -> torch.Tensor:
         """A block batch through the generator and the discriminator (masks drawn anew from the run's seeded
@@ -147,59 +194,73 @@ class PretrainingTrainer(ExpertTrainer):
         loader, _ = self._eval_loaders[split.name]
         device = self.accelerator.device
         masks = torch.Generator(device=device).manual_seed(self.config.train.seed)
-        totals = torch.zeros(7, device=device, dtype=torch.float64)
-        model = self.accelerator.unwrap_model(self.model)
+        objective = self.accelerator.unwrap_model(self.model)
+        totals = None
         for batch in loader:
-            out = model(batch["input_ids"], batch["attention_mask"], generator=masks)
-            masked, scored = out.masked.sum(), out.scored.sum()
-            correct = ((out.discriminator_logits > 0) == out.replaced)[out.scored].sum()
-            totals += torch.stack([out.generator_loss * masked, masked, out.generator_correct.sum(),
-                                   out.discriminator_loss * scored, scored, correct,
-                                   out.replaced.sum()]).to(torch.float64)
+            counts = objective.count(objective(batch["input_ids"], batch["attention_mask"], generator=masks))
+            totals = counts if totals is None else totals + counts
         totals = self.accelerator.reduce(totals, reduction="sum").tolist()
         self.model.train()
-        generator_loss, discriminator_loss = totals[0] / max(totals[1], 1), totals[3] / max(totals[4], 1)
-        weight = self.config.pretrain.discriminator_weight
-        return {"loss": generator_loss + weight * discriminator_loss,
-                "generator_accuracy": totals[2] / max(totals[1], 1),
-                "discriminator_accuracy": totals[5] / max(totals[4], 1),
-                "generator_loss": generator_loss, "discriminator_loss": discriminator_loss,
-                "replaced_share": totals[6] / max(totals[4], 1)}, None
+        return objective.summarize(totals), None
 
     def metric_names(self) -> list[str]:
-        return list(METRICS)
+        return list(OBJECTIVES[self.config.pretrain.objective].metric_names)
 
     # --- outputs --------------------------------------------------------------------------------------------
 
     def save_model(self, directory: Path) -> None:
-        """The adapted discriminator and the tokenizer in model/ (any training script's model.name_or_path), the
-        generator in generator/ beside it (to continue pretraining from later)."""
+        """The adapted encoder and the tokenizer in model/ (any training script's model.name_or_path): for
+        replaced-token detection the discriminator, with the generator in generator/ beside it (to continue
+        pretraining from later); for masked-language modelling the model with its MLM head."""
         objective = self.accelerator.unwrap_model(self.model)
+        encoder = objective.model if isinstance(objective, MaskedLanguageModel) else objective.discriminator
         # what it was adapted on, for the card of a model fine-tuned from it (file names and counts, no paths)
-        objective.discriminator.config.adapted_by = {"corpus": self.data.notes[0].split(": ", 1)[1],
-                                                      "steps": self.global_step}
-        objective.discriminator.save_pretrained(directory)
+        encoder.config.adapted_by = {"corpus": self.corpus_description(), "steps": self.global_step,
+                                     "objective": self.config.pretrain.objective}
+        encoder.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
-        generator = self.run_dir.path / "generator"
-        objective.generator.save_pretrained(generator)
-        self.tokenizer.save_pretrained(generator)
+        if isinstance(objective, ReplacedTokenDetection):
+            generator = self.run_dir.path / "generator"
+            objective.generator.save_pretrained(generator)
+            self.tokenizer.save_pretrained(generator)
+
+    def corpus_description(self) -> str:
+        """What the corpus was, in the words of build_data's note: blocks, tokens, file names (no paths)."""
+        return self.data.notes[0].split(": ", 1)[1]
 
     def write_card(self, directory: Path, results: dict) -> None:
         """A short card: what the encoder was adapted on (file names and counts, no local paths), the held-out
         objective, and how to fine-tune it."""
-        data, model = self.data, self.config.model
+        model, settings = self.config.model, self.config.pretrain
         held_out = results.get("eval", {})
-        lines = ["---", "language: ko", "tags: [electra, continued-pretraining, koelectra-cookbook]", "---", "",
-                 f"# {self.config.task}: an ELECTRA discriminator adapted by continued pretraining", "",
-                 f"Started from `{model.name_or_path if not Path(model.name_or_path).is_absolute() else 'a local checkpoint'}`"
-                 f" and trained {self.global_step} steps with replaced-token detection (a generator at "
-                 f"{self.config.pretrain.generator_size:g} of its width, {self.config.pretrain.mask_prob:g} of the tokens "
-                 f"masked) on {data.notes[0].split(': ', 1)[1]}.",
-                 "", "| held-out metric | value |", "|---|---|",
-                 *(f"| {name} | {value:.4f} |" for name, value in held_out.items()), "",
+        start = model.name_or_path if not Path(model.name_or_path).is_absolute() else "a local checkpoint"
+        how = (f"replaced-token detection (a generator at {settings.generator_size:g} of its width, "
+               f"{settings.mask_prob:g} of the tokens masked)" if settings.objective == "replaced_tokens"
+               else f"masked-language modelling ({settings.mask_prob:g} of the tokens masked)")
+        what = "an ELECTRA discriminator" if settings.objective == "replaced_tokens" else "an encoder"
+        lines = ["---", "language: ko", "tags: [continued-pretraining, koelectra-cookbook]", "---", "",
+                 f"# {self.config.task}: {what} adapted by continued pretraining", "",
+                 f"Started from `{start}` and trained {self.global_step} steps with {how} on "
+                 f"{self.corpus_description()}.", "",
+                 "| held-out metric | at the start | at the end |", "|---|---|---|",
+                 *(f"| {name} | {results.get('held_out_at_start', {}).get(name, float('nan')):.4f} | {value:.4f} |"
+                   for name, value in held_out.items()), "",
                  "Fine-tune it like any checkpoint: `python train_expert.py --task nsmc --set "
                  "model.name_or_path=RUN_DIR/model`.", ""]
         atomic_write(directory / "README.md", "\n".join(lines))
+
+    def results_extras(self) -> dict:
+        """results.json also holds the starting model's held-out objective, beside `eval` (the final model's)."""
+        start = {"loss": self.starting_point.loss, self.metric_names()[0]: self.starting_point.accuracy}
+        return {**super().results_extras(), "held_out_at_start": start}
+
+    def on_fit_end(self) -> None:
+        """Says whether the run has got anywhere: the held-out loss of the best checkpoint against the start's."""
+        super().on_fit_end()
+        if self.best.best is not None and self.starting_point.loss is not None:
+            verdict = "lower" if self.best.best < self.starting_point.loss else "NOT lower: train longer or check the text"
+            self.log(f"held-out loss {self.starting_point.loss:.4f} at the start, {self.best.best:.4f} at the best "
+                     f"step ({verdict})")
 
     def write_predictions(self, split: Split, probabilities) -> None:
         """No predictions: the blocks have no labels."""
@@ -207,27 +268,3 @@ class PretrainingTrainer(ExpertTrainer):
     def write_plots(self, split: Split, probabilities) -> None:
         """The learning curves: training loss, the held-out objective and its accuracies."""
         plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir, self.run_dir.train_log_file)
-
-
-def load_electra(model_class, name_or_path: str, key: str):
-    """An ELECTRA checkpoint of `model_class` (safetensors only, no remote code), or one error line."""
-    check_local_path(name_or_path)
-    check_safe_weights(name_or_path)
-    verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()  # its loading bars and notes are not the user's
-    try:
-        model, loading = model_class.from_pretrained(name_or_path, use_safetensors=True, trust_remote_code=False,
-                                                     output_loading_info=True)
-    except Exception as exc:  # files from elsewhere can fail in any way
-        raise UserError(f"{key} {name_or_path!r}: cannot load it as an ELECTRA {model_class.__name__} "
-                        f"({' '.join(str(exc).split())[:200]})") from None
-    finally:
-        transformers.logging.set_verbosity(verbosity)
-    if model.config.model_type != "electra":
-        raise UserError(f"{key} {name_or_path!r} is a {model.config.model_type} checkpoint; replaced-token detection "
-                        f"needs an ELECTRA one")
-    missing = [k for k in loading.get("missing_keys", []) if k.startswith("electra.")]
-    if missing:
-        raise UserError(f"{key} {name_or_path!r}: its weights lack {missing[0]}; the checkpoint is damaged or not "
-                        f"an ELECTRA {model_class.__name__.removeprefix('Electra')}")
-    return model
