@@ -10,6 +10,8 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import pytest
+
 from helpers import classifier_with_a_decided_head
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
 from koelectra_cookbook.inference.predictor import Predictor
@@ -67,3 +69,27 @@ def test_each_process_gets_every_other_batch_of_the_sorted_order():
     shares = [Processes(SimpleNamespace(num_processes=3, process_index=rank)).share(batches) for rank in range(3)]
     assert shares == [[[0], [3], [6]], [[1], [4]], [[2], [5]]]
     assert Processes().share(batches) == batches  # one process: all of them
+
+
+def test_two_processes_pretrain_one_run_and_evaluate_as_one_process_does(tmp_path, tiny_model_dir):
+    """pretrain.py under torchrun: one run directory, the held-out blocks shared (3 batches: every other one each)
+    and counted once, masked alike: the starting model's held-out figures equal a single process's."""
+    from koelectra_cookbook.commands.train import main
+
+    settings = ["--demo", "--set", f"model.name_or_path={tiny_model_dir}", "--set", f"data.cache_dir={tmp_path / 'c'}",
+                "--set", "train.eval_batch_size=2", "--set", "train.eval_every=3"]
+    assert main("pretraining", "", [*settings, "--output-dir", str(tmp_path / "one"), "--set", "train.max_steps=1"]) == 0
+    alone = json.loads(next((tmp_path / "one" / "corpus").iterdir()).joinpath("results.json").read_text())
+    env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                             str(PROJECT_ROOT / "pretrain.py"), *settings, "--output-dir", str(tmp_path / "two"),
+                             "--set", "train.max_steps=6"], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "x 2 processes" in result.stdout
+    [run] = list((tmp_path / "two" / "corpus").iterdir())
+    with open(run / "metrics.csv", newline="") as handle:
+        assert [int(row["step"]) for row in csv.DictReader(handle)] == [3, 6]
+    shared = json.loads((run / "results.json").read_text())
+    for name, value in alone["held_out_at_start"].items():
+        assert shared["held_out_at_start"][name] == pytest.approx(value, rel=1e-6), name
+    assert (run / "model" / "model.safetensors").is_file() and (run / "generator" / "model.safetensors").is_file()

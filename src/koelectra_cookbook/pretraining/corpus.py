@@ -21,7 +21,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -164,3 +164,17 @@ def _load_blocks(path: Path, max_seq_len: int) -> np.ndarray | None:
               flush=True)
         return None
     return blocks
+
+
+class BlockRows(Sequence):
+    """Rows of the memory-mapped block cache, as a sequence of token-id arrays made one at a time when read. (A list
+    of views would hold an object of about 500 bytes a block in memory: some 800 MiB per GB of text.)"""
+
+    def __init__(self, blocks: np.ndarray, rows: np.ndarray):
+        self.blocks, self.rows = blocks, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        return np.asarray(self.blocks[self.rows[index]])

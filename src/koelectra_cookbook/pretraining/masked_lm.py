@@ -52,6 +52,7 @@ class MaskedLanguageModel(torch.nn.Module):
     ([CLS], [SEP], [PAD]); `mask_id`: the [MASK] token."""
 
     metric_names = ("masked_accuracy",)
+    count_size = 3  # the sums count() returns
 
     def __init__(self, model: PreTrainedModel, mask_id: int, special_ids: list[int], mask_prob: float = 0.15):
         super().__init__()

@@ -116,6 +116,7 @@ class ReplacedTokenDetection(torch.nn.Module):
 
     # --- what the held-out evaluation counts (summed over batches and processes, then summarized) ---------------
 
+    count_size = 7  # the sums count() returns
     metric_names = ("generator_accuracy", "discriminator_accuracy", "generator_loss", "discriminator_loss",
                     "replaced_share")
 

@@ -29,7 +29,7 @@ from koelectra_cookbook.data.download import ensure_file
 from koelectra_cookbook.data.readers import detect_format, read_table
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.files.atomic import atomic_write
-from koelectra_cookbook.pretraining.corpus import corpus_blocks
+from koelectra_cookbook.pretraining.corpus import BlockRows, corpus_blocks
 from koelectra_cookbook.pretraining.loading import load_checkpoint
 from koelectra_cookbook.pretraining.masked_lm import MaskedLanguageModel
 from koelectra_cookbook.pretraining.replaced_tokens import ReplacedTokenDetection, generator_config
@@ -124,8 +124,9 @@ class PretrainingTrainer(ExpertTrainer):
 
     @staticmethod
     def split(name: str, blocks: np.ndarray, rows: np.ndarray) -> Split:
-        """The blocks of `rows` as a split: each block a row (views on the memory-mapped cache), no labels."""
-        return Split(name, [""] * len(rows), np.zeros(len(rows), dtype=np.int64), [blocks[i] for i in rows])
+        """The blocks of `rows` as a split: each block a row (read from the memory-mapped cache when a batch
+        needs it), no labels."""
+        return Split(name, [""] * len(rows), np.zeros(len(rows), dtype=np.int64), BlockRows(blocks, rows))
 
     def build_model(self) -> torch.nn.Module:
         """The objective around model.name_or_path (safetensors only): replaced-token detection, the discriminator
@@ -183,22 +184,26 @@ class PretrainingTrainer(ExpertTrainer):
 
     @torch.inference_mode()
     def evaluate(self, split: Split) -> tuple[dict, None]:
-        """The held-out blocks, masked the same way at every evaluation (a generator of the run's seed, apart from
-        the training's random state): both losses, the generator's accuracy on the masked positions, the
-        discriminator's on every token, and the share of tokens the generator replaced."""
+        """The held-out blocks through the objective, counted (objective.count) and summarized: both losses and
+        accuracies. Each batch is masked by a generator of its own (the run's seed plus its number), so every
+        evaluation masks alike and the figures do not depend on how many processes share the batches (each takes
+        every n-th, none twice) or on the training's random state."""
         self.model.eval()
         if split.name not in self._eval_loaders:
             batch_size = self.config.train.eval_batch_size or 2 * self.config.train.batch_size
-            loader = self.make_loader(split, SortedBatchSampler(split.lengths(), batch_size))
-            self._eval_loaders[split.name] = (self.accelerator.prepare(loader), None)
-        loader, _ = self._eval_loaders[split.name]
-        device = self.accelerator.device
-        masks = torch.Generator(device=device).manual_seed(self.config.train.seed)
+            numbered = list(enumerate(SortedBatchSampler(split.lengths(), batch_size)))
+            mine = numbered[self.accelerator.process_index::self.accelerator.num_processes]
+            self._eval_loaders[split.name] = (self.make_loader(split, [rows for _, rows in mine]),
+                                              [number for number, _ in mine])
+        loader, numbers = self._eval_loaders[split.name]
+        device, seed = self.accelerator.device, self.config.train.seed
         objective = self.accelerator.unwrap_model(self.model)
-        totals = None
-        for batch in loader:
-            counts = objective.count(objective(batch["input_ids"], batch["attention_mask"], generator=masks))
-            totals = counts if totals is None else totals + counts
+        totals = torch.zeros(objective.count_size, dtype=torch.float64, device=device)
+        with self.accelerator.autocast():
+            for number, batch in zip(numbers, loader):
+                masks = torch.Generator(device=device).manual_seed(seed + number)
+                ids, attention = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+                totals += objective.count(objective(ids, attention, generator=masks))
         totals = self.accelerator.reduce(totals, reduction="sum").tolist()
         self.model.train()
         return objective.summarize(totals), None
