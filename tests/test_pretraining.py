@@ -201,3 +201,24 @@ def test_a_task_pretrains_on_its_training_texts_only(tmp_path, tiny_model_dir, c
     run = next((tmp_path / "runs" / "nsmc").iterdir())
     card = (run / "model" / "README.md").read_text(encoding="utf-8")
     assert "ratings_train.txt (document)" in card and "| held-out metric | at the start | at the end |" in card
+
+
+def test_masked_language_modelling_takes_an_encoder_that_is_not_electra(tmp_path, tiny_model_dir):
+    """A (tiny) BERT with its masked-LM head, as KLUE's BERT would be: pretrained, then fine-tuned."""
+    import shutil
+
+    from transformers import BertConfig, BertForMaskedLM
+
+    bert = tmp_path / "bert"
+    shutil.copytree(tiny_model_dir, bert)
+    (bert / "model.safetensors").unlink()
+    BertForMaskedLM(BertConfig(vocab_size=2000, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                               intermediate_size=64)).save_pretrained(bert)
+    assert main("pretraining", "", ["--demo", "--output-dir", str(tmp_path / "runs"), "--set",
+                                    f"model.name_or_path={bert}", "--set", f"data.cache_dir={tmp_path / 'c'}",
+                                    "--set", "pretrain.objective=masked_lm", "--set", "train.max_steps=3"]) == 0
+    run = next((tmp_path / "runs" / "corpus").iterdir())
+    assert json.loads((run / "model" / "config.json").read_text())["architectures"] == ["BertForMaskedLM"]
+    assert main("expert", "", ["--task", "nsmc", "--demo", "--output-dir", str(tmp_path / "tuned"), "--set",
+                               f"model.name_or_path={run / 'model'}", "--set", "train.max_steps=2",
+                               "--set", f"data.cache_dir={tmp_path / 'c'}"]) == 0

@@ -107,7 +107,8 @@ def load_model(name_or_path: str, label_names: list[str], attn_implementation: s
     # re-initialised (a config.json that does not fit its weights), and the run would train from noise.
     untrained = [key if isinstance(key, str) else key[0]
                  for key in [*loading.get("missing_keys", []), *loading.get("mismatched_keys", [])]]
-    encoder = [key for key in untrained if key.startswith(f"{model.base_model_prefix}.")]
+    # BERT's pooler feeds only the classification head, and a masked-LM checkpoint (pretrain.py's) has none: new
+    encoder = [key for key in untrained if key.startswith(f"{model.base_model_prefix}.") and ".pooler." not in key]
     if encoder:
         raise UserError(f"model {name_or_path}: its weights do not fit its config.json ({encoder[0]} is missing or "
                         f"of another shape); the checkpoint is damaged or its files belong to different models")
