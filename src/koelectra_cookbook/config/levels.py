@@ -49,7 +49,7 @@ ADDED_KEYS = {
                "train.focal_gamma", "train.label_smoothing", "train.class_weights", "model.freeze_embeddings",
                "model.freeze_layers", "model.add_tokens"),
     "multi-label": ("train.pos_weight", "train.threshold"),
-    "pretraining": ("pretrain.generator", "pretrain.generator_size", "pretrain.mask_prob",
+    "pretraining": ("pretrain.objective", "pretrain.generator", "pretrain.generator_size", "pretrain.mask_prob",
                     "pretrain.discriminator_weight", "pretrain.documents"),
 }
 LADDER = list(ADDED_KEYS)
@@ -65,7 +65,7 @@ def unused_settings(level: Level, keys_set: list[str]) -> str | None:
     """A note naming the keys of `keys_set` (those the user set: their YAML file, --set, the Trainer-style flags)
     that `level` does not use, and the script that does; None when it uses them all."""
     used = {key for name in lineage(level.name) for key in ADDED_KEYS[name]}
-    if level.name == "pretraining":  # its objective is replaced-token detection, not a classification loss
+    if level.name == "pretraining":  # its objective (pretrain.objective) has its own loss, not a classification one
         used -= {"train.loss", "train.focal_gamma", "train.label_smoothing", "train.class_weights"}
     ladder_keys = {key for keys in ADDED_KEYS.values() for key in keys}
     unused = [key for key in keys_set if key in ladder_keys and key not in used]
