@@ -7,7 +7,8 @@
 # Measures training at the shape (samples/s, real tokens/s, padding share, share of the card's bf16 peak, accuracy)
 # for ours, the Hugging Face Trainer (random and group_by_length batches) and static padding, on the same rows
 # (bench/benchmark.py), then prediction speed with our Predictor: full precision and fp16 autocast on the GPU,
-# int8 on the machine's CPU (bench/gpu_summary.py). Writes training.json, gpu.json and gpu.md into $OUT (the
+# int8 on the machine's CPU (bench/gpu_summary.py), and continued pretraining's tokens/s against the run_mlm.py
+# recipe (bench/pretraining.py, with NSMC and the vocabulary). Writes training.json, gpu.json and gpu.md into $OUT (the
 # device tool's output folder) or bench/out/gpu. The GPU machine cannot download: it uses the torch,
 # transformers, accelerate and ONNX Runtime its image holds and this checkout's src/ (no install of our own
 # package, whose pinned CPU torch would replace the image's). Data: DATA_DIR (NSMC's two files) and VOCAB
@@ -55,4 +56,10 @@ fi
 test_dir=${data_dir:-data/samples/nsmc}
 "$python" bench/gpu_summary.py --training "$out_dir/training.json" --data-dir "$test_dir" --rows "$predict_rows" \
     --out "$out_dir"
+# Continued pretraining's throughput (ours: replaced-token detection and masked LM; the run_mlm.py recipe), bf16.
+if [ "$mode" = full ] && [ -n "$data_dir" ] && [ -n "$vocab" ]; then
+    "$python" bench/pretraining.py throughput --device cuda --shapes small,base --steps 200 --nsmc "$data_dir" \
+        --vocab "$vocab" > "$out_dir/pretraining.md" && cp bench/out/pretraining/throughput.json "$out_dir/pretraining.json" \
+        || echo "note: the pretraining throughput did not finish (see $out_dir/pretraining.md)"
+fi
 echo "gpu check ($mode): $out_dir/gpu.md"

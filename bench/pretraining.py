@@ -7,6 +7,7 @@ scripts (`pretrain.py`, `train_expert.py`), whose results.json gives the figures
     python bench/pretraining.py throughput --vocab $V --nsmc ../shared/data/nsmc          # ~8 min on 2 cores
     python bench/pretraining.py tapt --vocab $V --nsmc ../shared/data/nsmc --rtd-steps 1500
     python bench/pretraining.py shift --nsmc ../shared/data/nsmc --petitions ../shared/data/petitions
+    python bench/pretraining.py throughput --device cuda --shapes small,base --steps 200   # on a GPU (bench/gpu.sh)
 
 Each stage writes bench/out/pretraining/<stage>.json and prints a markdown table. `tapt` pretrains with
 replaced-token detection for --rtd-steps, then with masked-language modelling for as many steps and for the steps
@@ -74,7 +75,7 @@ def pretrain(model: Path, data_dir: Path, task: list[str], objective: str, steps
 
 # --- throughput: ours (both objectives) against the run_mlm.py recipe on the same blocks -------------------------
 
-def hf_mlm_worker(model: Path, blocks_file: Path, steps: int) -> None:
+def hf_mlm_worker(model: Path, blocks_file: Path, steps: int, device: str = "cpu") -> None:
     """run_mlm.py's recipe: transformers.Trainer and DataCollatorForLanguageModeling (15%, 80/10/10) on an
     ElectraForMaskedLM of the discriminator's shape, over the blocks our corpus cache packed (the same tokens)."""
     import numpy as np
@@ -89,7 +90,8 @@ def hf_mlm_worker(model: Path, blocks_file: Path, steps: int) -> None:
     args = TrainingArguments(output_dir=str(OUT / "hf"), per_device_train_batch_size=BATCH, max_steps=steps,
                              learning_rate=5e-4, warmup_steps=round(0.1 * steps), weight_decay=0.01, max_grad_norm=1.0,
                              logging_steps=10**6,
-                             save_strategy="no", report_to="none", use_cpu=True, dataloader_num_workers=0, seed=0)
+                             save_strategy="no", report_to="none", use_cpu=device == "cpu", bf16=device == "cuda",
+                             dataloader_num_workers=0, seed=0)
     trainer = Trainer(model=ElectraForMaskedLM(ElectraConfig.from_pretrained(model)), args=args, train_dataset=rows,
                       data_collator=DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15))
     runtime = trainer.train().metrics["train_runtime"]
@@ -140,12 +142,13 @@ def throughput(args) -> dict:
 
             cache = max((OUT / "cache").glob("blocks-*.npy"), key=lambda p: p.stat().st_size)
             np.save(blocks_file, np.load(cache, mmap_mode="r")[: 200 * BATCH])
-        worker = subprocess.run([sys.executable, __file__, "hf-worker", str(model), str(blocks_file), str(steps)],
+        worker = subprocess.run([sys.executable, __file__, "hf-worker", str(model), str(blocks_file), str(steps),
+                                 args.device],
                                 capture_output=True, text=True)
         if worker.returncode != 0:
             sys.exit(worker.stderr[-3000:])
         shape_figures["run_mlm recipe"] = json.loads(worker.stdout.strip().splitlines()[-1])
-        shape_figures["matmul_share"] = matmul_share(model, blocks_file)
+        shape_figures["matmul_share"] = matmul_share(model, blocks_file) if args.device == "cpu" else None
         shape_figures["steps"] = steps
         figures[shape] = shape_figures
     print("| shape | method | tokens/s | x run_mlm |\n|---|---|---|---|")
@@ -153,7 +156,8 @@ def throughput(args) -> dict:
         base = f["run_mlm recipe"]["tokens_per_s"]
         for method in ("run_mlm recipe", "replaced_tokens", "masked_lm"):
             print(f"| {shape} | {method} | {f[method]['tokens_per_s']:,.0f} | {f[method]['tokens_per_s'] / base:.2f} |")
-        print(f"| {shape} | ours RTD: time in matrix multiplies | {f['matmul_share']:.0%} | |")
+        if f["matmul_share"] is not None:
+            print(f"| {shape} | ours RTD: time in matrix multiplies | {f['matmul_share']:.0%} | |")
     return figures
 
 
@@ -212,7 +216,7 @@ def shift(args) -> dict:
 
 def main() -> None:
     if sys.argv[1:2] == ["hf-worker"]:
-        hf_mlm_worker(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]))
+        hf_mlm_worker(Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stage", choices=["throughput", "tapt", "shift"])
@@ -222,7 +226,11 @@ def main() -> None:
     parser.add_argument("--shapes", default="tiny,small")
     parser.add_argument("--steps", type=int, default=60, help="throughput: steps at the tiny shape; shift: steps")
     parser.add_argument("--rtd-steps", type=int, default=1500)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="throughput: cuda trains both in bf16 (ours: train.mixed_precision=bf16)")
     args = parser.parse_args()
+    if args.device == "cuda":
+        PRETRAIN["train.mixed_precision"] = "bf16"
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count()))
     OUT.mkdir(parents=True, exist_ok=True)
     figures = {"throughput": throughput, "tapt": tapt, "shift": shift}[args.stage](args)

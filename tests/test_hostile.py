@@ -829,6 +829,10 @@ def bert_checkpoint(c: Context) -> Path:
 PRETRAINING = [
     ("an unknown pretraining objective", "pretraining", lambda c: pretraining(c, "pretrain.objective=electra"),
      "pretrain.objective must be one of replaced_tokens, masked_lm"),
+    ("layer-wise learning rates for pretraining", "pretraining", lambda c: pretraining(c, "train.layerwise_lr_decay=0.8"),
+     "train.layerwise_lr_decay is not supported by pretrain.py"),
+    ("frozen layers for pretraining", "pretraining", lambda c: pretraining(c, "model.freeze_layers=1"),
+     "model.freeze_layers is not supported by pretrain.py"),
     ("a generator of no width", "pretraining", lambda c: pretraining(c, "pretrain.generator_size=0"),
      "pretrain.generator_size must be in (0, 1]"),
     ("a corpus of whitespace only", "pretraining", lambda c: pretraining(c, corpus=" \t\n\n\u3000\n".encode()),

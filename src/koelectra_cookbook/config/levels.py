@@ -85,8 +85,12 @@ def check_level(level: Level, config: Config) -> None:
     train_multi_label.py, single-label data to the other scripts, and train.loss (with its options) must fit the
     task (bce is for multi-label data, cross_entropy for single-label data, label smoothing for cross_entropy)."""
     if level.name == "pretraining":  # unlabelled text: no labels, no classification loss to check
-        if config.model.add_tokens:
-            raise UserError("config: model.add_tokens is not supported by pretrain.py yet; leave it out")
+        # the expert's settings for a classifier's layers: the whole encoder adapts, at one learning rate
+        for key, unset in (("model.add_tokens", not config.model.add_tokens),
+                           ("model.freeze_layers", not config.model.freeze_layers),
+                           ("train.layerwise_lr_decay", config.train.layerwise_lr_decay == 1.0)):
+            if not unset:
+                raise UserError(f"config: {key} is not supported by pretrain.py yet; leave it out")
         return
     if config.data.multi_label and not level.multi_label:
         raise UserError(f"task {config.task!r} is multi-label: run train_multi_label.py")
