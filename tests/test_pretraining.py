@@ -180,6 +180,7 @@ def test_masked_language_modelling_leaves_an_encoder_with_its_head_and_no_genera
     assert set(results["eval"]) == {"loss", "masked_accuracy"}
     assert results["eval"]["loss"] < results["held_out_at_start"]["loss"]
     assert "held out before training: loss" in out and "(lower)" in out
+    assert "held out at the last evaluation: masked_accuracy" in out
     assert "pretrain.objective=masked_lm   (to continue pretraining)" in out
     assert main("expert", "", ["--task", "nsmc", "--demo", "--output-dir", str(tmp_path / "tuned"), "--set",
                                f"model.name_or_path={run / 'model'}", "--set", "train.max_steps=2",
@@ -222,3 +223,19 @@ def test_masked_language_modelling_takes_an_encoder_that_is_not_electra(tmp_path
     assert main("expert", "", ["--task", "nsmc", "--demo", "--output-dir", str(tmp_path / "tuned"), "--set",
                                f"model.name_or_path={run / 'model'}", "--set", "train.max_steps=2",
                                "--set", f"data.cache_dir={tmp_path / 'c'}"]) == 0
+
+
+def test_a_run_says_whether_its_accuracies_are_beyond_what_token_frequencies_give(pretrained, monkeypatch):
+    """A falling loss may only mean the model has learned token frequencies: the verdict compares the held-out
+    accuracies with their floors (every token called original; always the most frequent token)."""
+    from koelectra_cookbook.trainers.pretraining import PretrainingTrainer
+
+    results = json.loads((pretrained / "results.json").read_text())
+    assert 0 < results["held_out_most_frequent_token_share"] < 1
+    trainer = PretrainingTrainer.__new__(PretrainingTrainer)
+    monkeypatch.setattr(trainer, "most_frequent_share", lambda: 0.09)
+    rtd = {"discriminator_accuracy": 0.90, "replaced_share": 0.14, "generator_accuracy": 0.2}
+    assert "beyond what frequencies give, the encoder has learned from context" in trainer.context_verdict(rtd)
+    assert "NOT beyond" in trainer.context_verdict({**rtd, "discriminator_accuracy": 0.862})
+    assert "NOT beyond" in trainer.context_verdict({"masked_accuracy": 0.095})
+    assert "NOT beyond" not in trainer.context_verdict({"masked_accuracy": 0.2})

@@ -255,17 +255,51 @@ class PretrainingTrainer(ExpertTrainer):
         atomic_write(directory / "README.md", "\n".join(lines))
 
     def results_extras(self) -> dict:
-        """results.json also holds the starting model's held-out objective, beside `eval` (the final model's)."""
+        """results.json also holds the starting model's held-out objective, beside `eval` (the final model's), and
+        the accuracy of always guessing the most frequent token (the floor of the generator's or masked LM's)."""
         start = {"loss": self.starting_point.loss, self.metric_names()[0]: self.starting_point.accuracy}
-        return {**super().results_extras(), "held_out_at_start": start}
+        return {**super().results_extras(), "held_out_at_start": start,
+                "held_out_most_frequent_token_share": self.most_frequent_share()}
+
+    def on_evaluate_end(self, metrics: dict) -> None:
+        super().on_evaluate_end(metrics)
+        self.latest_metrics = metrics
 
     def on_fit_end(self) -> None:
-        """Says whether the run has got anywhere: the held-out loss of the best checkpoint against the start's."""
+        """Says whether the run has got anywhere: the held-out loss against the start's, and the accuracies
+        against what token frequencies alone give (a lower loss may mean no more than that)."""
         super().on_fit_end()
         if self.best.best is not None and self.starting_point.loss is not None:
             verdict = "lower" if self.best.best < self.starting_point.loss else "NOT lower: train longer or check the text"
             self.log(f"held-out loss {self.starting_point.loss:.4f} at the start, {self.best.best:.4f} at the best "
                      f"step ({verdict})")
+        if getattr(self, "latest_metrics", None):
+            self.log(self.context_verdict(self.latest_metrics))
+
+    def context_verdict(self, metrics: dict) -> str:
+        """The last held-out accuracies beside their floors: always the corpus's most frequent token (the
+        generator, masked LM), every token called original (the discriminator). Until the encoder beats them it
+        has learned frequencies, not context, and fine-tuning from it gains nothing yet."""
+        frequent = self.most_frequent_share()
+        if "discriminator_accuracy" in metrics:
+            floor = 1 - metrics["replaced_share"]
+            seen = (f"discriminator_accuracy {metrics['discriminator_accuracy']:.4f}, {floor:.4f} calling every token "
+                    f"original; generator_accuracy {metrics['generator_accuracy']:.4f}, {frequent:.4f} always "
+                    f"guessing the most frequent token")
+            beyond = metrics["discriminator_accuracy"] > floor + 0.005
+        else:
+            seen = f"masked_accuracy {metrics['masked_accuracy']:.4f}, {frequent:.4f} always guessing the most frequent token"
+            beyond = metrics["masked_accuracy"] > frequent + 0.01
+        return (f"held out at the last evaluation: {seen}: "
+                + ("beyond what frequencies give, the encoder has learned from context" if beyond else
+                   "NOT beyond what frequencies give yet: it has learned no context to fine-tune from (train longer)"))
+
+    def most_frequent_share(self) -> float:
+        """The share of the most frequent text token (special tokens aside) in up to 2,000 held-out blocks."""
+        held_out = self.data.dev.token_ids
+        sample = np.asarray(held_out.blocks[np.sort(held_out.rows[:2000])]).reshape(-1)
+        text = sample[~np.isin(sample, self.tokenizer.all_special_ids)]
+        return float(np.bincount(text).max() / max(len(text), 1)) if len(text) else 0.0
 
     def write_predictions(self, split: Split, probabilities) -> None:
         """No predictions: the blocks have no labels."""
