@@ -225,17 +225,15 @@ def test_masked_language_modelling_takes_an_encoder_that_is_not_electra(tmp_path
                                "--set", f"data.cache_dir={tmp_path / 'c'}"]) == 0
 
 
-def test_a_run_says_whether_its_accuracies_are_beyond_what_token_frequencies_give(pretrained, monkeypatch):
+def test_a_run_says_whether_its_accuracies_are_beyond_what_token_frequencies_give(pretrained):
     """A falling loss may only mean the model has learned token frequencies: the verdict compares the held-out
     accuracies with their floors (every token called original; always the most frequent token)."""
-    from koelectra_cookbook.trainers.pretraining import PretrainingTrainer
+    from koelectra_cookbook.pretraining.floors import context_verdict
 
     results = json.loads((pretrained / "results.json").read_text())
     assert 0 < results["held_out_most_frequent_token_share"] < 1
-    trainer = PretrainingTrainer.__new__(PretrainingTrainer)
-    monkeypatch.setattr(trainer, "most_frequent_share", lambda: 0.09)
     rtd = {"discriminator_accuracy": 0.90, "replaced_share": 0.14, "generator_accuracy": 0.2}
-    assert "beyond what frequencies give, the encoder has learned from context" in trainer.context_verdict(rtd)
-    assert "NOT beyond" in trainer.context_verdict({**rtd, "discriminator_accuracy": 0.862})
-    assert "NOT beyond" in trainer.context_verdict({"masked_accuracy": 0.095})
-    assert "NOT beyond" not in trainer.context_verdict({"masked_accuracy": 0.2})
+    assert "beyond what frequencies give, the encoder has learned from context" in context_verdict(rtd, 0.09)
+    assert "NOT beyond" in context_verdict({**rtd, "discriminator_accuracy": 0.862}, 0.09)
+    assert "NOT beyond" in context_verdict({"masked_accuracy": 0.095}, 0.09)
+    assert "NOT beyond" not in context_verdict({"masked_accuracy": 0.2}, 0.09)

@@ -9,8 +9,9 @@ objective's counts, before the first step too (the yardstick a run is read again
 `model/` (loadable as model.name_or_path by every training script), and a generator as `generator/`. The
 checkpoint kept as the final model is the one of the lowest held-out loss.
 
-Hooks overridden: build_data, build_model, prepare_model, create_loss, on_fit_start, training_step, evaluate,
-metric_names, load_parts, on_fit_end, save_model, write_card, results_extras, write_predictions, write_plots.
+Hooks overridden: build_data, build_model, prepare_model, create_loss, on_fit_start, load_parts, training_step,
+on_evaluate_end, on_fit_end, evaluate, metric_names, save_model, write_card, results_extras, write_predictions,
+write_plots.
 Config keys added: pretrain.objective, generator, generator_size, mask_prob, discriminator_weight, documents.
 """
 
@@ -30,6 +31,7 @@ from koelectra_cookbook.data.readers import detect_format, read_table
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.files.atomic import atomic_write
 from koelectra_cookbook.pretraining.corpus import BlockRows, corpus_blocks
+from koelectra_cookbook.pretraining.floors import context_verdict, most_frequent_share
 from koelectra_cookbook.pretraining.loading import load_checkpoint
 from koelectra_cookbook.pretraining.masked_lm import MaskedLanguageModel
 from koelectra_cookbook.pretraining.replaced_tokens import ReplacedTokenDetection, generator_config
@@ -64,10 +66,10 @@ class StartingPoint:
 
 
 class PretrainingTrainer(ExpertTrainer):
-    """Adapts an ELECTRA discriminator to a corpus: replaced-token detection with a generator beside it."""
+    """Adapts an encoder to a corpus: replaced-token detection (a generator beside the discriminator) or masked LM."""
 
     level = "pretraining"
-    default_loss = None  # its objective is replaced-token detection, whatever train.loss says
+    default_loss = None  # its objective computes its own loss, whatever train.loss says
 
     PARTS = {**ExpertTrainer.PARTS, "starting_point": StartingPoint}
 
@@ -173,14 +175,32 @@ class PretrainingTrainer(ExpertTrainer):
         self.starting_point.load_state_dict(state["starting_point"])
 
     def training_step(self, batch: dict) -> torch.Tensor:
-        """A block batch through the generator and the discriminator (masks drawn anew from the run's seeded
-        random state, which checkpoints keep, so a resumed run masks as the uninterrupted one would)."""
+        """A block batch through the objective (masks drawn anew from the run's seeded random state, which
+        checkpoints keep, so a resumed run masks as the uninterrupted one would)."""
         loss = self.model(batch["input_ids"], batch["attention_mask"]).loss
         if self.config.train.nan_policy == "skip_batch" and not torch.isfinite(loss):
             self.skipped_batches += 1
             return loss.new_zeros((), requires_grad=True)
         self.running_loss.add(loss)
         return loss
+
+    def on_evaluate_end(self, metrics: dict) -> None:
+        super().on_evaluate_end(metrics)
+        self.latest_metrics = metrics
+
+    def on_fit_end(self) -> None:
+        """Says whether the run has got anywhere: the held-out loss against the start's, and the accuracies
+        against what token frequencies alone give (a lower loss may mean no more than that)."""
+        super().on_fit_end()
+        if self.best.best is not None and self.starting_point.loss is not None:
+            verdict = "lower" if self.best.best < self.starting_point.loss else "NOT lower: train longer or check the text"
+            self.log(f"held-out loss {self.starting_point.loss:.4f} at the start, {self.best.best:.4f} at the best "
+                     f"step ({verdict})")
+        if getattr(self, "latest_metrics", None):
+            self.log(context_verdict(self.latest_metrics, self.most_frequent_share()))
+
+    def most_frequent_share(self) -> float:
+        return most_frequent_share(self.data.dev.token_ids, self.tokenizer.all_special_ids)
 
     @torch.inference_mode()
     def evaluate(self, split: Split) -> tuple[dict, None]:
@@ -248,7 +268,7 @@ class PretrainingTrainer(ExpertTrainer):
                  f"Started from `{start}` and trained {self.global_step} steps with {how} on "
                  f"{self.corpus_description()}.", "",
                  "| held-out metric | at the start | at the end |", "|---|---|---|",
-                 *(f"| {name} | {results.get('held_out_at_start', {}).get(name, float('nan')):.4f} | {value:.4f} |"
+                 *(f"| {name} | {shown_number(results.get('held_out_at_start', {}).get(name))} | {value:.4f} |"
                    for name, value in held_out.items()), "",
                  "Fine-tune it like any checkpoint: `python train_expert.py --task nsmc --set "
                  "model.name_or_path=RUN_DIR/model`.", ""]
@@ -261,49 +281,14 @@ class PretrainingTrainer(ExpertTrainer):
         return {**super().results_extras(), "held_out_at_start": start,
                 "held_out_most_frequent_token_share": self.most_frequent_share()}
 
-    def on_evaluate_end(self, metrics: dict) -> None:
-        super().on_evaluate_end(metrics)
-        self.latest_metrics = metrics
-
-    def on_fit_end(self) -> None:
-        """Says whether the run has got anywhere: the held-out loss against the start's, and the accuracies
-        against what token frequencies alone give (a lower loss may mean no more than that)."""
-        super().on_fit_end()
-        if self.best.best is not None and self.starting_point.loss is not None:
-            verdict = "lower" if self.best.best < self.starting_point.loss else "NOT lower: train longer or check the text"
-            self.log(f"held-out loss {self.starting_point.loss:.4f} at the start, {self.best.best:.4f} at the best "
-                     f"step ({verdict})")
-        if getattr(self, "latest_metrics", None):
-            self.log(self.context_verdict(self.latest_metrics))
-
-    def context_verdict(self, metrics: dict) -> str:
-        """The last held-out accuracies beside their floors: always the corpus's most frequent token (the
-        generator, masked LM), every token called original (the discriminator). Until the encoder beats them it
-        has learned frequencies, not context, and fine-tuning from it gains nothing yet."""
-        frequent = self.most_frequent_share()
-        if "discriminator_accuracy" in metrics:
-            floor = 1 - metrics["replaced_share"]
-            seen = (f"discriminator_accuracy {metrics['discriminator_accuracy']:.4f}, {floor:.4f} calling every token "
-                    f"original; generator_accuracy {metrics['generator_accuracy']:.4f}, {frequent:.4f} always "
-                    f"guessing the most frequent token")
-            beyond = metrics["discriminator_accuracy"] > floor + 0.005
-        else:
-            seen = f"masked_accuracy {metrics['masked_accuracy']:.4f}, {frequent:.4f} always guessing the most frequent token"
-            beyond = metrics["masked_accuracy"] > frequent + 0.01
-        return (f"held out at the last evaluation: {seen}: "
-                + ("beyond what frequencies give, the encoder has learned from context" if beyond else
-                   "NOT beyond what frequencies give yet: it has learned no context to fine-tune from (train longer)"))
-
-    def most_frequent_share(self) -> float:
-        """The share of the most frequent text token (special tokens aside) in up to 2,000 held-out blocks."""
-        held_out = self.data.dev.token_ids
-        sample = np.asarray(held_out.blocks[np.sort(held_out.rows[:2000])]).reshape(-1)
-        text = sample[~np.isin(sample, self.tokenizer.all_special_ids)]
-        return float(np.bincount(text).max() / max(len(text), 1)) if len(text) else 0.0
-
     def write_predictions(self, split: Split, probabilities) -> None:
         """No predictions: the blocks have no labels."""
 
     def write_plots(self, split: Split, probabilities) -> None:
         """The learning curves: training loss, the held-out objective and its accuracies."""
         plot_learning_curves(self.run_dir.metrics_file, self.run_dir.plots_dir, self.run_dir.train_log_file)
+
+
+def shown_number(value) -> str:
+    """A card's cell: four decimals, or empty where the start was not measured."""
+    return "" if value is None else f"{value:.4f}"
