@@ -237,3 +237,22 @@ def test_a_run_says_whether_its_accuracies_are_beyond_what_token_frequencies_giv
     assert "NOT beyond" in context_verdict({**rtd, "discriminator_accuracy": 0.862}, 0.09)
     assert "NOT beyond" in context_verdict({"masked_accuracy": 0.095}, 0.09)
     assert "NOT beyond" not in context_verdict({"masked_accuracy": 0.2}, 0.09)
+
+
+def test_a_users_own_text_files_described_in_a_few_yaml_lines(tmp_path, tiny_model_dir, capsys):
+    """The guide's YAML: two text files of blank-line-separated documents; the corpus line names both."""
+    import yaml
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    for year in (2023, 2024):
+        documents = [f"{year}년 {i}번째 기록입니다. 환자는 두통을 호소했다.\n다음 날 증상이 나아졌다." for i in range(60)]
+        (notes / f"notes-{year}.txt").write_text("\n\n".join(documents) + "\n", encoding="utf-8")
+    config = {"task": "clinic-notes", "model": {"name_or_path": str(tiny_model_dir), "max_seq_len": 64},
+              "data": {"dir": str(notes), "train_file": ["notes-2023.txt", "notes-2024.txt"],
+                       "cache_dir": str(tmp_path / "c")},
+              "pretrain": {"documents": "paragraphs"}, "train": {"max_steps": 3, "learning_rate": 1e-3}}
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    assert main("pretraining", "", ["--config", str(tmp_path / "mine.yaml"), "--output-dir", str(tmp_path / "runs")]) == 0
+    assert "from notes-2023.txt, notes-2024.txt;" in capsys.readouterr().out
+    assert (next((tmp_path / "runs" / "clinic-notes").iterdir()) / "model" / "model.safetensors").is_file()
