@@ -854,9 +854,18 @@ PRETRAINING = [
      lambda c: pretraining(c, "pretrain.generator=" + str(checkpoint_copy(
          c, "generator", "generator_predictions", __import__("transformers").ElectraForMaskedLM))),
      "its weights lack generator_predictions"),
+    ("a generator whose config.json does not fit", "pretraining",
+     lambda c: pretraining(c, "pretrain.generator=" + str(broken_config(c))), "cannot load it as ElectraForMaskedLM"),
     ("a generator whose weights are a pickle", "pretraining",
      lambda c: pretraining(c, "pretrain.generator=" + str(pickled_checkpoint(c))), "a pickle, which can run code"),
 ]
+
+
+def broken_config(c: Context) -> Path:
+    copy = c.tmp / "broken"
+    shutil.copytree(c.model, copy)
+    (copy / "config.json").write_text('{"model_type": "electra", "hidden_size": "big"}')
+    return copy
 
 
 def pickled_checkpoint(c: Context) -> Path:

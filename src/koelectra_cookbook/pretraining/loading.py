@@ -21,9 +21,9 @@ def load_checkpoint(model_class, name_or_path: str, key: str, note=None):
         model, loading = model_class.from_pretrained(name_or_path, use_safetensors=True, trust_remote_code=False,
                                                      output_loading_info=True)
     except Exception as exc:  # files from elsewhere can fail in any way
-        kind = getattr(model_class, "__name__", "model").removeprefix("AutoModelFor")
-        raise UserError(f"{key} {name_or_path!r}: cannot load it as a {kind} model "
-                        f"({' '.join(str(exc).split())[:200]})") from None
+        kind = getattr(model_class, "__name__", "model").replace("AutoModelFor", "a ") + " model"
+        raise UserError(f"{key} {name_or_path!r}: cannot load it as {kind} ({' '.join(str(exc).split())[:200]})"
+                        ) from None
     finally:
         transformers.logging.set_verbosity(verbosity)
     if model_class in (ElectraForPreTraining, ElectraForMaskedLM) and model.config.model_type != "electra":
