@@ -37,7 +37,8 @@ OUT = ROOT / "bench" / "out" / "pretraining"
 NSMC, PETITIONS = ["--task", "nsmc"], ["--config", str(ROOT / "config" / "petitions.yaml")]
 BATCH, LENGTH = 32, 128
 PRETRAIN = {"train.batch_size": BATCH, "model.max_seq_len": LENGTH, "train.learning_rate": 5e-4,
-            "train.warmup_ratio": 0.1, "data.dev_split": 0.02, "train.eval_every": None, "train.log_every": 100}
+            "train.warmup_ratio": 0.1, "data.dev_split": 0.02, "train.eval_every": None, "train.log_every": 100,
+            "train.epochs": 1000}  # train.max_steps decides (3 epochs of the reviews are 2,070 steps)
 
 
 def body(shape: str, vocab: Path) -> Path:
