@@ -240,8 +240,8 @@ def test_a_run_says_whether_its_accuracies_are_beyond_what_token_frequencies_giv
 
 
 def test_a_users_own_text_files_described_in_a_few_yaml_lines(tmp_path, tiny_model_dir, capsys):
-    """The guide's YAML: two text files of blank-line-separated documents; the corpus line names both, and
-    train.max_steps alone decides how long it trains."""
+    """The guide's YAML: two text files of blank-line-separated documents; the corpus line names both, and its
+    train.max_steps decides how long it trains."""
     import yaml
 
     notes = tmp_path / "notes"
@@ -252,11 +252,11 @@ def test_a_users_own_text_files_described_in_a_few_yaml_lines(tmp_path, tiny_mod
     config = {"task": "clinic-notes", "model": {"name_or_path": str(tiny_model_dir), "max_seq_len": 64},
               "data": {"dir": str(notes), "train_file": ["notes-2023.txt", "notes-2024.txt"],
                        "cache_dir": str(tmp_path / "c")},
-              "pretrain": {"documents": "paragraphs"}, "train": {"max_steps": 9, "learning_rate": 1e-3}}
+              "pretrain": {"documents": "paragraphs"}, "train": {"max_steps": 9, "epochs": 1000, "learning_rate": 1e-3}}
     (tmp_path / "mine.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     assert main("pretraining", "", ["--config", str(tmp_path / "mine.yaml"), "--output-dir", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
     assert "from notes-2023.txt, notes-2024.txt;" in out
-    # pretraining is counted in steps: 9 of them, more than train.epochs' 3 passes over 2 batches would give
+    # the guide's epochs: 1000 lets max_steps decide: 9 steps, more than the default 3 passes over 2 batches
     assert "9 optimizer steps" in out and "step 9 (epoch 4.50)" in out
     assert (next((tmp_path / "runs" / "clinic-notes").iterdir()) / "model" / "model.safetensors").is_file()

@@ -24,7 +24,7 @@ class TrainConfig:
     """The training recipe. Keys a level does not use are ignored by it (see each trainer's docstring)."""
 
     epochs: int = knob(3, "passes over the training data")
-    max_steps: int | None = knob(None, "stop after this many optimizer steps, or when train.epochs end if sooner (pretrain.py: steps alone)")
+    max_steps: int | None = knob(None, "stop after this many optimizer steps, or when train.epochs end if that is sooner")
     batch_size: int = knob(32, "rows per batch (per process)")
     eval_batch_size: int | None = knob(None, "rows per evaluation batch; null = 2 x batch_size (no gradients)")
     learning_rate: float = knob(5e-5, "AdamW's learning rate (the head's, with layer-wise decay)")

@@ -75,8 +75,6 @@ class PretrainingTrainer(ExpertTrainer):
 
     def __init__(self, config, *args, **kwargs):
         config.train.es_metric = "loss"  # the best checkpoint is the one of the lowest held-out loss
-        if config.train.max_steps:  # pretraining is counted in steps: train.max_steps alone ends it, however many
-            config.train.epochs = max(config.train.epochs, config.train.max_steps)  # passes over the text that takes
         super().__init__(config, *args, **kwargs)
         self.starting_point = StartingPoint()
 
