@@ -91,5 +91,6 @@ def test_two_processes_pretrain_one_run_and_evaluate_as_one_process_does(tmp_pat
         assert [int(row["step"]) for row in csv.DictReader(handle)] == [3, 6]
     shared = json.loads((run / "results.json").read_text())
     for name, value in alone["held_out_at_start"].items():
-        assert shared["held_out_at_start"][name] == pytest.approx(value, rel=1e-6), name
+        # the same counts (a batch twice would move them by far more); float32 sums may differ in the last digits
+        assert shared["held_out_at_start"][name] == pytest.approx(value, rel=1e-4), name
     assert (run / "model" / "model.safetensors").is_file() and (run / "generator" / "model.safetensors").is_file()

@@ -99,7 +99,7 @@ def test_a_killed_pretraining_run_resumes_to_the_uninterrupted_result(tmp_path, 
     def command(root):
         return [sys.executable, str(PROJECT_ROOT / "pretrain.py"), "--demo", "--output-dir", str(root / "runs"),
                 "--set", f"model.name_or_path={tiny_model_dir}", "--set", f"data.cache_dir={tmp_path / 'c'}",
-                "--set", "train.max_steps=12", "--set", "train.eval_every=4", "--set", "train.log_every=2",
+                "--set", "train.max_steps=24", "--set", "train.eval_every=4", "--set", "train.log_every=2",
                 "--set", "train.keep_checkpoints=true"]
 
     def outcome(run):
