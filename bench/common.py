@@ -3,6 +3,8 @@ every method trains with. See bench/README.md."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -39,3 +41,16 @@ WARMUP_RATIO = 0.1
 MAX_GRAD_NORM = 1.0
 MAX_SEQ_LEN = 128
 LOG_EVERY = 50
+
+
+def run_script(script: str, arguments: list[str], sets: dict, label: str) -> Path:
+    """A project script (`train_expert.py`, `pretrain.py`, ...) in a fresh process with `arguments` and a `--set`
+    for each of `sets` (None as null); its run directory, from its last line `run: ...`. A failure ends the
+    benchmark with `label` and the script's output."""
+    command = [sys.executable, str(ROOT / script), *arguments]
+    for key, value in sets.items():
+        command += ["--set", f"{key}={'null' if value is None else value}"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"{label} failed:\n{result.stdout[-1500:]}\n{result.stderr[-3000:]}")
+    return Path(result.stdout.strip().splitlines()[-1].removeprefix("run: "))

@@ -16,7 +16,6 @@ import argparse
 import csv
 import dataclasses
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +27,9 @@ from sklearn.metrics import accuracy_score, f1_score
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import run_script  # noqa: E402
 from koelectra_cookbook.classifier.tiny import build_tiny_electra  # noqa: E402
 from koelectra_cookbook.inference.predictor import Predictor  # noqa: E402
 
@@ -37,14 +39,8 @@ def train(args, model: Path, length: int, mode: str, out: Path) -> Path:
             "data.dir": args.data_dir, "data.cache_dir": out / "cache", "train.epochs": args.epochs,
             "train.learning_rate": args.learning_rate, "train.batch_size": 32, "train.warmup_ratio": 0.1,
             "train.es_patience": None, **dict(item.split("=", 1) for item in args.set)}
-    command = [sys.executable, str(ROOT / "train_expert.py"), "--config", str(args.config), "--output-dir",
-               str(out / "runs")]
-    for key, value in sets.items():
-        command += ["--set", f"{key}={'null' if value is None else value}"]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"{mode}@{length} failed:\n{result.stderr[-3000:]}")
-    return Path(result.stdout.strip().splitlines()[-1].removeprefix("run: "))
+    return run_script("train_expert.py", ["--config", str(args.config), "--output-dir", str(out / "runs")], sets,
+                      f"{mode}@{length}")
 
 
 def scored(predictor: Predictor, texts: list[str], gold: list[str]) -> tuple[float, float, float]:

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import common  # noqa: E402
 from common import SHAPES  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "pretraining"
@@ -54,14 +55,8 @@ def body(shape: str, vocab: Path) -> Path:
 
 
 def run_script(script: str, sets: dict, extra: list[str] = ()) -> Path:
-    """A project script in a fresh process; its run directory (the last line, `run: ...`)."""
-    command = [sys.executable, str(ROOT / script), *extra, "--output-dir", str(OUT / "runs")]
-    for key, value in sets.items():
-        command += ["--set", f"{key}={'null' if value is None else value}"]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"{script} {' '.join(extra)} failed:\n{result.stdout[-1500:]}\n{result.stderr[-3000:]}")
-    return Path(result.stdout.strip().splitlines()[-1].removeprefix("run: "))
+    """A project script in a fresh process, its runs under OUT/runs; its run directory."""
+    return common.run_script(script, [*extra, "--output-dir", str(OUT / "runs")], sets, f"{script} {' '.join(extra)}")
 
 
 def results(run: Path) -> dict:

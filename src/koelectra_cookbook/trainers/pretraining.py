@@ -17,6 +17,7 @@ Config keys added: pretrain.objective, generator, generator_size, mask_prob, dis
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -197,9 +198,11 @@ class PretrainingTrainer(ExpertTrainer):
             self.log(f"held-out loss {self.starting_point.loss:.4f} at the start, {self.best.best:.4f} at the best "
                      f"step ({verdict})")
         if getattr(self, "latest_metrics", None):
-            self.log(context_verdict(self.latest_metrics, self.most_frequent_share()))
+            self.log(context_verdict(self.latest_metrics, self.frequent_token_share))
 
-    def most_frequent_share(self) -> float:
+    @functools.cached_property
+    def frequent_token_share(self) -> float:
+        """The held-out floor of the generator's or masked LM's accuracy (floors.most_frequent_share), once."""
         return most_frequent_share(self.data.dev.token_ids, self.tokenizer.all_special_ids)
 
     @torch.inference_mode()
@@ -279,7 +282,7 @@ class PretrainingTrainer(ExpertTrainer):
         the accuracy of always guessing the most frequent token (the floor of the generator's or masked LM's)."""
         start = {"loss": self.starting_point.loss, self.metric_names()[0]: self.starting_point.accuracy}
         return {**super().results_extras(), "held_out_at_start": start,
-                "held_out_most_frequent_token_share": self.most_frequent_share()}
+                "held_out_most_frequent_token_share": self.frequent_token_share}
 
     def write_predictions(self, split: Split, probabilities) -> None:
         """No predictions: the blocks have no labels."""
