@@ -14,16 +14,21 @@ def run_cli(trainer_class, *argv: str) -> tuple[int, Path | None]:
     return status, (runs[-1] if runs else None)
 
 
-def classifier_with_a_decided_head(encoder_dir: Path, folder: Path) -> Path:
-    """A saved two-label classifier: the encoder of `encoder_dir` with a head of large random weights, so its
-    outputs are far from 0.5 (a head trained for seconds on the samples stays on the fence, where any rounding
-    decides). Quicker than training, and predict.py loads it as it loads a run's model/."""
+def classifier_with_a_decided_head(encoder_dir: Path, folder: Path, labels: tuple[str, ...] = ("negative", "positive"),
+                                   **settings) -> Path:
+    """A saved classifier (two labels unless told): the encoder of `encoder_dir` with a head of large random
+    weights, so its outputs are far from 0.5 (a head trained for seconds on the samples stays on the fence, where
+    any rounding decides). Quicker than training, and predict.py loads it as it loads a run's model/. `settings`:
+    config.json keys a trainer writes (problem_type, sentence_pair, thresholds)."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(
-        encoder_dir, num_labels=2, id2label={0: "negative", 1: "positive"}, label2id={"negative": 0, "positive": 1})
+        encoder_dir, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)})
+    for key, value in settings.items():
+        setattr(model.config, key, value)
     with torch.no_grad():
         for parameter in model.classifier.parameters():
             parameter.normal_(0, 1.0)

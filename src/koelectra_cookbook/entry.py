@@ -30,6 +30,11 @@ def app() -> int:
     return _interruptible(lambda: _load("koelectra_cookbook.commands.app:main")())
 
 
+def serve() -> int:
+    """serve.py: an HTTP prediction server for a saved model (FastAPI and uvicorn, the `serve` extra)."""
+    return _interruptible(lambda: _load("koelectra_cookbook.commands.serve:main")())
+
+
 def sweep() -> int:
     """sweep.py: a hyperparameter search with Optuna (the `sweep` extra)."""
     return _interruptible(lambda: _load("koelectra_cookbook.commands.sweep:main")())

@@ -16,6 +16,7 @@ from koelectra_cookbook.classifier.model_folder import ModelFolder, read_model_f
 from koelectra_cookbook.data.lengths import cut_into_batches, length_sorted_order, pad_rows, restore_order, segment_ids
 from koelectra_cookbook.data.long_text import LongText, check_settings, combine, cut_report, document_rows, from_saved
 from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.inference.encoded import Encoded
 from koelectra_cookbook.inference.int8.cache import check_quantize_option, load_int8_classifier
 from koelectra_cookbook.inference.processes import Processes
 
@@ -74,20 +75,28 @@ class Predictor:
     def probabilities(self, texts: list[str], pairs: list[str] | None = None) -> np.ndarray:
         """Probabilities of shape (len(texts), labels): softmax, or one sigmoid per label (multi-label); for a
         regression model, the scores, shape (len(texts), 1). `pairs`: the second texts of a pair model."""
+        return self.activate(self.logits(self.encode(texts, pairs)))
+
+    def encode(self, texts: list[str], pairs: list[str] | None = None) -> Encoded:
+        """The rows the model reads for `texts` (and `pairs`): a long text's windows, a pair cut to fit."""
         if (pairs is not None) != self.sentence_pair:
             raise UserError("this model compares two texts: give the second text of each row too" if self.sentence_pair
                             else "this model classifies one text: it takes no second text")
-        starts = None
-        if pairs is None:
-            documents = self.model.document_ids(texts)
-            prefix, suffix = self.model.specials
-            token_ids, starts = document_rows(documents, prefix, suffix, self.long_text)
-            first_lengths = None
-            self.last_cut = cut_report(np.fromiter(map(len, documents), dtype=np.int64, count=len(documents)),
-                                       self.long_text, len(prefix) + len(suffix), len(token_ids))
-        else:
+        if pairs is not None:
             # cut where training cut them (the saved long_text's max_seq_len), not at the position table
             token_ids, first_lengths = self.model.pair_token_ids(texts, pairs, self.long_text.max_seq_len)
+            return Encoded(token_ids, None, np.asarray(first_lengths), len(texts))
+        documents = self.model.document_ids(texts)
+        prefix, suffix = self.model.specials
+        token_ids, starts = document_rows(documents, prefix, suffix, self.long_text)
+        self.last_cut = cut_report(np.fromiter(map(len, documents), dtype=np.int64, count=len(documents)),
+                                   self.long_text, len(prefix) + len(suffix), len(token_ids))
+        return Encoded(token_ids, starts, None, len(texts))
+
+    def logits(self, encoded: Encoded) -> np.ndarray:
+        """One row of logits per text of `encoded`, in its order: its rows batched by length (`batch_size` rows a
+        batch, shared among processes), a long text's windows combined as the model was trained to."""
+        token_ids, first_lengths = encoded.rows, encoded.first_lengths
         order = length_sorted_order([len(ids) for ids in token_ids])
         batches = self.processes.share(cut_into_batches(order, self.batch_size))
 
@@ -102,8 +111,13 @@ class Predictor:
         visited = np.array([row for batch in batches for row in batch], dtype=np.int64)
         visited, logits = self.processes.gather(visited, np.concatenate(chunks).astype(np.float32))
         # every process now holds every row: a text's windows, wherever they were computed, become one
-        logits = combine(restore_order(logits, visited), starts, self.long_text.combine)
-        return logits if self.regression else sigmoid(logits) if self.multi_label else softmax(logits)
+        return combine(restore_order(logits, visited), encoded.starts, self.long_text.combine)
+
+    def activate(self, logits: np.ndarray, function: str | None = None) -> np.ndarray:
+        """Logits -> what the model outputs: `function` "softmax", "sigmoid" or "none", or the model's own
+        (regression: none; multi-label: sigmoid; else softmax), as transformers' pipeline chooses it."""
+        function = function or ("none" if self.regression else "sigmoid" if self.multi_label else "softmax")
+        return logits if function == "none" else sigmoid(logits) if function == "sigmoid" else softmax(logits)
 
     def table(self, texts: list[str], top_k: int = 1, pairs: list[str] | None = None) -> dict[str, list]:
         """Output columns: text (and text_pair), prediction(s) and score(s); multi-label: predicted names and
