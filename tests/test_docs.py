@@ -249,6 +249,7 @@ commands.update({
     "predict.py": command("koelectra_cookbook.commands.predict"),
     "evaluate.py": command("koelectra_cookbook.commands.evaluate"),
     "app.py": command("koelectra_cookbook.commands.app"),
+    "serve.py": command("koelectra_cookbook.commands.serve"),
     "sweep.py": command("koelectra_cookbook.commands.sweep"),
     "compare.py": command("koelectra_cookbook.commands.compare"),
     "python -m koelectra_cookbook.commands.push": command("koelectra_cookbook.commands.push"),

@@ -378,3 +378,41 @@ def test_serve_py_answers_inference_client_as_predict_py_and_drains_on_sigterm(m
         for process in [server, waiting]:
             process.kill()
             process.wait()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_ray_serve_deployment_answers_as_the_uvicorn_server(model, client):
+    """serve.py --ray: a local Ray started by the test, one replica batched by @serve.batch; the same requests get
+    the same answers; SIGTERM shuts the deployment down and exits 0."""
+    pytest.importorskip("ray.serve")
+    httpx = pytest.importorskip("httpx")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, str(PROJECT_ROOT / "serve.py"), "--model", str(model), "--ray",
+                               "--port", str(port), "--precision", "full", "--no-access-log"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"})  # the suite's thread count
+    try:
+        for line in server.stdout:  # printed once serve.run() has the deployment running
+            if line.startswith("serving "):
+                break
+        url = f"http://127.0.0.1:{port}"
+        while httpx.get(url + "/health").status_code != 200:  # then the replica answers its warm-up request
+            assert server.poll() is None
+        for path, body in [("/", {"inputs": REVIEWS[:20]}), ("/predict", {"inputs": [[text] for text in REVIEWS[:5]]}),
+                           ("/predict", {"inputs": ""}), ("/", {"inputs": "좋아요", "parameters": {"top_k": 1}})]:
+            on_ray = httpx.post(url + path, json=body, timeout=60)
+            here = client.post(path, json=body)
+            assert (on_ray.status_code, on_ray.json()) == (here.status_code, here.json())
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=120) == 0
+    finally:
+        server.kill()
+        server.wait()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,10 @@ def app_builder(arguments: dict):
     return application(ServerSettings(**typed).check(), replicas)
 
 
+def stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
 def serve_on_ray(settings: ServerSettings, replicas: int, url: list) -> None:
     """serve.py --ray: deploy on the Ray cluster RAY_ADDRESS names (else a local one) and wait for Ctrl-C or
     SIGTERM, then shut the deployment down: Serve lets each replica finish what is in flight first."""
@@ -84,6 +89,8 @@ def serve_on_ray(settings: ServerSettings, replicas: int, url: list) -> None:
     settings = dataclasses.replace(settings, model=str(Path(settings.model).resolve()))  # replicas run elsewhere
     Predictor(Path(settings.model), settings.batch_size, quantize=settings.quantize)  # a bad folder: one line
     ray.init(logging_level="ERROR", log_to_driver=False, include_dashboard=False)
+    # Ray's own SIGTERM handler prints a stack and aborts the process (exit -6); SIGTERM stops the server instead.
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
         serve.start(http_options={"host": settings.host, "port": settings.port})
         serve.run(application(settings, replicas), name="koelectra", route_prefix="/")
