@@ -98,9 +98,10 @@ def read_test_file(path: Path) -> list[tuple[str, str]]:
         return [(row["document"], row["label"]) for row in rows if row["document"].strip()]
 
 
-def base_classifier(vocab: Path) -> Path:
-    """A KoELECTRA-base-shaped classifier with random weights (two labels), built once into bench/out/."""
-    target = OUT_DIR / "models" / "base-classifier"
+def base_classifier(vocab: Path, shape_name: str = "base") -> Path:
+    """A classifier of one of SHAPES (KoELECTRA-base unless told) with random weights (two labels), built once
+    into bench/out/."""
+    target = OUT_DIR / "models" / ("base-classifier" if shape_name == "base" else f"{shape_name}-classifier")
     if (target / "model.safetensors").is_file():
         return target
     import torch
@@ -109,7 +110,7 @@ def base_classifier(vocab: Path) -> Path:
     from koelectra_cookbook.files.atomic import atomic_folder
     from koelectra_cookbook.classifier.tiny import build_tiny_electra
 
-    shape = SHAPES["base"]
+    shape = SHAPES[shape_name]
     with tempfile.TemporaryDirectory() as encoder, atomic_folder(target) as building:
         build_tiny_electra(Path(encoder), vocab, shape["hidden"], shape["layers"], shape["heads"],
                            embedding_size=shape["embedding"], intermediate_size=shape["intermediate"])

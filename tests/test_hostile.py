@@ -23,7 +23,7 @@ import pytest
 import torch
 import yaml
 
-from koelectra_cookbook.commands import predict
+from koelectra_cookbook.commands import predict, serve
 from koelectra_cookbook.commands.train import main
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer
@@ -143,7 +143,10 @@ def context(tmp_path, tiny_model_dir, finished_runs) -> Context:
 
 def run_script(script: str, argv: list[str], capsys) -> tuple[int, str, str]:
     capsys.readouterr()
-    status = predict.main(argv) if script == "predict" else main(SCRIPTS[script], "test", argv)
+    if script == "serve":
+        status = serve.main(argv)
+    else:
+        status = predict.main(argv) if script == "predict" else main(SCRIPTS[script], "test", argv)
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
@@ -875,8 +878,44 @@ def pickled_checkpoint(c: Context) -> Path:
     return copy
 
 
+def busy_port(c: Context) -> str:
+    """A port another program listens on (held until the case's context is gone)."""
+    import socket
+
+    c.listener = socket.socket()
+    c.listener.bind(("127.0.0.1", 0))
+    c.listener.listen()
+    return str(c.listener.getsockname()[1])
+
+
+def serving(c: Context, *extra: str, model: Path | None = None) -> list[str]:
+    """serve.py with the finished run's model (or `model`), in full precision, plus `extra`."""
+    return ["--model", str(model or c.run() / "model"), "--precision", "full", "--port", "0", *extra]
+
+
+SERVE = [
+    ("serve: a pretrained checkpoint that was never fine-tuned", "serve", lambda c: serving(c, model=c.model),
+     "not a fine-tuned classifier"),
+    ("serve: only pickled weights", "serve", lambda c: serving(c, model=c.model_copy(**PICKLED_ONLY)), "a pickle"),
+    ("serve: a port another program holds", "serve", lambda c: serving(c, "--port", busy_port(c)),
+     "cannot listen there"),
+    ("serve: an empty batch budget", "serve", lambda c: serving(c, "--max-batch-tokens", "0"),
+     "--max-batch-tokens 0: must be 1 or more"),
+    ("serve: a negative payload limit", "serve", lambda c: serving(c, "--payload-limit", "-1"), "--payload-limit"),
+    ("serve: a wait bound of an hour", "serve", lambda c: serving(c, "--max-wait-ms", "3600000"), "--max-wait-ms"),
+    ("serve: an API key variable that is not set", "serve",
+     lambda c: serving(c, "--api-key-env", "KOELECTRA_TEST_NO_SUCH_VARIABLE"), "is not set"),
+    ("serve: an API key file that is a folder", "serve", lambda c: serving(c, "--api-key-file", str(c.tmp)),
+     "cannot read it"),
+    ("serve: an API key of three characters", "serve",
+     lambda c: serving(c, "--api-key-file", str(c.write("key.txt", "abc\n"))), "at least 8 printable"),
+    ("serve: an API key of binary bytes", "serve",
+     lambda c: serving(c, "--api-key-file", str(c.write("key.bin", b"\xff\xfe\x00\x01abcdefgh"))), "cannot read it"),
+    ("serve: replicas without Ray", "serve", lambda c: serving(c, "--replicas", "2"), "--replicas is for --ray"),
+]
+
 TABLE = (COMMAND_LINE_AND_CONFIG + DATA + PAIRS_AND_REGRESSION + LONG_TEXTS + MODEL_FOLDER + RUN_FOLDER + PREDICT
-         + PRETRAINING)
+         + PRETRAINING + SERVE)
 
 
 @pytest.mark.parametrize("name, script, argv, expected", TABLE, ids=[row[0] for row in TABLE])

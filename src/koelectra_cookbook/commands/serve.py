@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -153,7 +154,11 @@ def run_uvicorn(settings: ServerSettings, predictor, listening: socket.socket) -
     del predictor  # each worker loads its own (serving/workers.py)
     settings.to_environment()
     # prometheus-client adds up the workers' metrics through files in one folder (serving/metrics.py)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="koelectra-metrics-")
+    counts = tempfile.mkdtemp(prefix="koelectra-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = counts
     config = uvicorn.Config("koelectra_cookbook.serving.workers:app", factory=True, workers=settings.workers,
                             **options)
-    Multiprocess(config, sockets=[listening]).run()
+    try:
+        Multiprocess(config, sockets=[listening]).run()
+    finally:
+        shutil.rmtree(counts, ignore_errors=True)

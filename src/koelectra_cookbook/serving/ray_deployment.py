@@ -60,16 +60,32 @@ def application(settings: ServerSettings, replicas: int):
 def app_builder(arguments: dict):
     """For `serve run koelectra_cookbook.serving.ray_deployment:app_builder model=DIR [replicas=N] [key=value
     ...]`: any ServerSettings field as a key (a Serve config file's `args` likewise)."""
+    settings, replicas = settings_of(arguments)
+    return application(settings, replicas)
+
+
+def settings_of(arguments: dict) -> tuple[ServerSettings, int]:
+    """ServerSettings and the replica count from `serve run`'s key=value arguments (strings) or a config's args."""
     arguments = dict(arguments)
     replicas = int(arguments.pop("replicas", 1))
-    fields = {field.name: field.type for field in dataclasses.fields(ServerSettings)}
-    unknown = sorted(set(arguments) - set(fields))
+    kinds = {field.name: str(field.type) for field in dataclasses.fields(ServerSettings)}
+    unknown = sorted(set(arguments) - set(kinds))
     if unknown:
-        raise ValueError(f"unknown settings {unknown}; known: {sorted(fields)}")
-    defaults = ServerSettings(model="")
-    typed = {name: value if not isinstance(getattr(defaults, name), (int, float)) or isinstance(value, (int, float))
-             else type(getattr(defaults, name))(value) for name, value in arguments.items()}
-    return application(ServerSettings(**typed).check(), replicas)
+        raise ValueError(f"unknown settings {unknown}; known: replicas, {', '.join(sorted(kinds))}")
+
+    def typed(name: str, value):
+        if not isinstance(value, str):  # a config file's args keep their YAML types
+            return value
+        if value.lower() in ("none", "null") and "None" in kinds[name]:
+            return None
+        if kinds[name].startswith("bool"):
+            if value.lower() not in ("true", "false"):
+                raise ValueError(f"{name}={value}: true or false")
+            return value.lower() == "true"
+        return int(value) if kinds[name].startswith("int") else float(value) if kinds[name].startswith(
+            "float") else value
+
+    return ServerSettings(**{name: typed(name, value) for name, value in arguments.items()}).check(), replicas
 
 
 def stop_on_sigterm(signum, frame):
