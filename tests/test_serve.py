@@ -107,7 +107,7 @@ def test_the_tei_body_a_text_is_a_flat_list_a_batch_a_list_each(client):
     ("/", '{"inputs": "좋아요"}'.encode("utf-16"), 422, "Invalid JSON"),
     ("/", '{"inputs": "좋아요"}'.encode("cp949"), 422, "Invalid JSON"),
     ("/", b'\xef\xbb\xbf{"inputs": "a"}', 422, "Invalid JSON"),  # a byte-order mark
-    ("/", b'{"inputs": "a\u0000b", "parameters": {"top_k": NaN}}', 422, "Invalid JSON"),
+    ("/", b'{"inputs": "a\u0000b", "parameters": {"top_k": NaN}}', 422, "top_k"),
     ("/", b'{"inputs": "a", "parameters": {"top_k": true}}', 422, "top_k"),
     ("/", b'{"inputs": "a", "parameters": {"top_k": 1.5}}', 422, "top_k"),
     ("/", b'{"inputs": "a", "inputs": "b"}', 200, ""),  # a key twice: JSON parsers keep the last, as this one does
@@ -446,3 +446,16 @@ def test_serve_run_arguments_become_typed_settings():
         settings_of({"model": "m", "max_batch": "4"})
     with pytest.raises(ValueError, match="true or false"):
         settings_of({"model": "m", "log_requests": "no"})
+
+
+def test_one_access_log_line_per_request_with_the_path_escaped(model, capfd):
+    client = started(build_app(ServerSettings(model=str(model))))
+    try:
+        capfd.readouterr()
+        client.post("/", json={"inputs": "좋아요"})
+        client.get("/%0Afake%20line%1B[31m")
+        lines = capfd.readouterr().err.splitlines()
+    finally:
+        client.__exit__(None, None, None)
+    assert len(lines) == 2 and '"POST /" 200' in lines[0]
+    assert '"GET /\\nfake line\\x1b[31m" 404' in lines[1]

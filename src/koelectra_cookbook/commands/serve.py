@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"serving {settings.model} ({'int8' if settings.quantize else 'full precision'}) at {url[0]} "
               f"(GET /health says when it is ready; Ctrl-C stops it)", flush=True)
         run_uvicorn(settings, predictor, listening)
+        print(f"stopped serving at {url[0]}", file=sys.stderr)  # several workers: each finished what it had
 
     def interrupted() -> str:
         return f"stopped serving at {url[0]}" if url[0] else "interrupted before the server started"

@@ -93,12 +93,13 @@ class Predictor:
                                    self.long_text, len(prefix) + len(suffix), len(token_ids))
         return Encoded(token_ids, starts, None, len(texts))
 
-    def logits(self, encoded: Encoded) -> np.ndarray:
+    def logits(self, encoded: Encoded, batch_size: int | None = None) -> np.ndarray:
         """One row of logits per text of `encoded`, in its order: its rows batched by length (`batch_size` rows a
-        batch, shared among processes), a long text's windows combined as the model was trained to."""
+        batch, the Predictor's unless given; shared among processes), a long text's windows combined as the model
+        was trained to."""
         token_ids, first_lengths = encoded.rows, encoded.first_lengths
         order = length_sorted_order([len(ids) for ids in token_ids])
-        batches = self.processes.share(cut_into_batches(order, self.batch_size))
+        batches = self.processes.share(cut_into_batches(order, batch_size or self.batch_size))
 
         def padded(batch: list[int]) -> tuple[np.ndarray, ...]:
             input_ids, attention_mask = pad_rows([token_ids[row] for row in batch], self.model.pad_token_id)

@@ -31,6 +31,16 @@ SCHEMAS = "#/components/schemas/{model}"
 WARM_UP_TEXT = "서버가 준비되었는지 확인하는 문장입니다."
 
 
+def batch_logits(predictor: Predictor, encoded: Encoded) -> np.ndarray:
+    """A batch's logits. The int8 model computes each model call on one core, several calls side by side: a batch
+    smaller than a call per core is shared out among the cores instead of left on one."""
+    rows_per_call = None
+    cores = getattr(predictor.model, "workers", 1)
+    if cores > 1 and len(encoded.rows) < predictor.batch_size * cores:
+        rows_per_call = max(1, -(-len(encoded.rows) // cores))
+    return predictor.logits(encoded, rows_per_call)
+
+
 class Service:
     """The model behind the routes: loaded (or given), warmed up by one request through the batches, then ready.
     `batches`: where a request's rows are computed (the dynamic batcher here; Ray's @serve.batch on Ray)."""
@@ -47,7 +57,7 @@ class Service:
         self.started = time.perf_counter()
 
     def run_batch(self, encoded: Encoded) -> np.ndarray:
-        return self.predictor.logits(encoded)
+        return batch_logits(self.predictor, encoded)
 
     async def start(self) -> None:
         if self.batcher is not None:
@@ -165,19 +175,19 @@ def build_app(settings: ServerSettings, predictor: Predictor | None = None,
 
     @app.post("/", response_model=list[list[Label]], response_model_exclude_none=True, openapi_extra=body_schema(
         InferenceRequest), summary="Classify (the Hugging Face inference API's text classification)")
-    async def classify(request: Request) -> list:
+    async def classify(request: Request) -> JSONResponse:  # response_model documents it; no second validation
         ready = ready_service()
         body = read(InferenceRequest, await request.body())
-        return await ready.classify(from_inference_request(body, ready.predictor.sentence_pair,
-                                                           settings.max_client_batch_size))
+        return JSONResponse(await ready.classify(from_inference_request(body, ready.predictor.sentence_pair,
+                                                                        settings.max_client_batch_size)))
 
     @app.post("/predict", response_model=list[Label] | list[list[Label]], response_model_exclude_none=True,
               openapi_extra=body_schema(PredictRequest), summary="Classify (text-embeddings-inference's /predict)")
-    async def predict(request: Request) -> list:
+    async def predict(request: Request) -> JSONResponse:
         ready = ready_service()
         body = read(PredictRequest, await request.body())
-        return await ready.classify(from_predict_request(body, ready.predictor.sentence_pair,
-                                                         settings.max_client_batch_size))
+        return JSONResponse(await ready.classify(from_predict_request(body, ready.predictor.sentence_pair,
+                                                                      settings.max_client_batch_size)))
 
     @app.get("/health", summary="200 once the model has answered its warm-up request, 503 before")
     async def health() -> dict:

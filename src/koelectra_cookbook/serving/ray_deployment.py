@@ -33,7 +33,7 @@ class Replica:
         from ray import serve
 
         from koelectra_cookbook.inference.predictor import Predictor
-        from koelectra_cookbook.serving.api import build_app
+        from koelectra_cookbook.serving.api import batch_logits, build_app
 
         settings = self.settings
         predictor = Predictor(Path(settings.model), settings.batch_size, quantize=settings.quantize)
@@ -41,7 +41,7 @@ class Replica:
 
         @serve.batch(max_batch_size=settings.max_batch_requests, batch_wait_timeout_s=settings.max_wait_ms / 1000)
         async def batches(parts: list[Encoded]):
-            logits = await asyncio.get_running_loop().run_in_executor(inference, predictor.logits, join(parts))
+            logits = await asyncio.get_running_loop().run_in_executor(inference, batch_logits, predictor, join(parts))
             return split(logits, parts)
 
         return build_app(settings, predictor, batches)

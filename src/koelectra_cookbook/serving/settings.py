@@ -23,7 +23,7 @@ class ServerSettings:
     # Dynamic batching: requests waiting together run as one batch, up to these bounds (docs/benchmarks.md).
     max_batch_tokens: int = 16384
     max_batch_requests: int = 32
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0  # none: a batch is what waited while the model was busy (measured best on a CPU)
     # Limits: what a request may ask, and how many may be in the server at once.
     max_concurrent_requests: int = 256
     max_client_batch_size: int = 1024  # texts in one request
