@@ -225,9 +225,10 @@ def test_the_batcher_closes_a_batch_at_its_request_count_and_token_budget_and_ke
     """Requests already waiting run together, up to the bounds; each gets its own texts' rows back."""
     seen = []
 
-    def run_batch(joined: Encoded) -> np.ndarray:
+    def run_batch(parts: list[Encoded]) -> list[np.ndarray]:
+        joined = join(parts)
         seen.append(joined.texts)
-        return np.arange(joined.texts, dtype=np.float32).reshape(-1, 1) + 100 * len(seen)
+        return split(np.arange(joined.texts, dtype=np.float32).reshape(-1, 1) + 100 * len(seen), parts)
 
     async def scenario(max_tokens: int, max_requests: int, sizes: list[int]) -> list[np.ndarray]:
         batcher = DynamicBatcher(run_batch, max_tokens, max_requests, max_wait_s=0.0)
@@ -459,3 +460,44 @@ def test_one_access_log_line_per_request_with_the_path_escaped(model, capfd):
         client.__exit__(None, None, None)
     assert len(lines) == 2 and '"POST /" 200' in lines[0]
     assert '"GET /\\nfake line\\x1b[31m" 404' in lines[1]
+
+
+def test_the_int8_server_gives_predict_py_int8_numbers_for_one_request(model, tmp_path, monkeypatch):
+    """The default on a CPU: one request's texts are batched as predict.py --quantize int8 batches them (int8
+    quantizes each batch's activations with its own scale, so the batches must be the same)."""
+    pytest.importorskip("onnxruntime")
+    from koelectra_cookbook.inference.predictor import Predictor
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    predictor = Predictor(model, quantize="int8")
+    expected = predictor.table(REVIEWS, top_k=2)  # predict.py's columns
+    client = started(build_app(ServerSettings(model=str(model), quantize="int8", log_requests=False), predictor))
+    try:
+        served = client.post("/", json={"inputs": REVIEWS}).json()
+    finally:
+        client.__exit__(None, None, None)
+    assert [[label["label"] for label in labels] for labels in served] == [
+        list(pair) for pair in zip(expected["prediction_1"], expected["prediction_2"])]
+    assert [[f"{label['score']:.6f}" for label in labels] for labels in served] == [
+        list(pair) for pair in zip(expected["score_1"], expected["score_2"])]
+
+
+def test_a_failure_in_the_model_is_a_json_500_and_the_server_goes_on(model):
+    from koelectra_cookbook.inference.predictor import Predictor
+
+    calls = []
+
+    async def failing_once(encoded):
+        calls.append(encoded)
+        if len(calls) == 1:
+            raise RuntimeError("out of memory")
+        return np.zeros((encoded.texts, 2), dtype=np.float32)
+
+    app = build_app(ServerSettings(model=str(model), log_requests=False), Predictor(model), failing_once)
+    client = started(app)
+    try:
+        failed = client.post("/", json={"inputs": "좋아요"})
+        assert failed.status_code == 500 and failed.json()["error_type"] == "backend"
+        assert client.post("/", json={"inputs": "좋아요"}).status_code == 200
+    finally:
+        client.__exit__(None, None, None)

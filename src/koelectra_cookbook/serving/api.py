@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from koelectra_cookbook.inference.encoded import Encoded
+from koelectra_cookbook.inference.encoded import Encoded, join, split
 from koelectra_cookbook.inference.predictor import Predictor
 from koelectra_cookbook.serving.batcher import DynamicBatcher
 from koelectra_cookbook.serving.bodies import (InferenceRequest, Label, PredictRequest, Question, Refused, Strict,
@@ -31,14 +31,15 @@ SCHEMAS = "#/components/schemas/{model}"
 WARM_UP_TEXT = "서버가 준비되었는지 확인하는 문장입니다."
 
 
-def batch_logits(predictor: Predictor, encoded: Encoded) -> np.ndarray:
-    """A batch's logits. The int8 model computes each model call on one core, several calls side by side: a batch
-    smaller than a call per core is shared out among the cores instead of left on one."""
-    rows_per_call = None
+def batch_logits(predictor: Predictor, parts: list[Encoded]) -> list[np.ndarray]:
+    """The logits of each request of a batch. One request is computed in predict.py's batches, so the same texts get
+    predict.py's numbers. Several are joined; the int8 model computes each model call on one core, several calls side
+    by side, so a joined batch smaller than a call per core is shared out among the cores instead of left on one."""
+    joined, rows_per_call = join(parts), None
     cores = getattr(predictor.model, "workers", 1)
-    if cores > 1 and len(encoded.rows) < predictor.batch_size * cores:
-        rows_per_call = max(1, -(-len(encoded.rows) // cores))
-    return predictor.logits(encoded, rows_per_call)
+    if len(parts) > 1 and cores > 1 and len(joined.rows) < predictor.batch_size * cores:
+        rows_per_call = max(1, -(-len(joined.rows) // cores))
+    return split(predictor.logits(joined, rows_per_call), parts)
 
 
 class Service:
@@ -56,8 +57,8 @@ class Service:
         self.ready, self.problem = False, None
         self.started = time.perf_counter()
 
-    def run_batch(self, encoded: Encoded) -> np.ndarray:
-        return batch_logits(self.predictor, encoded)
+    def run_batch(self, parts: list[Encoded]) -> list[np.ndarray]:
+        return batch_logits(self.predictor, parts)
 
     async def start(self) -> None:
         if self.batcher is not None:
@@ -153,7 +154,12 @@ def build_app(settings: ServerSettings, predictor: Predictor | None = None,
         return JSONResponse({"error": str(problem.detail), "error_type": error_type}, problem.status_code,
                             headers=getattr(problem, "headers", None))
 
+    def failed(request: Request, problem: Exception) -> JSONResponse:  # a bug or a model failure, said as JSON
+        return JSONResponse({"error": f"the server failed on this request ({type(problem).__name__})",
+                             "error_type": "backend"}, 500)
+
     app.add_exception_handler(Refused, refused)
+    app.add_exception_handler(Exception, failed)
     app.add_exception_handler(HTTPException, http_problem)
     app.add_middleware(Guard, settings=settings, metrics=service.metrics, api_key=settings.api_key())
 

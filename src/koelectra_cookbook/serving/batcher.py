@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from koelectra_cookbook.inference.encoded import Encoded, join, split
+from koelectra_cookbook.inference.encoded import Encoded
 
 DRAIN_CHECK_S = 0.05  # an open batch looks this often whether the server has begun to stop
 
@@ -27,10 +27,10 @@ class Waiting:
 
 
 class DynamicBatcher:
-    """Collects `Encoded` requests into batches for `run_batch` (Encoded -> one row of logits per text).
+    """Collects `Encoded` requests into batches for `run_batch` (the requests of a batch -> each one's logits).
     `on_batch(requests, texts, queue_seconds, inference_seconds)` is told of every batch (the metrics)."""
 
-    def __init__(self, run_batch: Callable[[Encoded], np.ndarray], max_tokens: int, max_requests: int,
+    def __init__(self, run_batch: Callable[[list[Encoded]], list[np.ndarray]], max_tokens: int, max_requests: int,
                  max_wait_s: float, on_batch: Callable[[int, int, list[float], float], None] | None = None):
         self.run_batch, self.on_batch = run_batch, on_batch
         self.max_tokens, self.max_requests, self.max_wait_s = max_tokens, max_requests, max_wait_s
@@ -70,14 +70,14 @@ class DynamicBatcher:
             started = time.perf_counter()
             parts = [waiting.encoded for waiting in batch]
             try:
-                logits = await loop.run_in_executor(self.inference, self.run_batch, join(parts))
+                answers = await loop.run_in_executor(self.inference, self.run_batch, parts)
             except Exception as problem:  # the model failed on this batch: its requests fail, the server goes on
                 for waiting in batch:
                     if not waiting.answer.done():
                         waiting.answer.set_exception(problem)
                 continue
             finished = time.perf_counter()
-            for waiting, values in zip(batch, split(logits, parts)):
+            for waiting, values in zip(batch, answers):
                 if not waiting.answer.done():  # a request past its time limit has gone already
                     waiting.answer.set_result(values)
             if self.on_batch is not None:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from koelectra_cookbook.errors import UserError
-from koelectra_cookbook.inference.encoded import Encoded, join, split
+from koelectra_cookbook.inference.encoded import Encoded
 from koelectra_cookbook.serving.settings import ServerSettings
 
 
@@ -41,8 +41,7 @@ class Replica:
 
         @serve.batch(max_batch_size=settings.max_batch_requests, batch_wait_timeout_s=settings.max_wait_ms / 1000)
         async def batches(parts: list[Encoded]):
-            logits = await asyncio.get_running_loop().run_in_executor(inference, batch_logits, predictor, join(parts))
-            return split(logits, parts)
+            return await asyncio.get_running_loop().run_in_executor(inference, batch_logits, predictor, parts)
 
         return build_app(settings, predictor, batches)
 
