@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -501,3 +502,26 @@ def test_a_failure_in_the_model_is_a_json_500_and_the_server_goes_on(model):
         assert client.post("/", json={"inputs": "좋아요"}).status_code == 200
     finally:
         client.__exit__(None, None, None)
+
+
+def test_several_workers_share_one_port_and_add_up_their_metrics(model):
+    """serve.py --workers 2: two processes on one port, each with its model; /metrics counts both; SIGTERM ends
+    both and the script exits 0."""
+    httpx = pytest.importorskip("httpx")
+    server = start_server(model, "--workers", "2", "--no-access-log")
+    try:
+        url = server.stdout.readline().split(" at ")[1].split(" ")[0]
+        ready = 0
+        for line in server.stderr:
+            ready += line.startswith("ready:")
+            if ready == 2:
+                break
+        for text in REVIEWS[:6]:
+            assert httpx.post(url + "/", json={"inputs": text}, timeout=60).status_code == 200
+        metrics = httpx.get(url + "/metrics").text
+        assert re.search(r'^koelectra_responses_total\{status="200"\} 6\.0$', metrics, re.M), metrics[-2000:]
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+    finally:
+        server.kill()
+        server.wait()

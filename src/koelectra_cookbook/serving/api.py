@@ -43,7 +43,7 @@ def batch_logits(predictor: Predictor, parts: list[Encoded]) -> list[np.ndarray]
 
 
 class Service:
-    """The model behind the routes: loaded (or given), warmed up by one request through the batches, then ready.
+    """The model behind the routes: loaded (or given), warmed up by one prediction, then ready.
     `batches`: where a request's rows are computed (the dynamic batcher here; Ray's @serve.batch on Ray)."""
 
     def __init__(self, settings: ServerSettings, predictor: Predictor | None = None,
@@ -55,7 +55,6 @@ class Service:
         self.batches = batches or self.batcher.logits
         self.tokenizing = ThreadPoolExecutor(max(2, os.cpu_count() or 1), thread_name_prefix="tokenize")
         self.ready, self.problem = False, None
-        self.started = time.perf_counter()
 
     def run_batch(self, parts: list[Encoded]) -> list[np.ndarray]:
         return batch_logits(self.predictor, parts)
@@ -79,8 +78,7 @@ class Service:
             print(f"error: the model did not load: {self.problem}", file=sys.stderr, flush=True)
             return
         self.ready = True
-        print(f"ready: {self.settings.model} answered its warm-up request "
-              f"{time.perf_counter() - self.started:.1f} s after start", file=sys.stderr, flush=True)
+        print(f"ready: {self.settings.model} answered its warm-up request", file=sys.stderr, flush=True)
 
     async def stop(self) -> None:
         if self.batcher is not None:
