@@ -912,6 +912,7 @@ SERVE = [
     ("serve: an API key of binary bytes", "serve",
      lambda c: serving(c, "--api-key-file", str(c.write("key.bin", b"\xff\xfe\x00\x01abcdefgh"))), "cannot read it"),
     ("serve: replicas without Ray", "serve", lambda c: serving(c, "--replicas", "2"), "--replicas is for --ray"),
+    ("serve: workers with Ray", "serve", lambda c: serving(c, "--ray", "--workers", "2"), "with --ray, give --replicas"),
 ]
 
 TABLE = (COMMAND_LINE_AND_CONFIG + DATA + PAIRS_AND_REGRESSION + LONG_TEXTS + MODEL_FOLDER + RUN_FOLDER + PREDICT

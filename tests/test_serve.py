@@ -140,7 +140,8 @@ def test_info_metrics_and_the_schema_say_what_is_served(client, model):
     metrics = client.get("/metrics").text
     for name in ["koelectra_request_duration_seconds_count", "koelectra_tokenization_duration_seconds_count",
                  "koelectra_queue_duration_seconds_count", "koelectra_inference_duration_seconds_count",
-                 "koelectra_batch_requests_count", "koelectra_requests_in_flight", 'koelectra_responses_total{status="200"}']:
+                 "koelectra_batch_requests_count", "koelectra_requests_in_flight",
+                 'koelectra_responses_total{status="200"}']:
         assert name in metrics
     schema = client.get("/openapi.json").json()
     assert {"InferenceRequest", "PredictRequest", "TextPair"} <= set(schema["components"]["schemas"])

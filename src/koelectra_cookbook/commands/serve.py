@@ -70,8 +70,15 @@ def main(argv: list[str] | None = None) -> int:
 
     def serve() -> None:
         args = parser.parse_args(argv)
+        missing = [name for name in ["fastapi", "uvicorn", "prometheus_client", *(["ray"] if args.ray else [])]
+                   if importlib.util.find_spec(name) is None]
+        if missing:
+            extra = "ray" if args.ray else "serve"
+            raise UserError(f"serve.py needs {', '.join(missing)}: pip install -e '.[{extra}]'")
         if args.api_key_env is not None and args.api_key_file is not None:
             raise UserError("give --api-key-env or --api-key-file, not both")
+        if args.ray and args.workers != 1:
+            raise UserError("--workers is for the server on this machine; with --ray, give --replicas")
         settings = ServerSettings(
             model=args.model, quantize=quantization(args.precision), host=args.host, port=args.port,
             workers=args.workers, max_batch_tokens=args.max_batch_tokens, max_batch_requests=args.max_batch_requests,
@@ -92,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         # The model is read and checked here, before a port is taken: a bad folder is one error line. With
         # several workers this also builds the int8 model once, before they start.
         predictor = Predictor(Path(settings.model), settings.batch_size, quantize=settings.quantize)
+        if settings.workers > 1:
+            predictor = None  # each worker loads its own copy (serving/workers.py)
         listening = listen(settings.host, settings.port)
         host, port = listening.getsockname()[:2]
         url[0] = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
@@ -152,7 +161,6 @@ def run_uvicorn(settings: ServerSettings, predictor, listening: socket.socket) -
         return
     from uvicorn.supervisors import Multiprocess
 
-    del predictor  # each worker loads its own (serving/workers.py)
     settings.to_environment()
     # prometheus-client adds up the workers' metrics through files in one folder (serving/metrics.py)
     counts = tempfile.mkdtemp(prefix="koelectra-metrics-")
