@@ -59,8 +59,9 @@ def complete_config(config: Config, source: str) -> Config:
     """Fill the task-dependent defaults and check what depends on several keys at once."""
     check_task_name(config.task)
     spec, train, multi_label = task_spec(config.task), config.train, config.data.multi_label
-    if not config.data.dir:
-        raise UserError(f"{source}: data.dir must name the folder holding your data files")
+    if not config.data.dir and not config.data.dataset:
+        raise UserError(f"{source}: data.dir must name the folder holding your data files (or data.dataset a "
+                        f"Hugging Face dataset)")
     regression = train.task_type == "regression"
     if regression and multi_label:
         raise UserError("config: train.task_type regression takes one score column (data.label_column), not "

@@ -67,6 +67,14 @@ class DataConfig:
     train_file: str | list[str] = knob("", "the training file in data.dir, or a list of files read as one")
     dev_file: str | None = knob("", "a dev file in data.dir to choose on; \"\" or null = a split held out from training")
     eval_file: str = knob("", "the evaluation file in data.dir: only reported on, never chosen on")
+    dataset: str = knob("", "a Hugging Face dataset id (klue/klue) or a local folder laid out as one, read through "
+                            "`datasets` instead of files; \"\" = the files above")
+    dataset_config: str | None = knob(None, "data.dataset's configuration (ynat); null = its only one")
+    dataset_revision: str | None = knob(None, "data.dataset's branch, tag or commit; null = the main branch")
+    dataset_train_split: str = knob("train", "data.dataset's split to train on")
+    dataset_dev_split: str = knob("", "data.dataset's split to choose on; \"\" = data.dev_split held out from "
+                                      "train")
+    dataset_eval_split: str = knob("validation", "data.dataset's split to report on")
     format: str | None = knob(None, "csv, tsv, json, jsonl, or txt (pretraining); null = from the extension")
     quoting: bool = knob(True, "csv/tsv: false reads a quote as a plain character (KorNLI, KorSTS hold stray ones)")
     text_column: str = knob("text", "the column (or JSON field; a.b for a nested one) holding the text")

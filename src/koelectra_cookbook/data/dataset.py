@@ -26,6 +26,7 @@ from koelectra_cookbook.data.download import ensure_file
 from koelectra_cookbook.data.preflight import same_file
 from koelectra_cookbook.data.labels import (check_scores_vary, infer_labels, label_ids, labels_from_indicator_columns,
                                             parse_label_list, scores)
+from koelectra_cookbook.data.hub import HubSplit, checked_feature_labels, described, read_split
 from koelectra_cookbook.data.readers import detect_format, read_table
 from koelectra_cookbook.data.row_lines import RowLines
 from koelectra_cookbook.config.tasks import task_spec
@@ -111,21 +112,34 @@ def load_task_data(config: Config, tokenizer, writes: bool = True) -> TaskData:
     if writes:
         check_cache_dir(cache_dir)
     notes: list[str] = []
-    if not data.train_file or not data.eval_file:
-        raise UserError(f"config: data.train_file and data.eval_file must name files in data.dir ({data.dir})")
+    feature_labels = None  # the label names a dataset's ClassLabel feature gives, in its own order
+    if data.dataset:
+        train_raw, train_split = _read_hub_split(data.dataset_train_split, "data.dataset_train_split", config, notes)
+        train_parts = [train_raw]
+        dev_raw = _read_hub_split(data.dataset_dev_split, "data.dataset_dev_split", config, notes)[0] \
+            if data.dataset_dev_split else None
+        eval_raw = _read_hub_split(data.dataset_eval_split, "data.dataset_eval_split", config, notes)[0]
+        if data.dataset_eval_split == data.dataset_train_split:
+            notes.append(f"the evaluation split is the training split ({data.dataset_eval_split}): its metrics are "
+                         f"not held out")
+        feature_labels = checked_feature_labels(train_split, data, config.train.task_type == "regression")
+    else:
+        if not data.train_file or not data.eval_file:
+            raise UserError(f"config: data.train_file and data.eval_file must name files in data.dir ({data.dir})")
 
-    def read(file_name: str) -> _RawFile:
-        return _read_labelled(ensure_file(data_dir, file_name, spec, data.download and writes), config, notes)
+        def read(file_name: str) -> _RawFile:
+            return _read_labelled(ensure_file(data_dir, file_name, spec, data.download and writes), config, notes)
 
-    train_parts = [read(name) for name in data.train_files()]
-    dev_raw = read(data.dev_file) if data.dev_file else None
-    eval_raw = read(data.eval_file)
-    train_raw = train_parts[0]
-    if any(same_file(eval_raw.path, part.path) for part in train_parts):  # links and hard links too
-        notes.append(f"the evaluation file is the training file ({eval_raw.path.name}): its metrics are not held out")
+        train_parts = [read(name) for name in data.train_files()]
+        dev_raw = read(data.dev_file) if data.dev_file else None
+        eval_raw = read(data.eval_file)
+        train_raw = train_parts[0]
+        if any(same_file(eval_raw.path, part.path) for part in train_parts):  # links and hard links too
+            notes.append(f"the evaluation file is the training file ({eval_raw.path.name}): its metrics are not "
+                         f"held out")
 
     regression = config.train.task_type == "regression"
-    label_values = data.labels or data.label_columns or ([] if regression else infer_labels(
+    label_values = feature_labels or data.labels or data.label_columns or ([] if regression else infer_labels(
         [value for part in train_parts for value in part.label_values], train_raw.path))
     label_names = ["score"] if regression else (data.label_names or label_values)
     if data.multi_label:  # predictions.csv has a column per label beside these
@@ -205,7 +219,8 @@ def _choose_rows(train_count: int, eval_count: int, data: DataConfig, seed: int,
                             f"{len(train_rows)}")
         order = rng.permutation(len(train_rows))
         dev_rows, train_rows = np.sort(train_rows[order[:dev_size]]), np.sort(train_rows[order[dev_size:]])
-        notes.append(f"dev: {len(dev_rows)} rows held out from {', '.join(data.train_files())} "
+        source = f"{described(data)}:{data.dataset_train_split}" if data.dataset else ", ".join(data.train_files())
+        notes.append(f"dev: {len(dev_rows)} rows held out from {source} "
                      f"(data.dev_split={data.dev_split})")
         if len(dev_rows) < SMALL_DEV_SPLIT:
             notes.append(f"dev: {len(dev_rows)} rows are too few to choose a model on (one row moves accuracy by "
@@ -232,6 +247,23 @@ def _read_labelled(path: Path, config: Config, notes: list[str]) -> _RawFile:
                               data.encoding, text_columns=(data.text_column, *([pair_column] if pair_column else [])),
                               list_column=data.label_column if data.multi_label and not data.label_columns else None,
                               quoting=data.quoting)
+    return _labelled_rows(path, table, lines, config, notes)
+
+
+def _read_hub_split(split: str, option: str, config: Config, notes: list[str]) -> tuple[_RawFile, HubSplit]:
+    """A split of data.dataset as the rows of a file: a row's "line" is its 1-based row number in the split."""
+    data = config.data
+    columns = [data.text_column, *([data.text_pair_column] if data.text_pair_column else []), data.label_column]
+    found = read_split(data, split, option, columns, data.label_column)
+    lines = RowLines(lambda: np.arange(1, len(found.table) + 1))
+    return _labelled_rows(Path(found.name), found.table, lines, config, notes), found
+
+
+def _labelled_rows(path: Path, table, lines: RowLines, config: Config, notes: list[str]) -> _RawFile:
+    """The rows of a table read from `path` (a file, or a dataset's split): texts kept, empty ones dropped and
+    counted, labels as values."""
+    data = config.data
+    pair_column = data.text_pair_column
     texts = table[data.text_column].str.strip()
     empty = texts.str.fullmatch(_BLANK).to_numpy()
     pairs = None

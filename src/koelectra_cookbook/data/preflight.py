@@ -29,7 +29,9 @@ def check_inputs(config: Config, writes: bool, evaluation: bool = True) -> None:
     names = [*data.train_files(), *([data.dev_file] if data.dev_file else []),
              *([data.eval_file] if evaluation else [])]  # pretraining never reads an evaluation file
     known_sources = task_spec(config.task) is not None and task_spec(config.task).remote_files
-    if not Path(data.dir).is_dir() and not known_sources:  # one line for the folder, not one per file
+    if data.dataset:  # a Hugging Face dataset: `datasets` reads (and checks) it when the data loads
+        names = []
+    elif not Path(data.dir).is_dir() and not known_sources:  # one line for the folder, not one per file
         problems.append(f"data.dir {data.dir!r} is not a folder (a relative data.dir is read from the working "
                         f"folder: {Path(data.dir).resolve()}); put the data files there ({', '.join(names)}) or "
                         f"set data.dir")
@@ -44,7 +46,8 @@ def check_inputs(config: Config, writes: bool, evaluation: bool = True) -> None:
             ensure_file(Path(data.dir), file_name, task_spec(config.task), data.download and writes)
         except UserError as exc:
             problems.append(str(exc))
-    problems.extend(shared_files(data))
+    if not data.dataset:
+        problems.extend(shared_files(data))
     if problems:  # one error line naming every problem, then the ways around them (the model's, if any)
         lines = [problem.split("\n", 1) for problem in problems]
         message = "; also: ".join(line[0] for line in lines)
