@@ -131,3 +131,55 @@ def test_the_label_feature_must_fit_the_task():
     data.labels = ["x", "z"]
     with pytest.raises(UserError, match=r"data.labels has \['z'\]"):
         checked_feature_labels(split_of("classes", ["x", "y"]), data, regression=False)
+
+
+def test_a_built_in_task_switches_to_its_hub_twin_with_the_same_labels(tmp_path, tiny_model_dir, capsys):
+    """--set data.source=hub: ynat read from a folder laid out as klue/klue (config ynat), its ClassLabel in KLUE's
+    order as the built-in task's data.labels are; HF_HUB_OFFLINE stops the real id, so the folder stands in."""
+    from koelectra_cookbook.config.tasks import task_spec
+
+    labels = task_spec("ynat").data_defaults["labels"]
+    features = datasets.Features({"title": datasets.Value("string"), "label": datasets.ClassLabel(names=labels)})
+    folder = tmp_path / "klue"
+    (folder / "ynat").mkdir(parents=True)
+    titles = [f"{name} 소식 {i}" for i in range(6) for name in labels]
+    table = datasets.Dataset.from_dict({"title": titles, "label": [i % 7 for i in range(len(titles))]},
+                                       features=features)
+    for split in ("train", "validation"):
+        table.to_parquet(folder / "ynat" / f"{split}-00000-of-00001.parquet")
+    (folder / "README.md").write_text("---\nconfigs:\n- config_name: ynat\n  data_files:\n  - split: train\n    path: "
+                                      "ynat/train-*\n  - split: validation\n    path: ynat/validation-*\n---\n")
+    status, run = run_cli(BeginnerTrainer, "--task", "ynat", "--output-dir", str(tmp_path / "runs"),
+                          "--set", "data.source=hub", "--set", f"data.dataset={folder}",
+                          "--set", f"data.cache_dir={tmp_path / 'cache'}", "--set", f"model.name_or_path={tiny_model_dir}",
+                          "--set", "train.max_steps=2", "--set", "train.batch_size=8")
+    assert status == 0, capsys.readouterr().err[-2000:]
+    config = json.loads((run / "model" / "config.json").read_text(encoding="utf-8"))
+    assert [config["id2label"][str(i)] for i in range(7)] == labels
+    saved = (run / "config.yaml").read_text(encoding="utf-8")
+    assert "dataset_config: ynat" in saved and "source: hub" in saved
+
+
+def test_a_task_without_a_single_hub_twin_says_so(tmp_path, tiny_model_dir, capsys):
+    status, _ = run_cli(BeginnerTrainer, "--task", "kornli", "--output-dir", str(tmp_path / "runs"),
+                        "--set", "data.source=hub", "--set", f"model.name_or_path={tiny_model_dir}")
+    assert status == 2 and "has no single dataset on the Hub" in capsys.readouterr().err
+
+
+def test_the_card_names_the_hub_dataset_its_config_and_splits():
+    from koelectra_cookbook.config.schema import build_config
+    from koelectra_cookbook.runs.model_card import card_data
+
+    config = build_config([("t", {"task": "headlines", "data": {
+        "dataset": "klue/klue", "dataset_config": "ynat", "dataset_eval_split": "validation"},
+        "train": {"metrics": ["macro_f1"]}})])
+    results = {"eval": {"macro_f1": 0.5}, "dev": {"macro_f1": 0.6}}
+    front = card_data(config, results, "m")
+    assert front.datasets == ["klue/klue"]
+    [evaluation, dev] = front.eval_results
+    assert (evaluation.dataset_type, evaluation.dataset_config, evaluation.dataset_split) == (
+        "klue/klue", "ynat", "validation")
+    assert dev.dataset_split == "train"  # held out of the train split
+    local = build_config([("t", {"task": "mine", "data": {"dataset": "/data/folder"},
+                                 "train": {"metrics": ["accuracy"]}})])
+    assert card_data(local, {"eval": {}}, "m").datasets is None  # a local folder is no Hub dataset

@@ -19,6 +19,8 @@ from koelectra_cookbook.runs.push import check_repo_id
 # Hugging Face Trainer / run_glue.py flags and the config key each one sets (`--set KEY=VALUE`).
 TRAINER_ALIASES = {
     "--model_name_or_path": "model.name_or_path",
+    "--dataset_name": "data.dataset",
+    "--dataset_config_name": "data.dataset_config",
     "--max_seq_length": "model.max_seq_len",
     "--learning_rate": "train.learning_rate",
     "--num_train_epochs": "train.epochs",

@@ -44,7 +44,15 @@ def resolve_config(args: argparse.Namespace) -> Config:
     if args.demo:
         build_config([*layers, overrides])  # every key checked before the demo model is built (that takes seconds)
         layers.append(("--demo", demo_layer(task, file_layer)))
-    return complete_config(build_config([*layers, overrides]), str(yaml_path))
+    config = build_config([*layers, overrides])
+    if config.data.source == "hub":  # the task's twin on the Hub, above its file layout, below the user's keys
+        twin = spec.hub_dataset if spec else None
+        if twin is None or twin.differences is None:
+            raise UserError(f"data.source hub: the task {task} has no single dataset on the Hub to switch to; name "
+                            f"one with data.dataset (and data.dataset_config)")
+        layers.insert(1, ("the task's Hub twin", {"data": twin.layer()}))
+        config = build_config([*layers, overrides])
+    return complete_config(config, str(yaml_path))
 
 
 def keys_set_by_the_user(args: argparse.Namespace) -> list[str]:

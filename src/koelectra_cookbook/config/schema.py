@@ -67,6 +67,8 @@ class DataConfig:
     train_file: str | list[str] = knob("", "the training file in data.dir, or a list of files read as one")
     dev_file: str | None = knob("", "a dev file in data.dir to choose on; \"\" or null = a split held out from training")
     eval_file: str = knob("", "the evaluation file in data.dir: only reported on, never chosen on")
+    source: str = knob("files", "files (data.dir) or hub: a built-in task's twin on the Hugging Face Hub "
+                                "(klue/klue ynat for ynat) read through `datasets`")
     dataset: str = knob("", "a Hugging Face dataset id (klue/klue) or a local folder laid out as one, read through "
                             "`datasets` instead of files; \"\" = the files above")
     dataset_config: str | None = knob(None, "data.dataset's configuration (ynat); null = its only one")
@@ -110,6 +112,7 @@ class DataConfig:
         if self.dev_file is None:  # YAML's word for "none": no dev file, as "" says (a built-in task's dropped)
             self.dev_file = ""
         require(0 <= self.dev_split < 1, "data.dev_split", "must be in [0, 1)", self.dev_split)
+        require(self.source in ("files", "hub"), "data.source", "must be files or hub", self.source)
         require(isinstance(self.train_file, str) or (len(self.train_file) >= 1 and all(
             isinstance(name, str) and name for name in self.train_file)), "data.train_file",
             "must name a file or a non-empty list of files", self.train_file)

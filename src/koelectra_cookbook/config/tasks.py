@@ -27,6 +27,14 @@ class HubDataset:
     pretty_name: str
     eval_split: str  # the Hub split that holds our evaluation file
     config: str | None = None
+    # `data.source: hub` reads this twin instead of the files: the data keys that differ there (columns, revision);
+    # None: no twin the task can switch to (its files come from several configurations)
+    differences: dict | None = None
+
+    def layer(self) -> dict:
+        """The `data:` keys that point a built-in task at this twin (a config layer above the task's defaults)."""
+        return {"dataset": self.id, "dataset_config": self.config, "dataset_eval_split": self.eval_split,
+                **(self.differences or {})}
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ class TaskSpec:
 
 
 _GITHUB = "https://raw.githubusercontent.com"
+UNSMILE_LABELS = ["여성/가족", "남성", "성소수자", "인종/국적", "연령", "지역", "종교", "기타 혐오", "악플/욕설", "clean"]
 _KOR_NLU = f"{_GITHUB}/kakaobrain/kor-nlu-datasets/master"
 _KLUE = f"{_GITHUB}/KLUE-benchmark/KLUE/main/klue_benchmark"
 
@@ -69,7 +78,9 @@ TASKS: dict[str, TaskSpec] = {
         },
         remote_files=_remote(f"{_GITHUB}/e9t/nsmc/master", {"ratings_train.txt": 150_000,
                                                              "ratings_test.txt": 50_000}),
-        hub_dataset=HubDataset("e9t/nsmc", "NSMC", eval_split="test"),
+        # e9t/nsmc is a loading-script dataset: its Parquet copy is on the Hub's conversion branch
+        hub_dataset=HubDataset("e9t/nsmc", "NSMC", eval_split="test",
+                               differences={"dataset_revision": "refs/convert/parquet"}),
     ),
     "ynat": TaskSpec(
         name="ynat",
@@ -87,7 +98,7 @@ TASKS: dict[str, TaskSpec] = {
             "labels": ["IT과학", "경제", "사회", "생활문화", "세계", "스포츠", "정치"],
         },
         remote_files=_remote(f"{_KLUE}/ynat-v1.1", {"ynat-v1.1_train.json": 45_678, "ynat-v1.1_dev.json": 9_107}),
-        hub_dataset=HubDataset("klue/klue", "KLUE-YNAT", eval_split="validation", config="ynat"),
+        hub_dataset=HubDataset("klue/klue", "KLUE-YNAT", eval_split="validation", config="ynat", differences={}),
     ),
     "unsmile": TaskSpec(
         name="unsmile",
@@ -100,12 +111,14 @@ TASKS: dict[str, TaskSpec] = {
             "format": "tsv",
             "text_column": "문장",
             # The 10 categories. `개인지칭` (a person is targeted) is a tag, not a category: add it by naming it.
-            "label_columns": ["여성/가족", "남성", "성소수자", "인종/국적", "연령", "지역", "종교", "기타 혐오",
-                              "악플/욕설", "clean"],
+            "label_columns": UNSMILE_LABELS,
         },
         remote_files=_remote(f"{_GITHUB}/smilegate-ai/korean_unsmile_dataset/main",
                              {"unsmile_train_v1.0.tsv": 15_005, "unsmile_valid_v1.0.tsv": 3_737}),
-        hub_dataset=HubDataset("smilegate-ai/kor_unsmile", "korean_unsmile_dataset", eval_split="valid"),
+        # on the Hub the ten categories are one multi-hot `labels` list (assumed in the TSV files' column order)
+        hub_dataset=HubDataset("smilegate-ai/kor_unsmile", "korean_unsmile_dataset", eval_split="valid",
+                               differences={"label_column": "labels", "label_columns": None, "multi_label": True,
+                                            "labels": UNSMILE_LABELS}),
     ),
 }
 
@@ -164,7 +177,8 @@ TASKS.update({
         },
         remote_files=_remote(f"{_KLUE}/klue-nli-v1.1", {"klue-nli-v1.1_train.json": 24_998,
                                                         "klue-nli-v1.1_dev.json": 3_000}),
-        hub_dataset=HubDataset("klue/klue", "KLUE-NLI", eval_split="validation", config="nli"),
+        hub_dataset=HubDataset("klue/klue", "KLUE-NLI", eval_split="validation", config="nli",
+                               differences={"label_column": "label"}),
     ),
     "klue-sts": TaskSpec(
         "klue-sts", "KLUE-STS semantic textual similarity (sentence pairs, a 0-5 score)",
@@ -179,7 +193,7 @@ TASKS.update({
         },
         remote_files=_remote(f"{_KLUE}/klue-sts-v1.1", {"klue-sts-v1.1_train.json": 11_668,
                                                         "klue-sts-v1.1_dev.json": 519}),
-        hub_dataset=HubDataset("klue/klue", "KLUE-STS", eval_split="validation", config="sts"),
+        hub_dataset=HubDataset("klue/klue", "KLUE-STS", eval_split="validation", config="sts", differences={}),
         train_defaults={"task_type": "regression", "binary_threshold": 3.0},
     ),
 })

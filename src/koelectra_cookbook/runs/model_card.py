@@ -21,7 +21,7 @@ from koelectra_cookbook.config.schema import Config
 from koelectra_cookbook.files.safe_json import DamagedState, read_json
 from koelectra_cookbook.files.tables import cell
 from koelectra_cookbook.data.dataset import TaskData
-from koelectra_cookbook.config.tasks import task_spec
+from koelectra_cookbook.config.tasks import HubDataset, task_spec
 from koelectra_cookbook.runs.card_usage import long_text_section, usage_example
 
 PROJECT_URL = "https://github.com/koelectra-cookbook/koelectra-cookbook"
@@ -89,10 +89,22 @@ def write_model_card(model_dir: Path, config: Config, label_names: list[str], re
     return path
 
 
+def hub_source(config: Config) -> HubDataset | None:
+    """The dataset on the Hub the run's data is, or is the twin of: data.dataset when it names a Hub id (a local
+    folder is no Hub dataset), else the built-in task's; None for a user's own files."""
+    data = config.data
+    if data.dataset:
+        if not is_hub_id(data.dataset):
+            return None
+        name = data.dataset + (f" ({data.dataset_config})" if data.dataset_config else "")
+        return HubDataset(data.dataset, name, data.dataset_eval_split, data.dataset_config)
+    spec = task_spec(config.task)
+    return spec.hub_dataset if spec else None
+
+
 def card_data(config: Config, results: dict, model_name: str) -> ModelCardData:
     """The front matter: what the Hub indexes and shows beside the card."""
-    spec = task_spec(config.task)
-    hub_dataset = spec.hub_dataset if spec else None
+    hub_dataset = hub_source(config)
     base = config.model.name_or_path
     return ModelCardData(
         language="ko",
@@ -116,23 +128,25 @@ def is_regression(config: Config) -> bool:
 def dev_split_name(config: Config) -> str:
     """The Hub split the dev set comes from: a dev file is the dataset's validation split when the evaluation file
     is its test split (KorNLI, KorSTS), otherwise the file itself; a dev split held out is part of `train`."""
+    if config.data.dataset:
+        return config.data.dataset_dev_split or "train"
     if not config.data.dev_file:
         return "train"
-    spec = task_spec(config.task)
-    hub = spec.hub_dataset if spec else None
+    hub = hub_source(config)
     return "validation" if hub and hub.eval_split == "test" else Path(config.data.dev_file).name
 
 
 def eval_results(config: Config, results: dict) -> list[EvalResult]:
     """The model-index: the evaluation file's metrics first (the headline metric leading), then the dev set's,
     each naming the set it was measured on."""
-    spec = task_spec(config.task)
-    hub = spec.hub_dataset if spec else None
-    eval_file = Path(config.data.eval_file).name
+    hub = hub_source(config)
+    data = config.data
+    eval_file = data.dataset_eval_split if data.dataset else Path(data.eval_file).name
     name = hub.pretty_name if hub else config.task
     sets = [("eval", name, hub.eval_split if hub else eval_file)]
     if "dev" in results:
-        dev = Path(config.data.dev_file).name if config.data.dev_file else "held out from the training file"
+        dev_file = data.dataset_dev_split if data.dataset else data.dev_file
+        dev = Path(dev_file).name if dev_file else "held out from the training file"
         sets.append(("dev", f"{name} (dev: {dev})", dev_split_name(config)))
     headline = config.train.metrics[0]
     ordered = [headline] + [m for m in config.train.metrics if m != headline]

@@ -85,6 +85,9 @@ class PretrainingTrainer(ExpertTrainer):
         """Blocks of max_seq_len tokens from data.train_file (plain text, or a table's data.text_column: a task's
         training texts, their labels never read; the evaluation file is never read either), data.dev_split of
         them held out (by block, seeded) to evaluate on."""
+        if self.config.data.dataset:
+            raise UserError("pretrain.py reads text files (data.dir and data.train_file); data.dataset is for the "
+                            "training scripts: export the dataset's texts to a file to pretrain on them")
         data, sources = self.config.data, self.corpus_files()
         files = list(sources)
         if data.dev_split <= 0:
