@@ -183,3 +183,18 @@ def test_the_card_names_the_hub_dataset_its_config_and_splits():
     local = build_config([("t", {"task": "mine", "data": {"dataset": "/data/folder"},
                                  "train": {"metrics": ["accuracy"]}})])
     assert card_data(local, {"eval": {}}, "m").datasets is None  # a local folder is no Hub dataset
+
+
+def test_predict_py_classifies_a_split_of_a_dataset(tmp_path, hub_folder, tiny_model_dir, capsys):
+    from helpers import classifier_with_a_decided_head
+    from koelectra_cookbook.commands import predict
+
+    model = classifier_with_a_decided_head(tiny_model_dir, tmp_path / "model")
+    arguments = ["--model", str(model), "--dataset", str(hub_folder), "--dataset-config", "reviews",
+                 "--split", "test", "--text-column", "document", "--output", str(tmp_path / "out.csv")]
+    assert predict.main(arguments) == 0
+    rows = list(csv.DictReader(open(tmp_path / "out.csv", encoding="utf-8")))
+    assert [row["text"] for row in rows] == [row["document"] for row in sample_rows("ratings_test.txt")]
+    capsys.readouterr()
+    assert predict.main([*arguments[:6], "--split", "dev", "--text-column", "document"]) == 2
+    assert "--split 'dev': not a split of" in capsys.readouterr().err

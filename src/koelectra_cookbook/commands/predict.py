@@ -52,6 +52,37 @@ def is_table(input_path: Path | None, fmt: str | None) -> bool:
     return input_path is not None and input_path.suffix.lower() in (".csv", ".tsv", ".json", ".jsonl")
 
 
+def file_texts(args, pair_model: bool, defaulted: bool) -> tuple[list[str], list[str] | None]:
+    """The texts (and second texts) of --input or standard input."""
+    try:
+        if pair_model:
+            return read_pairs(args.input, args.text_column, args.pair_column, args.encoding, not args.no_quoting,
+                              args.format)
+        return read_texts(args.input, args.text_column, args.encoding, not args.no_quoting, args.format), None
+    except UserError as problem:
+        if defaulted and "no column" in str(problem):
+            raise UserError(f"{problem} [the column the model was trained on]; give --text-column"
+                            f"{' and --pair-column' if pair_model else ''}") from None
+        raise
+
+
+def dataset_texts(args, saved, pair_model: bool) -> tuple[list[str], list[str] | None]:
+    """The texts (and second texts) of a dataset's split, its columns the model's training columns unless named.
+    Blank texts keep their rows, as a file's do."""
+    from koelectra_cookbook.config.schema import DataConfig
+    from koelectra_cookbook.data.hub import read_texts as read_split_texts
+
+    if args.input is not None:
+        raise UserError("give --input or --dataset, not both")
+    columns = [args.text_column or saved.column("text") or "text"]
+    if pair_model:
+        columns.append(args.pair_column or saved.column("text_pair") or "text_pair")
+    data = DataConfig(dataset=args.dataset, dataset_config=args.dataset_config,
+                      dataset_revision=args.dataset_revision)
+    found = read_split_texts(data, args.split, columns)
+    return found[0], (found[1] if pair_model else None)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 
@@ -60,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser.add_argument("--model", type=path, required=True, help="a saved model directory (RUN_DIR/model)")
     parser.add_argument("--input", type=path, help="a .txt, .csv, .tsv, .json or .jsonl file (default: stdin)")
+    parser.add_argument("--dataset", help="instead of --input: a Hugging Face dataset id (or a local folder laid "
+                                          "out as one), read through `datasets` (the hub extra)")
+    parser.add_argument("--dataset-config", help="--dataset's configuration (ynat)")
+    parser.add_argument("--dataset-revision", help="--dataset's branch, tag or commit")
+    parser.add_argument("--split", default="test", help="--dataset's split to classify (default test)")
     parser.add_argument("--output", type=path, help="where to write the CSV (default: stdout)")
     parser.add_argument("--text-column", help="the text column of a CSV/TSV/JSON(L) input")
     parser.add_argument("--format", choices=["txt", "csv", "tsv", "json", "jsonl"],
@@ -98,18 +134,11 @@ def main(argv: list[str] | None = None) -> int:
                             f"{'a score' if saved.regression else 'every label its own probability'}: leave it out")
         if args.pair_column is not None and not pair_model:
             raise UserError(f"--pair-column: {args.model} classifies one text; leave --pair-column out")
-        pairs = None
-        try:
-            if pair_model:
-                texts, pairs = read_pairs(args.input, args.text_column, args.pair_column, args.encoding,
-                                          not args.no_quoting, args.format)
-            else:
-                texts = read_texts(args.input, args.text_column, args.encoding, not args.no_quoting, args.format)
-        except UserError as problem:
-            if defaulted and "no column" in str(problem):
-                raise UserError(f"{problem} [the column the model was trained on]; give --text-column"
-                                f"{' and --pair-column' if pair_model else ''}") from None
-            raise
+        if args.dataset is not None:
+            texts, pairs = dataset_texts(args, saved, pair_model)
+            defaulted = False
+        else:
+            texts, pairs = file_texts(args, pair_model, defaulted)
         if defaulted:
             read = [args.text_column, *([args.pair_column] if pairs is not None else [])]
             print(f"note: read column {' and '.join(map(repr, read))}, the model's training column"

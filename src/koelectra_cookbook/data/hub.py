@@ -33,22 +33,8 @@ def described(data: DataConfig) -> str:
 
 def read_split(data: DataConfig, split: str, option: str, columns: list[str], label_column: str) -> HubSplit:
     """The `columns` of `split` (named by the config key `option`), the label column's names from its feature."""
-    try:
-        import datasets
-    except ImportError:
-        raise UserError("data.dataset needs the `datasets` library: pip install -e '.[hub]'") from None
-    where = described(data)
-    try:
-        loaded = datasets.load_dataset(data.dataset, data.dataset_config, split=split,
-                                       revision=data.dataset_revision)
-    except Exception as problem:  # a dataset from elsewhere can fail in any way: said in one line
-        raise UserError(loading_problem(data, split, option, problem)) from None
-    loaded = loaded.flatten() if any("." in name for name in columns) else loaded  # a.b: field b of struct a
-    missing = [name for name in columns if name not in loaded.column_names]
-    if missing:
-        raise UserError(f"{where}:{split}: no column {missing[0]!r} (it has: {', '.join(loaded.column_names)})")
-    feature = loaded.features[label_column]
-    label_names, kind = label_feature(feature)
+    loaded = load_columns(data, split, option, columns)
+    label_names, kind = label_feature(loaded.features[label_column])
     table = loaded.select_columns(columns).to_pandas()
     for name in columns:
         if name == label_column:
@@ -57,8 +43,38 @@ def read_split(data: DataConfig, split: str, option: str, columns: list[str], la
             table[name] = [multi_hot(value, data.labels) if hot else cell(value, label_names, kind)
                            for value in table[name]]
         else:
-            table[name] = table[name].map(lambda text: "" if text is None else str(text))
-    return HubSplit(f"{where}:{split}", table, label_names, kind)
+            table[name] = text_column(table[name])
+    return HubSplit(f"{described(data)}:{split}", table, label_names, kind)
+
+
+def read_texts(data: DataConfig, split: str, columns: list[str]) -> list[list[str]]:
+    """The texts of `columns` of a split, in its order (predict.py --dataset)."""
+    table = load_columns(data, split, "--split", columns).select_columns(columns).to_pandas()
+    return [text_column(table[name]).tolist() for name in columns]
+
+
+def load_columns(data: DataConfig, split: str, option: str, columns: list[str]):
+    """A split of data.dataset (a `datasets.Dataset`, memory-mapped), nested fields flattened to `a.b`, checked to
+    have `columns`."""
+    try:
+        import datasets
+    except ImportError:
+        raise UserError("data.dataset needs the `datasets` library: pip install -e '.[hub]'") from None
+    try:
+        loaded = datasets.load_dataset(data.dataset, data.dataset_config, split=split,
+                                       revision=data.dataset_revision)
+    except Exception as problem:  # a dataset from elsewhere can fail in any way: said in one line
+        raise UserError(loading_problem(data, split, option, problem)) from None
+    loaded = loaded.flatten() if any("." in name for name in columns) else loaded  # a.b: field b of struct a
+    missing = [name for name in columns if name not in loaded.column_names]
+    if missing:
+        raise UserError(f"{described(data)}:{split}: no column {missing[0]!r} (it has: "
+                        f"{', '.join(loaded.column_names)})")
+    return loaded
+
+
+def text_column(values: pd.Series) -> pd.Series:
+    return values.map(lambda text: "" if text is None else str(text))
 
 
 def label_feature(feature) -> tuple[list[str] | None, str]:
