@@ -113,7 +113,7 @@ def test_a_script_only_dataset_is_refused_without_running_its_script(tmp_path, t
     status, _ = run_cli(BeginnerTrainer, *hub_args(tmp_path, folder, tiny_model_dir, "data.dataset_config=null"))
     err = capsys.readouterr().err
     assert status == 2 and not marker.exists()
-    assert "error: " in err and "Traceback" not in err
+    assert "made by a loading script" in err and "refs/convert/parquet" in err and "Traceback" not in err
 
 
 def split_of(kind: str, names: list[str] | None = None) -> HubSplit:
@@ -198,3 +198,18 @@ def test_predict_py_classifies_a_split_of_a_dataset(tmp_path, hub_folder, tiny_m
     capsys.readouterr()
     assert predict.main([*arguments[:6], "--split", "dev", "--text-column", "document"]) == 2
     assert "--split 'dev': not a split of" in capsys.readouterr().err
+
+
+def test_two_local_folders_of_the_same_name_each_give_their_own_rows(tmp_path):
+    """datasets' shared cache keys a local folder by its name: each folder must still be read for itself."""
+    from koelectra_cookbook.data.hub import read_texts
+
+    read = []
+    for place, texts in [("one", ["가", "나"]), ("two", ["다", "라", "마"])]:
+        folder = tmp_path / place / "same"  # the same name, the same README: only the rows differ
+        (folder / "cfg").mkdir(parents=True)
+        datasets.Dataset.from_dict({"text": texts}).to_parquet(folder / "cfg" / "train-00000-of-00001.parquet")
+        (folder / "README.md").write_text("---\nconfigs:\n- config_name: cfg\n  data_files:\n  - split: train\n"
+                                          "    path: cfg/train-*\n---\n")
+        read.append(read_texts(DataConfig(dataset=str(folder), dataset_config="cfg"), "train", ["text"])[0])
+    assert read == [["가", "나"], ["다", "라", "마"]]
