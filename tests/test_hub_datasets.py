@@ -88,6 +88,13 @@ def test_a_run_from_a_dataset_folder_takes_its_labels_from_the_class_label_and_m
     assert hub_results["eval"] == file_results["eval"]
     hub_predictions = (run / "predictions.csv").read_text(encoding="utf-8")
     assert hub_predictions == (from_files / "predictions.csv").read_text(encoding="utf-8")
+    # compare.py ranks them apart: the dataset (and its config) is part of the task's table
+    from koelectra_cookbook.commands.compare import main as compare
+
+    capsys.readouterr()
+    assert compare([str(tmp_path / "runs"), str(tmp_path / "files")]) == 0
+    titles = [line for line in capsys.readouterr().out.splitlines() if line.startswith("## ")]
+    assert titles == ["## nsmc (dev accuracy)", f"## nsmc ({hub_folder.parent.name}/nsmc reviews) (dev accuracy)"]
 
 
 @pytest.mark.parametrize("sets, expected", [

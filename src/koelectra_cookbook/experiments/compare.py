@@ -158,6 +158,11 @@ def read_run(path: Path) -> Run:
     flat = flatten(config)
     metrics = config.get("train", {}).get("metrics") if isinstance(config.get("train"), dict) else None
     metric = metrics[0] if isinstance(metrics, list) and metrics and isinstance(metrics[0], str) else "accuracy"
+    dataset = flat.get("data.dataset")
+    if isinstance(dataset, str) and dataset:  # runs of one task on another dataset are never ranked together
+        subset = flat.get("data.dataset_config")
+        task = f"{task or '?'} ({folder_name(dataset) if '/' in dataset else dataset}" \
+               f"{f' {subset}' if isinstance(subset, str) and subset else ''})"
     return Run(path, cell(level), flat, results, cell(metric), cell(task or "?"))
 
 
