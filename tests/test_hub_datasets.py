@@ -103,6 +103,7 @@ def test_a_run_from_a_dataset_folder_takes_its_labels_from_the_class_label_and_m
     (["data.text_column=review"], "no column 'review' (it has: id, document, label)"),
     (["data.labels=[긍정,부정]"], "data.labels differs (the same names in another order)"),
     (["data.dataset=/nonexistent/dataset/folder"], "no such dataset here or on the Hub"),
+    (["data.dataset=klue/klue"], "not in the local cache, and the Hub cannot be reached"),  # HF_HUB_OFFLINE=1
 ])
 def test_a_bad_dataset_name_config_split_or_column_is_one_error_line(tmp_path, hub_folder, tiny_model_dir, capsys,
                                                                    sets, expected):
