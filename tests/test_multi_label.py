@@ -111,7 +111,7 @@ def test_metrics_change_nothing_and_thresholds_are_chosen_once_by_calibrate(tmp_
     from koelectra_cookbook.config.resolve import resolve_config
     from koelectra_cookbook.classifier.metrics import multi_label_metrics, tune_thresholds
 
-    argv = unsmile_args(tmp_path, tiny_model_dir, "--set", "train.epochs=1")
+    argv = unsmile_args(tmp_path, tiny_model_dir, "--set", "train.epochs=1", "--set", "train.calibration=false")
     trainer = MultiLabelTrainer(resolve_config(parse_args("", argv, True)), output_dir=tmp_path / "runs")
     trainer.setup()
     metrics, probabilities = trainer.evaluate(trainer.data.dev)
@@ -125,3 +125,18 @@ def test_metrics_change_nothing_and_thresholds_are_chosen_once_by_calibrate(tmp_
     eval_metrics, eval_probabilities = trainer.evaluate(trainer.data.eval)  # now at the chosen thresholds
     assert eval_metrics["macro_f1"] == multi_label_metrics(trainer.data.eval.labels, eval_probabilities, tuned,
                                                            ("macro_f1",))["macro_f1"]
+
+
+def test_thresholds_are_tuned_on_the_calibrated_probabilities(tmp_path, tiny_model_dir):
+    from koelectra_cookbook.commands.train import parse_args
+    from koelectra_cookbook.config.resolve import resolve_config
+    from koelectra_cookbook.classifier.metrics import tune_thresholds
+
+    argv = unsmile_args(tmp_path, tiny_model_dir, "--set", "train.epochs=1")
+    trainer = MultiLabelTrainer(resolve_config(parse_args("", argv, True)), output_dir=tmp_path / "runs")
+    trainer.setup()
+    _, raw = trainer.evaluate(trainer.data.dev)
+    calibrated = trainer.calibrate(raw)
+    assert trainer.calibration["kept"].any()  # the tiny model is not calibrated on any label as it comes
+    assert not np.allclose(calibrated, raw)
+    assert trainer.thresholds.tolist() == np.round(tune_thresholds(trainer.data.dev.labels, calibrated), 6).tolist()

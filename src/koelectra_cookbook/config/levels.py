@@ -41,7 +41,7 @@ ADDED_KEYS = {
     "beginner": ("train.epochs", "train.max_steps", "train.batch_size", "train.eval_batch_size",
                  "train.learning_rate", "train.weight_decay", "train.seed", "train.metrics", "train.log_every",
                  "train.nan_policy", "train.report_to", "train.num_threads", "train.task_type",
-                 "train.binary_threshold"),
+                 "train.binary_threshold", "train.calibration"),
     "intermediate": ("train.eval_every", "train.evaluate_during_training", "train.es_metric", "train.es_patience",
                      "train.es_min_delta", "train.save_total_limit", "train.keep_checkpoints"),
     "expert": ("train.lr_schedule", "train.warmup_ratio", "train.warmup_steps", "train.gradient_accumulation_steps",

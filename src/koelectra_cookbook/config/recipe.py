@@ -40,6 +40,9 @@ class TrainConfig:
     num_threads: int | str = knob("auto", "CPU threads for torch: auto (the cores others leave free) or a number")
     task_type: str = knob("classification", "classification, or regression: one number per row (MSE, pearson)")
     binary_threshold: float | None = knob(None, "regression: binary_f1 compares score >= this (KLUE-STS: 3.0)")
+    # Temperature scaling (quality/calibration.py): the saved model's probabilities; its predictions stay the same.
+    calibration: bool = knob(True, "fit a temperature on the dev split after training, kept only if it lowers "
+                                   "the dev ECE (one per label for multi-label); false = the raw probabilities")
     # Intermediate level and up.
     eval_every: int | None = knob(None, "intermediate: steps between dev evaluations; null = once per epoch")
     evaluate_during_training: bool = knob(True, "intermediate: evaluate on the dev split while training")

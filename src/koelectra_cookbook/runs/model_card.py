@@ -22,6 +22,7 @@ from koelectra_cookbook.files.safe_json import DamagedState, read_json
 from koelectra_cookbook.files.tables import cell
 from koelectra_cookbook.data.dataset import TaskData
 from koelectra_cookbook.config.tasks import HubDataset, task_spec
+from koelectra_cookbook.runs.card_calibration import calibration_section
 from koelectra_cookbook.runs.card_usage import long_text_section, usage_example
 
 PROJECT_URL = "https://github.com/koelectra-cookbook/koelectra-cookbook"
@@ -227,6 +228,7 @@ def card_body(config: Config, label_names: list[str], results: dict, data: TaskD
         "",
         f"Best step: {results.get('best_step')}; training took {results.get('train_runtime_s')} s.",
         "",
+        *calibration_section(results),
         "## Use",
         "",
         *usage_example(model_ref, first, multi_label, first_pair, regression, data.long_text),

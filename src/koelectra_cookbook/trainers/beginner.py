@@ -21,6 +21,7 @@ the order they run:
         on_fit_end()
       load_final_model()
       evaluate(dev split) -> calibrate() -> evaluate(evaluation file)
+                                calibrate: a temperature fitted on dev, folded into the model (calibration_hooks.py)
       write_outputs()           save_model (saved_settings), write_card, write_predictions, write_plots, results.json
                                 (output_hooks.py)
       teardown()                always, however run() ends: trackers closed, CPU threads and signal handlers
@@ -30,7 +31,8 @@ the order they run:
     evaluate(split) = predict_logits -> loss, probabilities -> compute_metrics   (evaluation_hooks.py)
 
 Config keys used here: model.*, data.*, train.epochs, max_steps, batch_size, eval_batch_size, learning_rate,
-weight_decay, seed, metrics, log_every, nan_policy, report_to, num_threads, task_type, binary_threshold.
+weight_decay, seed, metrics, log_every, nan_policy, report_to, num_threads, task_type, binary_threshold,
+calibration.
 The other train.* keys belong to the higher levels (config/levels.py names one set that this level ignores).
 """
 
@@ -55,16 +57,17 @@ from koelectra_cookbook.runs.directory import flat_config
 from koelectra_cookbook.trainers.cpu_threads import CpuThreads
 from koelectra_cookbook.trainers.state import RunningLoss
 from koelectra_cookbook.trainers.console import results_summary, run_summary
+from koelectra_cookbook.trainers.calibration_hooks import CalibrationHooks
 from koelectra_cookbook.trainers.evaluation_hooks import EvaluationHooks
 from koelectra_cookbook.trainers.output_hooks import OutputHooks
 from koelectra_cookbook.trainers.setup_hooks import SetupHooks, check_cache_location
 
 
-class BeginnerTrainer(SetupHooks, EvaluationHooks, OutputHooks):
+class BeginnerTrainer(SetupHooks, EvaluationHooks, CalibrationHooks, OutputHooks):
     """Fine-tunes a classifier with AdamW at a constant learning rate, then evaluates and predicts. The hooks
-    that build the run are in setup_hooks.py, those that score a split in evaluation_hooks.py, those that write
-    what it leaves behind in output_hooks.py (as Lightning keeps a module's hooks beside it); the recipe and the
-    loop are here."""
+    that build the run are in setup_hooks.py, those that score a split in evaluation_hooks.py, the temperature in
+    calibration_hooks.py, those that write what it leaves behind in output_hooks.py (as Lightning keeps a
+    module's hooks beside it); the recipe and the loop are here."""
 
     level = "beginner"
     supports_resume = False  # the intermediate level adds checkpoints and --resume
@@ -100,7 +103,7 @@ class BeginnerTrainer(SetupHooks, EvaluationHooks, OutputHooks):
             results.update(self.results_extras())
             if self.accelerator.is_main_process:
                 self.write_outputs(results, probabilities)
-            self.accelerator.print(results_summary(results))
+            self.accelerator.print(results_summary(results, self.calibration_line()))
             self.accelerator.wait_for_everyone()
             return self.run_dir.path
         finally:
@@ -152,6 +155,7 @@ class BeginnerTrainer(SetupHooks, EvaluationHooks, OutputHooks):
         self.grad_norm: torch.Tensor | None = None  # the last step's norm before clipping (levels that clip)
         self._fit_started: float | None = None
         self._eval_loaders: dict[str, tuple] = {}
+        self.logits: dict[str, np.ndarray] = {}  # each split's logits at its latest evaluation
 
     # --- the loop ----------------------------------------------------------------------------------
 
@@ -281,10 +285,6 @@ class BeginnerTrainer(SetupHooks, EvaluationHooks, OutputHooks):
 
     def on_fit_end(self) -> None:
         """Called once after training ends, after the last evaluation."""
-
-    def calibrate(self, dev_probabilities: np.ndarray | None) -> None:
-        """Called once the final model is chosen and scored on the dev split, before the evaluation file is:
-        whatever is decided on the dev split's predictions (the multi-label trainer's thresholds)."""
 
     def load_final_model(self) -> None:
         """Called after `fit`: the weights to evaluate and save. The beginner keeps the last ones."""

@@ -26,9 +26,10 @@ def run_summary(trainer) -> str:
     return "\n".join(lines)
 
 
-def results_summary(results: dict) -> str:
-    """The final metrics and the training speed, printed after the run."""
+def results_summary(results: dict, calibration: str | None = None) -> str:
+    """The final metrics, what calibration did, and the training speed, printed after the run."""
     lines = [f"{split}: " + "  ".join(f"{k} {v:.4f}" for k, v in results[split].items())
              for split in ("dev", "eval") if split in results]
+    lines += [calibration] if calibration else []
     lines.append(f"training: {results['train_runtime_s']} s, {results['train_samples_per_s']} samples/s")
     return "\n".join(lines)

@@ -19,8 +19,10 @@ class EvaluationHooks:
 
     def evaluate(self, split: Split) -> tuple[dict, np.ndarray]:
         """Loss and metrics on `split` (the selected metrics plus `loss`), and the probabilities (for
-        regression, the predicted scores)."""
-        logits = torch.from_numpy(self.predict_logits(split)).to(self.accelerator.device)
+        regression, the predicted scores). The logits stay in `self.logits[split.name]` until the split is
+        evaluated again (calibration fits on them)."""
+        self.logits[split.name] = self.predict_logits(split)
+        logits = torch.from_numpy(self.logits[split.name]).to(self.accelerator.device)
         loss = float(self.loss_fn(logits, torch.from_numpy(split.labels).to(self.accelerator.device)))
         # One probability per label: independent sigmoids for multi-label data, a softmax over the labels else.
         if self.regression:

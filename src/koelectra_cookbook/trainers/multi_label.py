@@ -51,15 +51,18 @@ class MultiLabelTrainer(ExpertTrainer):
         thresholds = self.thresholds if self.thresholds_chosen else tune_thresholds(split.labels, probabilities)
         return multi_label_metrics(split.labels, probabilities, thresholds, self.metric_names())
 
-    def calibrate(self, dev_probabilities: np.ndarray | None) -> None:
-        """One decision threshold per label, maximising that label's F1 on the final model's dev predictions
-        (unless train.threshold fixes them, or there is no dev split: then 0.5)."""
+    def calibrate(self, dev_probabilities: np.ndarray | None) -> np.ndarray | None:
+        """The temperatures first (one per label), then one decision threshold per label, maximising that
+        label's F1 on the calibrated dev probabilities (unless train.threshold fixes them, or there is no dev
+        split: then 0.5)."""
+        dev_probabilities = super().calibrate(dev_probabilities)
         if dev_probabilities is not None and not self.thresholds_chosen:
             self.thresholds = tune_thresholds(self.data.dev.labels, dev_probabilities)
         # as config.json keeps them (6 decimals): a tuned threshold sits on a dev probability, and the run's own
         # scores must be those its saved model gives (evaluate.py, predict.py)
         self.thresholds = np.round(np.asarray(self.thresholds, dtype=np.float64), 6)
         self.thresholds_chosen = True
+        return dev_probabilities
 
     def write_predictions(self, split: Split, probabilities: np.ndarray) -> None:
         """predictions.csv (gold and predicted names joined by "|", then one probability column per label)

@@ -12,6 +12,8 @@ from koelectra_cookbook.files.atomic import atomic_folder
 from koelectra_cookbook.data.dataset import Split
 from koelectra_cookbook.errors import UserError
 from koelectra_cookbook.classifier.metrics import confusion_matrix
+from koelectra_cookbook.runs.calibration_plot import plot_reliability
+from koelectra_cookbook.runs.card_calibration import shown_temperature
 from koelectra_cookbook.runs.model_card import portable_path, write_model_card
 from koelectra_cookbook.runs.plots import (NO_HANGUL_FONT_WARNING, hangul_font, plot_confusion_matrix, plot_learning_curves,
                                           plot_predicted_scores)
@@ -31,6 +33,10 @@ class OutputHooks:
             if hangul_font() is None and any(not name.isascii() for name in self.label_names):
                 print(NO_HANGUL_FONT_WARNING, file=sys.stderr)
             self.write_plots(self.data.eval, probabilities)
+            if "calibration" in results:
+                plot_reliability(results["calibration"], self.run_dir.plots_dir,
+                                 f"{self.config.task}: calibration (temperature "
+                                 f"{shown_temperature(results['calibration']['temperature'])})")
             self.run_dir.write_results(results)
         except OSError as exc:
             then = (f"its checkpoints are kept: free some space, then --resume {self.run_dir.path}"
