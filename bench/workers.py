@@ -338,6 +338,7 @@ def worker_startup(job: dict) -> dict:
     from koelectra_cookbook.commands.train import parse_args
     from koelectra_cookbook.config.resolve import resolve_config
     from koelectra_cookbook.data import dataset as dataset_module
+    from koelectra_cookbook.data import raw_files as raw_files_module
     from koelectra_cookbook.data import token_cache as token_cache_module
     from koelectra_cookbook.trainers import beginner as beginner_module
     from koelectra_cookbook.trainers.expert import ExpertTrainer
@@ -360,7 +361,7 @@ def worker_startup(job: dict) -> dict:
     timed(beginner_module, "load_tokenizer", "tokenizer load")
     timed(beginner_module, "load_task_data", "data (read + encode)")
     timed(beginner_module, "load_model", "model load")
-    timed(dataset_module, "_read_labelled", "read and validate files")
+    timed(raw_files_module, "read_labelled", "read and validate files")
     timed(dataset_module, "encode_texts", "token ids (cache key + cache read, or tokenize)")
     timed(token_cache_module, "_load_cache", "token cache read")
 

@@ -91,6 +91,8 @@ class DataConfig:
     encoding: str = knob("utf-8", "the data files' text encoding")
     dev_split: float = knob(0.1, "share of the training file held out to choose on; 0 = none")
     max_train_samples: int | None = knob(None, "use at most this many training rows (seeded sample); null = all")
+    exclude: str | None = knob(None, "a CSV of training rows to leave out (columns file, line, text: audit.py's "
+                                     "files, cut down to the rows confirmed wrong); null = none")
     max_eval_samples: int | None = knob(None, "use at most this many evaluation rows (seeded sample); null = all")
     cache_dir: str = knob("data/cache", "where token ids are cached between runs")
     # Longer texts than model.max_seq_len (data/long_text.py); each run says how many there are and what is cut.

@@ -15,21 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from koelectra_cookbook.classifier.names import OUTPUT_COLUMNS
 from koelectra_cookbook.config.schema import Config, DataConfig
 from koelectra_cookbook.data.long_text import LongText, check_settings, cut_report, describe_cut, document_rows, \
     special_tokens
 from koelectra_cookbook.data.token_cache import check_cache_dir, encode_documents, encode_rows
-from koelectra_cookbook.files.values import normalize_label
 from koelectra_cookbook.errors import UserError, shown
-from koelectra_cookbook.data.download import ensure_file
-from koelectra_cookbook.data.preflight import same_file
-from koelectra_cookbook.data.labels import (check_scores_vary, infer_labels, label_ids, labels_from_indicator_columns,
-                                            parse_label_list, scores)
-from koelectra_cookbook.data.hub import HubSplit, checked_feature_labels, described, read_split
-from koelectra_cookbook.data.readers import detect_format, read_table
-from koelectra_cookbook.data.row_lines import RowLines
-from koelectra_cookbook.config.tasks import task_spec
+from koelectra_cookbook.data.overlap import leak_warnings
+from koelectra_cookbook.data.labels import check_scores_vary
+from koelectra_cookbook.data.hub import described
+from koelectra_cookbook.data.raw_files import RawFile, Sources, read_sources
 
 
 # Fewer dev rows than this and one row moves a metric by over 2%: choosing checkpoints on it follows noise.
@@ -87,72 +81,18 @@ class TaskData:
     label_values: list[str] | None = None  # the labels as the files write them, in id order (names may differ)
 
 
-@dataclass
-class _RawFile:
-    path: Path
-    texts: list[str]
-    label_values: list  # a label per row, or a tuple of labels per row (multi-label)
-    lines: RowLines  # the line each row of the file starts on
-    kept: np.ndarray  # the file's rows that were kept (rows with an empty text are dropped)
-    pairs: list[str] | None = None
-
-    def line(self, row: int) -> int:
-        """The physical line of kept row `row` (found only when a message needs it)."""
-        return int(self.lines[self.kept[row]])
-
-
 def load_task_data(config: Config, tokenizer, writes: bool = True) -> TaskData:
     """Read, validate, split and encode the task's files as the config describes them. With `writes` false
     (a resumed run, whose config may come from someone else), nothing is downloaded and the token cache is
     only read: the run writes nowhere but its own folder."""
     data = config.data
-    spec = task_spec(config.task)
-    data_dir = Path(data.dir)
     cache_dir = Path(data.cache_dir)
     if writes:
         check_cache_dir(cache_dir)
     notes: list[str] = []
-    feature_labels = None  # the label names a dataset's ClassLabel feature gives, in its own order
-    if data.dataset:
-        train_raw, train_split = _read_hub_split(data.dataset_train_split, "data.dataset_train_split", config, notes)
-        train_parts = [train_raw]
-        dev_raw = _read_hub_split(data.dataset_dev_split, "data.dataset_dev_split", config, notes)[0] \
-            if data.dataset_dev_split else None
-        eval_raw = _read_hub_split(data.dataset_eval_split, "data.dataset_eval_split", config, notes)[0]
-        if data.dataset_eval_split == data.dataset_train_split:
-            notes.append(f"the evaluation split is the training split ({data.dataset_eval_split}): its metrics are "
-                         f"not held out")
-        feature_labels = checked_feature_labels(train_split, data, config.train.task_type == "regression")
-    else:
-        if not data.train_file or not data.eval_file:
-            raise UserError(f"config: data.train_file and data.eval_file must name files in data.dir ({data.dir})")
-
-        def read(file_name: str) -> _RawFile:
-            return _read_labelled(ensure_file(data_dir, file_name, spec, data.download and writes), config, notes)
-
-        train_parts = [read(name) for name in data.train_files()]
-        dev_raw = read(data.dev_file) if data.dev_file else None
-        eval_raw = read(data.eval_file)
-        train_raw = train_parts[0]
-        if any(same_file(eval_raw.path, part.path) for part in train_parts):  # links and hard links too
-            notes.append(f"the evaluation file is the training file ({eval_raw.path.name}): its metrics are not "
-                         f"held out")
-
-    regression = config.train.task_type == "regression"
-    label_values = feature_labels or data.labels or data.label_columns or ([] if regression else infer_labels(
-        [value for part in train_parts for value in part.label_values], train_raw.path))
-    label_names = ["score"] if regression else (data.label_names or label_values)
-    if data.multi_label:  # predictions.csv has a column per label beside these
-        clash = next((name for name in label_names if name in OUTPUT_COLUMNS), None)
-        if clash is not None:
-            raise UserError(f"config: a multi-label label may not be called {clash!r} (predictions.csv has a column "
-                            f"of that name); rename it with data.label_names")
-
-    def labels_of(raw: _RawFile) -> np.ndarray:
-        return scores(raw) if regression else label_ids(raw, label_values)
-
-    train_labels = np.concatenate([labels_of(part) for part in train_parts])
-    train_raw = _joined(train_parts) if len(train_parts) > 1 else train_raw
+    sources = read_sources(config, writes, notes)
+    train_raw, train_labels, dev_raw, eval_raw = sources.train, sources.train_labels, sources.dev, sources.eval
+    regression, labels_of = sources.regression, sources.labels_of
     # Choose rows first, then tokenize only the rows that will be used.
     split_dev = dev_raw is None
     train_rows, dev_rows, eval_rows = _choose_rows(len(train_raw.texts), len(eval_raw.texts), data,
@@ -166,6 +106,7 @@ def load_task_data(config: Config, tokenizer, writes: bool = True) -> TaskData:
         dev = encoder.split("dev", dev_raw, labels_of(dev_raw), np.arange(len(dev_raw.texts)))
         notes.append(f"dev: {len(dev)} rows of {data.dev_file} (data.dev_file)")
     evaluation = encoder.split("eval", eval_raw, labels_of(eval_raw), eval_rows)
+    notes.extend(leak_warnings(train, dev, evaluation))
     if regression:
         check_scores_vary(None if dev is None else dev.labels, evaluation.labels, config.train.es_metric,
                           data.dev_file or "held out from training", notes)
@@ -175,8 +116,40 @@ def load_task_data(config: Config, tokenizer, writes: bool = True) -> TaskData:
         notes.append(f"eval: {cut['eval']['no_tokens']} texts tokenize to nothing (the tokenizer drops all their "
                      f"characters): they are predicted from the special tokens alone")
     specials = tuple(tokenizer.convert_ids_to_tokens(ids) for ids in (encoder.prefix, encoder.suffix))
-    return TaskData(train, dev, evaluation, list(label_names), notes, encoder.long_text, cut, specials,
-                    None if regression else list(label_values))
+    return TaskData(train, dev, evaluation, list(sources.label_names), notes, encoder.long_text, cut, specials,
+                    None if regression else list(sources.label_values))
+
+
+@dataclass
+class NamedRows:
+    """Rows of a file named as a person finds them: the file's name and the line each row starts on."""
+
+    files: list[str]
+    lines: np.ndarray
+    texts: list[str]
+    pairs: list[str] | None
+    labels: np.ndarray
+
+
+def read_named_rows(config: Config) -> tuple[NamedRows, NamedRows, Sources, list[str]]:
+    """For audit.py: the training rows a run of this config learns from (its held-out dev split included, as
+    data.max_train_samples chooses them; data.exclude's rows left out), every row of the evaluation file, the
+    sources they were read from (the label set) and the notes of reading them. Nothing is tokenized."""
+    notes: list[str] = []
+    sources = read_sources(config, True, notes)
+    train_rows, _, _ = _choose_rows(len(sources.train.texts), len(sources.eval.texts), config.data,
+                                    config.train.seed, notes, split_dev=False)
+
+    def named(raw: RawFile, labels: np.ndarray, rows: np.ndarray, files: list[str]) -> NamedRows:
+        return NamedRows([files[i] for i in rows], np.asarray(raw.lines[raw.kept[rows]], dtype=np.int64),
+                         [raw.texts[i] for i in rows], None if raw.pairs is None else [raw.pairs[i] for i in rows],
+                         labels[rows])
+
+    evaluation = sources.eval
+    return (named(sources.train, sources.train_labels, train_rows, sources.train_file_names),
+            named(evaluation, sources.labels_of(evaluation), np.arange(len(evaluation.texts)),
+                  [evaluation.path.name] * len(evaluation.texts)),
+            sources, notes)
 
 
 def _without_empty_documents(split: Split, in_train: int, notes: list[str]) -> tuple[Split, int]:
@@ -191,15 +164,6 @@ def _without_empty_documents(split: Split, in_train: int, notes: list[str]) -> t
     example = shown(split.texts[int(np.argmax(empty))], 40)
     notes.append(f"train: {int(empty.sum())} texts that tokenize to nothing dropped (e.g. {example})")
     return split.subset(np.flatnonzero(~empty)), int((~empty[:in_train]).sum())
-
-
-def _joined(parts: list[_RawFile]) -> _RawFile:
-    """Several training files as one (their labels are checked file by file, where lines still mean something)."""
-    texts = [text for part in parts for text in part.texts]
-    pairs = None if parts[0].pairs is None else [pair for part in parts for pair in part.pairs]
-    return _RawFile(parts[0].path, texts, [v for part in parts for v in part.label_values],
-                    RowLines(lambda: np.concatenate([np.asarray(part.lines[part.kept]) for part in parts])),
-                    np.arange(len(texts)), pairs)
 
 
 def _choose_rows(train_count: int, eval_count: int, data: DataConfig, seed: int, notes: list[str],
@@ -233,80 +197,6 @@ def _choose_rows(train_count: int, eval_count: int, data: DataConfig, seed: int,
     return train_rows, dev_rows, eval_rows
 
 
-# Text that is empty to a reader: whitespace, and the invisible format characters (zero-width spaces and joiners,
-# word joiners, BOMs) that str.strip() keeps.
-_BLANK = r"[\s\u200b-\u200f\u2060-\u2064\ufeff]*"
-
-
-def _read_labelled(path: Path, config: Config, notes: list[str]) -> _RawFile:
-    data = config.data
-    label_columns = data.label_columns or [data.label_column]
-    pair_column = data.text_pair_column
-    table, lines = read_table(path, detect_format(path, data.format),
-                              [data.text_column, *([pair_column] if pair_column else []), *label_columns],
-                              data.encoding, text_columns=(data.text_column, *([pair_column] if pair_column else [])),
-                              list_column=data.label_column if data.multi_label and not data.label_columns else None,
-                              quoting=data.quoting)
-    return _labelled_rows(path, table, lines, config, notes)
-
-
-def _read_hub_split(split: str, option: str, config: Config, notes: list[str]) -> tuple[_RawFile, HubSplit]:
-    """A split of data.dataset as the rows of a file: a row's "line" is its 1-based row number in the split."""
-    data = config.data
-    columns = [data.text_column, *([data.text_pair_column] if data.text_pair_column else []), data.label_column]
-    found = read_split(data, split, option, columns, data.label_column)
-    lines = RowLines(lambda: np.arange(1, len(found.table) + 1))
-    return _labelled_rows(Path(found.name), found.table, lines, config, notes), found
-
-
-def _labelled_rows(path: Path, table, lines: RowLines, config: Config, notes: list[str]) -> _RawFile:
-    """The rows of a table read from `path` (a file, or a dataset's split): texts kept, empty ones dropped and
-    counted, labels as values."""
-    data = config.data
-    pair_column = data.text_pair_column
-    texts = table[data.text_column].str.strip()
-    empty = texts.str.fullmatch(_BLANK).to_numpy()
-    pairs = None
-    if pair_column:  # a pair missing either text is dropped and counted, as an empty text is
-        pairs = table[pair_column].str.strip()
-        empty = empty | pairs.str.fullmatch(_BLANK).to_numpy()
-    what = "an empty text" if pair_column else "empty text"
-    if empty.all():
-        raise UserError(f"{path}: every row has {'an empty text' if pair_column else 'an empty'} "
-                        f"{data.text_column!r}{f' or {pair_column!r}' if pair_column else ''}")
-    kept = np.flatnonzero(~empty)
-    if empty.any():
-        dropped = lines[np.flatnonzero(empty)[:5]].tolist()
-        count = int(empty.sum())
-        rows, lines_word = ("row", "line") if count == 1 else ("rows", "lines")
-        notes.append(f"{path.name}: {count} {rows} with {what} dropped ({lines_word} "
-                     f"{', '.join(map(str, dropped))}{', ...' if count > 5 else ''})")
-        table, texts = table[~empty], texts[~empty]
-        pairs = pairs[~empty] if pairs is not None else None
-    spanning = texts.str.contains("\n", regex=False).to_numpy()
-    if spanning.any():  # legal in CSV, but in a TSV usually a stray quote that swallowed the rows after it
-        notes.append(f"{path.name}: {int(spanning.sum())} texts run over several lines, the first at line "
-                     f"{lines[kept[np.flatnonzero(spanning)[0]]]} (a quoted field; check for a stray quote)")
-    raw = _RawFile(path, texts.tolist(), [], lines, kept, None if pairs is None else pairs.tolist())
-    if config.train.task_type == "regression":
-        raw.label_values = [str(value).strip() for value in table[data.label_column]]
-        return raw
-    if data.label_columns:
-        raw.label_values = labels_from_indicator_columns(raw, table, data.label_columns)
-    elif data.multi_label:
-        raw.label_values = [parse_label_list(raw, row, value) for row, value in enumerate(table[data.label_column])]
-    else:
-        raw.label_values = [normalize_label(v) for v in table[data.label_column]]
-        if "" in raw.label_values:
-            raise UserError(f"{path}:{raw.line(raw.label_values.index(''))}: empty label in column "
-                            f"{data.label_column!r}")
-    for row, value in enumerate(raw.label_values):
-        for name in value if isinstance(value, tuple) else (value,):
-            if not name.isprintable():  # a NUL or a line break in a label is damage, not a class
-                raise UserError(f"{path}:{raw.line(row)}: label {shown(name)} holds a control character")
-    return raw
-
-
 class _Encoder:
     """Token ids of the rows of a split: one text a row is tokenized whole (cached) and cut or windowed as
     data.long_text says; sentence pairs as the tokenizer encodes them, cut to max_seq_len (their whole lengths
@@ -327,7 +217,7 @@ class _Encoder:
     def whole(self, texts: list[str]) -> list[np.ndarray]:
         return encode_documents(texts, self.tokenizer, self.cache_dir, write_cache=self.writes)
 
-    def split(self, name: str, raw: _RawFile, labels: np.ndarray, rows: np.ndarray) -> Split:
+    def split(self, name: str, raw: RawFile, labels: np.ndarray, rows: np.ndarray) -> Split:
         texts = [raw.texts[i] for i in rows]
         if raw.pairs is not None:
             pairs = [raw.pairs[i] for i in rows]

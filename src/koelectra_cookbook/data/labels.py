@@ -1,6 +1,6 @@
 """Labels as the trainer needs them: names read from a file's label cells (a class, a JSON list or a|b of names,
 one 0/1 column per label, or a score) turned into class ids, multi-hot rows or float scores. Every bad value is
-an error naming its file and line (`raw.line(row)`: the rows are those of dataset.py's _RawFile)."""
+an error naming its file and line (`raw.line(row)`: the rows are those of raw_files.py's RawFile)."""
 
 from __future__ import annotations
 
