@@ -40,6 +40,11 @@ def sweep() -> int:
     return _interruptible(lambda: _load("koelectra_cookbook.commands.sweep:main")())
 
 
+def audit() -> int:
+    """audit.py: duplicates, leaks and label issues in a task's training data."""
+    return _interruptible(lambda: _load("koelectra_cookbook.commands.audit:main")())
+
+
 def compare() -> int:
     """compare.py: one table of several runs."""
     return _interruptible(lambda: _load("koelectra_cookbook.commands.compare:main")())

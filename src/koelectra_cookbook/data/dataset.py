@@ -130,25 +130,26 @@ class NamedRows:
     pairs: list[str] | None
     labels: np.ndarray
 
+    def subset(self, rows: np.ndarray) -> "NamedRows":
+        return NamedRows([self.files[i] for i in rows], self.lines[rows], [self.texts[i] for i in rows],
+                         None if self.pairs is None else [self.pairs[i] for i in rows], self.labels[rows])
 
-def read_named_rows(config: Config) -> tuple[NamedRows, NamedRows, Sources, list[str]]:
-    """For audit.py: the training rows a run of this config learns from (its held-out dev split included, as
-    data.max_train_samples chooses them; data.exclude's rows left out), every row of the evaluation file, the
-    sources they were read from (the label set) and the notes of reading them. Nothing is tokenized."""
+
+def read_named_rows(config: Config) -> tuple[NamedRows, np.ndarray, NamedRows, Sources, list[str]]:
+    """For audit.py: every training row (data.exclude's left out), which of them a run of this config learns
+    from (data.max_train_samples's choice; its held-out dev split included), every row of the evaluation file,
+    the sources they were read from (the label set) and the notes of reading them. Nothing is tokenized."""
     notes: list[str] = []
     sources = read_sources(config, True, notes)
-    train_rows, _, _ = _choose_rows(len(sources.train.texts), len(sources.eval.texts), config.data,
-                                    config.train.seed, notes, split_dev=False)
+    chosen, _, _ = _choose_rows(len(sources.train.texts), len(sources.eval.texts), config.data, config.train.seed,
+                                notes, split_dev=False)
 
-    def named(raw: RawFile, labels: np.ndarray, rows: np.ndarray, files: list[str]) -> NamedRows:
-        return NamedRows([files[i] for i in rows], np.asarray(raw.lines[raw.kept[rows]], dtype=np.int64),
-                         [raw.texts[i] for i in rows], None if raw.pairs is None else [raw.pairs[i] for i in rows],
-                         labels[rows])
+    def named(raw: RawFile, labels: np.ndarray, files: list[str]) -> NamedRows:
+        return NamedRows(files, np.asarray(raw.lines[raw.kept], dtype=np.int64), raw.texts, raw.pairs, labels)
 
     evaluation = sources.eval
-    return (named(sources.train, sources.train_labels, train_rows, sources.train_file_names),
-            named(evaluation, sources.labels_of(evaluation), np.arange(len(evaluation.texts)),
-                  [evaluation.path.name] * len(evaluation.texts)),
+    return (named(sources.train, sources.train_labels, sources.train_file_names), chosen,
+            named(evaluation, sources.labels_of(evaluation), [evaluation.path.name] * len(evaluation.texts)),
             sources, notes)
 
 
