@@ -23,7 +23,7 @@ import pytest
 import torch
 import yaml
 
-from koelectra_cookbook.commands import predict, serve
+from koelectra_cookbook.commands import audit, predict, serve
 from koelectra_cookbook.commands.train import main
 from koelectra_cookbook.paths import PROJECT_ROOT, SAMPLES_DIR
 from koelectra_cookbook.trainers.beginner import BeginnerTrainer
@@ -143,8 +143,8 @@ def context(tmp_path, tiny_model_dir, finished_runs) -> Context:
 
 def run_script(script: str, argv: list[str], capsys) -> tuple[int, str, str]:
     capsys.readouterr()
-    if script == "serve":
-        status = serve.main(argv)
+    if script in ("serve", "audit"):
+        status = (serve if script == "serve" else audit).main(argv)
     else:
         status = predict.main(argv) if script == "predict" else main(SCRIPTS[script], "test", argv)
     captured = capsys.readouterr()
@@ -915,8 +915,43 @@ SERVE = [
     ("serve: workers with Ray", "serve", lambda c: serving(c, "--ray", "--workers", "2"), "with --ray, give --replicas"),
 ]
 
+
+
+def excluding(c: Context, rows: str, script_args: tuple[str, ...] = ()) -> list[str]:
+    """A user dataset trained with data.exclude naming `rows` (a CSV body under the header file,line,text)."""
+    listed = c.write("exclude.csv", "file,line,text\n" + rows)
+    return [*c.custom("text,label\n좋다,1\n싫다,0\n최고,1\n최악,0\n", exclude=str(listed)), *script_args]
+
+
+AUDIT = [
+    ("exclude: a line that is no number", "beginner", lambda c: excluding(c, "train.csv,two,좋다\n"),
+     "a line number of at least 1"),
+    ("exclude: a row whose text has changed", "beginner", lambda c: excluding(c, "train.csv,2,나쁘다\n"),
+     "was the file changed since the list was made?"),
+    ("exclude: a line past the end of the file", "beginner", lambda c: excluding(c, "train.csv,99,좋다\n"),
+     "has no row starting at line 99"),
+    ("exclude: a row of another file", "beginner", lambda c: excluding(c, "eval.csv,2,좋다\n"),
+     "which is not a training file of this config"),
+    ("exclude: every training row", "beginner",
+     lambda c: excluding(c, "train.csv,2,좋다\ntrain.csv,3,싫다\ntrain.csv,4,최고\ntrain.csv,5,최악\n"),
+     "names every training row"),
+    ("exclude: a list that is not there", "beginner",
+     lambda c: c.custom("text,label\n좋다,1\n싫다,0\n", exclude=str(c.tmp / "missing.csv")), "is not a file"),
+    ("audit: one fold", "audit", lambda c: [*c.custom("text,label\n좋다,1\n싫다,0\n"), "--folds", "1"],
+     "--folds 1: needs at least 2"),
+    ("audit: a check that does not exist", "audit", lambda c: [*c.custom("text,label\n좋다,1\n"), "--checks", "all"],
+     "--checks all: must list duplicates and/or labels"),
+    ("audit: a label with fewer rows than folds", "audit",
+     lambda c: c.custom("text,label\n" + "".join(f"좋다 {i},1\n" for i in range(9)) + "싫다,0\n미워,0\n"),
+     "label '0' has 2 training rows, fewer than the folds"),
+    ("audit: one label only", "audit",
+     lambda c: c.custom("text,label\n좋다,1\n좋아,1\n", labels=["0", "1"]), "carry one label only"),
+    ("audit: a training run's folder to resume", "audit", lambda c: ["--resume", str(c.run())],
+     "this script continues audit runs"),
+]
+
 TABLE = (COMMAND_LINE_AND_CONFIG + DATA + PAIRS_AND_REGRESSION + LONG_TEXTS + MODEL_FOLDER + RUN_FOLDER + PREDICT
-         + PRETRAINING + SERVE)
+         + PRETRAINING + SERVE + AUDIT)
 
 
 @pytest.mark.parametrize("name, script, argv, expected", TABLE, ids=[row[0] for row in TABLE])
