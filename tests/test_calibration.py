@@ -134,6 +134,31 @@ def test_pipeline_alone_and_predict_give_the_runs_calibrated_scores(calibrated_r
     assert [float(r["score"]) for r in predicted] == pytest.approx([float(r["score"]) for r in rows], abs=1e-5)
 
 
+def test_the_server_and_int8_give_the_calibrated_scores_and_info_says_so(calibrated_run):
+    pytest.importorskip("fastapi")
+    from koelectra_cookbook.inference.predictor import Predictor
+    from koelectra_cookbook.serving.api import build_app
+    from koelectra_cookbook.serving.settings import ServerSettings
+    from test_serve import started
+
+    rows = list(csv.DictReader((calibrated_run / "predictions.csv").open(encoding="utf-8")))[:3]
+    results = json.loads((calibrated_run / "results.json").read_text())
+    client = started(build_app(ServerSettings(model=str(calibrated_run / "model"), quantize=None,
+                                              log_requests=False)))
+    try:
+        info = client.get("/info").json()
+        if results["calibration"]["kept"]:
+            assert info["calibration"]["temperature"] == [pytest.approx(results["calibration"]["temperature"])]
+        for row in rows:
+            best = client.post("/", json={"inputs": row["text"]}).json()[0][0]
+            assert best["label"] == row["prediction"] and best["score"] == pytest.approx(float(row["score"]), abs=1e-5)
+    finally:
+        client.__exit__(None, None, None)
+    pytest.importorskip("onnxruntime")
+    int8 = Predictor(calibrated_run / "model", quantize="int8").probabilities([row["text"] for row in rows]).max(1)
+    assert int8 == pytest.approx([float(row["score"]) for row in rows], abs=0.02)  # int8 rounds, T is in the weights
+
+
 def test_calibration_off_and_a_head_that_is_not_linear_last_leave_the_raw_probabilities(tmp_path, tiny_model_dir,
                                                                                         monkeypatch):
     off = nsmc_run(tmp_path / "off", tiny_model_dir, "--set", "train.calibration=false")

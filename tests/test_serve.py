@@ -136,6 +136,7 @@ def test_info_metrics_and_the_schema_say_what_is_served(client, model):
     info = client.get("/info").json()
     assert info["model"] == str(model) and info["labels"] == ["negative", "positive"] and info["ready"]
     assert info["long_text"]["mode"] == "truncate" and info["batching"]["max_batch_tokens"] == 16384
+    assert info["calibration"] is None  # this model was never calibrated (test_calibration.py serves one that was)
     client.post("/", json={"inputs": REVIEWS[:2]})
     metrics = client.get("/metrics").text
     for name in ["koelectra_request_duration_seconds_count", "koelectra_tokenization_duration_seconds_count",

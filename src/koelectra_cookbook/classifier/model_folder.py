@@ -40,6 +40,15 @@ class ModelFolder:
     vocab_size: int | None = None
     columns: Any = None  # the columns the run read: {"text", "text_pair", "label" or "label_columns"} (unchecked)
     label_values: Any = None  # the labels as the run's files wrote them, in id order, where they differ from names
+    calibration: Any = None  # the temperature already folded into the weights, a record only (never applied)
+
+    def temperature(self) -> list[float] | None:
+        """The folded temperature(s) `calibration` records, when it holds a list of positive numbers; else None."""
+        values = self.calibration.get("temperature") if isinstance(self.calibration, dict) else None
+        if isinstance(values, list) and values and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                       and 0 < v < float("inf") for v in values):
+            return [float(v) for v in values]
+        return None
 
     @property
     def config_file(self) -> Path:
@@ -105,6 +114,7 @@ def model_folder_of(path: Path, settings: dict) -> ModelFolder:
         vocab_size=whole_number(settings.get("vocab_size")),
         columns=settings.get("columns"),
         label_values=settings.get("label_values"),
+        calibration=settings.get("calibration"),
     )
 
 

@@ -56,7 +56,7 @@ def run_audit(args: argparse.Namespace) -> Path:
         config = resolve_config(args)
     level = LEVELS[args.level or ("multi-label" if config.data.multi_label else "expert")]
     check_level(level, config)
-    check_inputs(config, writes=True)
+    check_inputs(config, writes=True, model="labels" in checks)
     every_row, chosen, evaluation, sources, notes = read_named_rows(config)
     train = every_row.subset(chosen)
     regression = sources.regression

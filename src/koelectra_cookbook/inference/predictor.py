@@ -48,6 +48,7 @@ class Predictor:
         # Int8 batches run one per core (int8/runtime.py), and shorter ones measured faster there (docs/benchmarks.md).
         self.batch_size = batch_size or (16 if quantize == "int8" else 64)
         self.long_text = self.reading(folder, long_text)
+        self.temperature = folder.temperature()  # already in the weights (calibration): for /info, never applied
         self.last_cut: dict | None = None  # what the last call's long texts lost (predict.py's summary says it)
 
     def reading(self, folder: ModelFolder, mode: str | None) -> LongText:

@@ -121,7 +121,9 @@ class Service:
                                  "single_label_classification"),
                 "sentence_pair": predictor.sentence_pair, "max_seq_len": long_text.max_seq_len,
                 "long_text": {"mode": long_text.mode, "overlap": long_text.overlap,
-                              "combine": long_text.combine}})
+                              "combine": long_text.combine},
+                "calibration": None if predictor.temperature is None else {"temperature": predictor.temperature,
+                                                                             "in_the_weights": True}})
             described["batching"]["rows_per_model_call"] = predictor.batch_size
             if predictor.multi_label:
                 described["thresholds"] = [float(t) for t in predictor.thresholds]
