@@ -251,6 +251,7 @@ commands.update({
     "app.py": command("koelectra_cookbook.commands.app"),
     "serve.py": command("koelectra_cookbook.commands.serve"),
     "sweep.py": command("koelectra_cookbook.commands.sweep"),
+    "audit.py": command("koelectra_cookbook.commands.audit"),
     "compare.py": command("koelectra_cookbook.commands.compare"),
     "python -m koelectra_cookbook.commands.push": command("koelectra_cookbook.commands.push"),
 })

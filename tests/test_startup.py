@@ -16,7 +16,7 @@ from koelectra_cookbook.paths import PROJECT_ROOT
 
 HEAVY = ("torch", "transformers", "accelerate", "sklearn", "pandas", "matplotlib", "optuna", "gradio")
 SCRIPTS = ["train_beginner.py", "train_intermediate.py", "train_expert.py", "train_multi_label.py", "predict.py",
-           "sweep.py", "compare.py", "app.py"]
+           "sweep.py", "compare.py", "app.py", "audit.py"]
 
 
 def run(script: str, *args: str) -> tuple[subprocess.CompletedProcess, set[str], float]:
@@ -69,7 +69,7 @@ def test_a_config_error_is_said_before_any_heavy_library(args, message, tmp_path
 
 def test_the_levels_known_before_import_are_the_trainer_classes():
     """config/levels.py says what each level is before its module is imported: it must agree with the classes."""
-    from koelectra_cookbook.commands.train import import_trainer
+    from koelectra_cookbook.config.levels import import_trainer
 
     for name, level in LEVELS.items():
         trainer = import_trainer(level)

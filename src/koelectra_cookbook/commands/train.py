@@ -7,7 +7,6 @@ has a checkpoint). Anything else is a bug.
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from pathlib import Path
@@ -15,39 +14,12 @@ from pathlib import Path
 from koelectra_cookbook.commands.arguments import parse_args
 from koelectra_cookbook.commands.shell import exit_status, quiet_libraries
 from koelectra_cookbook.classifier.model_folder import read_model_folder
-from koelectra_cookbook.config.levels import LEVELS, Level, check_level, unused_settings
-from koelectra_cookbook.config.parsing import flat_differences
-from koelectra_cookbook.config.resolve import complete_config, keys_set_by_the_user, resolve_config
-from koelectra_cookbook.config.parsing import load_yaml
-from koelectra_cookbook.config.schema import Config, build_config
+from koelectra_cookbook.config.levels import LEVELS, check_level, import_trainer, unused_settings
+from koelectra_cookbook.config.resolve import keys_set_by_the_user, resolve_config
 from koelectra_cookbook.data.preflight import check_inputs
 from koelectra_cookbook.paths import CONFIG_DIR
-from koelectra_cookbook.errors import UserError
-from koelectra_cookbook.runs.directory import RunDirectory
+from koelectra_cookbook.runs.resume import load_resume_config
 from koelectra_cookbook.runs.push import push_run
-
-
-def load_resume_config(run_dir: Path, level: str) -> Config:
-    """The config of the run to continue (--resume), after checking that the folder is a run of this level whose
-    config.yaml is still the one it was started with."""
-    config_file = Path(run_dir) / "config.yaml"
-    if not config_file.is_file():
-        raise UserError(f"--resume {run_dir}: not a run directory (no config.yaml in it)")
-    RunDirectory(run_dir).check_own_files()
-    identity = RunDirectory(run_dir).identity()
-    if identity["level"] != level:
-        other = LEVELS.get(identity["level"])
-        how = f"resume it with {other.script}" if other and other.resumable else "that level keeps no checkpoints"
-        article = "an" if str(identity["level"])[:1] in "aeiou" else "a"
-        raise UserError(f"--resume {run_dir}: {article} {identity['level']} run, and this script continues {level} "
-                        f"runs ({how}, or start a new run)")
-    config = complete_config(build_config([(str(config_file), load_yaml(config_file))]), str(config_file))
-    edits = flat_differences(identity["config"], config.to_dict())
-    if edits:
-        listed = "; ".join(f"{key}: {old!r} -> {new!r}" for key, (old, new) in list(edits.items())[:4])
-        raise UserError(f"{config_file} was edited after the run started ({listed}{'; ...' if len(edits) > 4 else ''})"
-                        f"; a run resumes with the config it started with: undo the edit, or start a new run")
-    return config
 
 
 def main(trainer: type | str, description: str, argv: list[str] | None = None) -> int:
@@ -105,13 +77,6 @@ def fine_tune_it(run_dir: Path) -> str:
             f"and script: the adapted encoder gets a new head)\n"
             f"      python pretrain.py --config ... --set model.name_or_path={run_dir / 'model'}{again}   "
             f"(to continue pretraining)")
-
-
-def import_trainer(level: Level) -> type:
-    """The level's trainer class: torch, transformers and accelerate load here, after every check that can fail
-    without them."""
-    module, name = level.trainer.split(":")
-    return getattr(importlib.import_module(module), name)
 
 
 def warn_without_token(repo_id: str) -> None:

@@ -4,6 +4,7 @@ these facts against the trainer classes themselves."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from koelectra_cookbook.classifier.names import loss_problem
@@ -107,3 +108,10 @@ def check_level(level: Level, config: Config) -> None:
                                pos_weight=train.pos_weight is not None, regression=regression)
         if problem:
             raise UserError(f"config: train.loss: {problem}")
+
+
+def import_trainer(level: Level) -> type:
+    """The level's trainer class: torch, transformers and accelerate load here, after every check that can fail
+    without them."""
+    module, name = level.trainer.split(":")
+    return getattr(importlib.import_module(module), name)

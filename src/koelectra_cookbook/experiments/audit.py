@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from koelectra_cookbook.commands.train import import_trainer, load_resume_config
-from koelectra_cookbook.config.levels import LEVELS, check_level
+from koelectra_cookbook.config.levels import LEVELS, check_level, import_trainer
 from koelectra_cookbook.config.resolve import complete_config, resolve_config
 from koelectra_cookbook.config.schema import Config, build_config
 from koelectra_cookbook.data.dataset import NamedRows, read_named_rows
@@ -39,6 +38,7 @@ from koelectra_cookbook.inference.predictor import Predictor
 from koelectra_cookbook.quality.duplicates import find_duplicates, find_leaks, shown_label
 from koelectra_cookbook.quality.label_issues import assign_folds, check_probabilities, find_issues
 from koelectra_cookbook.runs.directory import RunDirectory
+from koelectra_cookbook.runs.resume import load_resume_config
 
 CHECKS = ("duplicates", "labels")
 
