@@ -70,7 +70,9 @@ BATCH = Call("train_on_batch", Seq("training_step", "backward", "should_step",
 EPOCH = Seq("on_epoch_start", "epoch_batches", Rep(BATCH), Opt(Seq('should_evaluate("epoch")', Opt(EVALUATE_DEV))))
 FIT = Call("fit", Seq("on_fit_start", Rep(EPOCH), 'should_evaluate("end")', Opt(EVALUATE_DEV), "on_fit_end"))
 WRITE_OUTPUTS = Call("write_outputs", Seq("save_model", "write_card", "write_predictions", "write_plots"))
-DOCUMENTED = Call("run", Seq(SETUP, FIT, "load_final_model", Opt("evaluate(dev)"), "calibrate", "evaluate(eval)",
+# calibrate scores the dev split once more when it keeps a temperature (the check of the fold).
+CALIBRATE = Call("calibrate", Seq(Opt("evaluate(dev)")), inline=False)
+DOCUMENTED = Call("run", Seq(SETUP, FIT, "load_final_model", Opt("evaluate(dev)"), CALIBRATE, "evaluate(eval)",
                              "results_extras", WRITE_OUTPUTS, "teardown"))
 
 # Hooks that are questions or helpers asked from inside other hooks, wherever they are needed; their calls are not

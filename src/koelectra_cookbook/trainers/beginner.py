@@ -21,7 +21,8 @@ the order they run:
         on_fit_end()
       load_final_model()
       evaluate(dev split) -> calibrate() -> evaluate(evaluation file)
-                                calibrate: a temperature fitted on dev, folded into the model (calibration_hooks.py)
+                                (a temperature fitted on dev, folded into the model and checked on the dev split
+                                once more: calibration_hooks.py)
       write_outputs()           save_model (saved_settings), write_card, write_predictions, write_plots, results.json
                                 (output_hooks.py)
       teardown()                always, however run() ends: trackers closed, CPU threads and signal handlers
