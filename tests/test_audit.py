@@ -149,6 +149,8 @@ def test_label_issues_from_folds_that_resume_and_a_damaged_fold_is_refused(tmp_p
     out = capsys.readouterr().out
     assert "fold 2 of 2: training" in out and "fold 1 of 2" not in out
     assert (folder / "folds" / "fold-1.csv").read_bytes() == first
+    assert audit_main(["--resume", str(folder), "--folds", "3"]) == 2
+    assert "--folds 3: this audit was started with --folds 2" in capsys.readouterr().err
     (folder / "folds" / "fold-1.csv").write_text("row,negative,positive\n0,abc,1\n")
     assert audit_main(["--resume", str(folder), "--folds", "2"]) == 2
     assert capsys.readouterr().err.strip().startswith(f"error: {folder / 'folds' / 'fold-1.csv'}: damaged")

@@ -29,10 +29,10 @@ from koelectra_cookbook.data.dataset import NamedRows, read_named_rows
 from koelectra_cookbook.data.overlap import exact_key, keys
 from koelectra_cookbook.data.preflight import check_inputs
 from koelectra_cookbook.data.raw_files import Sources
-from koelectra_cookbook.errors import UserError
+from koelectra_cookbook.errors import UserError, shown
 from koelectra_cookbook.experiments.audit_report import write_report
 from koelectra_cookbook.files.atomic import atomic_write
-from koelectra_cookbook.files.safe_json import DamagedState
+from koelectra_cookbook.files.safe_json import DamagedState, read_json
 from koelectra_cookbook.files.tables import columns_csv_text, csv_text
 from koelectra_cookbook.inference.predictor import Predictor
 from koelectra_cookbook.quality.duplicates import find_duplicates, find_leaks, shown_label
@@ -41,6 +41,7 @@ from koelectra_cookbook.runs.directory import RunDirectory
 from koelectra_cookbook.runs.resume import load_resume_config
 
 CHECKS = ("duplicates", "labels")
+SETTINGS_FILE = "audit_settings.json"  # the folds and level the audit was started with: a resume must keep them
 
 
 def run_audit(args: argparse.Namespace) -> Path:
@@ -51,7 +52,6 @@ def run_audit(args: argparse.Namespace) -> Path:
     if args.resume is not None:
         config = load_resume_config(args.resume, "audit")
         folder = RunDirectory(args.resume)
-        folder.lock()
     else:
         config = resolve_config(args)
     level = LEVELS[args.level or ("multi-label" if config.data.multi_label else "expert")]
@@ -60,10 +60,15 @@ def run_audit(args: argparse.Namespace) -> Path:
     every_row, chosen, evaluation, sources, notes = read_named_rows(config)
     train = every_row.subset(chosen)
     regression = sources.regression
+    settings = {"folds": args.folds, "level": level.name}
     if args.resume is None:
         folder = RunDirectory.create_in(args.output_dir / config.task, "audit")
         folder.write_config(config.to_dict(), "audit")
+        atomic_write(folder.path / SETTINGS_FILE, json.dumps(settings) + "\n")
+    else:
+        folder.lock()
     try:
+        check_same_settings(folder.path, settings)
         for note in notes:
             print(f"  {note}")
         summary = {"task": config.task, "level": level.name, "label_names": sources.label_names}
@@ -80,6 +85,20 @@ def run_audit(args: argparse.Namespace) -> Path:
         return folder.path
     finally:
         folder.unlock()
+
+
+def check_same_settings(folder: Path, settings: dict) -> None:
+    """A resumed audit trains its missing folds as the first ones were trained: same --folds, same --level."""
+    try:
+        started = read_json(folder / SETTINGS_FILE, limit=4096)
+        if not isinstance(started, dict):
+            raise DamagedState("not an object")
+    except DamagedState as problem:
+        raise UserError(f"{folder / SETTINGS_FILE}: damaged ({problem})") from None
+    for key, value in settings.items():
+        if started.get(key) != value:
+            raise UserError(f"--{key} {value}: this audit was started with --{key} {shown(started.get(key))}; give "
+                            f"that, or start a new audit")
 
 
 def parse_checks(text: str) -> list[str]:
