@@ -170,6 +170,9 @@ def labels(args) -> None:
     accuracy_of = {name: json.loads((folder / "results.json").read_text())["eval"]["accuracy"]
                    for name, folder in (("noisy", noisy_run), ("cleaned", cleaned_run), ("clean", clean_run))}
     ours, theirs = precision_recall(flagged), precision_recall(peer)
+    top = len(flipped)  # the same question asked of both rankings at the true count of flipped rows
+    ours_top, theirs_top = precision_recall(flagged[:top]), precision_recall(highest_loss_rows(noisy_run / "model",
+                                                                                               noisy, top))
     print(f"{args.task}: {args.rows} training rows, {len(flipped)} labels flipped; audit.py --folds {args.folds}: "
           f"{audit_seconds:.0f} s")
     print("| flagging | rows flagged | precision | recall |\n|---|---|---|---|")
@@ -177,10 +180,25 @@ def labels(args) -> None:
           f"{ours[1]:.3f} |")
     print(f"| highest training loss of one model trained on every row (as many rows) | {len(peer)} | {theirs[0]:.3f} "
           f"| {theirs[1]:.3f} |")
+    print(f"| audit.py's {top} most suspect rows (as many as were flipped) | {min(top, len(flagged))} | "
+          f"{ours_top[0]:.3f} | {ours_top[1]:.3f} |")
+    print(f"| the {top} rows of highest training loss | {top} | {theirs_top[0]:.3f} | {theirs_top[1]:.3f} |")
     print("\n| trained on | evaluation accuracy |\n|---|---|")
     print(f"| the noisy rows | {accuracy_of['noisy']:.4f} |\n| the noisy rows less audit.py's flagged rows "
           f"(data.exclude) | {accuracy_of['cleaned']:.4f} |\n| the clean rows | {accuracy_of['clean']:.4f} |")
     print(f"<!-- audit {audit}; runs {noisy_run}, {cleaned_run}, {clean_run} -->")
+
+
+def rescore(args) -> None:
+    """The top-of-the-ranking rows of a finished `labels` part: --audit AUDIT_DIR --noisy-run RUN_DIR."""
+    _, noisy, flipped_lines = noisy_dataset(args.task, args.data.resolve(), args.rows, 0.1)
+    flipped = set(flipped_lines.tolist())
+    flagged = [int(row["line"]) for row in csv.DictReader(open(args.audit / "label_issues.csv", encoding="utf-8"))]
+    top = len(flipped)
+    for name, lines in (("audit.py's most suspect rows", flagged[:top]),
+                        ("rows of highest training loss", highest_loss_rows(args.noisy_run / "model", noisy, top))):
+        hits = len(flipped & set(lines))
+        print(f"| {name}: the first {top} | {len(lines)} | {hits / len(lines):.3f} | {hits / top:.3f} |")
 
 
 def highest_loss_rows(model: Path, config: Path, count: int) -> list[int]:
@@ -211,15 +229,17 @@ def duplicates(args) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=("calibration", "labels", "duplicates"))
+    parser.add_argument("part", choices=("calibration", "labels", "duplicates", "rescore"))
     parser.add_argument("--data", type=Path, required=True, help="the shared data folder (nsmc/, ynat/, ...)")
     parser.add_argument("--vocab", type=Path, help="KoELECTRA's vocab.txt")
     parser.add_argument("--task", default="nsmc", choices=("nsmc", "ynat"))
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--audit", type=Path, help="rescore: the audit folder of a finished labels part")
+    parser.add_argument("--noisy-run", type=Path, help="rescore: its run on the noisy rows")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    {"calibration": calibration, "labels": labels, "duplicates": duplicates}[args.part](args)
+    {"calibration": calibration, "labels": labels, "duplicates": duplicates, "rescore": rescore}[args.part](args)
     return 0
 
 

@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries()
 
     def audit() -> None:
-        from koelectra_cookbook.experiments.audit import run_audit
-
         args = parse_args(__doc__.splitlines()[0], argv, resumable=True, extra=add_audit_arguments)
+        from koelectra_cookbook.experiments.audit import run_audit  # pandas, scikit-learn: after --help and typos
+
         print(f"run: {run_audit(args)}")
 
     return exit_status(audit, lambda: "interrupted; the folds already scored are kept: continue with "
