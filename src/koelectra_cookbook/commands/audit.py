@@ -17,7 +17,8 @@ from koelectra_cookbook.config.levels import LEVELS
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checks", default="duplicates,labels",
                         help="duplicates (and leaks), labels (k-fold training and cleanlab), or both (the default)")
-    parser.add_argument("--folds", type=int, default=5, help="label issues: trainings, each scoring a fifth (default 5)")
+    parser.add_argument("--folds", type=int, default=5,
+                        help="label issues: trainings, each scoring the rows of one fold (default 5)")
     parser.add_argument("--level", choices=[name for name in LEVELS if name != "pretraining"],
                         help="the trainer level of the folds (default: expert, multi-label for multi-label data)")
     parser.add_argument("--keep-fold-models", action="store_true",

@@ -2,9 +2,10 @@
 or leaks.csv, cut down to the rows to drop, or any CSV of the same columns).
 
 A row is named by the training file it is in (`file`, the name alone) and the line it starts on (`line`, as
-audit.py and every error message count them; for a Hugging Face dataset, the split's name and its 1-based row
-number); its `text` must still be the text on that line, so a list made before the file changed is refused rather
-than applied to other rows. Only training rows are dropped: a dev or evaluation file is never changed by it.
+audit.py and every error message count them; for a Hugging Face dataset, `klue[ynat]:train` as audit.py writes it
+and the row's 1-based number in the split); its `text` must still be the text on that line, so a list made before
+the file changed is refused rather than applied to other rows. Only training rows are dropped: a dev or evaluation
+file is never changed by it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The same text twice: keys that find copies, and the leak warning every training run prints.
 
-Two keys: the exact one (the text as the model reads it: NFC, without surrounding spaces) and the near one, which
-also ignores case, punctuation, spaces and repeated characters ("재밌어요!!" and "재밌어요" share it; so do "ㅋㅋㅋ"
-and "ㅋㅋ"). A sentence pair's key holds both texts. audit.py (quality/duplicates.py) lists what they find;
+Two keys: the exact one (the text as the model reads it: NFC, without surrounding spaces) and the near one,
+which also ignores case, punctuation, spaces and repeated characters ("재밌어요!!" and "재밌어요" share it; so
+do "ㅋㅋㅋ" and "ㅋㅋ"). A sentence pair's key holds both texts. audit.py (quality/duplicates.py) lists what they find;
 here only the count that a run must not start without saying: evaluation texts that also stand in the training
 data, whose scores then measure memory rather than reading.
 """

@@ -15,8 +15,8 @@ from koelectra_cookbook.errors import UserError
 
 def check_inputs(config: Config, writes: bool, evaluation: bool = True, model: bool = True) -> None:
     """UserError naming every problem of the model (unless `model` is false: audit.py's duplicates need none) and
-    the data files. `writes` false (a resumed run): nothing is downloaded. Under several processes only the first downloads; the others find the files when they read
-    them, after it (the trainers' main_process_first)."""
+    the data files. `writes` false (a resumed run): nothing is downloaded. Under several processes only the first
+    downloads; the others find the files when they read them, after it (the trainers' main_process_first)."""
     problems = []
     try:
         problem = model_problem(config.model.name_or_path) if model else None

@@ -226,6 +226,7 @@ def write_label_issues(folder: Path, train: NamedRows, probabilities: np.ndarray
     for index, name in enumerate(label_names):
         has = train.labels[:, index] > 0 if multi_label else train.labels == index
         per_label[name] = {"rows": int(has.sum()), "flagged": int((flagged & has).sum())}
-    print(f"label issues: {len(ranked)} of {len(train.texts)} training rows flagged ({len(ranked) / len(train.texts):.1%})"
-          f"; label_issues.csv lists them, most suspect first")
+    share = len(ranked) / len(train.texts)
+    print(f"label issues: {len(ranked)} of {len(train.texts)} training rows flagged ({share:.1%}); label_issues.csv "
+          f"lists them, most suspect first")
     return {"rows": len(train.texts), "flagged": len(ranked), "per_label": per_label}
