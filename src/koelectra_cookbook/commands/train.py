@@ -55,8 +55,20 @@ def main(trainer: type | str, description: str, argv: list[str] | None = None) -
             if args.push_to_hub:  # the run is saved: a failed upload is an error line, never lost work
                 print(f"uploaded: {push_run(run_dir, args.push_to_hub, just_trained=True)}")
             print(f"run: {run_dir}")
+        leave_process_group()
 
     return exit_status(train, lambda: interrupted_message(running))
+
+
+def leave_process_group() -> None:
+    """Under torchrun or `accelerate launch`, each process leaves its process group before it exits: one that exits
+    with the group open can abort in gloo's threads ("terminate called without an active exception", exit -6)
+    and fail the launch after the run is saved. (Not in the trainer's teardown: a sweep trains again in the same
+    process.)"""
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def next_steps(run_dir: Path) -> str:
