@@ -20,6 +20,18 @@ import pytest  # noqa: E402
 from koelectra_cookbook.paths import PROJECT_ROOT  # noqa: E402
 from koelectra_cookbook.classifier.tiny import build_tiny_electra, sample_files, train_vocab  # noqa: E402
 
+# The files whose tests take longest (subprocesses, two-process launches, kill-and-resume runs) are handed out first:
+# with both workers busy from the start, neither is left alone at the end with a 30-second test. Order within a
+# file is kept, so module fixtures are still built once per worker.
+LONGEST_FIRST = ("test_resume.py", "test_pretraining.py", "test_distributed.py", "test_serve.py", "test_sweep.py",
+                 "test_long_text.py", "test_ladder.py", "test_audit.py", "test_app.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST
+               else len(LONGEST_FIRST))
+
+
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 SHARED_VOCAB = PROJECT_ROOT.parent / "shared" / "vocab" / "koelectra-v1-vocab.txt"
 

@@ -130,7 +130,7 @@ def test_cleanlab_flags_the_rows_whose_label_the_probabilities_argue_against():
 
 def test_label_issues_from_folds_that_resume_and_a_damaged_fold_is_refused(tmp_path, capsys):
     argv = ["--task", "nsmc", "--demo", "--output-dir", str(tmp_path / "out"), "--folds", "2",
-            "--set", "train.epochs=2", "--set", "train.es_patience=null"]
+            "--set", "train.epochs=1", "--set", "train.es_patience=null"]
     assert audit_main(argv) == 0
     folder = Path(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("run: "))
     issues = rows(folder / "label_issues.csv")

@@ -23,7 +23,7 @@ from koelectra_cookbook.trainers.beginner import BeginnerTrainer
 def nsmc_run(root, tiny_model_dir, *sets: str):
     status, run = run_cli(BeginnerTrainer, "--task", "nsmc", "--output-dir", str(root / "runs"),
                           "--set", f"data.dir={SAMPLES_DIR / 'nsmc'}", "--set", f"data.cache_dir={root / 'cache'}",
-                          "--set", f"model.name_or_path={tiny_model_dir}", "--set", "train.epochs=3",
+                          "--set", f"model.name_or_path={tiny_model_dir}", "--set", "train.epochs=2",
                           "--set", "train.learning_rate=5e-4", *sets)
     assert status == 0
     return run
