@@ -51,6 +51,18 @@ def start_and_wait_for(cmd: list[str], checkpoint_glob: str, root: Path) -> subp
     return process
 
 
+def resumed(run: Path, capsys) -> str:
+    """--resume RUN in this process (the kill happened to another one): what it printed. In-process, as the
+    training scripts' main() runs it, to spare each test a second start of Python, torch and transformers."""
+    from koelectra_cookbook.commands.train import main
+
+    capsys.readouterr()
+    status = main("intermediate", "", ["--resume", str(run)])
+    printed = capsys.readouterr()
+    assert status == 0, printed.err
+    return printed.out
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, tiny_model_dir) -> Path:
     """The run left alone, trained once for the module (tests that change it work on a copy)."""
@@ -65,22 +77,21 @@ def uninterrupted(finished_run):
 
 
 @pytest.mark.parametrize("kill_after", ["step-00000005", "step-00000025"])
-def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path, tiny_model_dir, uninterrupted, kill_after):
+def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path, tiny_model_dir, uninterrupted, kill_after,
+                                                          capsys):
     process = start_and_wait_for(command(tmp_path, tiny_model_dir), f"runs/nsmc/*/checkpoints/{kill_after}",
                                  tmp_path)
     process.kill()
     process.wait()
     run = run_dir_of(tmp_path)
     assert not (run / "results.json").exists()
-    resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--resume", str(run)],
-                             capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resumed from step-" in resumed.stdout
+    assert "resumed from step-" in resumed(run, capsys)
     assert outcome(run) == uninterrupted
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, tiny_model_dir, uninterrupted, stop_signal):
+def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, tiny_model_dir, uninterrupted, stop_signal,
+                                                                capsys):
     process = start_and_wait_for(command(tmp_path, tiny_model_dir), "runs/nsmc/*/checkpoints/step-00000010",
                                  tmp_path)
     process.send_signal(stop_signal)
@@ -88,9 +99,7 @@ def test_ctrl_c_saves_a_checkpoint_and_prints_the_resume_command(tmp_path, tiny_
     assert process.returncode == 130, stderr
     run = run_dir_of(tmp_path)
     assert f"--resume {run}" in stderr and "Traceback" not in stderr
-    resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--resume", str(run)],
-                             capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
+    resumed(run, capsys)
     assert outcome(run) == uninterrupted
 
 
@@ -120,17 +129,14 @@ def test_a_truncated_checkpoint_is_skipped_with_a_warning(tmp_path, capsys):
     assert "skipping checkpoint" in out and "step-00000010" in out and "truncated" in out
 
 
-def test_resume_of_a_run_without_checkpoints_starts_over(tmp_path, tiny_model_dir):
+def test_resume_of_a_run_without_checkpoints_starts_over(tmp_path, tiny_model_dir, capsys):
     process = start_and_wait_for(command(tmp_path, tiny_model_dir), "runs/nsmc/*/config.yaml", tmp_path)
     process.kill()
     process.wait()
     run = run_dir_of(tmp_path)
     for checkpoint in (run / "checkpoints").glob("*"):
         shutil.rmtree(checkpoint) if checkpoint.is_dir() else checkpoint.unlink()
-    resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--resume", str(run),],
-                             capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "starting over" in resumed.stdout
+    assert "starting over" in resumed(run, capsys)
     assert (run / "results.json").is_file()
 
 
@@ -143,7 +149,8 @@ def test_resume_of_something_that_is_not_a_run_directory_is_a_user_error(tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_after_s", [1.0, 2.5, 4.0, 5.5])
-def test_kill_point_sweep_resumes_to_the_uninterrupted_result(tmp_path, tiny_model_dir, uninterrupted, kill_after_s):
+def test_kill_point_sweep_resumes_to_the_uninterrupted_result(tmp_path, tiny_model_dir, uninterrupted, kill_after_s,
+                                                             capsys):
     """SIGKILL at moments spread over the run (start-up, mid-epoch, during evaluations and checkpoint writes),
     then resume: always the same end as the run left alone."""
     process = start_and_wait_for(command(tmp_path, tiny_model_dir), "runs/nsmc/*/config.yaml", tmp_path)
@@ -151,18 +158,13 @@ def test_kill_point_sweep_resumes_to_the_uninterrupted_result(tmp_path, tiny_mod
     process.kill()
     process.wait()
     run = run_dir_of(tmp_path)
-    resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--resume", str(run)],
-                             capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
+    resumed(run, capsys)
     assert outcome(run) == uninterrupted
 
 
-def test_resuming_a_finished_run_reports_the_same_results(tmp_path, finished_run, uninterrupted):
+def test_resuming_a_finished_run_reports_the_same_results(tmp_path, finished_run, uninterrupted, capsys):
     run = Path(shutil.copytree(finished_run, tmp_path / finished_run.name))
-    resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "train_intermediate.py"), "--resume", str(run)],
-                             capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "note: this run had finished" in resumed.stdout
+    assert "note: this run had finished" in resumed(run, capsys)
     assert outcome(run) == uninterrupted and (run / "model" / "config.json").is_file()
 
 
