@@ -86,7 +86,7 @@ def test_an_empty_corpus_is_one_error_line(tmp_path, capsys, tiny_model_dir):
     assert status == 2 and len(err) == 1 and "no text (every line is empty)" in err[0], err
 
 
-def test_a_killed_pretraining_run_resumes_to_the_uninterrupted_result(tmp_path, tiny_model_dir):
+def test_a_killed_pretraining_run_resumes_to_the_uninterrupted_result(tmp_path, tiny_model_dir, capsys):
     """SIGKILL once a checkpoint is written, then `pretrain.py --resume`: the same metrics, loss lines, results
     and weights as the run left alone (masks are drawn from the random state the checkpoints keep)."""
     import signal
@@ -109,7 +109,10 @@ def test_a_killed_pretraining_run_resumes_to_the_uninterrupted_result(tmp_path, 
         return (results, (run / "metrics.csv").read_text(), (run / "train_log.csv").read_text(),
                 (run / "model" / "model.safetensors").read_bytes())
 
-    subprocess.run(command(tmp_path / "alone"), check=True, capture_output=True)
+    from koelectra_cookbook.commands.train import main
+
+    # The run left alone and the resume run in this process (only the killed one needs a process of its own).
+    assert main("pretraining", "", command(tmp_path / "alone")[2:]) == 0
     alone = outcome(next((tmp_path / "alone" / "runs" / "corpus").iterdir()))
     killed = tmp_path / "killed"
     process = subprocess.Popen(command(killed), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -120,10 +123,9 @@ def test_a_killed_pretraining_run_resumes_to_the_uninterrupted_result(tmp_path, 
     process.wait()
     run = next((killed / "runs" / "corpus").iterdir())
     assert not (run / "results.json").exists()  # killed while training
-    resumed = subprocess.run([sys.executable, str(PROJECT_ROOT / "pretrain.py"), "--resume", str(run)],
-                             capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resumed from step-" in resumed.stdout
+    capsys.readouterr()
+    assert main("pretraining", "", ["--resume", str(run)]) == 0
+    assert "resumed from step-" in capsys.readouterr().out
     assert outcome(run) == alone
 
 
