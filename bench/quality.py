@@ -153,7 +153,7 @@ def labels(args) -> None:
     sets = {**RECIPE, "model.name_or_path": model, "data.cache_dir": OUT / "cache"}
     audit, output, audit_seconds = run("audit.py", ["--config", str(noisy), "--output-dir", str(OUT / "runs"),
                                                     "--folds", str(args.folds)], sets, "audit")
-    flagged = [int(row["line"]) for row in csv.DictReader(open(audit / "label_issues.csv", encoding="utf-8"))]
+    flagged = flagged_lines(audit)
     flipped = set(flipped_lines.tolist())
 
     def precision_recall(lines: list[int]) -> tuple[float, float]:
@@ -193,7 +193,7 @@ def rescore(args) -> None:
     """The top-of-the-ranking rows of a finished `labels` part: --audit AUDIT_DIR --noisy-run RUN_DIR."""
     _, noisy, flipped_lines = noisy_dataset(args.task, args.data.resolve(), args.rows, 0.1)
     flipped = set(flipped_lines.tolist())
-    flagged = [int(row["line"]) for row in csv.DictReader(open(args.audit / "label_issues.csv", encoding="utf-8"))]
+    flagged = flagged_lines(args.audit)
     top = len(flipped)
     for name, lines in (("audit.py's most suspect rows", flagged[:top]),
                         ("rows of highest training loss", highest_loss_rows(args.noisy_run / "model", noisy, top))):
@@ -201,11 +201,18 @@ def rescore(args) -> None:
         print(f"| {name}: the first {top} | {len(lines)} | {hits / len(lines):.3f} | {hits / top:.3f} |")
 
 
+def flagged_lines(audit: Path) -> list[int]:
+    """The CSV lines of audit.py's flagged rows, most suspect first."""
+    with open(audit / "label_issues.csv", newline="", encoding="utf-8") as handle:
+        return [int(row["line"]) for row in csv.DictReader(handle)]
+
+
 def highest_loss_rows(model: Path, config: Path, count: int) -> list[int]:
     """The CSV lines of the `count` training rows whose given label has the lowest probability under `model`."""
     from koelectra_cookbook.inference.predictor import Predictor
 
-    rows = list(csv.DictReader(open(config.with_name("noisy.csv"), encoding="utf-8")))
+    with open(config.with_name("noisy.csv"), newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
     predictor = Predictor(model)
     probabilities = predictor.probabilities([row["text"] for row in rows])
     given = np.array([predictor.label_names.index(row["label"]) for row in rows])

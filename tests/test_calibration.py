@@ -177,3 +177,13 @@ def test_calibration_off_and_a_head_that_is_not_linear_last_leave_the_raw_probab
     assert results["calibration"]["eval"]["after"] == results["calibration"]["eval"]["before"]
     assert "calibration" not in json.loads((wrong / "model" / "config.json").read_text())
     assert "the scores are the raw probabilities" in (wrong / "model" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("record", [{"temperature": [1, 2, 3]}, {"temperature": [-1.0]}, {"temperature": [True]},
+                                    {"temperature": []}, {"temperature": "2"}, ["temperature"]])
+def test_a_damaged_calibration_record_is_read_as_none(record, tmp_path):
+    """config.json's record is only shown (/info), never applied; what a stranger's folder holds there is checked."""
+    from koelectra_cookbook.classifier.model_folder import ModelFolder
+
+    assert ModelFolder(tmp_path, num_labels=2, calibration=record).temperature() is None
+    assert ModelFolder(tmp_path, num_labels=2, calibration={"temperature": [0.5, 2]}).temperature() == [0.5, 2.0]

@@ -43,10 +43,12 @@ class ModelFolder:
     calibration: Any = None  # the temperature already folded into the weights, a record only (never applied)
 
     def temperature(self) -> list[float] | None:
-        """The folded temperature(s) `calibration` records, when it holds a list of positive numbers; else None."""
+        """The folded temperature(s) `calibration` records, when it holds one positive number, or one per label;
+        else None."""
         values = self.calibration.get("temperature") if isinstance(self.calibration, dict) else None
-        if isinstance(values, list) and values and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                       and 0 < v < float("inf") for v in values):
+        if not isinstance(values, list) or len(values) not in (1, self.num_labels):
+            return None
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < float("inf") for v in values):
             return [float(v) for v in values]
         return None
 

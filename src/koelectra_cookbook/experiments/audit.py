@@ -15,6 +15,7 @@ whose probabilities are saved is done: `--resume AUDIT_DIR` runs only the folds 
 from __future__ import annotations
 
 import argparse
+import csv
 import importlib.util
 import json
 import shutil
@@ -184,8 +185,6 @@ def predict_rows(model_dir: Path, rows: NamedRows) -> np.ndarray:
 def read_fold(path: Path, held_out: np.ndarray, label_names: list[str]) -> np.ndarray:
     """A fold's saved probabilities, checked: its rows must be the fold's (a changed --folds or a damaged file
     is refused, not mixed in)."""
-    import csv
-
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))

@@ -78,24 +78,21 @@ def calibration_report(logits: np.ndarray, labels: np.ndarray, multi_label: bool
 
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The T that minimises the negative log-likelihood of softmax(logits / T) on these rows (searched as log T,
-    where the likelihood is smooth and one-dimensional)."""
+    """The T that minimises the negative log-likelihood of softmax(logits / T) on these rows."""
     rows = np.arange(len(labels))
-
-    def nll(log_t: float) -> float:
-        return float(-np.mean(log_softmax(scaled(logits, np.exp(log_t)), axis=-1)[rows, labels]))
-
-    return float(np.exp(minimize_scalar(nll, bounds=LOG_T_BOUNDS, method="bounded").x))
+    return best_temperature(lambda t: float(-np.mean(log_softmax(scaled(logits, t), axis=-1)[rows, labels])))
 
 
 def fit_label_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
     """fit_temperature for one label of a multi-label model: sigmoid(logit / T) against 0/1."""
+    logits = np.asarray(logits, dtype=np.float64)
+    # -log sigmoid(z) for a 1, -log(1 - sigmoid(z)) for a 0, with z = logit / T
+    return best_temperature(lambda t: float(np.mean(np.logaddexp(0.0, logits / t) - gold * logits / t)))
 
-    def nll(log_t: float) -> float:
-        z = np.asarray(logits, dtype=np.float64) / np.exp(log_t)
-        return float(np.mean(np.logaddexp(0.0, z) - gold * z))  # -log sigmoid(z) for 1, -log(1 - sigmoid(z)) for 0
 
-    return float(np.exp(minimize_scalar(nll, bounds=LOG_T_BOUNDS, method="bounded").x))
+def best_temperature(nll) -> float:
+    """The T in the bounds where `nll(T)` is lowest, searched as log T (where the likelihood is smooth)."""
+    return float(np.exp(minimize_scalar(lambda log_t: nll(np.exp(log_t)), bounds=LOG_T_BOUNDS, method="bounded").x))
 
 
 def choose_temperature(logits: np.ndarray, labels: np.ndarray, multi_label: bool) -> tuple[np.ndarray, np.ndarray]:
