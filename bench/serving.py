@@ -253,7 +253,10 @@ def main() -> int:
                      ready_line="serving ")
         import httpx
 
-        while httpx.get("http://127.0.0.1:8765/health").status_code != 200:
+        deadline = time.perf_counter() + 300
+        while httpx.get("http://127.0.0.1:8765/health").status_code != 200:  # the warm-up answered: ready
+            if time.perf_counter() > deadline or ray.process.poll() is not None:
+                sys.exit("the Ray Serve deployment did not become ready within 300 s")
             time.sleep(0.2)
         ray_point = hey("http://127.0.0.1:8765", body, 16, args.seconds)
         ray_point["ready_s"] = time.perf_counter() - ray.started
